@@ -1,0 +1,306 @@
+/*
+ * adaopt.h -- adaptive gradient optimizers in C.  This header is the manual.
+ *
+ * What it is
+ *   The optimizer step of a training loop: SGD (momentum, dampening, Nesterov), AdaGrad,
+ *   RMSProp (plain, centered, momentum), Adam (and AMSGrad), AdamW, Adamax, NAdam and RAdam,
+ *   element-wise over lists of float32 tensors, with PyTorch's `torch.optim` semantics and
+ *   defaults.  The exact formulas are in docs/ALGORITHMS.md; each kernel cites them.
+ *
+ * The five things to know
+ *   1. One optimizer object (`adaopt_optimizer`) runs one algorithm over one or more parameter
+ *      groups.  Each group is a list of tensors (given by their element counts) with its own
+ *      hyperparameters, exactly like torch's param_groups.  Tensors are numbered 0, 1, 2, ...
+ *      in the order their groups were added.
+ *   2. Hyperparameters are set by enum, `adaopt_set(opt, group, ADAOPT_LR, 1e-3)`, so new
+ *      options never break the ABI.  A new group starts with the algorithm's defaults (the same
+ *      as torch.optim).  Every value is checked when it is set; a bad value is refused with an
+ *      error and the old value stays.  Options may change between steps (schedules).
+ *   3. You own the parameter and gradient memory and pass it to every `adaopt_step`; the
+ *      optimizer owns its state (m, v, ...) and never allocates inside `adaopt_step`.
+ *   4. Every function returns an `adaopt_status`.  ADAOPT_OK is 0; anything else is an error,
+ *      described by `adaopt_status_name(code)` and, in detail, by `adaopt_last_error(opt)`.
+ *      Nothing in the library aborts, prints or exits.  A call that fails changes nothing.
+ *   5. No global state: distinct optimizer objects may be used from distinct threads at the
+ *      same time.  One object must not be used by two threads at once.
+ *
+ * A complete program
+ *       adaopt_optimizer *opt;
+ *       size_t numels[2] = {784 * 128, 128}, group;
+ *       if (adaopt_create(ADAOPT_ALGO_ADAMW, &opt) != ADAOPT_OK) return 1;
+ *       adaopt_add_group(opt, numels, 2, &group);
+ *       adaopt_set(opt, group, ADAOPT_LR, 3e-4);
+ *       for (step...) {
+ *           ... compute grads ...
+ *           float *params[2] = {w, b};
+ *           const float *grads[2] = {dw, db};
+ *           if (adaopt_step(opt, params, grads, 2) != ADAOPT_OK)
+ *               fprintf(stderr, "%s\n", adaopt_last_error(opt));
+ *       }
+ *       adaopt_destroy(opt);
+ *
+ * Link with -ladaopt -lm (pkg-config --cflags --libs adaopt, or find_package(adaopt) and
+ * target_link_libraries(app adaopt::adaopt)).
+ */
+#ifndef ADAOPT_H
+#define ADAOPT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Symbols of the shared library (the build compiles everything else hidden). */
+#if defined(ADAOPT_BUILDING_LIBRARY) && defined(__GNUC__)
+#define ADAOPT_API __attribute__((visibility("default")))
+#else
+#define ADAOPT_API
+#endif
+
+#define ADAOPT_VERSION_MAJOR 0
+#define ADAOPT_VERSION_MINOR 1
+#define ADAOPT_VERSION_PATCH 0
+#define ADAOPT_VERSION_STRING "0.1.0"
+
+/* The version of the library actually linked, as MAJOR*10000 + MINOR*100 + PATCH. */
+ADAOPT_API unsigned adaopt_version_number(void);
+
+/* ---------------------------------------------------------------------------------------------
+ * Errors
+ * ------------------------------------------------------------------------------------------- */
+
+typedef enum adaopt_status {
+    ADAOPT_OK = 0,
+    ADAOPT_ERR_NULL = 1,      /* a required pointer argument is NULL */
+    ADAOPT_ERR_ALLOC = 2,     /* out of memory (nothing was changed) */
+    ADAOPT_ERR_ALGORITHM = 3, /* unknown algorithm */
+    ADAOPT_ERR_OPTION = 4,    /* unknown option, or one this algorithm does not have */
+    ADAOPT_ERR_VALUE = 5,     /* value out of range, NaN or infinite */
+    ADAOPT_ERR_INDEX = 6,     /* group or tensor index out of range */
+    ADAOPT_ERR_SIZE = 7,      /* counts or sizes that do not match */
+    ADAOPT_ERR_STATE = 8,     /* asked for state that does not exist yet (before a first step) */
+    ADAOPT_ERR_CONFLICT = 9   /* options that are valid alone but not together (nesterov) */
+} adaopt_status;
+
+/* A short constant description of a status code ("lr out of range" style details are in
+ * adaopt_last_error).  Unknown codes give "unknown status code".  Never NULL. */
+ADAOPT_API const char *adaopt_status_name(int status);
+
+/* ---------------------------------------------------------------------------------------------
+ * Algorithms and options
+ * ------------------------------------------------------------------------------------------- */
+
+typedef enum adaopt_algorithm {
+    ADAOPT_ALGO_SGD = 1,     /* torch.optim.SGD: momentum, dampening, nesterov */
+    ADAOPT_ALGO_ADAGRAD = 2, /* torch.optim.Adagrad */
+    ADAOPT_ALGO_RMSPROP = 3, /* torch.optim.RMSprop: centered, momentum */
+    ADAOPT_ALGO_ADAM = 4,    /* torch.optim.Adam; AMSGrad is ADAOPT_AMSGRAD = 1 */
+    ADAOPT_ALGO_ADAMW = 5,   /* torch.optim.AdamW: Adam with decoupled weight decay */
+    ADAOPT_ALGO_ADAMAX = 6,  /* torch.optim.Adamax */
+    ADAOPT_ALGO_NADAM = 7,   /* torch.optim.NAdam (PyTorch >= 2.0 formula, see docs) */
+    ADAOPT_ALGO_RADAM = 8    /* torch.optim.RAdam */
+} adaopt_algorithm;
+
+/* Lower-case name as in torch.optim ("sgd", "adagrad", "rmsprop", "adam", "adamw", "adamax",
+ * "nadam", "radam"), or NULL for an unknown algorithm. */
+ADAOPT_API const char *adaopt_algorithm_name(adaopt_algorithm algorithm);
+/* The algorithm of that name (case-insensitive), or ADAOPT_ERR_ALGORITHM. */
+ADAOPT_API adaopt_status adaopt_algorithm_from_name(const char *name, adaopt_algorithm *algorithm);
+
+/* Where eps enters the denominator (ALGORITHMS.md, "Epsilon placement"):
+ *   OUTSIDE  sqrt(u_hat) + eps          PyTorch's form for AdaGrad, RMSProp, Adam(W), NAdam
+ *   INSIDE   sqrt(u_hat + eps)          the seeds' form, Optax's eps_root
+ *   HAT      (sqrt(u) + eps) before the bias correction sqrt(bc2) is applied: Adam paper,
+ *            Keras, SparseAdam; PyTorch's own form for RAdam, which is RAdam's default.
+ * Supported: AdaGrad, RMSProp: OUTSIDE, INSIDE.  Adam, AdamW, NAdam, RAdam: all three.
+ * (AdaGrad and RMSProp have no bias correction, so HAT would equal OUTSIDE and is refused.)
+ * With eps = 0 all modes give the same update. */
+typedef enum adaopt_eps_mode {
+    ADAOPT_EPS_OUTSIDE = 0,
+    ADAOPT_EPS_INSIDE = 1,
+    ADAOPT_EPS_HAT = 2
+} adaopt_eps_mode;
+
+/* Hyperparameters, one value per group, all passed as double (booleans as 0 or 1, eps_mode as
+ * an adaopt_eps_mode).  Names and defaults are torch.optim's; the table of which algorithm has
+ * which option, with defaults and valid ranges, is in docs/OPTIONS.md.  Setting an option the
+ * algorithm does not have is ADAOPT_ERR_OPTION. */
+typedef enum adaopt_option {
+    ADAOPT_LR = 1,                        /* learning rate, >= 0 */
+    ADAOPT_BETA1 = 2,                     /* betas[0], in [0, 1): Adam family */
+    ADAOPT_BETA2 = 3,                     /* betas[1], in [0, 1): Adam family */
+    ADAOPT_EPS = 4,                       /* >= 0 */
+    ADAOPT_WEIGHT_DECAY = 5,              /* >= 0; coupled (L2) except AdamW / decoupled */
+    ADAOPT_MOMENTUM = 6,                  /* >= 0: SGD, RMSProp */
+    ADAOPT_DAMPENING = 7,                 /* finite: SGD */
+    ADAOPT_NESTEROV = 8,                  /* 0/1: SGD; needs momentum > 0 and dampening 0 */
+    ADAOPT_MAXIMIZE = 9,                  /* 0/1: every algorithm */
+    ADAOPT_AMSGRAD = 10,                  /* 0/1: Adam, AdamW */
+    ADAOPT_CENTERED = 11,                 /* 0/1: RMSProp */
+    ADAOPT_ALPHA = 12,                    /* in [0, 1): RMSProp's smoothing (the seeds' rho) */
+    ADAOPT_LR_DECAY = 13,                 /* >= 0: AdaGrad */
+    ADAOPT_INITIAL_ACCUMULATOR_VALUE = 14, /* >= 0: AdaGrad; read at each tensor's first step */
+    ADAOPT_MOMENTUM_DECAY = 15,           /* >= 0: NAdam */
+    ADAOPT_DECOUPLED_WEIGHT_DECAY = 16,   /* 0/1: NAdam, RAdam */
+    ADAOPT_EPS_MODE = 17                  /* adaopt_eps_mode, see above */
+} adaopt_option;
+
+#define ADAOPT_OPTION_MAX 17
+
+/* torch.optim's keyword for the option ("lr", "beta1", "eps", "initial_accumulator_value",
+ * "eps_mode", ...), or NULL for an unknown option. */
+ADAOPT_API const char *adaopt_option_name(adaopt_option option);
+/* The option of that name, or ADAOPT_ERR_OPTION. */
+ADAOPT_API adaopt_status adaopt_option_from_name(const char *name, adaopt_option *option);
+/* The default of `option` for `algorithm` (torch.optim's default; SGD's lr is 1e-3 as in
+ * PyTorch 2.x).  ADAOPT_ERR_OPTION if the algorithm does not have the option. */
+ADAOPT_API adaopt_status adaopt_default(adaopt_algorithm algorithm, adaopt_option option, double *value);
+
+/* ---------------------------------------------------------------------------------------------
+ * The optimizer
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct adaopt_optimizer adaopt_optimizer;
+
+/* Creates an optimizer with no groups.  *out is set to NULL on failure. */
+ADAOPT_API adaopt_status adaopt_create(adaopt_algorithm algorithm, adaopt_optimizer **out);
+/* Frees the optimizer and all its state.  NULL is allowed and does nothing. */
+ADAOPT_API void adaopt_destroy(adaopt_optimizer *opt);
+
+/* Detail of the last error this object returned ("lr must be >= 0 (got -0.1)"), or "" if none
+ * yet.  The string lives in the object until its next failing call.  NULL opt gives a fixed
+ * message. */
+ADAOPT_API const char *adaopt_last_error(const adaopt_optimizer *opt);
+
+ADAOPT_API adaopt_algorithm adaopt_get_algorithm(const adaopt_optimizer *opt);
+
+/* Adds a parameter group of `n_tensors` tensors with the given element counts (a count may be
+ * 0) and the algorithm's default hyperparameters, allocates their state and returns the group's
+ * index in *group (0, 1, ...).  The group's tensors get the next tensor numbers. */
+ADAOPT_API adaopt_status adaopt_add_group(adaopt_optimizer *opt, const size_t *numels, size_t n_tensors,
+                               size_t *group);
+
+ADAOPT_API size_t adaopt_group_count(const adaopt_optimizer *opt);
+ADAOPT_API size_t adaopt_tensor_count(const adaopt_optimizer *opt);
+/* Element count of tensor `tensor`, and the group it belongs to. */
+ADAOPT_API adaopt_status adaopt_tensor_info(const adaopt_optimizer *opt, size_t tensor, size_t *numel,
+                                 size_t *group);
+
+/* Pass as `group` to set an option in every group at once (for schedules). */
+#define ADAOPT_ALL_GROUPS ((size_t)-1)
+
+/* Sets a hyperparameter of one group (or of all, ADAOPT_ALL_GROUPS).  Errors: ADAOPT_ERR_OPTION
+ * (unknown or not this algorithm's), ADAOPT_ERR_VALUE (out of range, NaN, inf, a boolean that
+ * is not 0/1), ADAOPT_ERR_INDEX, ADAOPT_ERR_ALLOC (turning on an option that needs state, such
+ * as amsgrad or momentum, allocates it here, never in adaopt_step).  On error nothing changes. */
+ADAOPT_API adaopt_status adaopt_set(adaopt_optimizer *opt, size_t group, adaopt_option option,
+                         double value);
+ADAOPT_API adaopt_status adaopt_get(const adaopt_optimizer *opt, size_t group, adaopt_option option,
+                         double *value);
+
+/* One optimizer step over every tensor.  params[i] and grads[i] point to tensor i's numel
+ * floats; n_tensors must equal adaopt_tensor_count.  A NULL grads[i] skips tensor i this step
+ * (its step count does not advance), as torch skips a parameter whose .grad is None.
+ * Gradients are read only; params and state are updated in place.  A parameter and a gradient
+ * must not overlap.  Every argument and option combination is checked before anything is
+ * written: on error nothing changes. */
+ADAOPT_API adaopt_status adaopt_step(adaopt_optimizer *opt, float *const *params, const float *const *grads,
+                          size_t n_tensors);
+
+/* ---------------------------------------------------------------------------------------------
+ * Inspecting the state
+ * ------------------------------------------------------------------------------------------- */
+
+/* Per-tensor state, named as in torch's optimizer.state. */
+typedef enum adaopt_state_kind {
+    ADAOPT_STATE_STEP = 1,           /* scalar: steps taken by this tensor (t) */
+    ADAOPT_STATE_MU_PRODUCT = 2,     /* scalar: NAdam's product of momentum coefficients */
+    ADAOPT_STATE_MOMENTUM_BUFFER = 3, /* SGD, RMSProp with momentum */
+    ADAOPT_STATE_SUM = 4,            /* AdaGrad's G */
+    ADAOPT_STATE_SQUARE_AVG = 5,     /* RMSProp's S */
+    ADAOPT_STATE_GRAD_AVG = 6,       /* centered RMSProp's A */
+    ADAOPT_STATE_EXP_AVG = 7,        /* m: Adam, AdamW, Adamax, NAdam, RAdam */
+    ADAOPT_STATE_EXP_AVG_SQ = 8,     /* v: Adam, AdamW, NAdam, RAdam */
+    ADAOPT_STATE_MAX_EXP_AVG_SQ = 9, /* AMSGrad's running max of v */
+    ADAOPT_STATE_EXP_INF = 10        /* Adamax's u */
+} adaopt_state_kind;
+
+/* torch's state key ("exp_avg", "sum", ...), or NULL. */
+ADAOPT_API const char *adaopt_state_name(adaopt_state_kind kind);
+
+/* Read-only view of a tensor's state array; valid until the next call that changes the
+ * optimizer.  ADAOPT_ERR_OPTION: this algorithm has no such state (or it is a scalar);
+ * ADAOPT_ERR_STATE: not created yet (before the tensor's first step, or an option such as
+ * momentum was never on). */
+ADAOPT_API adaopt_status adaopt_state(const adaopt_optimizer *opt, size_t tensor, adaopt_state_kind kind,
+                           const float **data, size_t *numel);
+/* Scalar state: ADAOPT_STATE_STEP (every algorithm) and ADAOPT_STATE_MU_PRODUCT (NAdam). */
+ADAOPT_API adaopt_status adaopt_state_scalar(const adaopt_optimizer *opt, size_t tensor,
+                                  adaopt_state_kind kind, double *value);
+
+/* The per-coordinate effective learning rate of tensor `tensor`: the factor its most recent
+ * step multiplied the (momentum-smoothed) gradient by, computed from the current state and the
+ * group's current hyperparameters (ALGORITHMS.md, "Effective learning rate"):
+ *   SGD lr;  AdaGrad clr/(sqrt(G)+eps);  RMSProp lr/d;  Adam(W) lr/bc1/(sqrt(u)/sqrt(bc2)+eps);
+ *   Adamax lr/bc1/u;  NAdam lr*((1-mu_t)/(1-P_t) + mu_next/(1-P_t*mu_next))/d  (the factor on
+ *   g and on m added: the step when g equals m);  RAdam lr*r*sqrt(bc2)/bc1/(sqrt(v)+eps), or
+ *   lr/bc1 while the variance is not tractable (rho_t <= 5).
+ * Denominators follow the group's eps_mode.  Writes `numel` floats to out; numel must equal the
+ * tensor's.  ADAOPT_ERR_STATE before the tensor's first step. */
+ADAOPT_API adaopt_status adaopt_effective_lr(const adaopt_optimizer *opt, size_t tensor, float *out,
+                                  size_t numel);
+
+/* ---------------------------------------------------------------------------------------------
+ * Learning-rate schedules: pure functions of (base lr, step), applied by the caller with
+ * adaopt_set(opt, group, ADAOPT_LR, adaopt_schedule_lr(&s, base_lr, step)).  They mirror
+ * torch.optim.lr_scheduler's closed forms; `step` counts scheduler steps from 0.
+ * ------------------------------------------------------------------------------------------- */
+
+typedef enum adaopt_schedule_kind {
+    ADAOPT_SCHED_CONSTANT = 1,      /* lr = base */
+    ADAOPT_SCHED_STEP = 2,          /* base * gamma^floor(step / step_size)          (StepLR) */
+    ADAOPT_SCHED_EXPONENTIAL = 3,   /* base * gamma^step                      (ExponentialLR) */
+    ADAOPT_SCHED_COSINE = 4,        /* eta_min + (base - eta_min)(1 + cos(pi step/t_max))/2,
+                                       held at eta_min after t_max           (CosineAnnealingLR) */
+    ADAOPT_SCHED_WARMUP_COSINE = 5  /* base * (step+1)/warmup_steps for step < warmup_steps,
+                                       then cosine from base to eta_min over the remaining
+                                       t_max - warmup_steps steps, then eta_min (seed 003's
+                                       transformer recipe) */
+} adaopt_schedule_kind;
+
+typedef struct adaopt_schedule {
+    adaopt_schedule_kind kind;
+    uint64_t step_size;    /* STEP: > 0 */
+    double gamma;          /* STEP, EXPONENTIAL: in (0, 1] */
+    uint64_t t_max;        /* COSINE, WARMUP_COSINE: total steps, > 0 (> warmup_steps) */
+    double eta_min;        /* COSINE, WARMUP_COSINE: final lr, >= 0 */
+    uint64_t warmup_steps; /* WARMUP_COSINE: > 0 */
+} adaopt_schedule;
+
+/* ADAOPT_OK if the schedule's fields are valid for its kind, else ADAOPT_ERR_VALUE or
+ * ADAOPT_ERR_NULL.  adaopt_schedule_lr on an invalid schedule returns NaN. */
+ADAOPT_API adaopt_status adaopt_schedule_check(const adaopt_schedule *schedule);
+ADAOPT_API double adaopt_schedule_lr(const adaopt_schedule *schedule, double base_lr, uint64_t step);
+
+/* ---------------------------------------------------------------------------------------------
+ * Gradient clipping: operates on your gradient buffers before adaopt_step, as
+ * torch.nn.utils.clip_grad_norm_ / clip_grad_value_ do.  NULL gradients are skipped.
+ * ------------------------------------------------------------------------------------------- */
+
+/* Scales all gradients by min(1, max_norm / (total_norm + 1e-6)), where total_norm is the
+ * `norm_type` norm of all gradients together (norm_type 2.0, 1.0, or INFINITY; accumulated in
+ * double).  *total_norm (may be NULL) receives the norm before clipping.  max_norm must be
+ * >= 0.  A non-finite norm is reported in *total_norm and scales the gradients to NaN, as
+ * torch does with error_if_nonfinite=False. */
+ADAOPT_API adaopt_status adaopt_clip_grad_norm(float *const *grads, const size_t *numels, size_t n_tensors,
+                                    double max_norm, double norm_type, double *total_norm);
+/* Clamps every gradient element to [-clip_value, clip_value]; clip_value must be >= 0. */
+ADAOPT_API adaopt_status adaopt_clip_grad_value(float *const *grads, const size_t *numels,
+                                     size_t n_tensors, double clip_value);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ADAOPT_H */

@@ -1,0 +1,32 @@
+/*
+ * errors.c -- the names of status codes.  docs/ERRORS.md lists each with its causes.
+ */
+#include "internal.h"
+
+const char *adaopt_status_name(int status)
+{
+    switch (status) {
+    case ADAOPT_OK:
+        return "ok";
+    case ADAOPT_ERR_NULL:
+        return "a required pointer argument is NULL";
+    case ADAOPT_ERR_ALLOC:
+        return "out of memory";
+    case ADAOPT_ERR_ALGORITHM:
+        return "unknown algorithm";
+    case ADAOPT_ERR_OPTION:
+        return "unknown option, or not an option of this algorithm";
+    case ADAOPT_ERR_VALUE:
+        return "value out of range, NaN or infinite";
+    case ADAOPT_ERR_INDEX:
+        return "group or tensor index out of range";
+    case ADAOPT_ERR_SIZE:
+        return "sizes or counts do not match";
+    case ADAOPT_ERR_STATE:
+        return "state does not exist yet";
+    case ADAOPT_ERR_CONFLICT:
+        return "options conflict with each other";
+    default:
+        return "unknown status code";
+    }
+}

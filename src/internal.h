@@ -1,0 +1,53 @@
+/*
+ * internal.h -- the optimizer object and helpers shared by the library's source files.
+ * Nothing here is part of the API.
+ */
+#ifndef ADAOPT_INTERNAL_H
+#define ADAOPT_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdint.h>
+
+#include "../include/adaopt.h"
+#include "kernels/kernels.h"
+
+/* One parameter group: its hyperparameters by option id, and its tensors' range. */
+typedef struct adaopt_group {
+    double hp[ADAOPT_OPTION_MAX + 1];
+    size_t first_tensor;
+    size_t n_tensors;
+} adaopt_group;
+
+typedef struct adaopt_tensor {
+    size_t numel;
+    size_t group;
+    uint64_t step;      /* t: steps this tensor has taken */
+    double mu_product;  /* NAdam: product of mu_1..mu_t */
+    float *slot[ADAOPT_MAX_SLOTS]; /* state arrays, NULL until needed; 64-byte aligned */
+    int slot_ready[ADAOPT_MAX_SLOTS]; /* holds a value (SGD's buffer is born at a step) */
+} adaopt_tensor;
+
+struct adaopt_optimizer {
+    adaopt_algorithm algorithm;
+    adaopt_group *groups;
+    size_t n_groups;
+    adaopt_tensor *tensors;
+    size_t n_tensors;
+    char error[256];
+};
+
+/* Records a formatted message in opt->error (if opt) and returns `status`. */
+adaopt_status adaopt__fail(adaopt_optimizer *opt, adaopt_status status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* Option table (options.c). */
+int adaopt__algorithm_valid(adaopt_algorithm algorithm);
+int adaopt__option_applies(adaopt_algorithm algorithm, adaopt_option option);
+/* Checks `value` for `option` of `algorithm`; on error writes a message through opt. */
+adaopt_status adaopt__check_value(adaopt_optimizer *opt, adaopt_algorithm algorithm,
+                                  adaopt_option option, double value);
+
+#endif /* ADAOPT_INTERNAL_H */

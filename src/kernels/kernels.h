@@ -1,0 +1,86 @@
+/*
+ * kernels.h -- the element-wise update kernels and the per-step scalars they share.
+ *
+ * The optimizer (src/optimizer.c) computes, once per tensor per step and in double precision,
+ * every scalar that depends only on the hyperparameters and on t (bias corrections, clr,
+ * NAdam's mu) and rounds it to float into an `adaopt_coeffs`.  A kernel then makes one pass
+ * over [0, n): each element's parameter, gradient and state are read once and written once.
+ * Kernels know nothing of groups, schedules or errors.
+ *
+ * The arithmetic inside a kernel is float32 in the order PyTorch 1.13's single-tensor code
+ * applies its tensor ops (e.g. `m.mul_(b1).add_(g, alpha=1-b1)` is `m*b1 + (1-b1)*g`), so the
+ * results track torch's to within a few ulps.
+ */
+#ifndef ADAOPT_KERNELS_H
+#define ADAOPT_KERNELS_H
+
+#include <stddef.h>
+
+/* The state arrays of one tensor; which slot holds what depends on the algorithm
+ * (see slot_of_state in optimizer.c). */
+enum { ADAOPT_MAX_SLOTS = 3 };
+
+typedef struct adaopt_coeffs {
+    /* prologue */
+    int maximize;          /* g = -g */
+    float weight_decay;    /* coupled: g = g + weight_decay * p (0: off) */
+    float decay_factor;    /* decoupled: p = p * decay_factor (1 - lr*wd); 1: off */
+    int decoupled;         /* decay_factor applies */
+    int eps_mode;          /* adaopt_eps_mode */
+    float eps;
+
+    /* SGD */
+    float lr;              /* SGD, RMSProp */
+    float neg_lr;          /* -lr */
+    float momentum;
+    float one_minus_dampening;
+    int nesterov;
+    int buffer_is_new;     /* SGD: momentum buffer not yet created: b = g */
+    int use_momentum;      /* SGD: momentum != 0; RMSProp: momentum > 0 */
+
+    /* AdaGrad */
+    float neg_clr;         /* -lr / (1 + (t-1) lr_decay) */
+
+    /* RMSProp */
+    float alpha, one_minus_alpha;
+    int centered;
+
+    /* Adam family */
+    float beta1, one_minus_beta1, beta2, one_minus_beta2;
+    float neg_step_size;   /* Adam/Adamax: -lr / bc1;  HAT: -lr * sqrt(bc2) / bc1 */
+    float bc2_sqrt;        /* sqrt(1 - beta2^t) */
+    float bc2;             /* 1 - beta2^t */
+    int amsgrad;
+
+    /* NAdam */
+    float neg_grad_coef;   /* -lr (1 - mu_t) / (1 - P_t) */
+    float neg_avg_coef;    /* -lr mu_next / (1 - P_t mu_next) */
+
+    /* RAdam */
+    int rectified;         /* rho_t > 5 */
+    float neg_lr_over_bc1; /* -lr / bc1 */
+    float rect;            /* r */
+    float lr_f;            /* lr */
+    float bc1;             /* 1 - beta1^t */
+} adaopt_coeffs;
+
+/* One function per algorithm family.  s0..s2 are the tensor's state slots (unused ones NULL). */
+typedef void (*adaopt_kernel_fn)(const adaopt_coeffs *c, float *p, const float *g, float *s0,
+                                 float *s1, float *s2, size_t n);
+
+void adaopt_sgd_scalar(const adaopt_coeffs *c, float *p, const float *g, float *buf, float *u1,
+                       float *u2, size_t n);
+void adaopt_adagrad_scalar(const adaopt_coeffs *c, float *p, const float *g, float *sum,
+                           float *u1, float *u2, size_t n);
+void adaopt_rmsprop_scalar(const adaopt_coeffs *c, float *p, const float *g, float *square_avg,
+                           float *momentum_buffer, float *grad_avg, size_t n);
+void adaopt_adam_scalar(const adaopt_coeffs *c, float *p, const float *g, float *exp_avg,
+                        float *exp_avg_sq, float *max_exp_avg_sq, size_t n);
+void adaopt_adamax_scalar(const adaopt_coeffs *c, float *p, const float *g, float *exp_avg,
+                          float *exp_inf, float *u2, size_t n);
+void adaopt_nadam_scalar(const adaopt_coeffs *c, float *p, const float *g, float *exp_avg,
+                         float *exp_avg_sq, float *u2, size_t n);
+void adaopt_radam_scalar(const adaopt_coeffs *c, float *p, const float *g, float *exp_avg,
+                         float *exp_avg_sq, float *u2, size_t n);
+
+#endif /* ADAOPT_KERNELS_H */

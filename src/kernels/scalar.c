@@ -1,0 +1,180 @@
+/*
+ * scalar.c -- portable kernels: the reference every other kernel is tested against.
+ *
+ * One loop per algorithm family; each comment names the PyTorch 1.13 line it follows
+ * (torch/optim/<name>.py, _single_tensor_<name>).  All scalars arrive precomputed in `c`.
+ */
+#include <math.h>
+
+#include "kernels.h"
+#include "../../include/adaopt.h"
+
+/* torch.maximum / torch.amax: NaN in either operand gives NaN (fmaxf would drop it). */
+static inline float max_propagate_nan(float a, float b)
+{
+    return (a != a || a > b) ? a : b;
+}
+
+/* maximize, then coupled L2 decay: the common prologue of ALGORITHMS.md. */
+static inline float prologue_grad(const adaopt_coeffs *c, float g, float p)
+{
+    if (c->maximize)
+        g = -g;
+    if (c->weight_decay != 0.0f)
+        g = g + c->weight_decay * p; /* grad.add(param, alpha=weight_decay) */
+    return g;
+}
+
+/* The Adam-family denominator for second moment u (eps_mode in ALGORITHMS.md). */
+static inline float adam_denom(const adaopt_coeffs *c, float u)
+{
+    switch (c->eps_mode) {
+    case ADAOPT_EPS_INSIDE:
+        return sqrtf(u / c->bc2 + c->eps);
+    case ADAOPT_EPS_HAT:
+        return sqrtf(u) + c->eps; /* sqrt(bc2) is folded into the step size */
+    default:
+        return sqrtf(u) / c->bc2_sqrt + c->eps; /* (exp_avg_sq.sqrt() / bc2_sqrt).add_(eps) */
+    }
+}
+
+void adaopt_sgd_scalar(const adaopt_coeffs *c, float *p, const float *g, float *buf, float *u1,
+                       float *u2, size_t n)
+{
+    (void)u1;
+    (void)u2;
+    for (size_t i = 0; i < n; i++) {
+        float d = prologue_grad(c, g[i], p[i]);
+        if (c->use_momentum) {
+            float b;
+            if (c->buffer_is_new)
+                b = d; /* buf = torch.clone(d_p) */
+            else
+                b = buf[i] * c->momentum + c->one_minus_dampening * d;
+            buf[i] = b;
+            d = c->nesterov ? d + c->momentum * b : b; /* d_p.add(buf, alpha=momentum) */
+        }
+        p[i] = p[i] + c->neg_lr * d; /* param.add_(d_p, alpha=-lr) */
+    }
+}
+
+void adaopt_adagrad_scalar(const adaopt_coeffs *c, float *p, const float *g, float *sum,
+                           float *u1, float *u2, size_t n)
+{
+    (void)u1;
+    (void)u2;
+    const int inside = c->eps_mode == ADAOPT_EPS_INSIDE;
+    for (size_t i = 0; i < n; i++) {
+        float gi = prologue_grad(c, g[i], p[i]);
+        float G = sum[i] + gi * gi;                      /* state_sum.addcmul_(grad, grad) */
+        float std = inside ? sqrtf(G + c->eps) : sqrtf(G) + c->eps;
+        sum[i] = G;
+        p[i] = p[i] + c->neg_clr * gi / std;             /* param.addcdiv_(grad, std, -clr) */
+    }
+}
+
+void adaopt_rmsprop_scalar(const adaopt_coeffs *c, float *p, const float *g, float *square_avg,
+                           float *momentum_buffer, float *grad_avg, size_t n)
+{
+    const int inside = c->eps_mode == ADAOPT_EPS_INSIDE;
+    for (size_t i = 0; i < n; i++) {
+        float gi = prologue_grad(c, g[i], p[i]);
+        /* square_avg.mul_(alpha).addcmul_(grad, grad, value=1-alpha) */
+        float S = square_avg[i] * c->alpha + c->one_minus_alpha * gi * gi;
+        square_avg[i] = S;
+        float var = S;
+        if (c->centered) {
+            float A = grad_avg[i] * c->alpha + c->one_minus_alpha * gi;
+            grad_avg[i] = A;
+            var = S - A * A; /* square_avg.addcmul(grad_avg, grad_avg, value=-1) */
+        }
+        float avg = inside ? sqrtf(var + c->eps) : sqrtf(var) + c->eps;
+        if (c->use_momentum) {
+            float b = momentum_buffer[i] * c->momentum + gi / avg; /* buf.mul_(m).addcdiv_ */
+            momentum_buffer[i] = b;
+            p[i] = p[i] + c->neg_lr * b;
+        } else {
+            p[i] = p[i] + c->neg_lr * gi / avg;
+        }
+    }
+}
+
+void adaopt_adam_scalar(const adaopt_coeffs *c, float *p, const float *g, float *exp_avg,
+                        float *exp_avg_sq, float *max_exp_avg_sq, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float pi = p[i];
+        if (c->decoupled)
+            pi = pi * c->decay_factor; /* AdamW: param.mul_(1 - lr * weight_decay) */
+        float gi = prologue_grad(c, g[i], pi);
+        float m = exp_avg[i] * c->beta1 + c->one_minus_beta1 * gi;       /* first moment */
+        float v = exp_avg_sq[i] * c->beta2 + c->one_minus_beta2 * gi * gi; /* second moment */
+        exp_avg[i] = m;
+        exp_avg_sq[i] = v;
+        float u = v;
+        if (c->amsgrad) {
+            u = max_propagate_nan(max_exp_avg_sq[i], v); /* torch.maximum(max_v, v) */
+            max_exp_avg_sq[i] = u;
+        }
+        p[i] = pi + c->neg_step_size * m / adam_denom(c, u); /* bias-corrected update */
+    }
+}
+
+void adaopt_adamax_scalar(const adaopt_coeffs *c, float *p, const float *g, float *exp_avg,
+                          float *exp_inf, float *u2, size_t n)
+{
+    (void)u2;
+    for (size_t i = 0; i < n; i++) {
+        float gi = prologue_grad(c, g[i], p[i]);
+        float m = exp_avg[i] * c->beta1 + c->one_minus_beta1 * gi;
+        float u = max_propagate_nan(exp_inf[i] * c->beta2, fabsf(gi) + c->eps); /* amax */
+        exp_avg[i] = m;
+        exp_inf[i] = u;
+        p[i] = p[i] + c->neg_step_size * m / u; /* param.addcdiv_(exp_avg, exp_inf, -clr) */
+    }
+}
+
+void adaopt_nadam_scalar(const adaopt_coeffs *c, float *p, const float *g, float *exp_avg,
+                         float *exp_avg_sq, float *u2, size_t n)
+{
+    (void)u2;
+    for (size_t i = 0; i < n; i++) {
+        float pi = p[i];
+        if (c->decoupled)
+            pi = pi * c->decay_factor;
+        float gi = prologue_grad(c, g[i], pi);
+        float m = exp_avg[i] * c->beta1 + c->one_minus_beta1 * gi;
+        float v = exp_avg_sq[i] * c->beta2 + c->one_minus_beta2 * gi * gi;
+        exp_avg[i] = m;
+        exp_avg_sq[i] = v;
+        float d = adam_denom(c, v);
+        /* _foreach_addcdiv_(params, grads, denom, step_size_grads), then the same for exp_avgs */
+        pi = pi + c->neg_grad_coef * gi / d;
+        p[i] = pi + c->neg_avg_coef * m / d;
+    }
+}
+
+void adaopt_radam_scalar(const adaopt_coeffs *c, float *p, const float *g, float *exp_avg,
+                         float *exp_avg_sq, float *u2, size_t n)
+{
+    (void)u2;
+    for (size_t i = 0; i < n; i++) {
+        float pi = p[i];
+        if (c->decoupled)
+            pi = pi * c->decay_factor;
+        float gi = prologue_grad(c, g[i], pi);
+        float m = exp_avg[i] * c->beta1 + c->one_minus_beta1 * gi;
+        float v = exp_avg_sq[i] * c->beta2 + c->one_minus_beta2 * gi * gi;
+        exp_avg[i] = m;
+        exp_avg_sq[i] = v;
+        float m_hat = m / c->bc1; /* exp_avg / bias_correction1 */
+        if (c->rectified) {
+            /* adaptive_lr = sqrt(bc2) / exp_avg_sq.sqrt().add_(eps) in torch's (HAT) form */
+            float adaptive = c->eps_mode == ADAOPT_EPS_HAT ? c->bc2_sqrt / (sqrtf(v) + c->eps)
+                                                          : 1.0f / adam_denom(c, v);
+            p[i] = pi - m_hat * c->lr_f * adaptive * c->rect;
+        } else {
+            p[i] = pi - m_hat * c->lr_f;
+        }
+    }
+}

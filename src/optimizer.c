@@ -1,0 +1,662 @@
+/*
+ * optimizer.c -- the optimizer object: groups, options, state, the step and its inspection.
+ *
+ * The step is split in two: per tensor, `step_scalars` computes in double precision every
+ * quantity that depends only on the hyperparameters and t (ALGORITHMS.md: "computed once per
+ * step in double precision, not per element"); then a kernel from src/kernels/ streams the
+ * elements.  `adaopt_effective_lr` reuses the same scalars, so the factor it reports is the one
+ * the step applied.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+enum { STATE_ALIGN_BYTES = 64 };
+
+/* ------------------------------------------------------------------------------------------ */
+/* Errors                                                                                      */
+
+adaopt_status adaopt__fail(adaopt_optimizer *opt, adaopt_status status, const char *fmt, ...)
+{
+    if (opt != NULL) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(opt->error, sizeof opt->error, fmt, ap);
+        va_end(ap);
+    }
+    return status;
+}
+
+const char *adaopt_last_error(const adaopt_optimizer *opt)
+{
+    return opt == NULL ? "no optimizer (NULL)" : opt->error;
+}
+
+unsigned adaopt_version_number(void)
+{
+    return ADAOPT_VERSION_MAJOR * 10000u + ADAOPT_VERSION_MINOR * 100u + ADAOPT_VERSION_PATCH;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* State slots                                                                                 */
+
+/* Which slot holds which state, per algorithm; -1: the algorithm has no such state. */
+static int slot_of_state(adaopt_algorithm algorithm, adaopt_state_kind kind)
+{
+    switch (algorithm) {
+    case ADAOPT_ALGO_SGD:
+        return kind == ADAOPT_STATE_MOMENTUM_BUFFER ? 0 : -1;
+    case ADAOPT_ALGO_ADAGRAD:
+        return kind == ADAOPT_STATE_SUM ? 0 : -1;
+    case ADAOPT_ALGO_RMSPROP:
+        return kind == ADAOPT_STATE_SQUARE_AVG       ? 0
+               : kind == ADAOPT_STATE_MOMENTUM_BUFFER ? 1
+               : kind == ADAOPT_STATE_GRAD_AVG        ? 2
+                                                      : -1;
+    case ADAOPT_ALGO_ADAM:
+    case ADAOPT_ALGO_ADAMW:
+        return kind == ADAOPT_STATE_EXP_AVG          ? 0
+               : kind == ADAOPT_STATE_EXP_AVG_SQ     ? 1
+               : kind == ADAOPT_STATE_MAX_EXP_AVG_SQ ? 2
+                                                     : -1;
+    case ADAOPT_ALGO_ADAMAX:
+        return kind == ADAOPT_STATE_EXP_AVG ? 0 : kind == ADAOPT_STATE_EXP_INF ? 1 : -1;
+    case ADAOPT_ALGO_NADAM:
+    case ADAOPT_ALGO_RADAM:
+        return kind == ADAOPT_STATE_EXP_AVG ? 0 : kind == ADAOPT_STATE_EXP_AVG_SQ ? 1 : -1;
+    }
+    return -1;
+}
+
+/* Bit mask of the slots a group with hyperparameters `hp` needs. */
+static unsigned slots_needed(adaopt_algorithm algorithm, const double *hp)
+{
+    switch (algorithm) {
+    case ADAOPT_ALGO_SGD:
+        return hp[ADAOPT_MOMENTUM] != 0.0 ? 1u : 0u;
+    case ADAOPT_ALGO_ADAGRAD:
+        return 1u;
+    case ADAOPT_ALGO_RMSPROP:
+        return 1u | (hp[ADAOPT_MOMENTUM] > 0.0 ? 2u : 0u) | (hp[ADAOPT_CENTERED] != 0.0 ? 4u : 0u);
+    case ADAOPT_ALGO_ADAM:
+    case ADAOPT_ALGO_ADAMW:
+        return 3u | (hp[ADAOPT_AMSGRAD] != 0.0 ? 4u : 0u);
+    case ADAOPT_ALGO_ADAMAX:
+    case ADAOPT_ALGO_NADAM:
+    case ADAOPT_ALGO_RADAM:
+        return 3u;
+    }
+    return 0u;
+}
+
+/* A zero-filled, 64-byte aligned array of numel floats (at least one cache line, so that an
+ * empty tensor's slot is still distinguishable from "not allocated"). */
+static float *alloc_state(size_t numel)
+{
+    if (numel > (SIZE_MAX - STATE_ALIGN_BYTES) / sizeof(float))
+        return NULL;
+    size_t bytes = numel * sizeof(float);
+    bytes = (bytes + STATE_ALIGN_BYTES - 1) / STATE_ALIGN_BYTES * STATE_ALIGN_BYTES;
+    if (bytes == 0)
+        bytes = STATE_ALIGN_BYTES;
+    float *data = aligned_alloc(STATE_ALIGN_BYTES, bytes);
+    if (data != NULL)
+        memset(data, 0, bytes);
+    return data;
+}
+
+/* Gives every tensor in [first, first+count) the slots in `mask` it lacks, zero-filled.  All or
+ * nothing: the new arrays are allocated first and attached only when all succeeded. */
+static adaopt_status grow_slots(adaopt_optimizer *opt, size_t first, size_t count, unsigned mask)
+{
+    size_t missing = 0;
+    for (size_t i = first; i < first + count; i++)
+        for (int s = 0; s < ADAOPT_MAX_SLOTS; s++)
+            if ((mask & (1u << s)) && opt->tensors[i].slot[s] == NULL)
+                missing++;
+    if (missing == 0)
+        return ADAOPT_OK;
+    float **fresh = calloc(missing, sizeof *fresh);
+    if (fresh == NULL)
+        return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "out of memory allocating optimizer state");
+    size_t k = 0;
+    for (size_t i = first; i < first + count; i++) {
+        for (int s = 0; s < ADAOPT_MAX_SLOTS; s++) {
+            if (!(mask & (1u << s)) || opt->tensors[i].slot[s] != NULL)
+                continue;
+            fresh[k] = alloc_state(opt->tensors[i].numel);
+            if (fresh[k] == NULL) {
+                while (k > 0)
+                    free(fresh[--k]);
+                free(fresh);
+                return adaopt__fail(opt, ADAOPT_ERR_ALLOC,
+                                    "out of memory allocating state for tensor %zu (%zu floats)",
+                                    i, opt->tensors[i].numel);
+            }
+            k++;
+        }
+    }
+    k = 0;
+    for (size_t i = first; i < first + count; i++)
+        for (int s = 0; s < ADAOPT_MAX_SLOTS; s++)
+            if ((mask & (1u << s)) && opt->tensors[i].slot[s] == NULL)
+                opt->tensors[i].slot[s] = fresh[k++];
+    free(fresh);
+    return ADAOPT_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Life cycle and groups                                                                       */
+
+adaopt_status adaopt_create(adaopt_algorithm algorithm, adaopt_optimizer **out)
+{
+    if (out == NULL)
+        return ADAOPT_ERR_NULL;
+    *out = NULL;
+    if (!adaopt__algorithm_valid(algorithm))
+        return ADAOPT_ERR_ALGORITHM;
+    adaopt_optimizer *opt = calloc(1, sizeof *opt);
+    if (opt == NULL)
+        return ADAOPT_ERR_ALLOC;
+    opt->algorithm = algorithm;
+    *out = opt;
+    return ADAOPT_OK;
+}
+
+void adaopt_destroy(adaopt_optimizer *opt)
+{
+    if (opt == NULL)
+        return;
+    for (size_t i = 0; i < opt->n_tensors; i++)
+        for (int s = 0; s < ADAOPT_MAX_SLOTS; s++)
+            free(opt->tensors[i].slot[s]);
+    free(opt->tensors);
+    free(opt->groups);
+    free(opt);
+}
+
+adaopt_algorithm adaopt_get_algorithm(const adaopt_optimizer *opt)
+{
+    return opt == NULL ? (adaopt_algorithm)0 : opt->algorithm;
+}
+
+size_t adaopt_group_count(const adaopt_optimizer *opt)
+{
+    return opt == NULL ? 0 : opt->n_groups;
+}
+
+size_t adaopt_tensor_count(const adaopt_optimizer *opt)
+{
+    return opt == NULL ? 0 : opt->n_tensors;
+}
+
+adaopt_status adaopt_tensor_info(const adaopt_optimizer *opt, size_t tensor, size_t *numel,
+                                 size_t *group)
+{
+    if (opt == NULL)
+        return ADAOPT_ERR_NULL;
+    if (tensor >= opt->n_tensors)
+        return adaopt__fail((adaopt_optimizer *)opt, ADAOPT_ERR_INDEX,
+                            "tensor %zu out of range (%zu tensors)", tensor, opt->n_tensors);
+    if (numel != NULL)
+        *numel = opt->tensors[tensor].numel;
+    if (group != NULL)
+        *group = opt->tensors[tensor].group;
+    return ADAOPT_OK;
+}
+
+adaopt_status adaopt_add_group(adaopt_optimizer *opt, const size_t *numels, size_t n_tensors,
+                               size_t *group)
+{
+    if (opt == NULL)
+        return ADAOPT_ERR_NULL;
+    if (numels == NULL || group == NULL)
+        return adaopt__fail(opt, ADAOPT_ERR_NULL, "add_group: numels and group must not be NULL");
+    if (n_tensors == 0)
+        return adaopt__fail(opt, ADAOPT_ERR_SIZE, "add_group: a group needs at least one tensor");
+    if (n_tensors > SIZE_MAX / sizeof(adaopt_tensor) - opt->n_tensors)
+        return adaopt__fail(opt, ADAOPT_ERR_SIZE, "add_group: too many tensors");
+
+    adaopt_group g;
+    memset(&g, 0, sizeof g);
+    for (int o = ADAOPT_LR; o <= ADAOPT_OPTION_MAX; o++)
+        if (adaopt__option_applies(opt->algorithm, (adaopt_option)o))
+            adaopt_default(opt->algorithm, (adaopt_option)o, &g.hp[o]);
+    g.first_tensor = opt->n_tensors;
+    g.n_tensors = n_tensors;
+
+    adaopt_group *groups = realloc(opt->groups, (opt->n_groups + 1) * sizeof *groups);
+    if (groups == NULL)
+        return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "out of memory adding a group");
+    opt->groups = groups;
+    adaopt_tensor *tensors = realloc(opt->tensors, (opt->n_tensors + n_tensors) * sizeof *tensors);
+    if (tensors == NULL)
+        return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "out of memory adding %zu tensors", n_tensors);
+    opt->tensors = tensors;
+
+    for (size_t i = 0; i < n_tensors; i++) {
+        adaopt_tensor *t = &opt->tensors[g.first_tensor + i];
+        memset(t, 0, sizeof *t);
+        t->numel = numels[i];
+        t->group = opt->n_groups;
+        t->mu_product = 1.0;
+    }
+    adaopt_status st = grow_slots(opt, g.first_tensor, n_tensors, slots_needed(opt->algorithm, g.hp));
+    if (st != ADAOPT_OK)
+        return st; /* the arrays may have grown, but the counts are unchanged */
+    opt->groups[opt->n_groups] = g;
+    *group = opt->n_groups++;
+    opt->n_tensors += n_tensors;
+    return ADAOPT_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Options                                                                                     */
+
+/* Sets `option` in groups [first, first+count).  State the new value needs is allocated for all
+ * of them before any value changes, so that an allocation failure changes nothing visible (a
+ * zero-filled slot that was allocated stays, unused, for when the option is turned on). */
+static adaopt_status set_groups(adaopt_optimizer *opt, size_t first, size_t count,
+                                adaopt_option option, double value)
+{
+    for (size_t gi = first; gi < first + count; gi++) {
+        adaopt_group *g = &opt->groups[gi];
+        double hp[ADAOPT_OPTION_MAX + 1];
+        memcpy(hp, g->hp, sizeof hp);
+        hp[option] = value;
+        adaopt_status st = grow_slots(opt, g->first_tensor, g->n_tensors,
+                                      slots_needed(opt->algorithm, hp));
+        if (st != ADAOPT_OK)
+            return st;
+    }
+    for (size_t gi = first; gi < first + count; gi++)
+        opt->groups[gi].hp[option] = value;
+    return ADAOPT_OK;
+}
+
+adaopt_status adaopt_set(adaopt_optimizer *opt, size_t group, adaopt_option option, double value)
+{
+    if (opt == NULL)
+        return ADAOPT_ERR_NULL;
+    if (group != ADAOPT_ALL_GROUPS && group >= opt->n_groups)
+        return adaopt__fail(opt, ADAOPT_ERR_INDEX, "group %zu out of range (%zu groups)", group,
+                            opt->n_groups);
+    adaopt_status st = adaopt__check_value(opt, opt->algorithm, option, value);
+    if (st != ADAOPT_OK)
+        return st;
+    if (group == ADAOPT_ALL_GROUPS)
+        return set_groups(opt, 0, opt->n_groups, option, value);
+    return set_groups(opt, group, 1, option, value);
+}
+
+adaopt_status adaopt_get(const adaopt_optimizer *opt, size_t group, adaopt_option option,
+                         double *value)
+{
+    adaopt_optimizer *o = (adaopt_optimizer *)opt; /* only its error buffer is written */
+    if (opt == NULL)
+        return ADAOPT_ERR_NULL;
+    if (value == NULL)
+        return adaopt__fail(o, ADAOPT_ERR_NULL, "get: value must not be NULL");
+    if (group >= opt->n_groups)
+        return adaopt__fail(o, ADAOPT_ERR_INDEX, "group %zu out of range (%zu groups)", group,
+                            opt->n_groups);
+    if (option < ADAOPT_LR || option > ADAOPT_OPTION_MAX)
+        return adaopt__fail(o, ADAOPT_ERR_OPTION, "unknown option %d", (int)option);
+    if (!adaopt__option_applies(opt->algorithm, option))
+        return adaopt__fail(o, ADAOPT_ERR_OPTION, "%s has no option '%s'",
+                            adaopt_algorithm_name(opt->algorithm), adaopt_option_name(option));
+    *value = opt->groups[group].hp[option];
+    return ADAOPT_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The step                                                                                    */
+
+/* Every per-step scalar of one tensor at step t (t >= 1), in double.  `mu_product_before` is
+ * NAdam's P_{t-1}. */
+typedef struct step_scalars {
+    double lr, clr, bc1, bc2, step_size;
+    double mu, mu_next, mu_product; /* NAdam: mu_t, mu_{t+1}, P_t */
+    double grad_coef, avg_coef;     /* NAdam: lr(1-mu_t)/(1-P_t), lr mu_next/(1-P_t mu_next) */
+    double rho_t, rect;             /* RAdam */
+    int rectified;
+} step_scalars;
+
+static step_scalars step_scalars_at(adaopt_algorithm algorithm, const double *hp, uint64_t t,
+                                    double mu_product_before)
+{
+    step_scalars s;
+    memset(&s, 0, sizeof s);
+    double td = (double)t;
+    s.lr = hp[ADAOPT_LR];
+    if (algorithm == ADAOPT_ALGO_ADAGRAD)
+        s.clr = s.lr / (1.0 + (td - 1.0) * hp[ADAOPT_LR_DECAY]);
+    if (algorithm < ADAOPT_ALGO_ADAM)
+        return s;
+    double beta1 = hp[ADAOPT_BETA1], beta2 = hp[ADAOPT_BETA2];
+    s.bc1 = 1.0 - pow(beta1, td);
+    s.bc2 = 1.0 - pow(beta2, td);
+    s.step_size = s.lr / s.bc1;
+    if (algorithm == ADAOPT_ALGO_NADAM) {
+        double md = hp[ADAOPT_MOMENTUM_DECAY];
+        s.mu = beta1 * (1.0 - 0.5 * pow(0.96, td * md));
+        s.mu_next = beta1 * (1.0 - 0.5 * pow(0.96, (td + 1.0) * md));
+        s.mu_product = mu_product_before * s.mu;
+        s.grad_coef = s.lr * (1.0 - s.mu) / (1.0 - s.mu_product);
+        s.avg_coef = s.lr * s.mu_next / (1.0 - s.mu_product * s.mu_next);
+    }
+    if (algorithm == ADAOPT_ALGO_RADAM) {
+        double rho_inf = 2.0 / (1.0 - beta2) - 1.0;
+        s.rho_t = rho_inf - 2.0 * td * pow(beta2, td) / s.bc2;
+        s.rectified = s.rho_t > 5.0;
+        if (s.rectified)
+            s.rect = sqrt((s.rho_t - 4.0) * (s.rho_t - 2.0) * rho_inf /
+                          ((rho_inf - 4.0) * (rho_inf - 2.0) * s.rho_t));
+    }
+    return s;
+}
+
+/* Rounds the step's scalars to the float coefficients the kernels use. */
+static void fill_coeffs(adaopt_coeffs *c, adaopt_algorithm algorithm, const double *hp,
+                        const step_scalars *s, int buffer_ready)
+{
+    memset(c, 0, sizeof *c);
+    double wd = hp[ADAOPT_WEIGHT_DECAY];
+    int decoupled = algorithm == ADAOPT_ALGO_ADAMW ||
+                    ((algorithm == ADAOPT_ALGO_NADAM || algorithm == ADAOPT_ALGO_RADAM) &&
+                     hp[ADAOPT_DECOUPLED_WEIGHT_DECAY] != 0.0);
+    c->maximize = hp[ADAOPT_MAXIMIZE] != 0.0;
+    c->decoupled = decoupled && wd != 0.0;
+    c->decay_factor = (float)(1.0 - s->lr * wd);
+    c->weight_decay = decoupled ? 0.0f : (float)wd;
+    c->eps = (float)hp[ADAOPT_EPS];
+    c->eps_mode = (int)hp[ADAOPT_EPS_MODE];
+    c->lr = (float)s->lr;
+    c->neg_lr = (float)-s->lr;
+    switch (algorithm) {
+    case ADAOPT_ALGO_SGD:
+        c->momentum = (float)hp[ADAOPT_MOMENTUM];
+        c->one_minus_dampening = (float)(1.0 - hp[ADAOPT_DAMPENING]);
+        c->nesterov = hp[ADAOPT_NESTEROV] != 0.0;
+        c->use_momentum = hp[ADAOPT_MOMENTUM] != 0.0;
+        c->buffer_is_new = !buffer_ready;
+        break;
+    case ADAOPT_ALGO_ADAGRAD:
+        c->neg_clr = (float)-s->clr;
+        break;
+    case ADAOPT_ALGO_RMSPROP:
+        c->alpha = (float)hp[ADAOPT_ALPHA];
+        c->one_minus_alpha = (float)(1.0 - hp[ADAOPT_ALPHA]);
+        c->momentum = (float)hp[ADAOPT_MOMENTUM];
+        c->use_momentum = hp[ADAOPT_MOMENTUM] > 0.0;
+        c->centered = hp[ADAOPT_CENTERED] != 0.0;
+        break;
+    default: /* Adam family */
+        c->beta1 = (float)hp[ADAOPT_BETA1];
+        c->one_minus_beta1 = (float)(1.0 - hp[ADAOPT_BETA1]);
+        c->beta2 = (float)hp[ADAOPT_BETA2];
+        c->one_minus_beta2 = (float)(1.0 - hp[ADAOPT_BETA2]);
+        c->bc1 = (float)s->bc1;
+        c->bc2 = (float)s->bc2;
+        c->bc2_sqrt = (float)sqrt(s->bc2);
+        c->amsgrad = hp[ADAOPT_AMSGRAD] != 0.0;
+        c->lr_f = (float)s->lr;
+        if (algorithm == ADAOPT_ALGO_ADAMAX)
+            c->eps_mode = ADAOPT_EPS_OUTSIDE;
+        {
+            /* HAT folds sqrt(bc2) into the scalar: lr sqrt(bc2)/bc1 * m / (sqrt(v) + eps) */
+            double hat = c->eps_mode == ADAOPT_EPS_HAT ? sqrt(s->bc2) : 1.0;
+            c->neg_step_size = (float)(-s->step_size * hat);
+            c->neg_grad_coef = (float)(-s->grad_coef * hat);
+            c->neg_avg_coef = (float)(-s->avg_coef * hat);
+        }
+        c->rectified = s->rectified;
+        c->rect = (float)s->rect;
+        break;
+    }
+}
+
+static adaopt_kernel_fn kernel_for(adaopt_algorithm algorithm)
+{
+    switch (algorithm) {
+    case ADAOPT_ALGO_SGD:
+        return adaopt_sgd_scalar;
+    case ADAOPT_ALGO_ADAGRAD:
+        return adaopt_adagrad_scalar;
+    case ADAOPT_ALGO_RMSPROP:
+        return adaopt_rmsprop_scalar;
+    case ADAOPT_ALGO_ADAM:
+    case ADAOPT_ALGO_ADAMW:
+        return adaopt_adam_scalar;
+    case ADAOPT_ALGO_ADAMAX:
+        return adaopt_adamax_scalar;
+    case ADAOPT_ALGO_NADAM:
+        return adaopt_nadam_scalar;
+    case ADAOPT_ALGO_RADAM:
+        return adaopt_radam_scalar;
+    }
+    return NULL;
+}
+
+/* Option combinations that are each valid but not together; checked before a step writes. */
+static adaopt_status check_group(adaopt_optimizer *opt, size_t gi)
+{
+    const double *hp = opt->groups[gi].hp;
+    if (opt->algorithm == ADAOPT_ALGO_SGD && hp[ADAOPT_NESTEROV] != 0.0 &&
+        (hp[ADAOPT_MOMENTUM] <= 0.0 || hp[ADAOPT_DAMPENING] != 0.0))
+        return adaopt__fail(opt, ADAOPT_ERR_CONFLICT,
+                            "group %zu: nesterov requires momentum > 0 and dampening = 0 "
+                            "(momentum %g, dampening %g)",
+                            gi, hp[ADAOPT_MOMENTUM], hp[ADAOPT_DAMPENING]);
+    return ADAOPT_OK;
+}
+
+adaopt_status adaopt_step(adaopt_optimizer *opt, float *const *params, const float *const *grads,
+                          size_t n_tensors)
+{
+    if (opt == NULL)
+        return ADAOPT_ERR_NULL;
+    if (params == NULL || grads == NULL)
+        return adaopt__fail(opt, ADAOPT_ERR_NULL, "step: params and grads must not be NULL");
+    if (n_tensors != opt->n_tensors)
+        return adaopt__fail(opt, ADAOPT_ERR_SIZE, "step: got %zu tensors, the optimizer has %zu",
+                            n_tensors, opt->n_tensors);
+    for (size_t gi = 0; gi < opt->n_groups; gi++) {
+        adaopt_status st = check_group(opt, gi);
+        if (st != ADAOPT_OK)
+            return st;
+    }
+    for (size_t i = 0; i < n_tensors; i++)
+        if (grads[i] != NULL && params[i] == NULL)
+            return adaopt__fail(opt, ADAOPT_ERR_NULL,
+                                "step: tensor %zu has a gradient but its parameter is NULL", i);
+
+    adaopt_kernel_fn kernel = kernel_for(opt->algorithm);
+    for (size_t i = 0; i < n_tensors; i++) {
+        if (grads[i] == NULL)
+            continue;
+        adaopt_tensor *t = &opt->tensors[i];
+        const double *hp = opt->groups[t->group].hp;
+        if (t->step == 0 && opt->algorithm == ADAOPT_ALGO_ADAGRAD) {
+            float init = (float)hp[ADAOPT_INITIAL_ACCUMULATOR_VALUE]; /* torch.full_like */
+            for (size_t k = 0; k < t->numel; k++)
+                t->slot[0][k] = init;
+        }
+        step_scalars s = step_scalars_at(opt->algorithm, hp, t->step + 1, t->mu_product);
+        adaopt_coeffs c;
+        fill_coeffs(&c, opt->algorithm, hp, &s, t->slot_ready[0]);
+        kernel(&c, params[i], grads[i], t->slot[0], t->slot[1], t->slot[2], t->numel);
+        t->step++;
+        if (opt->algorithm == ADAOPT_ALGO_NADAM)
+            t->mu_product = s.mu_product;
+        if (opt->algorithm == ADAOPT_ALGO_SGD && c.use_momentum)
+            t->slot_ready[0] = 1;
+    }
+    return ADAOPT_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Inspection                                                                                  */
+
+const char *adaopt_state_name(adaopt_state_kind kind)
+{
+    static const char *const names[] = {
+        [ADAOPT_STATE_STEP] = "step",
+        [ADAOPT_STATE_MU_PRODUCT] = "mu_product",
+        [ADAOPT_STATE_MOMENTUM_BUFFER] = "momentum_buffer",
+        [ADAOPT_STATE_SUM] = "sum",
+        [ADAOPT_STATE_SQUARE_AVG] = "square_avg",
+        [ADAOPT_STATE_GRAD_AVG] = "grad_avg",
+        [ADAOPT_STATE_EXP_AVG] = "exp_avg",
+        [ADAOPT_STATE_EXP_AVG_SQ] = "exp_avg_sq",
+        [ADAOPT_STATE_MAX_EXP_AVG_SQ] = "max_exp_avg_sq",
+        [ADAOPT_STATE_EXP_INF] = "exp_inf",
+    };
+    return kind >= ADAOPT_STATE_STEP && kind <= ADAOPT_STATE_EXP_INF ? names[kind] : NULL;
+}
+
+static adaopt_status check_tensor(const adaopt_optimizer *opt, size_t tensor)
+{
+    if (tensor >= opt->n_tensors)
+        return adaopt__fail((adaopt_optimizer *)opt, ADAOPT_ERR_INDEX,
+                            "tensor %zu out of range (%zu tensors)", tensor, opt->n_tensors);
+    return ADAOPT_OK;
+}
+
+adaopt_status adaopt_state(const adaopt_optimizer *opt, size_t tensor, adaopt_state_kind kind,
+                           const float **data, size_t *numel)
+{
+    adaopt_optimizer *o = (adaopt_optimizer *)opt; /* only its error buffer is written */
+    if (opt == NULL)
+        return ADAOPT_ERR_NULL;
+    if (data == NULL)
+        return adaopt__fail(o, ADAOPT_ERR_NULL, "state: data must not be NULL");
+    adaopt_status st = check_tensor(opt, tensor);
+    if (st != ADAOPT_OK)
+        return st;
+    int s = slot_of_state(opt->algorithm, kind);
+    if (s < 0)
+        return adaopt__fail(o, ADAOPT_ERR_OPTION, "%s has no array state '%s'",
+                            adaopt_algorithm_name(opt->algorithm),
+                            adaopt_state_name(kind) ? adaopt_state_name(kind) : "?");
+    const adaopt_tensor *t = &opt->tensors[tensor];
+    int exists = t->step > 0 && t->slot[s] != NULL &&
+                 (opt->algorithm != ADAOPT_ALGO_SGD || t->slot_ready[s]);
+    if (!exists)
+        return adaopt__fail(o, ADAOPT_ERR_STATE, "tensor %zu has no '%s' yet", tensor,
+                            adaopt_state_name(kind));
+    *data = t->slot[s];
+    if (numel != NULL)
+        *numel = t->numel;
+    return ADAOPT_OK;
+}
+
+adaopt_status adaopt_state_scalar(const adaopt_optimizer *opt, size_t tensor,
+                                  adaopt_state_kind kind, double *value)
+{
+    adaopt_optimizer *o = (adaopt_optimizer *)opt;
+    if (opt == NULL)
+        return ADAOPT_ERR_NULL;
+    if (value == NULL)
+        return adaopt__fail(o, ADAOPT_ERR_NULL, "state_scalar: value must not be NULL");
+    adaopt_status st = check_tensor(opt, tensor);
+    if (st != ADAOPT_OK)
+        return st;
+    if (kind == ADAOPT_STATE_STEP) {
+        *value = (double)opt->tensors[tensor].step;
+        return ADAOPT_OK;
+    }
+    if (kind == ADAOPT_STATE_MU_PRODUCT && opt->algorithm == ADAOPT_ALGO_NADAM) {
+        *value = opt->tensors[tensor].mu_product;
+        return ADAOPT_OK;
+    }
+    return adaopt__fail(o, ADAOPT_ERR_OPTION, "%s has no scalar state '%s'",
+                        adaopt_algorithm_name(opt->algorithm),
+                        adaopt_state_name(kind) ? adaopt_state_name(kind) : "?");
+}
+
+/* The denominator of ALGORITHMS.md for second-moment value u already divided as the eps mode
+ * says: returns d such that the step is coefficient * (gradient-like) / d. */
+static double denom_for(int eps_mode, double u, double bc2, double eps)
+{
+    switch (eps_mode) {
+    case ADAOPT_EPS_INSIDE:
+        return sqrt(u / bc2 + eps);
+    case ADAOPT_EPS_HAT:
+        return (sqrt(u) + eps) / sqrt(bc2);
+    default:
+        return sqrt(u) / sqrt(bc2) + eps;
+    }
+}
+
+adaopt_status adaopt_effective_lr(const adaopt_optimizer *opt, size_t tensor, float *out,
+                                  size_t numel)
+{
+    adaopt_optimizer *o = (adaopt_optimizer *)opt;
+    if (opt == NULL)
+        return ADAOPT_ERR_NULL;
+    if (out == NULL)
+        return adaopt__fail(o, ADAOPT_ERR_NULL, "effective_lr: out must not be NULL");
+    adaopt_status st = check_tensor(opt, tensor);
+    if (st != ADAOPT_OK)
+        return st;
+    const adaopt_tensor *t = &opt->tensors[tensor];
+    if (numel != t->numel)
+        return adaopt__fail(o, ADAOPT_ERR_SIZE, "effective_lr: out has %zu floats, tensor %zu has %zu",
+                            numel, tensor, t->numel);
+    if (t->step == 0)
+        return adaopt__fail(o, ADAOPT_ERR_STATE,
+                            "effective_lr: tensor %zu has not taken a step yet", tensor);
+    const double *hp = opt->groups[t->group].hp;
+    /* NAdam: recompute the last step's scalars from P_{t-1} = P_t / mu_t. */
+    double mu_before = 1.0;
+    if (opt->algorithm == ADAOPT_ALGO_NADAM) {
+        step_scalars last = step_scalars_at(opt->algorithm, hp, t->step, 1.0);
+        mu_before = last.mu > 0.0 ? t->mu_product / last.mu : 0.0;
+    }
+    step_scalars s = step_scalars_at(opt->algorithm, hp, t->step, mu_before);
+    double eps = hp[ADAOPT_EPS];
+    int mode = (int)hp[ADAOPT_EPS_MODE];
+    const float *s0 = t->slot[0], *s1 = t->slot[1], *s2 = t->slot[2];
+    for (size_t k = 0; k < numel; k++) {
+        double e;
+        switch (opt->algorithm) {
+        case ADAOPT_ALGO_SGD:
+            e = s.lr;
+            break;
+        case ADAOPT_ALGO_ADAGRAD:
+            e = s.clr / denom_for(mode, s0[k], 1.0, eps);
+            break;
+        case ADAOPT_ALGO_RMSPROP: {
+            double var = s0[k];
+            if (hp[ADAOPT_CENTERED] != 0.0 && s2 != NULL)
+                var -= (double)s2[k] * s2[k];
+            e = s.lr / denom_for(mode, var, 1.0, eps);
+            break;
+        }
+        case ADAOPT_ALGO_ADAM:
+        case ADAOPT_ALGO_ADAMW: {
+            double u = (hp[ADAOPT_AMSGRAD] != 0.0 && s2 != NULL) ? s2[k] : s1[k];
+            e = s.lr / s.bc1 / denom_for(mode, u, s.bc2, eps);
+            break;
+        }
+        case ADAOPT_ALGO_ADAMAX:
+            e = s.lr / s.bc1 / s1[k];
+            break;
+        case ADAOPT_ALGO_NADAM:
+            e = (s.grad_coef + s.avg_coef) / denom_for(mode, s1[k], s.bc2, eps);
+            break;
+        case ADAOPT_ALGO_RADAM:
+            e = s.rectified ? s.lr * s.rect / s.bc1 / denom_for(mode, s1[k], s.bc2, eps)
+                            : s.lr / s.bc1;
+            break;
+        default:
+            e = NAN;
+        }
+        out[k] = (float)e;
+    }
+    return ADAOPT_OK;
+}

@@ -1,0 +1,199 @@
+/*
+ * options.c -- names, defaults, applicability and valid ranges of every hyperparameter.
+ * This table is the single source for docs/OPTIONS.md and the Python binding's keywords.
+ */
+#include <math.h>
+#include <string.h>
+#include <strings.h>
+
+#include "internal.h"
+
+#define ALGO_BIT(a) (1u << (a))
+#define ALL_ALGOS                                                                             \
+    (ALGO_BIT(ADAOPT_ALGO_SGD) | ALGO_BIT(ADAOPT_ALGO_ADAGRAD) | ALGO_BIT(ADAOPT_ALGO_RMSPROP) | \
+     ALGO_BIT(ADAOPT_ALGO_ADAM) | ALGO_BIT(ADAOPT_ALGO_ADAMW) | ALGO_BIT(ADAOPT_ALGO_ADAMAX) |   \
+     ALGO_BIT(ADAOPT_ALGO_NADAM) | ALGO_BIT(ADAOPT_ALGO_RADAM))
+#define ADAM_FAMILY                                                                           \
+    (ALGO_BIT(ADAOPT_ALGO_ADAM) | ALGO_BIT(ADAOPT_ALGO_ADAMW) | ALGO_BIT(ADAOPT_ALGO_ADAMAX) |  \
+     ALGO_BIT(ADAOPT_ALGO_NADAM) | ALGO_BIT(ADAOPT_ALGO_RADAM))
+
+enum value_kind {
+    NONNEGATIVE, /* [0, inf) */
+    UNIT_OPEN,   /* [0, 1) */
+    FINITE,      /* any finite value */
+    BOOLEAN,     /* 0 or 1 */
+    EPS_MODE     /* an adaopt_eps_mode the algorithm supports */
+};
+
+typedef struct option_info {
+    const char *name;
+    unsigned algorithms; /* ALGO_BIT mask */
+    enum value_kind kind;
+    double fallback;     /* default where default_for does not say otherwise */
+} option_info;
+
+static const option_info OPTIONS[ADAOPT_OPTION_MAX + 1] = {
+    [ADAOPT_LR] = {"lr", ALL_ALGOS, NONNEGATIVE, 1e-3},
+    [ADAOPT_BETA1] = {"beta1", ADAM_FAMILY, UNIT_OPEN, 0.9},
+    [ADAOPT_BETA2] = {"beta2", ADAM_FAMILY, UNIT_OPEN, 0.999},
+    [ADAOPT_EPS] = {"eps", ALL_ALGOS & ~ALGO_BIT(ADAOPT_ALGO_SGD), NONNEGATIVE, 1e-8},
+    [ADAOPT_WEIGHT_DECAY] = {"weight_decay", ALL_ALGOS, NONNEGATIVE, 0.0},
+    [ADAOPT_MOMENTUM] = {"momentum", ALGO_BIT(ADAOPT_ALGO_SGD) | ALGO_BIT(ADAOPT_ALGO_RMSPROP),
+                         NONNEGATIVE, 0.0},
+    [ADAOPT_DAMPENING] = {"dampening", ALGO_BIT(ADAOPT_ALGO_SGD), FINITE, 0.0},
+    [ADAOPT_NESTEROV] = {"nesterov", ALGO_BIT(ADAOPT_ALGO_SGD), BOOLEAN, 0.0},
+    [ADAOPT_MAXIMIZE] = {"maximize", ALL_ALGOS, BOOLEAN, 0.0},
+    [ADAOPT_AMSGRAD] = {"amsgrad", ALGO_BIT(ADAOPT_ALGO_ADAM) | ALGO_BIT(ADAOPT_ALGO_ADAMW),
+                        BOOLEAN, 0.0},
+    [ADAOPT_CENTERED] = {"centered", ALGO_BIT(ADAOPT_ALGO_RMSPROP), BOOLEAN, 0.0},
+    [ADAOPT_ALPHA] = {"alpha", ALGO_BIT(ADAOPT_ALGO_RMSPROP), UNIT_OPEN, 0.99},
+    [ADAOPT_LR_DECAY] = {"lr_decay", ALGO_BIT(ADAOPT_ALGO_ADAGRAD), NONNEGATIVE, 0.0},
+    [ADAOPT_INITIAL_ACCUMULATOR_VALUE] = {"initial_accumulator_value",
+                                          ALGO_BIT(ADAOPT_ALGO_ADAGRAD), NONNEGATIVE, 0.0},
+    [ADAOPT_MOMENTUM_DECAY] = {"momentum_decay", ALGO_BIT(ADAOPT_ALGO_NADAM), NONNEGATIVE, 4e-3},
+    [ADAOPT_DECOUPLED_WEIGHT_DECAY] = {"decoupled_weight_decay",
+                                       ALGO_BIT(ADAOPT_ALGO_NADAM) | ALGO_BIT(ADAOPT_ALGO_RADAM),
+                                       BOOLEAN, 0.0},
+    [ADAOPT_EPS_MODE] = {"eps_mode",
+                         ALGO_BIT(ADAOPT_ALGO_ADAGRAD) | ALGO_BIT(ADAOPT_ALGO_RMSPROP) |
+                             ALGO_BIT(ADAOPT_ALGO_ADAM) | ALGO_BIT(ADAOPT_ALGO_ADAMW) |
+                             ALGO_BIT(ADAOPT_ALGO_NADAM) | ALGO_BIT(ADAOPT_ALGO_RADAM),
+                         EPS_MODE, ADAOPT_EPS_OUTSIDE},
+};
+
+static const char *const ALGORITHM_NAMES[] = {
+    [ADAOPT_ALGO_SGD] = "sgd",       [ADAOPT_ALGO_ADAGRAD] = "adagrad",
+    [ADAOPT_ALGO_RMSPROP] = "rmsprop", [ADAOPT_ALGO_ADAM] = "adam",
+    [ADAOPT_ALGO_ADAMW] = "adamw",   [ADAOPT_ALGO_ADAMAX] = "adamax",
+    [ADAOPT_ALGO_NADAM] = "nadam",   [ADAOPT_ALGO_RADAM] = "radam",
+};
+
+int adaopt__algorithm_valid(adaopt_algorithm algorithm)
+{
+    return algorithm >= ADAOPT_ALGO_SGD && algorithm <= ADAOPT_ALGO_RADAM;
+}
+
+static int option_valid(adaopt_option option)
+{
+    return option >= ADAOPT_LR && option <= ADAOPT_OPTION_MAX;
+}
+
+int adaopt__option_applies(adaopt_algorithm algorithm, adaopt_option option)
+{
+    return adaopt__algorithm_valid(algorithm) && option_valid(option) &&
+           (OPTIONS[option].algorithms & ALGO_BIT(algorithm)) != 0;
+}
+
+const char *adaopt_algorithm_name(adaopt_algorithm algorithm)
+{
+    return adaopt__algorithm_valid(algorithm) ? ALGORITHM_NAMES[algorithm] : NULL;
+}
+
+adaopt_status adaopt_algorithm_from_name(const char *name, adaopt_algorithm *algorithm)
+{
+    if (name == NULL || algorithm == NULL)
+        return ADAOPT_ERR_NULL;
+    for (int a = ADAOPT_ALGO_SGD; a <= ADAOPT_ALGO_RADAM; a++) {
+        if (strcasecmp(name, ALGORITHM_NAMES[a]) == 0) {
+            *algorithm = (adaopt_algorithm)a;
+            return ADAOPT_OK;
+        }
+    }
+    return ADAOPT_ERR_ALGORITHM;
+}
+
+const char *adaopt_option_name(adaopt_option option)
+{
+    return option_valid(option) ? OPTIONS[option].name : NULL;
+}
+
+adaopt_status adaopt_option_from_name(const char *name, adaopt_option *option)
+{
+    if (name == NULL || option == NULL)
+        return ADAOPT_ERR_NULL;
+    for (int o = ADAOPT_LR; o <= ADAOPT_OPTION_MAX; o++) {
+        if (strcmp(name, OPTIONS[o].name) == 0) {
+            *option = (adaopt_option)o;
+            return ADAOPT_OK;
+        }
+    }
+    return ADAOPT_ERR_OPTION;
+}
+
+adaopt_status adaopt_default(adaopt_algorithm algorithm, adaopt_option option, double *value)
+{
+    if (value == NULL)
+        return ADAOPT_ERR_NULL;
+    if (!adaopt__algorithm_valid(algorithm))
+        return ADAOPT_ERR_ALGORITHM;
+    if (!adaopt__option_applies(algorithm, option))
+        return ADAOPT_ERR_OPTION;
+    double v = OPTIONS[option].fallback;
+    switch (option) { /* where torch.optim's defaults differ between algorithms */
+    case ADAOPT_LR:
+        if (algorithm == ADAOPT_ALGO_ADAGRAD || algorithm == ADAOPT_ALGO_RMSPROP)
+            v = 1e-2;
+        else if (algorithm == ADAOPT_ALGO_ADAMAX || algorithm == ADAOPT_ALGO_NADAM)
+            v = 2e-3;
+        break;
+    case ADAOPT_EPS:
+        if (algorithm == ADAOPT_ALGO_ADAGRAD)
+            v = 1e-10;
+        break;
+    case ADAOPT_WEIGHT_DECAY:
+        if (algorithm == ADAOPT_ALGO_ADAMW)
+            v = 1e-2;
+        break;
+    case ADAOPT_EPS_MODE:
+        if (algorithm == ADAOPT_ALGO_RADAM)
+            v = ADAOPT_EPS_HAT; /* torch's RAdam: sqrt(bc2) / (sqrt(v) + eps) */
+        break;
+    default:
+        break;
+    }
+    *value = v;
+    return ADAOPT_OK;
+}
+
+adaopt_status adaopt__check_value(adaopt_optimizer *opt, adaopt_algorithm algorithm,
+                                  adaopt_option option, double value)
+{
+    if (!option_valid(option))
+        return adaopt__fail(opt, ADAOPT_ERR_OPTION, "unknown option %d", (int)option);
+    const option_info *info = &OPTIONS[option];
+    if (!adaopt__option_applies(algorithm, option))
+        return adaopt__fail(opt, ADAOPT_ERR_OPTION, "%s has no option '%s'",
+                            adaopt_algorithm_name(algorithm), info->name);
+    if (!isfinite(value))
+        return adaopt__fail(opt, ADAOPT_ERR_VALUE, "%s must be finite (got %g)", info->name,
+                            value);
+    switch (info->kind) {
+    case NONNEGATIVE:
+        if (value < 0.0)
+            return adaopt__fail(opt, ADAOPT_ERR_VALUE, "%s must be >= 0 (got %g)", info->name,
+                                value);
+        break;
+    case UNIT_OPEN:
+        if (value < 0.0 || value >= 1.0)
+            return adaopt__fail(opt, ADAOPT_ERR_VALUE, "%s must be in [0, 1) (got %g)",
+                                info->name, value);
+        break;
+    case BOOLEAN:
+        if (value != 0.0 && value != 1.0)
+            return adaopt__fail(opt, ADAOPT_ERR_VALUE, "%s is a boolean: 0 or 1 (got %g)",
+                                info->name, value);
+        break;
+    case EPS_MODE: {
+        int hat_ok = algorithm != ADAOPT_ALGO_ADAGRAD && algorithm != ADAOPT_ALGO_RMSPROP;
+        if (!(value == ADAOPT_EPS_OUTSIDE || value == ADAOPT_EPS_INSIDE ||
+              (value == ADAOPT_EPS_HAT && hat_ok)))
+            return adaopt__fail(opt, ADAOPT_ERR_VALUE,
+                                "eps_mode %g is not supported by %s (0 outside, 1 inside%s)",
+                                value, adaopt_algorithm_name(algorithm), hat_ok ? ", 2 hat" : "");
+        break;
+    }
+    case FINITE:
+        break;
+    }
+    return ADAOPT_OK;
+}
