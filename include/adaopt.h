@@ -158,6 +158,12 @@ ADAOPT_API adaopt_status adaopt_option_from_name(const char *name, adaopt_option
  * PyTorch 2.x).  ADAOPT_ERR_OPTION if the algorithm does not have the option. */
 ADAOPT_API adaopt_status adaopt_default(adaopt_algorithm algorithm, adaopt_option option, double *value);
 
+/* ADAOPT_OK if `value` is valid for `option` of `algorithm` (what adaopt_set would accept),
+ * else ADAOPT_ERR_ALGORITHM, ADAOPT_ERR_OPTION or ADAOPT_ERR_VALUE.  For validating a whole
+ * configuration before creating anything. */
+ADAOPT_API adaopt_status adaopt_check_option(adaopt_algorithm algorithm, adaopt_option option,
+                                             double value);
+
 /* ---------------------------------------------------------------------------------------------
  * The optimizer
  * ------------------------------------------------------------------------------------------- */

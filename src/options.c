@@ -197,3 +197,10 @@ adaopt_status adaopt__check_value(adaopt_optimizer *opt, adaopt_algorithm algori
     }
     return ADAOPT_OK;
 }
+
+adaopt_status adaopt_check_option(adaopt_algorithm algorithm, adaopt_option option, double value)
+{
+    if (!adaopt__algorithm_valid(algorithm))
+        return ADAOPT_ERR_ALGORITHM;
+    return adaopt__check_value(NULL, algorithm, option, value);
+}

@@ -1,0 +1,426 @@
+"""adaopt: adaptive gradient optimizers in C, driven from numpy.
+
+A thin ctypes layer over libadaopt: no algorithm lives here.  The classes mirror torch.optim's
+names, keyword arguments and defaults; parameters are float32 numpy arrays updated in place
+(zero-copy), and ``step`` takes the matching list of gradient arrays::
+
+    import numpy as np, adaopt
+    w = np.zeros(10, np.float32)
+    opt = adaopt.Adam([w], lr=1e-3, betas=(0.9, 0.999))
+    opt.step([grad_of_w])            # a None gradient skips that parameter, as torch does
+    opt.param_groups[0]["lr"] = 1e-4  # picked up by the next step
+    opt.state[w]["exp_avg"]          # a copy of the state, keyed by the array or its index
+    opt.effective_lr(w)              # per-coordinate effective learning rate
+
+The shared library is found through $ADAOPT_LIBRARY, next to this package, in the source tree's
+build/ folder, or on the system library path, in that order.
+"""
+
+import ctypes
+import ctypes.util
+import os
+
+import numpy as np
+
+__all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Adamax", "NAdam", "RAdam",
+           "Optimizer", "AdaoptError", "clip_grad_norm_", "clip_grad_value_", "library_path"]
+
+
+def _find_library():
+    here = os.path.dirname(os.path.abspath(__file__))
+    candidates = []
+    if os.environ.get("ADAOPT_LIBRARY"):
+        candidates.append(os.environ["ADAOPT_LIBRARY"])
+    candidates += [os.path.join(here, "libadaopt.so"),
+                   os.path.join(here, "..", "..", "build", "libadaopt.so")]
+    for path in candidates:
+        if os.path.exists(path):
+            return os.path.abspath(path)
+    found = ctypes.util.find_library("adaopt")
+    if found:
+        return found
+    raise ImportError("adaopt: cannot find libadaopt.so; build it (make) or set ADAOPT_LIBRARY")
+
+
+library_path = _find_library()
+_lib = ctypes.CDLL(library_path)
+
+_c_size_p = ctypes.POINTER(ctypes.c_size_t)
+_c_double_p = ctypes.POINTER(ctypes.c_double)
+_c_float_p = ctypes.POINTER(ctypes.c_float)
+
+
+def _fn(name, restype, *argtypes):
+    f = getattr(_lib, name)
+    f.restype = restype
+    f.argtypes = list(argtypes)
+    return f
+
+
+_status_name = _fn("adaopt_status_name", ctypes.c_char_p, ctypes.c_int)
+_last_error = _fn("adaopt_last_error", ctypes.c_char_p, ctypes.c_void_p)
+_algorithm_from_name = _fn("adaopt_algorithm_from_name", ctypes.c_int, ctypes.c_char_p,
+                           ctypes.POINTER(ctypes.c_int))
+_option_from_name = _fn("adaopt_option_from_name", ctypes.c_int, ctypes.c_char_p,
+                        ctypes.POINTER(ctypes.c_int))
+_check_option = _fn("adaopt_check_option", ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                    ctypes.c_double)
+_default = _fn("adaopt_default", ctypes.c_int, ctypes.c_int, ctypes.c_int, _c_double_p)
+_create = _fn("adaopt_create", ctypes.c_int, ctypes.c_int, ctypes.POINTER(ctypes.c_void_p))
+_destroy = _fn("adaopt_destroy", None, ctypes.c_void_p)
+_add_group = _fn("adaopt_add_group", ctypes.c_int, ctypes.c_void_p, _c_size_p, ctypes.c_size_t,
+                 _c_size_p)
+_set = _fn("adaopt_set", ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
+           ctypes.c_double)
+_step = _fn("adaopt_step", ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+            ctypes.c_size_t)
+_state = _fn("adaopt_state", ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
+             ctypes.POINTER(_c_float_p), _c_size_p)
+_state_scalar = _fn("adaopt_state_scalar", ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t,
+                    ctypes.c_int, _c_double_p)
+_effective_lr = _fn("adaopt_effective_lr", ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t,
+                    ctypes.c_void_p, ctypes.c_size_t)
+_clip_norm = _fn("adaopt_clip_grad_norm", ctypes.c_int, ctypes.c_void_p, _c_size_p,
+                 ctypes.c_size_t, ctypes.c_double, ctypes.c_double, _c_double_p)
+_clip_value = _fn("adaopt_clip_grad_value", ctypes.c_int, ctypes.c_void_p, _c_size_p,
+                  ctypes.c_size_t, ctypes.c_double)
+
+# adaopt_state_kind values and torch's state keys, per algorithm.
+_STATE_KINDS = {"step": 1, "mu_product": 2, "momentum_buffer": 3, "sum": 4, "square_avg": 5,
+                "grad_avg": 6, "exp_avg": 7, "exp_avg_sq": 8, "max_exp_avg_sq": 9,
+                "exp_inf": 10}
+_STATE_KEYS = {
+    "sgd": ["momentum_buffer"], "adagrad": ["sum"],
+    "rmsprop": ["square_avg", "momentum_buffer", "grad_avg"],
+    "adam": ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"],
+    "adamw": ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"],
+    "adamax": ["exp_avg", "exp_inf"], "nadam": ["exp_avg", "exp_avg_sq"],
+    "radam": ["exp_avg", "exp_avg_sq"],
+}
+_EPS_MODES = {"outside": 0, "inside": 1, "hat": 2}
+_ERR_STATE, _ERR_OPTION = 8, 4
+
+
+class AdaoptError(ValueError):
+    """An error reported by libadaopt; ``status`` is the adaopt_status code."""
+
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+
+
+def _check(status, handle=None, what=""):
+    if status != 0:
+        detail = _last_error(handle).decode() if handle else ""
+        name = _status_name(status).decode()
+        raise AdaoptError(status, "%s%s%s" % (what + ": " if what else "", detail or name,
+                                              "" if not detail else " (%s)" % name))
+
+
+def _option_id(name):
+    out = ctypes.c_int()
+    if _option_from_name(name.encode(), ctypes.byref(out)) != 0:
+        raise TypeError("unknown option %r" % name)
+    return out.value
+
+
+def _as_param(a, what):
+    if not isinstance(a, np.ndarray):
+        raise TypeError("%s must be a numpy.ndarray, got %s" % (what, type(a).__name__))
+    if a.dtype != np.float32:
+        raise TypeError("%s must be float32, got %s" % (what, a.dtype))
+    if not a.flags.c_contiguous:
+        raise TypeError("%s must be C-contiguous" % what)
+    return a
+
+
+def _pointer_array(arrays):
+    return (ctypes.c_void_p * len(arrays))(
+        *[None if a is None else a.ctypes.data for a in arrays])
+
+
+class _State:
+    """opt.state[param] or opt.state[index]: a dict of copies, shaped like the parameter."""
+
+    def __init__(self, opt):
+        self._opt = opt
+
+    def __getitem__(self, key):
+        return self._opt._state_of(self._opt._index_of(key))
+
+    def __len__(self):
+        return len(self._opt._params)
+
+
+class Optimizer:
+    """Base class: one libadaopt optimizer over param groups (see the module docstring)."""
+
+    _algorithm = None  # torch's lower-case name
+    _positional = ()   # the keyword order of torch.optim's signature, after params
+
+    def __init__(self, params, *args, **kwargs):
+        if len(args) > len(self._positional):
+            raise TypeError("%s takes at most %d positional hyperparameters"
+                            % (type(self).__name__, len(self._positional)))
+        for name, value in zip(self._positional, args):
+            if name in kwargs:
+                raise TypeError("%s got multiple values for %r" % (type(self).__name__, name))
+            kwargs[name] = value
+        algo = ctypes.c_int()
+        _check(_algorithm_from_name(self._algorithm.encode(), ctypes.byref(algo)))
+        self._algo = algo.value
+        self.defaults = self._default_hyperparameters()
+        for key, value in kwargs.items():
+            if key not in self.defaults:
+                raise TypeError("%s got an unexpected keyword argument %r"
+                                % (type(self).__name__, key))
+            self.defaults[key] = value
+
+        params = list(params)
+        if not params:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(params[0], dict):
+            params = [{"params": params}]
+        handle = ctypes.c_void_p()
+        _check(_create(self._algo, ctypes.byref(handle)))
+        self._handle = handle
+        self._params = []
+        self.param_groups = []
+        self._synced = []
+        try:
+            for group in params:
+                self.add_param_group(group)
+        except Exception:
+            self._close()
+            raise
+        self.state = _State(self)
+
+    # -- construction ---------------------------------------------------------------------
+    def _default_hyperparameters(self):
+        out = {}
+        for name in ("lr", "beta1", "beta2", "eps", "weight_decay", "momentum", "dampening",
+                     "nesterov", "maximize", "amsgrad", "centered", "alpha", "lr_decay",
+                     "initial_accumulator_value", "momentum_decay", "decoupled_weight_decay",
+                     "eps_mode"):
+            value = ctypes.c_double()
+            if _default(self._algo, _option_id(name), ctypes.byref(value)) != 0:
+                continue
+            v = value.value
+            if name in ("nesterov", "maximize", "amsgrad", "centered",
+                        "decoupled_weight_decay"):
+                v = bool(v)
+            elif name == "eps_mode":
+                v = {0: "outside", 1: "inside", 2: "hat"}[int(v)]
+            out[name] = v
+        if "beta1" in out:
+            out["betas"] = (out.pop("beta1"), out.pop("beta2"))
+        return out
+
+    def add_param_group(self, group):
+        """Adds a group: a dict with 'params' and any hyperparameters (others: defaults)."""
+        group = dict(group)
+        arrays = group.pop("params")
+        if isinstance(arrays, np.ndarray):
+            arrays = [arrays]
+        arrays = [_as_param(a, "parameter") for a in arrays]
+        for a in arrays:
+            if not a.flags.writeable:
+                raise TypeError("parameter arrays must be writeable")
+            if any(a is b for b in self._params):
+                raise ValueError("some parameters appear in more than one parameter group")
+        for key in group:
+            if key not in self.defaults:
+                raise TypeError("unknown hyperparameter %r for %s" % (key, type(self).__name__))
+        full = dict(self.defaults)
+        full.update(group)
+        for name, value in self._c_options(full):  # validate all before creating anything
+            st = _check_option(self._algo, _option_id(name), value)
+            if st != 0:
+                raise AdaoptError(st, "invalid %s=%r for %s (%s)" % (
+                    name, value, type(self).__name__, _status_name(st).decode()))
+        numels = (ctypes.c_size_t * len(arrays))(*[a.size for a in arrays])
+        index = ctypes.c_size_t()
+        _check(_add_group(self._handle, numels, len(arrays), ctypes.byref(index)), self._handle,
+               "add_param_group")
+        full["params"] = arrays
+        self.param_groups.append(full)
+        self._synced.append({})
+        self._params.extend(arrays)
+        self._param_ptrs = _pointer_array(self._params)
+        self._sync(len(self.param_groups) - 1)
+
+    def _close(self):
+        if getattr(self, "_handle", None):
+            _destroy(self._handle)
+            self._handle = None
+
+    def __del__(self):
+        self._close()
+
+    # -- hyperparameters ------------------------------------------------------------------
+    @staticmethod
+    def _c_pairs(key, value):
+        """The (C option name, double) pairs of one torch-style hyperparameter."""
+        if key == "betas":
+            try:
+                b1, b2 = value
+            except (TypeError, ValueError):
+                raise TypeError("betas must be a pair, got %r" % (value,))
+            pairs = [("beta1", b1), ("beta2", b2)]
+        elif key == "eps_mode":
+            if value not in _EPS_MODES:
+                raise ValueError("eps_mode must be one of %s, got %r" % (sorted(_EPS_MODES), value))
+            pairs = [(key, _EPS_MODES[value])]
+        else:
+            pairs = [(key, value)]
+        out = []
+        for name, v in pairs:
+            if isinstance(v, (str, bytes)) or v is None:
+                raise TypeError("hyperparameter %r must be a number, got %r" % (name, v))
+            try:
+                out.append((name, float(v)))
+            except (TypeError, ValueError):
+                raise TypeError("hyperparameter %r must be a number, got %r" % (name, v))
+        return out
+
+    def _c_options(self, group):
+        return [pair for key, value in group.items() if key != "params"
+                for pair in self._c_pairs(key, value)]
+
+    def _sync(self, g):
+        """Pushes the changed hyperparameters of param_groups[g] to the C object."""
+        group, synced = self.param_groups[g], self._synced[g]
+        for key, value in group.items():
+            if key == "params" or synced.get(key) == value:
+                continue
+            if key not in self.defaults:
+                raise TypeError("unknown hyperparameter %r in param_groups[%d]" % (key, g))
+            for name, v in self._c_pairs(key, value):
+                _check(_set(self._handle, g, _option_id(name), v), self._handle,
+                       "param_groups[%d][%r]" % (g, key))
+            synced[key] = value
+
+    # -- the step ---------------------------------------------------------------------------
+    def step(self, grads):
+        """One step; grads[i] is the gradient of the i-th parameter (flattened group order)."""
+        grads = list(grads)
+        if len(grads) != len(self._params):
+            raise ValueError("step: got %d gradients for %d parameters"
+                             % (len(grads), len(self._params)))
+        for i, (g, p) in enumerate(zip(grads, self._params)):
+            if g is None:
+                continue
+            _as_param(g, "gradient %d" % i)
+            if g.size != p.size:
+                raise ValueError("gradient %d has %d elements, its parameter %d"
+                                 % (i, g.size, p.size))
+        for g in range(len(self.param_groups)):
+            self._sync(g)
+        _check(_step(self._handle, self._param_ptrs, _pointer_array(grads), len(grads)),
+               self._handle, "step")
+
+    # -- inspection -----------------------------------------------------------------------
+    def _index_of(self, key):
+        if isinstance(key, (int, np.integer)):
+            if not 0 <= key < len(self._params):
+                raise IndexError("parameter index %d out of range" % key)
+            return int(key)
+        for i, p in enumerate(self._params):
+            if p is key:
+                return i
+        raise KeyError("not a parameter of this optimizer")
+
+    def _state_of(self, i):
+        out = {}
+        step = ctypes.c_double()
+        _check(_state_scalar(self._handle, i, _STATE_KINDS["step"], ctypes.byref(step)),
+               self._handle)
+        if step.value == 0:
+            return out
+        out["step"] = step.value
+        if self._algorithm == "nadam":
+            mu = ctypes.c_double()
+            _check(_state_scalar(self._handle, i, _STATE_KINDS["mu_product"], ctypes.byref(mu)),
+                   self._handle)
+            out["mu_product"] = mu.value
+        shape = self._params[i].shape
+        for key in _STATE_KEYS[self._algorithm]:
+            data, n = _c_float_p(), ctypes.c_size_t()
+            st = _state(self._handle, i, _STATE_KINDS[key], ctypes.byref(data), ctypes.byref(n))
+            if st == _ERR_STATE:
+                continue
+            _check(st, self._handle)
+            out[key] = np.ctypeslib.as_array(data, (n.value,)).copy().reshape(shape) \
+                if n.value else np.zeros(shape, np.float32)
+        return out
+
+    def effective_lr(self, param):
+        """Per-coordinate effective learning rate of the last step (ALGORITHMS.md)."""
+        i = self._index_of(param)
+        out = np.empty(self._params[i].shape, np.float32)
+        _check(_effective_lr(self._handle, i, out.ctypes.data, out.size), self._handle,
+               "effective_lr")
+        return out
+
+    def __repr__(self):
+        return "%s(%d groups, %d tensors)" % (type(self).__name__, len(self.param_groups),
+                                             len(self._params))
+
+
+def _make(name, algorithm, positional, doc):
+    return type(name, (Optimizer,), {"_algorithm": algorithm, "_positional": positional,
+                                     "__doc__": doc})
+
+
+SGD = _make("SGD", "sgd", ("lr", "momentum", "dampening", "weight_decay", "nesterov"),
+            "torch.optim.SGD(params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, "
+            "nesterov=False, *, maximize=False)")
+Adagrad = _make("Adagrad", "adagrad",
+                ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"),
+                "torch.optim.Adagrad(params, lr=1e-2, lr_decay=0, weight_decay=0, "
+                "initial_accumulator_value=0, eps=1e-10, maximize=False); eps_mode='outside'")
+RMSprop = _make("RMSprop", "rmsprop",
+                ("lr", "alpha", "eps", "weight_decay", "momentum", "centered"),
+                "torch.optim.RMSprop(params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, "
+                "momentum=0, centered=False, maximize=False); eps_mode='outside'")
+Adam = _make("Adam", "adam", ("lr", "betas", "eps", "weight_decay", "amsgrad"),
+             "torch.optim.Adam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, "
+             "amsgrad=False, *, maximize=False); eps_mode='outside'")
+AdamW = _make("AdamW", "adamw", ("lr", "betas", "eps", "weight_decay", "amsgrad"),
+              "torch.optim.AdamW(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, "
+              "weight_decay=1e-2, amsgrad=False, *, maximize=False); eps_mode='outside'")
+Adamax = _make("Adamax", "adamax", ("lr", "betas", "eps", "weight_decay"),
+               "torch.optim.Adamax(params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, "
+               "weight_decay=0, maximize=False)")
+NAdam = _make("NAdam", "nadam", ("lr", "betas", "eps", "weight_decay", "momentum_decay"),
+              "torch.optim.NAdam(params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, "
+              "momentum_decay=4e-3, decoupled_weight_decay=False, maximize=False); "
+              "eps_mode='outside'")
+RAdam = _make("RAdam", "radam", ("lr", "betas", "eps", "weight_decay"),
+              "torch.optim.RAdam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, "
+              "decoupled_weight_decay=False, maximize=False); eps_mode='hat' (torch's form)")
+
+
+def _grad_list(grads):
+    grads = [g for g in grads if g is not None]
+    for i, g in enumerate(grads):
+        _as_param(g, "gradient %d" % i)
+        if not g.flags.writeable:
+            raise TypeError("gradient arrays must be writeable")
+    numels = (ctypes.c_size_t * len(grads))(*[g.size for g in grads])
+    return grads, _pointer_array(grads), numels
+
+
+def clip_grad_norm_(grads, max_norm, norm_type=2.0):
+    """torch.nn.utils.clip_grad_norm_ on float32 arrays, in place; returns the total norm."""
+    grads, ptrs, numels = _grad_list(grads)
+    total = ctypes.c_double()
+    _check(_clip_norm(ptrs, numels, len(grads), float(max_norm), float(norm_type),
+                      ctypes.byref(total)), None, "clip_grad_norm_")
+    return total.value
+
+
+def clip_grad_value_(grads, clip_value):
+    """torch.nn.utils.clip_grad_value_ on float32 arrays, in place."""
+    grads, ptrs, numels = _grad_list(grads)
+    _check(_clip_value(ptrs, numels, len(grads), float(clip_value)), None, "clip_grad_value_")
