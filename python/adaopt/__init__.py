@@ -223,11 +223,14 @@ class Optimizer:
         if isinstance(arrays, np.ndarray):
             arrays = [arrays]
         arrays = [_as_param(a, "parameter") for a in arrays]
+        seen = list(self._params)
         for a in arrays:
             if not a.flags.writeable:
                 raise TypeError("parameter arrays must be writeable")
-            if any(a is b for b in self._params):
-                raise ValueError("some parameters appear in more than one parameter group")
+            if any(np.shares_memory(a, b) for b in seen):
+                raise ValueError("a parameter appears twice, or overlaps another parameter: "
+                                 "each would be updated twice per step")
+            seen.append(a)
         for key in group:
             if key not in self.defaults:
                 raise TypeError("unknown hyperparameter %r for %s" % (key, type(self).__name__))

@@ -1,0 +1,50 @@
+# Convenience over CMake.  The two commands of the README:
+#   make demo   builds and runs the demo (every optimizer on seed 003's Rosenbrock problem)
+#   make test   builds and runs every test: gcc and clang with -Werror, the C suite under
+#               ASan+UBSan and under valgrind, the Python binding, parity with PyTorch,
+#               and installing the library and building against it.
+# Both first install the Debian packages they need (scripts/install-deps.sh).
+
+JOBS ?= $(shell nproc)
+CTEST = ctest --output-on-failure -j$(JOBS)
+C_TESTS = worked|first_steps|invariants|errors|schedule_clip
+
+.PHONY: all deps build demo test test-gcc test-clang test-asan test-valgrind clean
+
+all: build
+
+deps:
+	@sh scripts/install-deps.sh
+
+build: deps
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+	cmake --build build -j$(JOBS)
+
+demo: build
+	./build/adaopt-demo
+
+test: test-gcc test-clang test-asan test-valgrind
+	@echo "make test: all suites passed"
+
+test-gcc: build
+	cd build && $(CTEST)
+
+test-clang: deps
+	cmake -S . -B build-clang -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Release >/dev/null
+	cmake --build build-clang -j$(JOBS)
+	cd build-clang && $(CTEST) -R '^($(C_TESTS))$$'
+
+test-asan: deps
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DADAOPT_SANITIZE=ON >/dev/null
+	cmake --build build-asan -j$(JOBS)
+	cd build-asan && $(CTEST) -R '^($(C_TESTS))$$'
+
+test-valgrind: build
+	@for t in $$(echo '$(C_TESTS)' | tr '|' ' '); do \
+	  echo "valgrind test_$$t"; \
+	  valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+	    ./build/tests/test_$$t >/dev/null || exit 1; \
+	done
+
+clean:
+	rm -rf build build-clang build-asan

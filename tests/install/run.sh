@@ -1,0 +1,29 @@
+#!/bin/sh
+# Installs the built tree into a fresh prefix, then builds and runs tests/install/consumer.c
+# through pkg-config and through find_package(adaopt).  Usage: run.sh BUILD_DIR
+set -eu
+build=$1
+here=$(cd "$(dirname "$0")" && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+prefix=$work/prefix
+cmake --install "$build" --prefix "$prefix" >/dev/null
+pcdir=$(dirname "$(find "$prefix" -name adaopt.pc)")
+libdir=$(dirname "$(find "$prefix" -name 'libadaopt.so' | head -n 1)")
+
+echo "== pkg-config ($pcdir)"
+flags=$(PKG_CONFIG_PATH=$pcdir pkg-config --cflags --libs adaopt)
+echo "   cc consumer.c $flags"
+cc -std=c11 -Wall -Werror "$here/consumer.c" $flags -o "$work/pc_consumer"
+LD_LIBRARY_PATH=$libdir "$work/pc_consumer"
+cflags=$(PKG_CONFIG_PATH=$pcdir pkg-config --cflags adaopt)
+private=$(PKG_CONFIG_PATH=$pcdir pkg-config --static --libs-only-l adaopt | sed 's/-ladaopt//')
+cc -std=c11 -Wall -Werror "$here/consumer.c" $cflags "$libdir/libadaopt.a" $private -o "$work/pc_static"
+"$work/pc_static"
+
+echo "== find_package"
+cmake -S "$here" -B "$work/cm" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+cmake --build "$work/cm" >/dev/null
+LD_LIBRARY_PATH=$libdir "$work/cm/consumer_shared"
+"$work/cm/consumer_static"
+echo "install test passed"

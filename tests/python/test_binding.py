@@ -1,0 +1,137 @@
+"""The numpy binding's own behaviour: torch.optim's interface, zero-copy, and its errors."""
+
+import os
+import sys
+import unittest
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+import adaopt  # noqa: E402
+
+
+class Interface(unittest.TestCase):
+    def test_defaults_mirror_torch(self):
+        w = np.zeros(3, np.float32)
+        self.assertEqual(adaopt.Adam([w]).defaults,
+                         dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                              amsgrad=False, maximize=False, eps_mode="outside"))
+        self.assertEqual(adaopt.AdamW([w]).defaults["weight_decay"], 1e-2)
+        d = adaopt.Adagrad([w]).defaults
+        self.assertEqual((d["lr"], d["eps"], d["lr_decay"], d["initial_accumulator_value"]),
+                         (1e-2, 1e-10, 0.0, 0.0))
+        d = adaopt.RMSprop([w]).defaults
+        self.assertEqual((d["alpha"], d["centered"], d["momentum"]), (0.99, False, 0.0))
+        self.assertEqual(adaopt.NAdam([w]).defaults["momentum_decay"], 4e-3)
+        self.assertEqual(adaopt.RAdam([w]).defaults["eps_mode"], "hat")
+
+    def test_updates_in_place_zero_copy(self):
+        w = np.ones((2, 3), np.float32)
+        address = w.ctypes.data
+        opt = adaopt.SGD([w], lr=0.5)
+        opt.step([np.ones((2, 3), np.float32)])
+        self.assertEqual(w.ctypes.data, address)
+        np.testing.assert_array_equal(w, np.full((2, 3), 0.5, np.float32))
+
+    def test_positional_and_groups(self):
+        a, b = np.zeros(2, np.float32), np.zeros(2, np.float32)
+        opt = adaopt.SGD([{"params": [a]}, {"params": [b], "lr": 0.5}], 0.1, 0.9)
+        self.assertEqual(opt.param_groups[0]["lr"], 0.1)
+        self.assertEqual(opt.param_groups[1]["momentum"], 0.9)
+        opt.step([np.ones(2, np.float32), np.ones(2, np.float32)])
+        np.testing.assert_allclose(a, -0.1)
+        np.testing.assert_allclose(b, -0.5)
+        opt.param_groups[1]["lr"] = 0.0  # picked up by the next step
+        opt.step([np.ones(2, np.float32), np.ones(2, np.float32)])
+        np.testing.assert_allclose(b, -0.5)
+
+    def test_state_and_effective_lr(self):
+        w = np.zeros(4, np.float32)
+        opt = adaopt.Adagrad([w], lr=0.1, eps=0.0)
+        self.assertEqual(opt.state[w], {})
+        opt.step([np.full(4, 2.0, np.float32)])
+        st = opt.state[w]
+        self.assertEqual(st["step"], 1)
+        np.testing.assert_array_equal(st["sum"], np.full(4, 4.0, np.float32))
+        np.testing.assert_allclose(opt.effective_lr(w), 0.05)
+        np.testing.assert_array_equal(opt.state[0]["sum"], st["sum"])
+
+    def test_none_gradient_skips(self):
+        a, b = np.zeros(2, np.float32), np.zeros(2, np.float32)
+        opt = adaopt.Adam([a, b])
+        opt.step([np.ones(2, np.float32), None])
+        self.assertTrue((a != 0).all())
+        self.assertTrue((b == 0).all())
+        self.assertEqual(opt.state[b], {})
+
+    def test_clipping(self):
+        g = [np.array([3.0, 0.0], np.float32), np.array([4.0], np.float32)]
+        self.assertAlmostEqual(adaopt.clip_grad_norm_(g, 1.0), 5.0, places=6)
+        self.assertAlmostEqual(float(np.hypot(g[0][0], g[1][0])), 1.0, places=5)
+        adaopt.clip_grad_value_(g, 0.1)
+        self.assertTrue(max(abs(g[0]).max(), abs(g[1]).max()) <= np.float32(0.1))
+
+
+class Errors(unittest.TestCase):
+    def setUp(self):
+        self.w = np.zeros(3, np.float32)
+
+    def test_bad_hyperparameters(self):
+        for kwargs in (dict(lr=-1), dict(lr=float("nan")), dict(betas=(1.0, 0.9)),
+                       dict(betas=(0.9, -0.1)), dict(eps=-1e-8), dict(weight_decay=-1),
+                       dict(eps_mode="sideways")):
+            with self.assertRaises(ValueError, msg=str(kwargs)):
+                adaopt.Adam([self.w], **kwargs)
+        with self.assertRaises(TypeError):
+            adaopt.Adam([self.w], momentum=0.9)  # not an Adam option
+        with self.assertRaises(TypeError):
+            adaopt.Adam([self.w], lr="fast")
+        with self.assertRaises(TypeError):
+            adaopt.Adam([self.w], betas=0.9)
+        with self.assertRaises(ValueError):
+            adaopt.Adam([])
+
+    def test_bad_arrays(self):
+        with self.assertRaises(TypeError):
+            adaopt.Adam([np.zeros(3, np.float64)])
+        with self.assertRaises(TypeError):
+            adaopt.Adam([np.zeros((4, 4), np.float32)[:, 1]])  # not contiguous
+        with self.assertRaises(TypeError):
+            adaopt.Adam([[0.0, 1.0]])
+        with self.assertRaises(ValueError):
+            adaopt.Adam([self.w, self.w])
+        opt = adaopt.Adam([self.w])
+        with self.assertRaises(ValueError):
+            opt.step([])
+        with self.assertRaises(ValueError):
+            opt.step([np.zeros(4, np.float32)])
+        with self.assertRaises(TypeError):
+            opt.step([np.zeros(3, np.float64)])
+        np.testing.assert_array_equal(self.w, 0)
+
+    def test_bad_assignment_is_reported_and_changes_nothing(self):
+        opt = adaopt.SGD([self.w], lr=0.1)
+        opt.param_groups[0]["lr"] = -0.5
+        with self.assertRaises(adaopt.AdaoptError) as ctx:
+            opt.step([np.ones(3, np.float32)])
+        self.assertIn("lr must be >= 0", str(ctx.exception))
+        np.testing.assert_array_equal(self.w, 0)
+        opt.param_groups[0]["lr"] = 0.1
+        opt.param_groups[0]["nesterov"] = True  # without momentum: a conflict
+        with self.assertRaises(adaopt.AdaoptError) as ctx:
+            opt.step([np.ones(3, np.float32)])
+        self.assertIn("nesterov", str(ctx.exception))
+        np.testing.assert_array_equal(self.w, 0)
+
+    def test_state_of_unknown_parameter(self):
+        opt = adaopt.Adam([self.w])
+        with self.assertRaises(KeyError):
+            opt.state[np.zeros(3, np.float32)]
+        with self.assertRaises(IndexError):
+            opt.state[5]
+        with self.assertRaises(adaopt.AdaoptError):
+            opt.effective_lr(self.w)  # before the first step
+
+
+if __name__ == "__main__":
+    unittest.main()

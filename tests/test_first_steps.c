@@ -1,0 +1,266 @@
+/*
+ * test_first_steps.c -- each algorithm and option against values derived by hand from the
+ * formulas of ALGORITHMS.md for the first one or two steps (the derivation is in each comment).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "helpers.h"
+
+#define F 1e-6 /* float32 results of a few operations: a few ulps */
+
+/* Two steps of one parameter p0 = 1 with gradients g1, g2. */
+static void two_steps(adaopt_optimizer *opt, float g1, float g2, float *x1, float *x2)
+{
+    float x = 1.0f;
+    step_ok(opt, &x, &g1);
+    *x1 = x;
+    step_ok(opt, &x, &g2);
+    *x2 = x;
+}
+
+static void sgd_plain_and_decay(void **unused)
+{
+    (void)unused;
+    adaopt_optimizer *opt = one_tensor(ADAOPT_ALGO_SGD, 1);
+    set_ok(opt, ADAOPT_LR, 0.1);
+    float x1, x2;
+    two_steps(opt, 0.5f, 0.5f, &x1, &x2);
+    assert_close(x1, 0.95, F); /* 1 - 0.1 * 0.5 */
+    assert_close(x2, 0.90, F);
+    adaopt_destroy(opt);
+
+    opt = one_tensor(ADAOPT_ALGO_SGD, 1);
+    set_ok(opt, ADAOPT_LR, 0.1);
+    set_ok(opt, ADAOPT_WEIGHT_DECAY, 0.2);
+    set_ok(opt, ADAOPT_MAXIMIZE, 1);
+    two_steps(opt, 0.5f, 0.5f, &x1, &x2);
+    assert_close(x1, 1.0 - 0.1 * (-0.5 + 0.2), F); /* g = -g + wd p = -0.3 -> 1.03 */
+    assert_close(x2, x1 - 0.1 * (-0.5 + 0.2 * x1), F);
+    adaopt_destroy(opt);
+}
+
+static void sgd_momentum_dampening_nesterov(void **unused)
+{
+    (void)unused;
+    float x1, x2;
+    adaopt_optimizer *opt = one_tensor(ADAOPT_ALGO_SGD, 1);
+    set_ok(opt, ADAOPT_LR, 0.1);
+    set_ok(opt, ADAOPT_MOMENTUM, 0.9);
+    two_steps(opt, 0.5f, 0.5f, &x1, &x2);
+    assert_close(x1, 0.95, F);          /* b1 = g = 0.5 */
+    assert_close(x2, 0.95 - 0.095, F);  /* b2 = 0.9 * 0.5 + 0.5 = 0.95 */
+    adaopt_destroy(opt);
+
+    opt = one_tensor(ADAOPT_ALGO_SGD, 1);
+    set_ok(opt, ADAOPT_LR, 0.1);
+    set_ok(opt, ADAOPT_MOMENTUM, 0.9);
+    set_ok(opt, ADAOPT_DAMPENING, 0.5);
+    two_steps(opt, 0.5f, 0.5f, &x1, &x2);
+    assert_close(x1, 0.95, F);          /* the first buffer is g, undampened */
+    assert_close(x2, 0.95 - 0.07, F);   /* b2 = 0.45 + 0.5 * 0.5 = 0.7 */
+    adaopt_destroy(opt);
+
+    opt = one_tensor(ADAOPT_ALGO_SGD, 1);
+    set_ok(opt, ADAOPT_LR, 0.1);
+    set_ok(opt, ADAOPT_MOMENTUM, 0.9);
+    set_ok(opt, ADAOPT_NESTEROV, 1);
+    two_steps(opt, 0.5f, 0.5f, &x1, &x2);
+    assert_close(x1, 1.0 - 0.1 * 0.95, F);        /* g + 0.9 * b1 = 0.5 + 0.45 */
+    assert_close(x2, x1 - 0.1 * (0.5 + 0.9 * 0.95), F); /* b2 = 0.95 */
+    adaopt_destroy(opt);
+}
+
+static void adagrad_options(void **unused)
+{
+    (void)unused;
+    float x1, x2;
+    adaopt_optimizer *opt = one_tensor(ADAOPT_ALGO_ADAGRAD, 1);
+    set_ok(opt, ADAOPT_LR, 0.1);
+    set_ok(opt, ADAOPT_EPS, 0.0);
+    set_ok(opt, ADAOPT_LR_DECAY, 0.5);
+    two_steps(opt, 3.0f, 4.0f, &x1, &x2);
+    assert_close(x1, 0.9, F);                         /* lr * g / sqrt(g^2) */
+    assert_close(x2, 0.9 - 0.1 / 1.5 * 4.0 / 5.0, F); /* clr = lr / (1 + 0.5); sqrt(9+16) */
+    adaopt_destroy(opt);
+
+    opt = one_tensor(ADAOPT_ALGO_ADAGRAD, 1);
+    set_ok(opt, ADAOPT_LR, 0.1);
+    set_ok(opt, ADAOPT_EPS, 0.0);
+    set_ok(opt, ADAOPT_INITIAL_ACCUMULATOR_VALUE, 16.0);
+    two_steps(opt, 3.0f, 0.0f, &x1, &x2);
+    assert_close(x1, 1.0 - 0.1 * 3.0 / 5.0, F); /* G = 16 + 9 */
+    assert_close(x2, x1, F);
+    adaopt_destroy(opt);
+
+    opt = one_tensor(ADAOPT_ALGO_ADAGRAD, 1);
+    set_ok(opt, ADAOPT_LR, 0.1);
+    set_ok(opt, ADAOPT_EPS, 0.25);
+    set_ok(opt, ADAOPT_EPS_MODE, ADAOPT_EPS_INSIDE);
+    two_steps(opt, 3.0f, 0.0f, &x1, &x2);
+    assert_close(x1, 1.0 - 0.1 * 3.0 / sqrt(9.25), F); /* sqrt(G + eps) */
+    adaopt_destroy(opt);
+}
+
+static void rmsprop_options(void **unused)
+{
+    (void)unused;
+    float x1, x2;
+    const double a = 0.9;
+    adaopt_optimizer *opt = one_tensor(ADAOPT_ALGO_RMSPROP, 1);
+    set_ok(opt, ADAOPT_ALPHA, a);
+    set_ok(opt, ADAOPT_EPS, 0.0);
+    two_steps(opt, 2.0f, 2.0f, &x1, &x2);
+    assert_close(x1, 1.0 - 0.01 * 2.0 / sqrt((1 - a) * 4.0), F);
+    assert_close(x2, x1 - 0.01 * 2.0 / sqrt((1 - a * a) * 4.0), F); /* S2 = a S1 + (1-a) 4 */
+    adaopt_destroy(opt);
+
+    opt = one_tensor(ADAOPT_ALGO_RMSPROP, 1);
+    set_ok(opt, ADAOPT_ALPHA, a);
+    set_ok(opt, ADAOPT_EPS, 0.0);
+    set_ok(opt, ADAOPT_CENTERED, 1);
+    two_steps(opt, 2.0f, 2.0f, &x1, &x2);
+    /* S1 - A1^2 = (1-a) g^2 - (1-a)^2 g^2 = a (1-a) g^2 */
+    assert_close(x1, 1.0 - 0.01 * 2.0 / sqrt(a * (1 - a) * 4.0), 1e-5);
+    adaopt_destroy(opt);
+
+    opt = one_tensor(ADAOPT_ALGO_RMSPROP, 1);
+    set_ok(opt, ADAOPT_ALPHA, a);
+    set_ok(opt, ADAOPT_EPS, 0.0);
+    set_ok(opt, ADAOPT_MOMENTUM, 0.5);
+    two_steps(opt, 2.0f, 2.0f, &x1, &x2);
+    double b1 = 2.0 / sqrt((1 - a) * 4.0), b2 = 0.5 * b1 + 2.0 / sqrt((1 - a * a) * 4.0);
+    assert_close(x1, 1.0 - 0.01 * b1, F);
+    assert_close(x2, x1 - 0.01 * b2, F);
+    adaopt_destroy(opt);
+}
+
+/* Adam with eps = 0: the first step is lr * sign(g); the second has closed form below. */
+static void adam_family_first_steps(void **unused)
+{
+    (void)unused;
+    float x1, x2;
+    const double b1 = 0.9, b2 = 0.999, lr = 1e-3, g1 = 2.0, g2 = -1.0;
+    double m2 = b1 * (1 - b1) * g1 + (1 - b1) * g2;
+    double v2 = b2 * (1 - b2) * g1 * g1 + (1 - b2) * g2 * g2;
+    double expect2 = lr / (1 - b1 * b1) * m2 / (sqrt(v2) / sqrt(1 - b2 * b2));
+
+    adaopt_optimizer *opt = one_tensor(ADAOPT_ALGO_ADAM, 1);
+    set_ok(opt, ADAOPT_EPS, 0.0);
+    two_steps(opt, (float)g1, (float)g2, &x1, &x2);
+    assert_close(x1, 1.0 - lr, F);
+    assert_close(x2, x1 - expect2, F);
+    adaopt_destroy(opt);
+
+    /* AMSGrad: a small second gradient makes v2 < v1, so step 2 divides by sqrt(v1). */
+    const double g2s = -0.05;
+    double m2s = b1 * (1 - b1) * g1 + (1 - b1) * g2s;
+    double v2s = b2 * (1 - b2) * g1 * g1 + (1 - b2) * g2s * g2s, v1 = (1 - b2) * g1 * g1;
+    assert_true(v2s < v1);
+    opt = one_tensor(ADAOPT_ALGO_ADAM, 1);
+    set_ok(opt, ADAOPT_EPS, 0.0);
+    set_ok(opt, ADAOPT_AMSGRAD, 1);
+    two_steps(opt, (float)g1, (float)g2s, &x1, &x2);
+    assert_close(x2, x1 - lr / (1 - b1 * b1) * m2s / (sqrt(v1) / sqrt(1 - b2 * b2)), F);
+    adaopt_destroy(opt);
+
+    /* AdamW: p * (1 - lr wd) first, gradient untouched by the decay. */
+    opt = one_tensor(ADAOPT_ALGO_ADAMW, 1);
+    set_ok(opt, ADAOPT_EPS, 0.0);
+    set_ok(opt, ADAOPT_WEIGHT_DECAY, 0.5);
+    two_steps(opt, (float)g1, (float)g2, &x1, &x2);
+    assert_close(x1, 1.0 * (1 - lr * 0.5) - lr, F);
+    assert_close(x2, x1 * (1 - lr * 0.5) - expect2, F);
+    adaopt_destroy(opt);
+
+    /* Adam with coupled L2: g = g + wd p, so the first step is still lr * sign(g + wd). */
+    opt = one_tensor(ADAOPT_ALGO_ADAM, 1);
+    set_ok(opt, ADAOPT_EPS, 0.0);
+    set_ok(opt, ADAOPT_WEIGHT_DECAY, 5.0);
+    two_steps(opt, -2.0f, 0.0f, &x1, &x2);
+    assert_close(x1, 1.0 - lr, F); /* -2 + 5 * 1 = 3 > 0 */
+    adaopt_destroy(opt);
+
+    /* Adamax: m1 = (1-b1) g, u1 = |g| + eps, step lr/(1-b1) * m1/u1 = lr * g / (|g| + eps). */
+    opt = one_tensor(ADAOPT_ALGO_ADAMAX, 1);
+    set_ok(opt, ADAOPT_EPS, 0.5);
+    two_steps(opt, (float)g1, (float)g2, &x1, &x2);
+    assert_close(x1, 1.0 - 2e-3 * 2.0 / 2.5, F);
+    double u2 = fmax(b2 * 2.5, 1.0 + 0.5); /* max(b2 u1, |g2| + eps) */
+    assert_close(x2, x1 - 2e-3 / (1 - b1 * b1) * m2 / u2, F);
+    adaopt_destroy(opt);
+}
+
+static void nadam_radam_first_steps(void **unused)
+{
+    (void)unused;
+    float x1, x2;
+    const double b1 = 0.9, md = 4e-3, lr = 2e-3;
+    /* NAdam, eps 0, t = 1: d = |g|, P = mu1. */
+    double mu1 = b1 * (1 - 0.5 * pow(0.96, md)), mu2 = b1 * (1 - 0.5 * pow(0.96, 2 * md));
+    double step1 = lr * (1 - mu1) / (1 - mu1) * 1.0 + lr * mu2 / (1 - mu1 * mu2) * (1 - b1) * 1.0;
+    adaopt_optimizer *opt = one_tensor(ADAOPT_ALGO_NADAM, 1);
+    set_ok(opt, ADAOPT_EPS, 0.0);
+    two_steps(opt, 3.0f, 3.0f, &x1, &x2);
+    assert_close(x1, 1.0 - step1, F);
+    double P;
+    assert_int_equal(adaopt_state_scalar(opt, 0, ADAOPT_STATE_MU_PRODUCT, &P), ADAOPT_OK);
+    assert_close(P, mu1 * mu2, 1e-12);
+    adaopt_destroy(opt);
+
+    /* NAdam decoupled decay: p (1 - lr wd) before the same update. */
+    opt = one_tensor(ADAOPT_ALGO_NADAM, 1);
+    set_ok(opt, ADAOPT_EPS, 0.0);
+    set_ok(opt, ADAOPT_WEIGHT_DECAY, 0.5);
+    set_ok(opt, ADAOPT_DECOUPLED_WEIGHT_DECAY, 1);
+    two_steps(opt, 3.0f, 3.0f, &x1, &x2);
+    assert_close(x1, (1.0 - lr * 0.5) - step1, F);
+    adaopt_destroy(opt);
+
+    /* RAdam: rho_1 = 1 <= 5, so the first steps are p -= lr * m_hat = lr * g. */
+    opt = one_tensor(ADAOPT_ALGO_RADAM, 1);
+    two_steps(opt, 3.0f, 3.0f, &x1, &x2);
+    assert_close(x1, 1.0 - 1e-3 * 3.0, F);
+    assert_close(x2, x1 - 1e-3 * 3.0, F); /* m_hat of a constant gradient is the gradient */
+    adaopt_destroy(opt);
+}
+
+/* RAdam once rectified: constant gradient g, so m_hat = g and v_hat = g^2; the step is
+ * lr * r_t * g / (|g| + eps sqrt(bc2)^-1 ...) -- with eps = 0 exactly lr * r_t * sign(g). */
+static void radam_rectified(void **unused)
+{
+    (void)unused;
+    const double b2 = 0.999;
+    adaopt_optimizer *opt = one_tensor(ADAOPT_ALGO_RADAM, 1);
+    set_ok(opt, ADAOPT_EPS, 0.0);
+    set_ok(opt, ADAOPT_LR, 0.01);
+    float x = 0.0f, g = 2.0f;
+    double rho_inf = 2 / (1 - b2) - 1;
+    for (int t = 1; t <= 50; t++) {
+        float before = x;
+        step_ok(opt, &x, &g);
+        double bc2 = 1 - pow(b2, t), rho = rho_inf - 2 * t * pow(b2, t) / bc2;
+        double want = rho > 5 ? 0.01 * sqrt((rho - 4) * (rho - 2) * rho_inf /
+                                            ((rho_inf - 4) * (rho_inf - 2) * rho))
+                              : 0.01 * 2.0;
+        assert_close(before - x, want, 1e-4);
+    }
+    adaopt_destroy(opt);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(sgd_plain_and_decay),
+        cmocka_unit_test(sgd_momentum_dampening_nesterov),
+        cmocka_unit_test(adagrad_options),
+        cmocka_unit_test(rmsprop_options),
+        cmocka_unit_test(adam_family_first_steps),
+        cmocka_unit_test(nadam_radam_first_steps),
+        cmocka_unit_test(radam_rectified),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
