@@ -38,6 +38,19 @@ static inline float adam_denom(const adaopt_coeffs *c, float u)
     }
 }
 
+/* The shared first half of Adam, AdamW, NAdam and RAdam: decoupled decay of *p, the prologue,
+ * then the first and second moments (m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g g), stored.
+ * Returns the prologued gradient. */
+static inline float adam_moments(const adaopt_coeffs *c, float *p, float g, float *m, float *v)
+{
+    if (c->decoupled)
+        *p = *p * c->decay_factor; /* param.mul_(1 - lr * weight_decay) */
+    g = prologue_grad(c, g, *p);
+    *m = *m * c->beta1 + c->one_minus_beta1 * g;     /* exp_avg.mul_(b1).add_(g, alpha=1-b1) */
+    *v = *v * c->beta2 + c->one_minus_beta2 * g * g; /* exp_avg_sq.mul_(b2).addcmul_(g, g, 1-b2) */
+    return g;
+}
+
 void adaopt_sgd_scalar(const adaopt_coeffs *c, float *p, const float *g, float *buf, float *u1,
                        float *u2, size_t n)
 {
@@ -103,12 +116,8 @@ void adaopt_adam_scalar(const adaopt_coeffs *c, float *p, const float *g, float 
                         float *exp_avg_sq, float *max_exp_avg_sq, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        float pi = p[i];
-        if (c->decoupled)
-            pi = pi * c->decay_factor; /* AdamW: param.mul_(1 - lr * weight_decay) */
-        float gi = prologue_grad(c, g[i], pi);
-        float m = exp_avg[i] * c->beta1 + c->one_minus_beta1 * gi;       /* first moment */
-        float v = exp_avg_sq[i] * c->beta2 + c->one_minus_beta2 * gi * gi; /* second moment */
+        float pi = p[i], m = exp_avg[i], v = exp_avg_sq[i];
+        adam_moments(c, &pi, g[i], &m, &v);
         exp_avg[i] = m;
         exp_avg_sq[i] = v;
         float u = v;
@@ -139,12 +148,8 @@ void adaopt_nadam_scalar(const adaopt_coeffs *c, float *p, const float *g, float
 {
     (void)u2;
     for (size_t i = 0; i < n; i++) {
-        float pi = p[i];
-        if (c->decoupled)
-            pi = pi * c->decay_factor;
-        float gi = prologue_grad(c, g[i], pi);
-        float m = exp_avg[i] * c->beta1 + c->one_minus_beta1 * gi;
-        float v = exp_avg_sq[i] * c->beta2 + c->one_minus_beta2 * gi * gi;
+        float pi = p[i], m = exp_avg[i], v = exp_avg_sq[i];
+        float gi = adam_moments(c, &pi, g[i], &m, &v);
         exp_avg[i] = m;
         exp_avg_sq[i] = v;
         float d = adam_denom(c, v);
@@ -159,12 +164,8 @@ void adaopt_radam_scalar(const adaopt_coeffs *c, float *p, const float *g, float
 {
     (void)u2;
     for (size_t i = 0; i < n; i++) {
-        float pi = p[i];
-        if (c->decoupled)
-            pi = pi * c->decay_factor;
-        float gi = prologue_grad(c, g[i], pi);
-        float m = exp_avg[i] * c->beta1 + c->one_minus_beta1 * gi;
-        float v = exp_avg_sq[i] * c->beta2 + c->one_minus_beta2 * gi * gi;
+        float pi = p[i], m = exp_avg[i], v = exp_avg_sq[i];
+        adam_moments(c, &pi, g[i], &m, &v);
         exp_avg[i] = m;
         exp_avg_sq[i] = v;
         float m_hat = m / c->bc1; /* exp_avg / bias_correction1 */
