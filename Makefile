@@ -9,7 +9,7 @@ JOBS ?= $(shell nproc)
 CTEST = ctest --output-on-failure -j$(JOBS)
 C_TESTS = worked|first_steps|invariants|errors|schedule_clip
 
-.PHONY: all deps build demo test test-gcc test-clang test-asan test-valgrind clean
+.PHONY: all deps build demo bench test test-gcc test-clang test-asan test-valgrind clean
 
 all: build
 
@@ -22,6 +22,9 @@ build: deps
 
 demo: build
 	./build/adaopt-demo
+
+bench: build
+	./build/adaopt-bench
 
 test: test-gcc test-clang test-asan test-valgrind
 	@echo "make test: all suites passed"
