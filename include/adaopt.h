@@ -216,6 +216,37 @@ ADAOPT_API adaopt_status adaopt_step(adaopt_optimizer *opt, float *const *params
                           size_t n_tensors);
 
 /* ---------------------------------------------------------------------------------------------
+ * Speed: kernels and threads.  Neither changes results: every kernel is bit-identical to the
+ * portable scalar one (the vector kernels repeat its float operations in its order, without
+ * fused multiply-adds; only a NaN's payload may differ), and any thread count gives the same
+ * bits.
+ * ------------------------------------------------------------------------------------------- */
+
+typedef enum adaopt_isa {
+    ADAOPT_ISA_AUTO = 0,   /* the fastest this CPU supports (the default) */
+    ADAOPT_ISA_SCALAR = 1, /* portable C: the reference */
+    ADAOPT_ISA_AVX2 = 2,   /* x86-64 AVX2 */
+    ADAOPT_ISA_AVX512 = 3, /* x86-64 AVX-512F */
+    ADAOPT_ISA_NEON = 4    /* AArch64 NEON */
+} adaopt_isa;
+
+/* "auto", "scalar", "avx2", "avx512", "neon", or NULL. */
+ADAOPT_API const char *adaopt_isa_name(adaopt_isa isa);
+/* 1 if this build and this CPU can run `isa`'s kernels (AUTO and SCALAR: always). */
+ADAOPT_API int adaopt_isa_supported(adaopt_isa isa);
+/* Chooses the kernels (for tests and benchmarks).  ADAOPT_ERR_VALUE if not supported here. */
+ADAOPT_API adaopt_status adaopt_set_isa(adaopt_optimizer *opt, adaopt_isa isa);
+/* The ISA in use (never AUTO: what AUTO resolved to). */
+ADAOPT_API adaopt_isa adaopt_get_isa(const adaopt_optimizer *opt);
+
+/* Threads for one step: 0 means all cores (the default, as PyTorch), 1 means no threads at
+ * all.  Large tensors are cut into chunks of 64K elements, small ones go whole, and the chunks
+ * are shared among the threads (OpenMP).  A build without OpenMP accepts only 0 and 1. */
+ADAOPT_API adaopt_status adaopt_set_threads(adaopt_optimizer *opt, size_t threads);
+/* The number of threads a step uses. */
+ADAOPT_API size_t adaopt_get_threads(const adaopt_optimizer *opt);
+
+/* ---------------------------------------------------------------------------------------------
  * Inspecting the state
  * ------------------------------------------------------------------------------------------- */
 

@@ -27,12 +27,28 @@ typedef struct adaopt_tensor {
     int slot_ready[ADAOPT_MAX_SLOTS]; /* holds a value (SGD's buffer is born at a step) */
 } adaopt_tensor;
 
+/* A piece of one tensor that one thread updates: [begin, end) of tensor `tensor`. */
+typedef struct adaopt_chunk {
+    size_t tensor, begin, end;
+} adaopt_chunk;
+
+/* Large tensors are cut at multiples of this many elements (a multiple of every vector width
+ * and of a 64-byte line); small tensors make one chunk each. */
+enum { ADAOPT_CHUNK_ELEMS = 65536 };
+
 struct adaopt_optimizer {
     adaopt_algorithm algorithm;
     adaopt_group *groups;
     size_t n_groups;
     adaopt_tensor *tensors;
     size_t n_tensors;
+    /* Planned when groups are added, so that a step allocates nothing: */
+    adaopt_chunk *chunks;   /* every tensor's chunks, in tensor order */
+    size_t n_chunks;
+    adaopt_coeffs *coeffs;  /* one per tensor, filled at each step */
+    int isa;                          /* adaopt_isa in use */
+    const adaopt_kernel_table *kernels;
+    size_t threads;
     char error[256];
 };
 

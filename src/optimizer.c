@@ -14,7 +14,21 @@
 
 #include "internal.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 enum { STATE_ALIGN_BYTES = 64 };
+
+static size_t all_cores(void)
+{
+#ifdef _OPENMP
+    int n = omp_get_num_procs();
+    return n > 0 ? (size_t)n : 1;
+#else
+    return 1;
+#endif
+}
 
 /* ------------------------------------------------------------------------------------------ */
 /* Errors                                                                                      */
@@ -162,6 +176,9 @@ adaopt_status adaopt_create(adaopt_algorithm algorithm, adaopt_optimizer **out)
     if (opt == NULL)
         return ADAOPT_ERR_ALLOC;
     opt->algorithm = algorithm;
+    opt->isa = adaopt__best_isa();
+    opt->kernels = adaopt__kernel_table(opt->isa);
+    opt->threads = all_cores();
     *out = opt;
     return ADAOPT_OK;
 }
@@ -175,6 +192,8 @@ void adaopt_destroy(adaopt_optimizer *opt)
             free(opt->tensors[i].slot[s]);
     free(opt->tensors);
     free(opt->groups);
+    free(opt->chunks);
+    free(opt->coeffs);
     free(opt);
 }
 
@@ -244,9 +263,32 @@ adaopt_status adaopt_add_group(adaopt_optimizer *opt, const size_t *numels, size
         t->group = opt->n_groups;
         t->mu_product = 1.0;
     }
+    /* The chunk plan and the per-tensor coefficients of all tensors, old and new. */
+    size_t n_chunks = opt->n_chunks;
+    for (size_t i = 0; i < n_tensors; i++) {
+        size_t pieces = numels[i] / ADAOPT_CHUNK_ELEMS + (numels[i] % ADAOPT_CHUNK_ELEMS != 0);
+        n_chunks += pieces ? pieces : 1;
+    }
+    adaopt_chunk *chunks = realloc(opt->chunks, n_chunks * sizeof *chunks);
+    if (chunks == NULL)
+        return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "out of memory planning %zu chunks", n_chunks);
+    opt->chunks = chunks;
+    adaopt_coeffs *coeffs = realloc(opt->coeffs, (opt->n_tensors + n_tensors) * sizeof *coeffs);
+    if (coeffs == NULL)
+        return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "out of memory adding %zu tensors", n_tensors);
+    opt->coeffs = coeffs;
+
     adaopt_status st = grow_slots(opt, g.first_tensor, n_tensors, slots_needed(opt->algorithm, g.hp));
     if (st != ADAOPT_OK)
         return st; /* the arrays may have grown, but the counts are unchanged */
+    for (size_t i = 0; i < n_tensors; i++) {
+        size_t begin = 0, numel = numels[i];
+        do {
+            size_t end = numel - begin > ADAOPT_CHUNK_ELEMS ? begin + ADAOPT_CHUNK_ELEMS : numel;
+            opt->chunks[opt->n_chunks++] = (adaopt_chunk){g.first_tensor + i, begin, end};
+            begin = end;
+        } while (begin < numel);
+    }
     opt->groups[opt->n_groups] = g;
     *group = opt->n_groups++;
     opt->n_tensors += n_tensors;
@@ -419,28 +461,6 @@ static void fill_coeffs(adaopt_coeffs *c, adaopt_algorithm algorithm, const doub
     }
 }
 
-static adaopt_kernel_fn kernel_for(adaopt_algorithm algorithm)
-{
-    switch (algorithm) {
-    case ADAOPT_ALGO_SGD:
-        return adaopt_sgd_scalar;
-    case ADAOPT_ALGO_ADAGRAD:
-        return adaopt_adagrad_scalar;
-    case ADAOPT_ALGO_RMSPROP:
-        return adaopt_rmsprop_scalar;
-    case ADAOPT_ALGO_ADAM:
-    case ADAOPT_ALGO_ADAMW:
-        return adaopt_adam_scalar;
-    case ADAOPT_ALGO_ADAMAX:
-        return adaopt_adamax_scalar;
-    case ADAOPT_ALGO_NADAM:
-        return adaopt_nadam_scalar;
-    case ADAOPT_ALGO_RADAM:
-        return adaopt_radam_scalar;
-    }
-    return NULL;
-}
-
 /* Option combinations that are each valid but not together; checked before a step writes. */
 static adaopt_status check_group(adaopt_optimizer *opt, size_t gi)
 {
@@ -474,7 +494,13 @@ adaopt_status adaopt_step(adaopt_optimizer *opt, float *const *params, const flo
             return adaopt__fail(opt, ADAOPT_ERR_NULL,
                                 "step: tensor %zu has a gradient but its parameter is NULL", i);
 
-    adaopt_kernel_fn kernel = kernel_for(opt->algorithm);
+    /* Serial: the per-tensor scalars (and AdaGrad's first-step fill).  Tensors of one group at
+     * the same step share their scalars, so a list of many small tensors costs little here. */
+    const adaopt_coeffs *prev = NULL;
+    size_t prev_group = 0;
+    uint64_t prev_step = 0;
+    int prev_ready = 0;
+    size_t work = 0;
     for (size_t i = 0; i < n_tensors; i++) {
         if (grads[i] == NULL)
             continue;
@@ -485,17 +511,95 @@ adaopt_status adaopt_step(adaopt_optimizer *opt, float *const *params, const flo
             for (size_t k = 0; k < t->numel; k++)
                 t->slot[0][k] = init;
         }
-        step_scalars s = step_scalars_at(opt->algorithm, hp, t->step + 1, t->mu_product);
-        adaopt_coeffs c;
-        fill_coeffs(&c, opt->algorithm, hp, &s, t->slot_ready[0]);
-        kernel(&c, params[i], grads[i], t->slot[0], t->slot[1], t->slot[2], t->numel);
+        if (prev != NULL && prev_group == t->group && prev_step == t->step &&
+            prev_ready == t->slot_ready[0] && opt->algorithm != ADAOPT_ALGO_NADAM) {
+            opt->coeffs[i] = *prev;
+        } else {
+            step_scalars s = step_scalars_at(opt->algorithm, hp, t->step + 1, t->mu_product);
+            fill_coeffs(&opt->coeffs[i], opt->algorithm, hp, &s, t->slot_ready[0]);
+            if (opt->algorithm == ADAOPT_ALGO_NADAM)
+                t->mu_product = s.mu_product; /* P_t; the kernel only reads coeffs */
+        }
+        prev = &opt->coeffs[i];
+        prev_group = t->group;
+        prev_step = t->step;
+        prev_ready = t->slot_ready[0];
+        work += t->numel;
+    }
+
+    /* Parallel: every chunk of every tensor that has a gradient.  Element-wise work on fixed
+     * chunk boundaries with bit-identical kernels: the result does not depend on the threads. */
+    adaopt_kernel_fn kernel = opt->kernels->by_algorithm[opt->algorithm];
+    const adaopt_chunk *chunks = opt->chunks;
+    const adaopt_tensor *tensors = opt->tensors;
+    const adaopt_coeffs *coeffs = opt->coeffs;
+    long n_chunks = (long)opt->n_chunks;
+    int threads = (int)opt->threads;
+    (void)threads;
+    (void)work;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && work >= 2 * ADAOPT_CHUNK_ELEMS)
+#endif
+    for (long k = 0; k < n_chunks; k++) {
+        const adaopt_chunk *ch = &chunks[k];
+        if (grads[ch->tensor] == NULL)
+            continue;
+        const adaopt_tensor *t = &tensors[ch->tensor];
+        size_t b = ch->begin;
+        float *s0 = t->slot[0] ? t->slot[0] + b : NULL;
+        float *s1 = t->slot[1] ? t->slot[1] + b : NULL;
+        float *s2 = t->slot[2] ? t->slot[2] + b : NULL;
+        kernel(&coeffs[ch->tensor], params[ch->tensor] + b, grads[ch->tensor] + b, s0, s1, s2,
+               ch->end - b);
+    }
+
+    for (size_t i = 0; i < n_tensors; i++) {
+        if (grads[i] == NULL)
+            continue;
+        adaopt_tensor *t = &opt->tensors[i];
         t->step++;
-        if (opt->algorithm == ADAOPT_ALGO_NADAM)
-            t->mu_product = s.mu_product;
-        if (opt->algorithm == ADAOPT_ALGO_SGD && c.use_momentum)
+        if (opt->algorithm == ADAOPT_ALGO_SGD && opt->coeffs[i].use_momentum)
             t->slot_ready[0] = 1;
     }
     return ADAOPT_OK;
+}
+
+adaopt_status adaopt_set_isa(adaopt_optimizer *opt, adaopt_isa isa)
+{
+    if (opt == NULL)
+        return ADAOPT_ERR_NULL;
+    int chosen = isa == ADAOPT_ISA_AUTO ? adaopt__best_isa() : (int)isa;
+    const adaopt_kernel_table *table = adaopt__kernel_table(chosen);
+    if (table == NULL)
+        return adaopt__fail(opt, ADAOPT_ERR_VALUE, "kernels '%s' are not supported here",
+                            adaopt_isa_name(isa) ? adaopt_isa_name(isa) : "?");
+    opt->isa = chosen;
+    opt->kernels = table;
+    return ADAOPT_OK;
+}
+
+adaopt_isa adaopt_get_isa(const adaopt_optimizer *opt)
+{
+    return opt == NULL ? ADAOPT_ISA_AUTO : (adaopt_isa)opt->isa;
+}
+
+adaopt_status adaopt_set_threads(adaopt_optimizer *opt, size_t threads)
+{
+    if (opt == NULL)
+        return ADAOPT_ERR_NULL;
+#ifndef _OPENMP
+    if (threads > 1)
+        return adaopt__fail(opt, ADAOPT_ERR_VALUE, "built without OpenMP: threads must be 0 or 1");
+#endif
+    if (threads > 4096)
+        return adaopt__fail(opt, ADAOPT_ERR_VALUE, "threads must be <= 4096 (got %zu)", threads);
+    opt->threads = threads == 0 ? all_cores() : threads;
+    return ADAOPT_OK;
+}
+
+size_t adaopt_get_threads(const adaopt_optimizer *opt)
+{
+    return opt == NULL ? 0 : opt->threads;
 }
 
 /* ------------------------------------------------------------------------------------------ */

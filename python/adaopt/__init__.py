@@ -23,7 +23,8 @@ import os
 import numpy as np
 
 __all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Adamax", "NAdam", "RAdam",
-           "Optimizer", "AdaoptError", "clip_grad_norm_", "clip_grad_value_", "library_path"]
+           "Optimizer", "AdaoptError", "clip_grad_norm_", "clip_grad_value_", "library_path",
+           "supported_isas"]
 
 
 def _find_library():
@@ -80,6 +81,11 @@ _state_scalar = _fn("adaopt_state_scalar", ctypes.c_int, ctypes.c_void_p, ctypes
                     ctypes.c_int, _c_double_p)
 _effective_lr = _fn("adaopt_effective_lr", ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t,
                     ctypes.c_void_p, ctypes.c_size_t)
+_set_isa = _fn("adaopt_set_isa", ctypes.c_int, ctypes.c_void_p, ctypes.c_int)
+_get_isa = _fn("adaopt_get_isa", ctypes.c_int, ctypes.c_void_p)
+_isa_supported = _fn("adaopt_isa_supported", ctypes.c_int, ctypes.c_int)
+_set_threads = _fn("adaopt_set_threads", ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t)
+_get_threads = _fn("adaopt_get_threads", ctypes.c_size_t, ctypes.c_void_p)
 _clip_norm = _fn("adaopt_clip_grad_norm", ctypes.c_int, ctypes.c_void_p, _c_size_p,
                  ctypes.c_size_t, ctypes.c_double, ctypes.c_double, _c_double_p)
 _clip_value = _fn("adaopt_clip_grad_value", ctypes.c_int, ctypes.c_void_p, _c_size_p,
@@ -98,6 +104,12 @@ _STATE_KEYS = {
     "radam": ["exp_avg", "exp_avg_sq"],
 }
 _EPS_MODES = {"outside": 0, "inside": 1, "hat": 2}
+_ISAS = {"auto": 0, "scalar": 1, "avx2": 2, "avx512": 3, "neon": 4}
+
+
+def supported_isas():
+    """The kernel ISAs this build and CPU can run (besides "auto")."""
+    return [name for name, code in _ISAS.items() if code and _isa_supported(code)]
 _ERR_STATE, _ERR_OPTION = 8, 4
 
 
@@ -364,6 +376,30 @@ class Optimizer:
         _check(_effective_lr(self._handle, i, out.ctypes.data, out.size), self._handle,
                "effective_lr")
         return out
+
+    # -- speed (adaopt extensions; results do not depend on either) ---------------------------
+    @property
+    def isa(self):
+        """The kernels in use: "scalar", "avx2", "avx512" or "neon".  Assign to force one."""
+        code = _get_isa(self._handle)
+        return [k for k, v in _ISAS.items() if v == code][0]
+
+    @isa.setter
+    def isa(self, name):
+        if name not in _ISAS:
+            raise ValueError("isa must be one of %s" % sorted(_ISAS))
+        _check(_set_isa(self._handle, _ISAS[name]), self._handle, "isa")
+
+    @property
+    def threads(self):
+        """Threads per step (assign 0 for all cores, 1 for none)."""
+        return _get_threads(self._handle)
+
+    @threads.setter
+    def threads(self, n):
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+            raise ValueError("threads must be a non-negative integer")
+        _check(_set_threads(self._handle, int(n)), self._handle, "threads")
 
     def __repr__(self):
         return "%s(%d groups, %d tensors)" % (type(self).__name__, len(self.param_groups),

@@ -83,4 +83,35 @@ void adaopt_nadam_scalar(const adaopt_coeffs *c, float *p, const float *g, float
 void adaopt_radam_scalar(const adaopt_coeffs *c, float *p, const float *g, float *exp_avg,
                          float *exp_avg_sq, float *u2, size_t n);
 
+/* The same kernels for each ISA (avx2.c, avx512.c, neon.c: simd_body.h), bit-identical to the
+ * scalar ones. */
+#define ADAOPT_DECLARE_KERNELS(isa)                                                           \
+    void adaopt_sgd_##isa(const adaopt_coeffs *, float *, const float *, float *, float *,    \
+                          float *, size_t);                                                   \
+    void adaopt_adagrad_##isa(const adaopt_coeffs *, float *, const float *, float *,         \
+                              float *, float *, size_t);                                      \
+    void adaopt_rmsprop_##isa(const adaopt_coeffs *, float *, const float *, float *,         \
+                              float *, float *, size_t);                                      \
+    void adaopt_adam_##isa(const adaopt_coeffs *, float *, const float *, float *, float *,   \
+                           float *, size_t);                                                  \
+    void adaopt_adamax_##isa(const adaopt_coeffs *, float *, const float *, float *, float *, \
+                             float *, size_t);                                                \
+    void adaopt_nadam_##isa(const adaopt_coeffs *, float *, const float *, float *, float *,  \
+                            float *, size_t);                                                 \
+    void adaopt_radam_##isa(const adaopt_coeffs *, float *, const float *, float *, float *,  \
+                            float *, size_t);
+ADAOPT_DECLARE_KERNELS(avx2)
+ADAOPT_DECLARE_KERNELS(avx512)
+ADAOPT_DECLARE_KERNELS(neon)
+
+/* One ISA's kernel for each algorithm, indexed by adaopt_algorithm. */
+typedef struct adaopt_kernel_table {
+    adaopt_kernel_fn by_algorithm[9];
+} adaopt_kernel_table;
+
+/* The table of `isa` (an adaopt_isa), or NULL if it is not built in or this CPU lacks it. */
+const adaopt_kernel_table *adaopt__kernel_table(int isa);
+/* The fastest ISA this build and CPU support. */
+int adaopt__best_isa(void);
+
 #endif /* ADAOPT_KERNELS_H */

@@ -17,7 +17,7 @@ echo "   cc consumer.c $flags"
 cc -std=c11 -Wall -Werror "$here/consumer.c" $flags -o "$work/pc_consumer"
 LD_LIBRARY_PATH=$libdir "$work/pc_consumer"
 cflags=$(PKG_CONFIG_PATH=$pcdir pkg-config --cflags adaopt)
-private=$(PKG_CONFIG_PATH=$pcdir pkg-config --static --libs-only-l adaopt | sed 's/-ladaopt//')
+private=$(PKG_CONFIG_PATH=$pcdir pkg-config --static --libs adaopt | sed 's/-ladaopt//')
 cc -std=c11 -Wall -Werror "$here/consumer.c" $cflags "$libdir/libadaopt.a" $private -o "$work/pc_static"
 "$work/pc_static"
 

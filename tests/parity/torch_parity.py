@@ -135,7 +135,7 @@ def torch_kwargs(algo, opts):
     return kw
 
 
-def run_case(algo, common, group2):
+def run_case(algo, common, group2, isa):
     rng = np.random.default_rng(12345)
     init = [rng.standard_normal(s).astype(np.float32) for s in SHAPES]
     ours = [a.copy() for a in init]
@@ -143,6 +143,7 @@ def run_case(algo, common, group2):
 
     g2 = dict(common, **group2)
     opt = ADAOPT[algo]([{"params": ours[:2], **common}, {"params": ours[2:], **g2}])
+    opt.isa = isa
     kw1, kw2 = torch_kwargs(algo, common), torch_kwargs(algo, g2)
     if algo == "nadam":
         kw1["foreach"] = kw2["foreach"] = True  # torch 1.13's correct NAdam path (ALGORITHMS.md)
@@ -269,13 +270,14 @@ def formula_reference(algo, opts, init, grad_steps):
     return p
 
 
-def run_formula_case(algo, opts):
+def run_formula_case(algo, opts, isa):
     rng = np.random.default_rng(777)
     init = rng.standard_normal(50).astype(np.float32)
     steps = [(rng.standard_normal(50) * 10.0 ** rng.uniform(-2, 1)).astype(np.float32)
              for _ in range(STEPS)]
     p = init.copy()
     opt = ADAOPT[algo]([p], **opts)
+    opt.isa = isa
     for g in steps:
         opt.step([g])
     want = formula_reference(algo, opts, init, steps)
@@ -286,19 +288,21 @@ def run_formula_case(algo, opts):
 
 def main():
     passed = failed = 0
-    for algo, common, group2 in CASES:
-        failures, worst = run_case(algo, common, group2)
-        label = "torch   %-8s %s | group 2: %s" % (algo, common, group2)
+    isas = adaopt.supported_isas()
+    print("kernels checked on this machine: %s" % ", ".join(isas))
+    for (algo, common, group2), isa in [(c, i) for c in CASES for i in isas]:
+        failures, worst = run_case(algo, common, group2, isa)
+        label = "torch   %-6s %-8s %s | group 2: %s" % (isa, algo, common, group2)
         print("%s %s  (worst relative error %.2e)" % ("ok  " if not failures else "FAIL", label,
                                                       worst))
         for f in failures[:5]:
             print("       ", f)
         passed += not failures
         failed += bool(failures)
-    for algo, opts in FORMULA_CASES:
-        failures, worst = run_formula_case(algo, opts)
-        print("%s formula %-8s %s  (worst relative error %.2e)"
-              % ("ok  " if not failures else "FAIL", algo, opts, worst))
+    for (algo, opts), isa in [(c, i) for c in FORMULA_CASES for i in isas]:
+        failures, worst = run_formula_case(algo, opts, isa)
+        print("%s formula %-6s %-8s %s  (worst relative error %.2e)"
+              % ("ok  " if not failures else "FAIL", isa, algo, opts, worst))
         for f in failures[:5]:
             print("       ", f)
         passed += not failures

@@ -1,0 +1,26 @@
+/*
+ * avx2.c -- the kernels for x86-64 AVX2 (8 floats a vector).  Compiled with -mavx2 only for
+ * this file; called only when the CPU reports AVX2 (dispatch.c).  The body is simd_body.h.
+ */
+#include <immintrin.h>
+
+#define VEC __m256
+#define W 8
+#define KERNEL(name) adaopt_##name##_avx2
+#define VLOAD(ptr) _mm256_loadu_ps(ptr)
+#define VSTORE(ptr, x) _mm256_storeu_ps((ptr), (x))
+#define VSET1(x) _mm256_set1_ps(x)
+#define VADD _mm256_add_ps
+#define VSUB _mm256_sub_ps
+#define VMUL _mm256_mul_ps
+#define VDIV _mm256_div_ps
+#define VSQRT _mm256_sqrt_ps
+#define VXOR _mm256_xor_ps
+#define VABS(x) _mm256_andnot_ps(_mm256_set1_ps(-0.0f), (x))
+/* (a is NaN or a > b) ? a : b, as torch.maximum / scalar.c's max_propagate_nan */
+#define VMAX_NAN(a, b)                                                                        \
+    _mm256_blendv_ps((b), (a),                                                                \
+                     _mm256_or_ps(_mm256_cmp_ps((a), (b), _CMP_GT_OQ),                        \
+                                  _mm256_cmp_ps((a), (a), _CMP_UNORD_Q)))
+
+#include "simd_body.h"

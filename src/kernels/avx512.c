@@ -1,0 +1,26 @@
+/*
+ * avx512.c -- the kernels for x86-64 AVX-512F (16 floats a vector).  Compiled with -mavx512f
+ * only for this file; called only when the CPU reports AVX-512F (dispatch.c).
+ */
+#include <immintrin.h>
+
+#define VEC __m512
+#define W 16
+#define KERNEL(name) adaopt_##name##_avx512
+#define VLOAD(ptr) _mm512_loadu_ps(ptr)
+#define VSTORE(ptr, x) _mm512_storeu_ps((ptr), (x))
+#define VSET1(x) _mm512_set1_ps(x)
+#define VADD _mm512_add_ps
+#define VSUB _mm512_sub_ps
+#define VMUL _mm512_mul_ps
+#define VDIV _mm512_div_ps
+#define VSQRT _mm512_sqrt_ps
+/* AVX-512F has no float xor/andnot (that is AVX-512DQ): go through the integer view. */
+#define VXOR(a, b) _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(a), _mm512_castps_si512(b)))
+#define VABS(x) _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(0x7fffffff)))
+#define VMAX_NAN(a, b)                                                                        \
+    _mm512_mask_blend_ps(_mm512_cmp_ps_mask((a), (b), _CMP_GT_OQ) |                           \
+                             _mm512_cmp_ps_mask((a), (a), _CMP_UNORD_Q),                      \
+                         (b), (a))
+
+#include "simd_body.h"

@@ -1,0 +1,69 @@
+/*
+ * dispatch.c -- the kernel table of each ISA, and which ISAs this build and CPU can run.
+ * Tables are constant; the choice is stored in each optimizer (no global mutable state).
+ */
+#include <stddef.h>
+
+#include "kernels.h"
+#include "../../include/adaopt.h"
+
+#define TABLE(isa)                                                                            \
+    {{                                                                                        \
+        [ADAOPT_ALGO_SGD] = adaopt_sgd_##isa,                                                 \
+        [ADAOPT_ALGO_ADAGRAD] = adaopt_adagrad_##isa,                                         \
+        [ADAOPT_ALGO_RMSPROP] = adaopt_rmsprop_##isa,                                         \
+        [ADAOPT_ALGO_ADAM] = adaopt_adam_##isa,                                               \
+        [ADAOPT_ALGO_ADAMW] = adaopt_adam_##isa,                                              \
+        [ADAOPT_ALGO_ADAMAX] = adaopt_adamax_##isa,                                           \
+        [ADAOPT_ALGO_NADAM] = adaopt_nadam_##isa,                                             \
+        [ADAOPT_ALGO_RADAM] = adaopt_radam_##isa,                                             \
+    }}
+
+static const adaopt_kernel_table SCALAR = TABLE(scalar);
+#if defined(ADAOPT_HAVE_X86_KERNELS)
+static const adaopt_kernel_table AVX2 = TABLE(avx2);
+static const adaopt_kernel_table AVX512 = TABLE(avx512);
+#endif
+#if defined(ADAOPT_HAVE_NEON_KERNELS)
+static const adaopt_kernel_table NEON = TABLE(neon);
+#endif
+
+const adaopt_kernel_table *adaopt__kernel_table(int isa)
+{
+    switch (isa) {
+    case ADAOPT_ISA_SCALAR:
+        return &SCALAR;
+#if defined(ADAOPT_HAVE_X86_KERNELS)
+    case ADAOPT_ISA_AVX2:
+        return __builtin_cpu_supports("avx2") ? &AVX2 : NULL;
+    case ADAOPT_ISA_AVX512:
+        return __builtin_cpu_supports("avx512f") ? &AVX512 : NULL;
+#endif
+#if defined(ADAOPT_HAVE_NEON_KERNELS)
+    case ADAOPT_ISA_NEON:
+        return &NEON; /* NEON is part of every AArch64 CPU */
+#endif
+    default:
+        return NULL;
+    }
+}
+
+int adaopt__best_isa(void)
+{
+    const int order[] = {ADAOPT_ISA_AVX512, ADAOPT_ISA_AVX2, ADAOPT_ISA_NEON};
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
+        if (adaopt__kernel_table(order[i]) != NULL)
+            return order[i];
+    return ADAOPT_ISA_SCALAR;
+}
+
+const char *adaopt_isa_name(adaopt_isa isa)
+{
+    static const char *const names[] = {"auto", "scalar", "avx2", "avx512", "neon"};
+    return isa >= ADAOPT_ISA_AUTO && isa <= ADAOPT_ISA_NEON ? names[isa] : NULL;
+}
+
+int adaopt_isa_supported(adaopt_isa isa)
+{
+    return isa == ADAOPT_ISA_AUTO || adaopt__kernel_table(isa) != NULL;
+}

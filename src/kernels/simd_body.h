@@ -1,0 +1,213 @@
+/*
+ * simd_body.h -- the vector kernels, written once over a small shim of vector operations.
+ *
+ * Included by avx2.c, avx512.c and neon.c after they define:
+ *   VEC, W (lanes), KERNEL(name) (the exported function name for this ISA),
+ *   VLOAD, VSTORE (unaligned), VSET1, VADD, VSUB, VMUL, VDIV, VSQRT,
+ *   VXOR (bitwise, for exact negation), VABS, VMAX_NAN(a, b) = (a is NaN or a > b) ? a : b.
+ *
+ * Every line performs the same float32 operations, in the same order, as the scalar reference
+ * in scalar.c (no fused multiply-add: the library builds with -ffp-contract=off, and IEEE
+ * division and square root are correctly rounded in vector form too).  A vector kernel is
+ * therefore bit-identical to the scalar one (a NaN's payload aside: IEEE lets an operation return
+ * either operand's NaN), so the remainder of a tensor can be handed to the
+ * scalar kernel, any split across threads gives the same bits, and results do not depend on the
+ * machine.  tests/test_kernels.c checks this bit for bit, NaN and infinity included.
+ *
+ * Flags (maximize, amsgrad, eps_mode, ...) are the same for a whole call: the branches on them
+ * inside the loops are perfectly predicted.
+ */
+#include "kernels.h"
+#include "../../include/adaopt.h"
+
+/* The remainder [i, n) of a tensor, by the scalar reference. */
+#define TAIL(fn, s0, s1, s2)                                                                  \
+    do {                                                                                      \
+        if (i < n)                                                                            \
+            fn(c, p + i, g + i, (s0) ? (s0) + i : NULL, (s1) ? (s1) + i : NULL,               \
+               (s2) ? (s2) + i : NULL, n - i);                                                \
+    } while (0)
+
+/* maximize, then coupled L2 decay (prologue_grad in scalar.c). */
+static inline VEC prologue(const adaopt_coeffs *c, VEC g, VEC p, VEC sign, VEC wd)
+{
+    g = VXOR(g, sign); /* -g when maximizing: the sign bit, exactly as scalar negation */
+    if (c->weight_decay != 0.0f)
+        g = VADD(g, VMUL(wd, p));
+    return g;
+}
+
+static inline VEC denom_v(const adaopt_coeffs *c, VEC u, VEC bc2, VEC bc2_sqrt, VEC eps)
+{
+    switch (c->eps_mode) {
+    case ADAOPT_EPS_INSIDE:
+        return VSQRT(VADD(VDIV(u, bc2), eps));
+    case ADAOPT_EPS_HAT:
+        return VADD(VSQRT(u), eps);
+    default:
+        return VADD(VDIV(VSQRT(u), bc2_sqrt), eps);
+    }
+}
+
+#define COMMON_CONSTANTS                                                                      \
+    const VEC sign = VSET1(c->maximize ? -0.0f : 0.0f);                                       \
+    const VEC wd = VSET1(c->weight_decay);                                                    \
+    const VEC eps = VSET1(c->eps);                                                            \
+    size_t i = 0
+
+void KERNEL(sgd)(const adaopt_coeffs *c, float *p, const float *g, float *buf, float *u1,
+                 float *u2, size_t n)
+{
+    COMMON_CONSTANTS;
+    (void)eps;
+    const VEC momentum = VSET1(c->momentum), damp = VSET1(c->one_minus_dampening);
+    const VEC neg_lr = VSET1(c->neg_lr);
+    for (; i + W <= n; i += W) {
+        VEC pi = VLOAD(p + i);
+        VEC d = prologue(c, VLOAD(g + i), pi, sign, wd);
+        if (c->use_momentum) {
+            VEC b = c->buffer_is_new ? d : VADD(VMUL(VLOAD(buf + i), momentum), VMUL(damp, d));
+            VSTORE(buf + i, b);
+            d = c->nesterov ? VADD(d, VMUL(momentum, b)) : b;
+        }
+        VSTORE(p + i, VADD(pi, VMUL(neg_lr, d)));
+    }
+    TAIL(adaopt_sgd_scalar, buf, u1, u2);
+}
+
+void KERNEL(adagrad)(const adaopt_coeffs *c, float *p, const float *g, float *sum, float *u1,
+                     float *u2, size_t n)
+{
+    COMMON_CONSTANTS;
+    const VEC neg_clr = VSET1(c->neg_clr);
+    const int inside = c->eps_mode == ADAOPT_EPS_INSIDE;
+    for (; i + W <= n; i += W) {
+        VEC pi = VLOAD(p + i);
+        VEC gi = prologue(c, VLOAD(g + i), pi, sign, wd);
+        VEC G = VADD(VLOAD(sum + i), VMUL(gi, gi));
+        VEC std = inside ? VSQRT(VADD(G, eps)) : VADD(VSQRT(G), eps);
+        VSTORE(sum + i, G);
+        VSTORE(p + i, VADD(pi, VDIV(VMUL(neg_clr, gi), std)));
+    }
+    TAIL(adaopt_adagrad_scalar, sum, u1, u2);
+}
+
+void KERNEL(rmsprop)(const adaopt_coeffs *c, float *p, const float *g, float *square_avg,
+                     float *momentum_buffer, float *grad_avg, size_t n)
+{
+    COMMON_CONSTANTS;
+    const VEC alpha = VSET1(c->alpha), oma = VSET1(c->one_minus_alpha);
+    const VEC momentum = VSET1(c->momentum), neg_lr = VSET1(c->neg_lr);
+    const int inside = c->eps_mode == ADAOPT_EPS_INSIDE;
+    for (; i + W <= n; i += W) {
+        VEC pi = VLOAD(p + i);
+        VEC gi = prologue(c, VLOAD(g + i), pi, sign, wd);
+        VEC S = VADD(VMUL(VLOAD(square_avg + i), alpha), VMUL(VMUL(oma, gi), gi));
+        VSTORE(square_avg + i, S);
+        VEC var = S;
+        if (c->centered) {
+            VEC A = VADD(VMUL(VLOAD(grad_avg + i), alpha), VMUL(oma, gi));
+            VSTORE(grad_avg + i, A);
+            var = VSUB(S, VMUL(A, A));
+        }
+        VEC avg = inside ? VSQRT(VADD(var, eps)) : VADD(VSQRT(var), eps);
+        if (c->use_momentum) {
+            VEC b = VADD(VMUL(VLOAD(momentum_buffer + i), momentum), VDIV(gi, avg));
+            VSTORE(momentum_buffer + i, b);
+            VSTORE(p + i, VADD(pi, VMUL(neg_lr, b)));
+        } else {
+            VSTORE(p + i, VADD(pi, VDIV(VMUL(neg_lr, gi), avg)));
+        }
+    }
+    TAIL(adaopt_rmsprop_scalar, square_avg, momentum_buffer, grad_avg);
+}
+
+/* Decoupled decay, prologue and both moments (adam_moments in scalar.c); returns g. */
+#define ADAM_CONSTANTS                                                                        \
+    COMMON_CONSTANTS;                                                                         \
+    const VEC decay = VSET1(c->decay_factor);                                                 \
+    const VEC b1 = VSET1(c->beta1), omb1 = VSET1(c->one_minus_beta1);                         \
+    const VEC b2 = VSET1(c->beta2), omb2 = VSET1(c->one_minus_beta2);                         \
+    const VEC bc2 = VSET1(c->bc2), bc2_sqrt = VSET1(c->bc2_sqrt)
+
+#define ADAM_MOMENTS(m_, v_)                                                                  \
+    VEC pi = VLOAD(p + i);                                                                    \
+    if (c->decoupled)                                                                         \
+        pi = VMUL(pi, decay);                                                                 \
+    VEC gi = prologue(c, VLOAD(g + i), pi, sign, wd);                                         \
+    VEC m = VADD(VMUL(VLOAD((m_) + i), b1), VMUL(omb1, gi));                                  \
+    VEC v = VADD(VMUL(VLOAD((v_) + i), b2), VMUL(VMUL(omb2, gi), gi));                        \
+    VSTORE((m_) + i, m);                                                                      \
+    VSTORE((v_) + i, v)
+
+void KERNEL(adam)(const adaopt_coeffs *c, float *p, const float *g, float *exp_avg,
+                  float *exp_avg_sq, float *max_exp_avg_sq, size_t n)
+{
+    ADAM_CONSTANTS;
+    const VEC step = VSET1(c->neg_step_size);
+    for (; i + W <= n; i += W) {
+        ADAM_MOMENTS(exp_avg, exp_avg_sq);
+        (void)gi;
+        VEC u = v;
+        if (c->amsgrad) {
+            u = VMAX_NAN(VLOAD(max_exp_avg_sq + i), v);
+            VSTORE(max_exp_avg_sq + i, u);
+        }
+        VSTORE(p + i, VADD(pi, VDIV(VMUL(step, m), denom_v(c, u, bc2, bc2_sqrt, eps))));
+    }
+    TAIL(adaopt_adam_scalar, exp_avg, exp_avg_sq, max_exp_avg_sq);
+}
+
+void KERNEL(adamax)(const adaopt_coeffs *c, float *p, const float *g, float *exp_avg,
+                    float *exp_inf, float *u2, size_t n)
+{
+    COMMON_CONSTANTS;
+    const VEC b1 = VSET1(c->beta1), omb1 = VSET1(c->one_minus_beta1), b2 = VSET1(c->beta2);
+    const VEC step = VSET1(c->neg_step_size);
+    for (; i + W <= n; i += W) {
+        VEC pi = VLOAD(p + i);
+        VEC gi = prologue(c, VLOAD(g + i), pi, sign, wd);
+        VEC m = VADD(VMUL(VLOAD(exp_avg + i), b1), VMUL(omb1, gi));
+        VEC u = VMAX_NAN(VMUL(VLOAD(exp_inf + i), b2), VADD(VABS(gi), eps));
+        VSTORE(exp_avg + i, m);
+        VSTORE(exp_inf + i, u);
+        VSTORE(p + i, VADD(pi, VDIV(VMUL(step, m), u)));
+    }
+    TAIL(adaopt_adamax_scalar, exp_avg, exp_inf, u2);
+}
+
+void KERNEL(nadam)(const adaopt_coeffs *c, float *p, const float *g, float *exp_avg,
+                   float *exp_avg_sq, float *u2, size_t n)
+{
+    ADAM_CONSTANTS;
+    const VEC grad_coef = VSET1(c->neg_grad_coef), avg_coef = VSET1(c->neg_avg_coef);
+    for (; i + W <= n; i += W) {
+        ADAM_MOMENTS(exp_avg, exp_avg_sq);
+        VEC d = denom_v(c, v, bc2, bc2_sqrt, eps);
+        pi = VADD(pi, VDIV(VMUL(grad_coef, gi), d));
+        VSTORE(p + i, VADD(pi, VDIV(VMUL(avg_coef, m), d)));
+    }
+    TAIL(adaopt_nadam_scalar, exp_avg, exp_avg_sq, u2);
+}
+
+void KERNEL(radam)(const adaopt_coeffs *c, float *p, const float *g, float *exp_avg,
+                   float *exp_avg_sq, float *u2, size_t n)
+{
+    ADAM_CONSTANTS;
+    const VEC bc1 = VSET1(c->bc1), lr = VSET1(c->lr_f), rect = VSET1(c->rect);
+    const VEC one = VSET1(1.0f);
+    for (; i + W <= n; i += W) {
+        ADAM_MOMENTS(exp_avg, exp_avg_sq);
+        (void)gi;
+        VEC m_hat = VDIV(m, bc1);
+        if (c->rectified) {
+            VEC adaptive = c->eps_mode == ADAOPT_EPS_HAT
+                               ? VDIV(bc2_sqrt, VADD(VSQRT(v), eps))
+                               : VDIV(one, denom_v(c, v, bc2, bc2_sqrt, eps));
+            VSTORE(p + i, VSUB(pi, VMUL(VMUL(VMUL(m_hat, lr), adaptive), rect)));
+        } else {
+            VSTORE(p + i, VSUB(pi, VMUL(m_hat, lr)));
+        }
+    }
+    TAIL(adaopt_radam_scalar, exp_avg, exp_avg_sq, u2);
+}

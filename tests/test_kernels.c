@@ -1,0 +1,226 @@
+/*
+ * test_kernels.c -- every kernel this machine can run gives the same bits as the portable
+ * scalar reference (NaN payloads aside), and every thread count gives the same bits as one
+ * thread: for every
+ * algorithm and option combination, on lengths that are not multiples of a vector, on
+ * unaligned memory, with NaN, infinities, signed zeros and subnormals among the values.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "helpers.h"
+
+typedef struct {
+    adaopt_algorithm algorithm;
+    adaopt_option options[4];
+    double values[4];
+} combo;
+
+static const combo COMBOS[] = {
+    {ADAOPT_ALGO_SGD, {0}, {0}},
+    {ADAOPT_ALGO_SGD, {ADAOPT_MOMENTUM, ADAOPT_DAMPENING, ADAOPT_WEIGHT_DECAY, ADAOPT_MAXIMIZE}, {0.9, 0.1, 0.01, 1}},
+    {ADAOPT_ALGO_SGD, {ADAOPT_MOMENTUM, ADAOPT_NESTEROV}, {0.9, 1}},
+    {ADAOPT_ALGO_ADAGRAD, {ADAOPT_LR_DECAY, ADAOPT_WEIGHT_DECAY, ADAOPT_INITIAL_ACCUMULATOR_VALUE}, {0.01, 0.1, 0.5}},
+    {ADAOPT_ALGO_ADAGRAD, {ADAOPT_EPS_MODE, ADAOPT_MAXIMIZE}, {ADAOPT_EPS_INSIDE, 1}},
+    {ADAOPT_ALGO_RMSPROP, {0}, {0}},
+    {ADAOPT_ALGO_RMSPROP, {ADAOPT_CENTERED, ADAOPT_MOMENTUM, ADAOPT_WEIGHT_DECAY}, {1, 0.9, 0.1}},
+    {ADAOPT_ALGO_RMSPROP, {ADAOPT_EPS_MODE, ADAOPT_CENTERED, ADAOPT_MAXIMIZE}, {ADAOPT_EPS_INSIDE, 1, 1}},
+    {ADAOPT_ALGO_ADAM, {0}, {0}},
+    {ADAOPT_ALGO_ADAM, {ADAOPT_AMSGRAD, ADAOPT_WEIGHT_DECAY, ADAOPT_MAXIMIZE}, {1, 0.1, 1}},
+    {ADAOPT_ALGO_ADAM, {ADAOPT_EPS_MODE, ADAOPT_AMSGRAD}, {ADAOPT_EPS_INSIDE, 1}},
+    {ADAOPT_ALGO_ADAM, {ADAOPT_EPS_MODE}, {ADAOPT_EPS_HAT}},
+    {ADAOPT_ALGO_ADAMW, {ADAOPT_AMSGRAD}, {1}},
+    {ADAOPT_ALGO_ADAMAX, {ADAOPT_WEIGHT_DECAY, ADAOPT_MAXIMIZE}, {0.1, 1}},
+    {ADAOPT_ALGO_NADAM, {0}, {0}},
+    {ADAOPT_ALGO_NADAM, {ADAOPT_DECOUPLED_WEIGHT_DECAY, ADAOPT_WEIGHT_DECAY, ADAOPT_EPS_MODE}, {1, 0.1, ADAOPT_EPS_HAT}},
+    {ADAOPT_ALGO_NADAM, {ADAOPT_EPS_MODE, ADAOPT_WEIGHT_DECAY}, {ADAOPT_EPS_INSIDE, 0.1}},
+    {ADAOPT_ALGO_RADAM, {0}, {0}},
+    {ADAOPT_ALGO_RADAM, {ADAOPT_EPS_MODE, ADAOPT_DECOUPLED_WEIGHT_DECAY, ADAOPT_WEIGHT_DECAY}, {ADAOPT_EPS_OUTSIDE, 1, 0.1}},
+    {ADAOPT_ALGO_RADAM, {ADAOPT_EPS_MODE, ADAOPT_MAXIMIZE}, {ADAOPT_EPS_INSIDE, 1}},
+};
+
+enum { N_TENSORS = 40 };
+
+static float special(uint64_t *s)
+{
+    static const float values[] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 1e-40f, -1e-45f, 3e38f};
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    if (*s % 23 == 0)
+        return values[(*s >> 8) % 8];
+    return (float)((double)(*s >> 11) / 9007199254740992.0 * 4.0 - 2.0);
+}
+
+typedef struct {
+    adaopt_optimizer *opt;
+    float *data[N_TENSORS]; /* unaligned: base + 1 */
+    float *base[N_TENSORS];
+    size_t numel[N_TENSORS];
+} run;
+
+static void start(run *r, const combo *c, adaopt_isa isa, size_t threads, const size_t *numels)
+{
+    size_t group;
+    assert_int_equal(adaopt_create(c->algorithm, &r->opt), ADAOPT_OK);
+    assert_int_equal(adaopt_add_group(r->opt, numels, N_TENSORS, &group), ADAOPT_OK);
+    for (int k = 0; k < 4 && c->options[k]; k++)
+        assert_int_equal(adaopt_set(r->opt, 0, c->options[k], c->values[k]), ADAOPT_OK);
+    assert_int_equal(adaopt_set_isa(r->opt, isa), ADAOPT_OK);
+    assert_int_equal(adaopt_set_threads(r->opt, threads), ADAOPT_OK);
+    uint64_t seed = 1234;
+    for (int i = 0; i < N_TENSORS; i++) {
+        r->numel[i] = numels[i];
+        r->base[i] = malloc((numels[i] + 1) * sizeof(float));
+        assert_non_null(r->base[i]);
+        r->data[i] = r->base[i] + 1;
+        for (size_t k = 0; k < numels[i]; k++)
+            r->data[i][k] = special(&seed);
+    }
+}
+
+static void advance(run *r, float **grads)
+{
+    assert_int_equal(adaopt_step(r->opt, r->data, (const float *const *)grads, N_TENSORS), ADAOPT_OK);
+}
+
+static void finish(run *r)
+{
+    for (int i = 0; i < N_TENSORS; i++)
+        free(r->base[i]);
+    adaopt_destroy(r->opt);
+}
+
+/* The same bits, where any NaN equals any NaN: IEEE 754 leaves open which operand's NaN an
+ * operation returns, and compilers may swap the operands of a commutative one.  Signed zeros,
+ * infinities and subnormals must match exactly. */
+static int same_floats(const float *x, const float *y, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        if (x[k] != x[k] && y[k] != y[k])
+            continue;
+        if (memcmp(&x[k], &y[k], sizeof(float)) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+static void same_bits(run *a, run *b, const char *what)
+{
+    static const adaopt_state_kind kinds[] = {
+        ADAOPT_STATE_MOMENTUM_BUFFER, ADAOPT_STATE_SUM, ADAOPT_STATE_SQUARE_AVG,
+        ADAOPT_STATE_GRAD_AVG, ADAOPT_STATE_EXP_AVG, ADAOPT_STATE_EXP_AVG_SQ,
+        ADAOPT_STATE_MAX_EXP_AVG_SQ, ADAOPT_STATE_EXP_INF};
+    for (int i = 0; i < N_TENSORS; i++) {
+        if (!same_floats(a->data[i], b->data[i], a->numel[i]))
+            fail_msg("%s (%s): parameters of tensor %d (%zu elements) differ", what,
+                     adaopt_algorithm_name(adaopt_get_algorithm(a->opt)), i, a->numel[i]);
+        for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+            const float *x, *y;
+            size_t n;
+            if (adaopt_state(a->opt, (size_t)i, kinds[k], &x, &n) != ADAOPT_OK)
+                continue;
+            assert_int_equal(adaopt_state(b->opt, (size_t)i, kinds[k], &y, NULL), ADAOPT_OK);
+            if (!same_floats(x, y, n))
+                fail_msg("%s: state %s of tensor %d differs", what, adaopt_state_name(kinds[k]), i);
+        }
+    }
+}
+
+/* Runs `steps` steps of two configurations side by side on the same gradients. */
+static void compare(const combo *c, adaopt_isa isa_a, size_t threads_a, adaopt_isa isa_b,
+                    size_t threads_b, const size_t *numels, int steps, const char *what)
+{
+    run a, b;
+    start(&a, c, isa_a, threads_a, numels);
+    start(&b, c, isa_b, threads_b, numels);
+    float *grads[N_TENSORS];
+    uint64_t seed = 99;
+    for (int i = 0; i < N_TENSORS; i++)
+        grads[i] = malloc((numels[i] + 1) * sizeof(float));
+    for (int t = 0; t < steps; t++) {
+        float *g[N_TENSORS];
+        for (int i = 0; i < N_TENSORS; i++) {
+            for (size_t k = 0; k <= numels[i]; k++)
+                grads[i][k] = special(&seed);
+            g[i] = (t % 3 == 1 && i % 5 == 2) ? NULL : grads[i] + 1; /* skipped, unaligned */
+        }
+        advance(&a, g);
+        advance(&b, g);
+    }
+    same_bits(&a, &b, what);
+    for (int i = 0; i < N_TENSORS; i++)
+        free(grads[i]);
+    finish(&a);
+    finish(&b);
+}
+
+static void every_isa_matches_scalar(void **unused)
+{
+    (void)unused;
+    size_t numels[N_TENSORS];
+    for (int i = 0; i < N_TENSORS; i++)
+        numels[i] = (size_t)i; /* 0..39: every remainder of 4, 8 and 16 lanes */
+    const adaopt_isa isas[] = {ADAOPT_ISA_AVX2, ADAOPT_ISA_AVX512, ADAOPT_ISA_NEON};
+    int tested = 0;
+    for (size_t k = 0; k < sizeof isas / sizeof isas[0]; k++) {
+        if (!adaopt_isa_supported(isas[k]))
+            continue;
+        tested++;
+        for (size_t c = 0; c < sizeof COMBOS / sizeof COMBOS[0]; c++)
+            compare(&COMBOS[c], ADAOPT_ISA_SCALAR, 1, isas[k], 1, numels, 12,
+                    adaopt_isa_name(isas[k]));
+    }
+    print_message("vector kernels compared with scalar on this machine: %d\n", tested);
+}
+
+static void threads_give_the_same_bits(void **unused)
+{
+    (void)unused;
+    size_t numels[N_TENSORS];
+    for (int i = 0; i < N_TENSORS; i++) /* some tensors span several 64K chunks */
+        numels[i] = (i % 8 == 0) ? 3 * 65536 + 17 : (size_t)(i * 37);
+    for (size_t c = 0; c < sizeof COMBOS / sizeof COMBOS[0]; c += 3) {
+        compare(&COMBOS[c], ADAOPT_ISA_AUTO, 1, ADAOPT_ISA_AUTO, 2, numels, 3, "2 threads");
+        compare(&COMBOS[c], ADAOPT_ISA_AUTO, 1, ADAOPT_ISA_AUTO, 3, numels, 2, "3 threads");
+    }
+}
+
+static void isa_and_thread_controls(void **unused)
+{
+    (void)unused;
+    adaopt_optimizer *opt = one_tensor(ADAOPT_ALGO_ADAM, 4);
+    assert_int_not_equal(adaopt_get_isa(opt), ADAOPT_ISA_AUTO);
+    assert_true(adaopt_isa_supported(ADAOPT_ISA_SCALAR));
+    assert_int_equal(adaopt_set_isa(opt, ADAOPT_ISA_SCALAR), ADAOPT_OK);
+    assert_int_equal(adaopt_get_isa(opt), ADAOPT_ISA_SCALAR);
+    assert_int_equal(adaopt_set_isa(opt, (adaopt_isa)17), ADAOPT_ERR_VALUE);
+    assert_int_equal(adaopt_get_isa(opt), ADAOPT_ISA_SCALAR);
+    assert_null(adaopt_isa_name((adaopt_isa)17));
+    assert_string_equal(adaopt_isa_name(ADAOPT_ISA_AVX2), "avx2");
+    if (!adaopt_isa_supported(ADAOPT_ISA_NEON))
+        assert_int_equal(adaopt_set_isa(opt, ADAOPT_ISA_NEON), ADAOPT_ERR_VALUE);
+    assert_int_equal(adaopt_set_threads(opt, 1), ADAOPT_OK);
+    assert_int_equal(adaopt_get_threads(opt), 1);
+    assert_int_equal(adaopt_set_threads(opt, 0), ADAOPT_OK);
+    assert_true(adaopt_get_threads(opt) >= 1);
+    assert_int_equal(adaopt_set_threads(opt, 100000), ADAOPT_ERR_VALUE);
+    assert_int_equal(adaopt_set_threads(NULL, 1), ADAOPT_ERR_NULL);
+    assert_int_equal(adaopt_set_isa(NULL, ADAOPT_ISA_AUTO), ADAOPT_ERR_NULL);
+    adaopt_destroy(opt);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(every_isa_matches_scalar),
+        cmocka_unit_test(threads_give_the_same_bits),
+        cmocka_unit_test(isa_and_thread_controls),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
