@@ -216,6 +216,43 @@ ADAOPT_API adaopt_status adaopt_step(adaopt_optimizer *opt, float *const *params
                           size_t n_tensors);
 
 /* ---------------------------------------------------------------------------------------------
+ * Row-sparse gradients (embedding tables).  A tensor of numel = rows * row_len elements may get,
+ * instead of a dense gradient, a list of row indices (unsorted, repeats allowed: repeated rows
+ * are summed first, in the order given, as torch's coalesce) and one row of values per index.
+ * Only the rows named are read or written: the cost follows the rows touched, not the table.
+ *   SGD (without momentum), AdaGrad: exact -- the same bits as a dense step whose gradient is
+ *       zero outside those rows (AdaGrad with eps > 0).
+ *   Adam, AdamW, AMSGrad, Adamax, NAdam, RAdam: lazy, as torch.optim.SparseAdam -- only the
+ *       named rows' state and parameters change; t is the tensor's step count, which every
+ *       sparse step advances; eps sits where SparseAdam puts it (eps_mode hat), whatever the
+ *       group's eps_mode.  AdamW's decoupled decay applies to the named rows only.
+ *   RMSProp: lazy likewise (only named rows decay their averages and move).
+ * Refused with ADAOPT_ERR_CONFLICT: coupled weight decay (as torch), SGD momentum (it would make
+ * every row move).
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct adaopt_sparse_grad {
+    const int64_t *indices; /* n_indices row numbers in [0, rows) */
+    size_t n_indices;
+    const float *values;    /* n_indices * row_len floats: row k is the gradient of indices[k] */
+    size_t row_len;         /* elements per row, > 0, dividing the tensor's numel */
+} adaopt_sparse_grad;
+
+/* Prepares the workspace sparse steps use, so that adaopt_step_sparse never allocates: room for
+ * up to max_indices indices per gradient, rows of up to max_row_len elements, tables of up to
+ * max_rows rows.  Only grows; a step that needs more fails with ADAOPT_ERR_SIZE. */
+ADAOPT_API adaopt_status adaopt_reserve_sparse(adaopt_optimizer *opt, size_t max_indices,
+                                               size_t max_row_len, size_t max_rows);
+
+/* adaopt_step where some tensors have row-sparse gradients: sparse[i] (when sparse is not NULL
+ * and sparse[i].indices or sparse[i].values is set) is tensor i's gradient, and grads[i] must
+ * then be NULL.  Everything (indices in range, shapes, workspace, options) is checked before
+ * anything is written.  ADAOPT_ERR_INDEX for an index out of range or negative. */
+ADAOPT_API adaopt_status adaopt_step_sparse(adaopt_optimizer *opt, float *const *params,
+                                            const float *const *grads,
+                                            const adaopt_sparse_grad *sparse, size_t n_tensors);
+
+/* ---------------------------------------------------------------------------------------------
  * Speed: kernels and threads.  Neither changes results: every kernel is bit-identical to the
  * portable scalar one (the vector kernels repeat its float operations in its order, without
  * fused multiply-adds; only a NaN's payload may differ), and any thread count gives the same

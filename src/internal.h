@@ -46,6 +46,16 @@ struct adaopt_optimizer {
     adaopt_chunk *chunks;   /* every tensor's chunks, in tensor order */
     size_t n_chunks;
     adaopt_coeffs *coeffs;  /* one per tensor, filled at each step */
+    /* Workspace of sparse steps (adaopt_reserve_sparse): per table row a stamp and the first
+     * and last position of that row in this step's index list; per index the next position
+     * of the same row; the distinct rows in order of appearance; one row of summed values. */
+    struct {
+        size_t max_indices, max_row_len, max_rows;
+        uint64_t *row_stamp;
+        size_t *row_first, *row_last, *next, *distinct;
+        float *row_sum;
+        uint64_t stamp;
+    } sparse;
     int isa;                          /* adaopt_isa in use */
     const adaopt_kernel_table *kernels;
     size_t threads;

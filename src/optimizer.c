@@ -194,6 +194,12 @@ void adaopt_destroy(adaopt_optimizer *opt)
     free(opt->groups);
     free(opt->chunks);
     free(opt->coeffs);
+    free(opt->sparse.row_stamp);
+    free(opt->sparse.row_first);
+    free(opt->sparse.row_last);
+    free(opt->sparse.next);
+    free(opt->sparse.distinct);
+    free(opt->sparse.row_sum);
     free(opt);
 }
 
@@ -474,8 +480,151 @@ static adaopt_status check_group(adaopt_optimizer *opt, size_t gi)
     return ADAOPT_OK;
 }
 
+/* Is tensor i's gradient the sparse one? */
+static int is_sparse(const adaopt_sparse_grad *sparse, size_t i)
+{
+    return sparse != NULL && (sparse[i].indices != NULL || sparse[i].values != NULL);
+}
+
+static int decoupled_decay(adaopt_algorithm algorithm, const double *hp)
+{
+    return algorithm == ADAOPT_ALGO_ADAMW ||
+           ((algorithm == ADAOPT_ALGO_NADAM || algorithm == ADAOPT_ALGO_RADAM) &&
+            hp[ADAOPT_DECOUPLED_WEIGHT_DECAY] != 0.0);
+}
+
+/* Everything about tensor i's sparse gradient that could fail, before anything is written. */
+static adaopt_status check_sparse(adaopt_optimizer *opt, size_t i, const adaopt_sparse_grad *sg)
+{
+    const adaopt_tensor *t = &opt->tensors[i];
+    const double *hp = opt->groups[t->group].hp;
+    if (hp[ADAOPT_WEIGHT_DECAY] != 0.0 && !decoupled_decay(opt->algorithm, hp))
+        return adaopt__fail(opt, ADAOPT_ERR_CONFLICT,
+                            "tensor %zu: weight_decay (coupled) is not compatible with sparse "
+                            "gradients", i);
+    if (opt->algorithm == ADAOPT_ALGO_SGD && hp[ADAOPT_MOMENTUM] != 0.0)
+        return adaopt__fail(opt, ADAOPT_ERR_CONFLICT,
+                            "tensor %zu: SGD momentum is not supported with sparse gradients "
+                            "(every row would move)", i);
+    if (sg->row_len == 0 || t->numel % sg->row_len != 0)
+        return adaopt__fail(opt, ADAOPT_ERR_SIZE,
+                            "tensor %zu: row_len %zu does not divide its %zu elements", i,
+                            sg->row_len, t->numel);
+    if (sg->n_indices > 0 && (sg->indices == NULL || sg->values == NULL))
+        return adaopt__fail(opt, ADAOPT_ERR_NULL, "tensor %zu: sparse indices or values are NULL",
+                            i);
+    size_t rows = t->numel / sg->row_len;
+    if (sg->n_indices > opt->sparse.max_indices || sg->row_len > opt->sparse.max_row_len ||
+        rows > opt->sparse.max_rows)
+        return adaopt__fail(opt, ADAOPT_ERR_SIZE,
+                            "tensor %zu: the sparse workspace is too small: call "
+                            "adaopt_reserve_sparse(opt, %zu, %zu, %zu) first", i, sg->n_indices,
+                            sg->row_len, rows);
+    for (size_t k = 0; k < sg->n_indices; k++)
+        if (sg->indices[k] < 0 || (uint64_t)sg->indices[k] >= rows)
+            return adaopt__fail(opt, ADAOPT_ERR_INDEX,
+                                "tensor %zu: row index %lld at position %zu is outside [0, %zu)",
+                                i, (long long)sg->indices[k], k, rows);
+    return ADAOPT_OK;
+}
+
+/* Applies tensor i's row-sparse gradient: repeated rows are summed in the order given, then the
+ * tensor's kernel runs on each distinct row (rows are independent: the kernel is element-wise).
+ * O(n_indices * row_len), nothing proportional to the table. */
+static void sparse_update(adaopt_optimizer *opt, size_t i, float *p, const adaopt_sparse_grad *sg)
+{
+    const size_t none = SIZE_MAX, len = sg->row_len;
+    adaopt_tensor *t = &opt->tensors[i];
+    uint64_t stamp = ++opt->sparse.stamp;
+    size_t n_distinct = 0;
+    for (size_t k = 0; k < sg->n_indices; k++) {
+        size_t r = (size_t)sg->indices[k];
+        opt->sparse.next[k] = none;
+        if (opt->sparse.row_stamp[r] != stamp) {
+            opt->sparse.row_stamp[r] = stamp;
+            opt->sparse.row_first[r] = opt->sparse.row_last[r] = k;
+            opt->sparse.distinct[n_distinct++] = r;
+        } else {
+            opt->sparse.next[opt->sparse.row_last[r]] = k;
+            opt->sparse.row_last[r] = k;
+        }
+    }
+    adaopt_kernel_fn kernel = opt->kernels->by_algorithm[opt->algorithm];
+    for (size_t u = 0; u < n_distinct; u++) {
+        size_t r = opt->sparse.distinct[u], k = opt->sparse.row_first[r];
+        const float *row = sg->values + k * len;
+        if (opt->sparse.next[k] != none) { /* coalesce: sum the repeats in order */
+            float *sum = opt->sparse.row_sum;
+            memcpy(sum, row, len * sizeof *sum);
+            for (k = opt->sparse.next[k]; k != none; k = opt->sparse.next[k])
+                for (size_t e = 0; e < len; e++)
+                    sum[e] += sg->values[k * len + e];
+            row = sum;
+        }
+        size_t b = r * len;
+        kernel(&opt->coeffs[i], p + b, row, t->slot[0] ? t->slot[0] + b : NULL,
+               t->slot[1] ? t->slot[1] + b : NULL, t->slot[2] ? t->slot[2] + b : NULL, len);
+    }
+}
+
+adaopt_status adaopt_reserve_sparse(adaopt_optimizer *opt, size_t max_indices, size_t max_row_len,
+                                    size_t max_rows)
+{
+    if (opt == NULL)
+        return ADAOPT_ERR_NULL;
+    size_t want_i = max_indices > opt->sparse.max_indices ? max_indices : opt->sparse.max_indices;
+    size_t want_l = max_row_len > opt->sparse.max_row_len ? max_row_len : opt->sparse.max_row_len;
+    size_t want_r = max_rows > opt->sparse.max_rows ? max_rows : opt->sparse.max_rows;
+    if (want_i == opt->sparse.max_indices && want_l == opt->sparse.max_row_len &&
+        want_r == opt->sparse.max_rows)
+        return ADAOPT_OK;
+    if (want_i > SIZE_MAX / 16 || want_l > SIZE_MAX / 16 || want_r > SIZE_MAX / 16)
+        return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "reserve_sparse: sizes too large");
+    /* All new arrays first, so that a failure leaves the old workspace as it was. */
+    uint64_t *stamp = calloc(want_r ? want_r : 1, sizeof *stamp);
+    size_t *first = malloc((want_r ? want_r : 1) * sizeof *first);
+    size_t *last = malloc((want_r ? want_r : 1) * sizeof *last);
+    size_t *next = malloc((want_i ? want_i : 1) * sizeof *next);
+    size_t *distinct = malloc((want_i ? want_i : 1) * sizeof *distinct);
+    float *row_sum = malloc((want_l ? want_l : 1) * sizeof *row_sum);
+    if (!stamp || !first || !last || !next || !distinct || !row_sum) {
+        free(stamp);
+        free(first);
+        free(last);
+        free(next);
+        free(distinct);
+        free(row_sum);
+        return adaopt__fail(opt, ADAOPT_ERR_ALLOC,
+                            "out of memory reserving a sparse workspace (%zu indices, rows of "
+                            "%zu, %zu rows)", want_i, want_l, want_r);
+    }
+    free(opt->sparse.row_stamp);
+    free(opt->sparse.row_first);
+    free(opt->sparse.row_last);
+    free(opt->sparse.next);
+    free(opt->sparse.distinct);
+    free(opt->sparse.row_sum);
+    opt->sparse.row_stamp = stamp; /* zero: older than any stamp a step uses (>= 1) */
+    opt->sparse.row_first = first;
+    opt->sparse.row_last = last;
+    opt->sparse.next = next;
+    opt->sparse.distinct = distinct;
+    opt->sparse.row_sum = row_sum;
+    opt->sparse.max_indices = want_i;
+    opt->sparse.max_row_len = want_l;
+    opt->sparse.max_rows = want_r;
+    return ADAOPT_OK;
+}
+
 adaopt_status adaopt_step(adaopt_optimizer *opt, float *const *params, const float *const *grads,
                           size_t n_tensors)
+{
+    return adaopt_step_sparse(opt, params, grads, NULL, n_tensors);
+}
+
+adaopt_status adaopt_step_sparse(adaopt_optimizer *opt, float *const *params,
+                                 const float *const *grads, const adaopt_sparse_grad *sparse,
+                                 size_t n_tensors)
 {
     if (opt == NULL)
         return ADAOPT_ERR_NULL;
@@ -489,10 +638,20 @@ adaopt_status adaopt_step(adaopt_optimizer *opt, float *const *params, const flo
         if (st != ADAOPT_OK)
             return st;
     }
-    for (size_t i = 0; i < n_tensors; i++)
-        if (grads[i] != NULL && params[i] == NULL)
+    for (size_t i = 0; i < n_tensors; i++) {
+        int has_sparse = is_sparse(sparse, i);
+        if (has_sparse && grads[i] != NULL)
+            return adaopt__fail(opt, ADAOPT_ERR_CONFLICT,
+                                "step: tensor %zu has both a dense and a sparse gradient", i);
+        if ((grads[i] != NULL || has_sparse) && params[i] == NULL)
             return adaopt__fail(opt, ADAOPT_ERR_NULL,
                                 "step: tensor %zu has a gradient but its parameter is NULL", i);
+        if (has_sparse) {
+            adaopt_status st = check_sparse(opt, i, &sparse[i]);
+            if (st != ADAOPT_OK)
+                return st;
+        }
+    }
 
     /* Serial: the per-tensor scalars (and AdaGrad's first-step fill).  Tensors of one group at
      * the same step share their scalars, so a list of many small tensors costs little here. */
@@ -502,23 +661,36 @@ adaopt_status adaopt_step(adaopt_optimizer *opt, float *const *params, const flo
     int prev_ready = 0;
     size_t work = 0;
     for (size_t i = 0; i < n_tensors; i++) {
-        if (grads[i] == NULL)
+        int sparse_i = is_sparse(sparse, i);
+        if (grads[i] == NULL && !sparse_i)
             continue;
         adaopt_tensor *t = &opt->tensors[i];
         const double *hp = opt->groups[t->group].hp;
-        if (t->step == 0 && opt->algorithm == ADAOPT_ALGO_ADAGRAD) {
+        if (t->step == 0 && opt->algorithm == ADAOPT_ALGO_ADAGRAD &&
+            hp[ADAOPT_INITIAL_ACCUMULATOR_VALUE] != 0.0) { /* the state is born zero */
             float init = (float)hp[ADAOPT_INITIAL_ACCUMULATOR_VALUE]; /* torch.full_like */
             for (size_t k = 0; k < t->numel; k++)
                 t->slot[0][k] = init;
         }
-        if (prev != NULL && prev_group == t->group && prev_step == t->step &&
+        if (!sparse_i && prev != NULL && prev_group == t->group && prev_step == t->step &&
             prev_ready == t->slot_ready[0] && opt->algorithm != ADAOPT_ALGO_NADAM) {
             opt->coeffs[i] = *prev;
         } else {
+            double hp_sparse[ADAOPT_OPTION_MAX + 1];
+            if (sparse_i && opt->algorithm >= ADAOPT_ALGO_ADAM) {
+                /* lazy Adam family: SparseAdam's eps placement */
+                memcpy(hp_sparse, hp, sizeof hp_sparse);
+                hp_sparse[ADAOPT_EPS_MODE] = ADAOPT_EPS_HAT;
+                hp = hp_sparse;
+            }
             step_scalars s = step_scalars_at(opt->algorithm, hp, t->step + 1, t->mu_product);
             fill_coeffs(&opt->coeffs[i], opt->algorithm, hp, &s, t->slot_ready[0]);
             if (opt->algorithm == ADAOPT_ALGO_NADAM)
                 t->mu_product = s.mu_product; /* P_t; the kernel only reads coeffs */
+            if (sparse_i) {
+                prev = NULL; /* do not share a sparse tensor's (hat) scalars */
+                continue;
+            }
         }
         prev = &opt->coeffs[i];
         prev_group = t->group;
@@ -553,8 +725,12 @@ adaopt_status adaopt_step(adaopt_optimizer *opt, float *const *params, const flo
                ch->end - b);
     }
 
+    for (size_t i = 0; i < n_tensors; i++)
+        if (is_sparse(sparse, i))
+            sparse_update(opt, i, params[i], &sparse[i]);
+
     for (size_t i = 0; i < n_tensors; i++) {
-        if (grads[i] == NULL)
+        if (grads[i] == NULL && !is_sparse(sparse, i))
             continue;
         adaopt_tensor *t = &opt->tensors[i];
         t->step++;
