@@ -40,7 +40,7 @@ test-clang: deps
 test-asan: deps
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DADAOPT_SANITIZE=ON >/dev/null
 	cmake --build build-asan -j$(JOBS)
-	cd build-asan && $(CTEST) -R '^($(C_TESTS))$$'
+	cd build-asan && ASAN_OPTIONS=allocator_may_return_null=1 $(CTEST) -R '^($(C_TESTS))$$'
 
 test-valgrind: build
 	@for t in $$(echo '$(C_TESTS)' | tr '|' ' '); do \

@@ -244,6 +244,11 @@ adaopt_status adaopt_add_group(adaopt_optimizer *opt, const size_t *numels, size
         return adaopt__fail(opt, ADAOPT_ERR_SIZE, "add_group: a group needs at least one tensor");
     if (n_tensors > SIZE_MAX / sizeof(adaopt_tensor) - opt->n_tensors)
         return adaopt__fail(opt, ADAOPT_ERR_SIZE, "add_group: too many tensors");
+    for (size_t i = 0; i < n_tensors; i++)
+        if (numels[i] > (SIZE_MAX / 4 - STATE_ALIGN_BYTES) / sizeof(float))
+            return adaopt__fail(opt, ADAOPT_ERR_SIZE,
+                                "add_group: tensor %zu has %zu elements, too many to address", i,
+                                numels[i]);
 
     adaopt_group g;
     memset(&g, 0, sizeof g);
