@@ -51,6 +51,7 @@ struct adaopt_optimizer {
      * of the same row; the distinct rows in order of appearance; one row of summed values. */
     struct {
         size_t max_indices, max_row_len, max_rows;
+        size_t threads; /* row_sum holds this many rows: one per thread */
         uint64_t *row_stamp;
         size_t *row_first, *row_last, *next, *distinct;
         float *row_sum;
@@ -68,6 +69,10 @@ adaopt_status adaopt__fail(adaopt_optimizer *opt, adaopt_status status, const ch
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+
+/* A zero-filled, 64-byte aligned state array of numel floats (huge pages when large), or NULL
+ * (memory.c).  Never NULL for numel 0, so an empty tensor's slot still reads as allocated. */
+float *adaopt__alloc_state(size_t numel);
 
 /* Option table (options.c). */
 int adaopt__algorithm_valid(adaopt_algorithm algorithm);

@@ -106,22 +106,6 @@ static unsigned slots_needed(adaopt_algorithm algorithm, const double *hp)
     return 0u;
 }
 
-/* A zero-filled, 64-byte aligned array of numel floats (at least one cache line, so that an
- * empty tensor's slot is still distinguishable from "not allocated"). */
-static float *alloc_state(size_t numel)
-{
-    if (numel > (SIZE_MAX - STATE_ALIGN_BYTES) / sizeof(float))
-        return NULL;
-    size_t bytes = numel * sizeof(float);
-    bytes = (bytes + STATE_ALIGN_BYTES - 1) / STATE_ALIGN_BYTES * STATE_ALIGN_BYTES;
-    if (bytes == 0)
-        bytes = STATE_ALIGN_BYTES;
-    float *data = aligned_alloc(STATE_ALIGN_BYTES, bytes);
-    if (data != NULL)
-        memset(data, 0, bytes);
-    return data;
-}
-
 /* Gives every tensor in [first, first+count) the slots in `mask` it lacks, zero-filled.  All or
  * nothing: the new arrays are allocated first and attached only when all succeeded. */
 static adaopt_status grow_slots(adaopt_optimizer *opt, size_t first, size_t count, unsigned mask)
@@ -141,7 +125,7 @@ static adaopt_status grow_slots(adaopt_optimizer *opt, size_t first, size_t coun
         for (int s = 0; s < ADAOPT_MAX_SLOTS; s++) {
             if (!(mask & (1u << s)) || opt->tensors[i].slot[s] != NULL)
                 continue;
-            fresh[k] = alloc_state(opt->tensors[i].numel);
+            fresh[k] = adaopt__alloc_state(opt->tensors[i].numel);
             if (fresh[k] == NULL) {
                 while (k > 0)
                     free(fresh[--k]);
@@ -534,41 +518,57 @@ static adaopt_status check_sparse(adaopt_optimizer *opt, size_t i, const adaopt_
 }
 
 /* Applies tensor i's row-sparse gradient: repeated rows are summed in the order given, then the
- * tensor's kernel runs on each distinct row (rows are independent: the kernel is element-wise).
- * O(n_indices * row_len), nothing proportional to the table. */
+ * tensor's kernel runs on each distinct row (rows are independent: the kernel is element-wise,
+ * so any split of the rows among threads gives the same bits).  O(n_indices * row_len), nothing
+ * proportional to the table. */
 static void sparse_update(adaopt_optimizer *opt, size_t i, float *p, const adaopt_sparse_grad *sg)
 {
     const size_t none = SIZE_MAX, len = sg->row_len;
     adaopt_tensor *t = &opt->tensors[i];
     uint64_t stamp = ++opt->sparse.stamp;
     size_t n_distinct = 0;
+    size_t *next = opt->sparse.next, *first = opt->sparse.row_first, *last = opt->sparse.row_last;
     for (size_t k = 0; k < sg->n_indices; k++) {
         size_t r = (size_t)sg->indices[k];
-        opt->sparse.next[k] = none;
+        next[k] = none;
         if (opt->sparse.row_stamp[r] != stamp) {
             opt->sparse.row_stamp[r] = stamp;
-            opt->sparse.row_first[r] = opt->sparse.row_last[r] = k;
+            first[r] = last[r] = k;
             opt->sparse.distinct[n_distinct++] = r;
         } else {
-            opt->sparse.next[opt->sparse.row_last[r]] = k;
-            opt->sparse.row_last[r] = k;
+            next[last[r]] = k;
+            last[r] = k;
         }
     }
     adaopt_kernel_fn kernel = opt->kernels->by_algorithm[opt->algorithm];
-    for (size_t u = 0; u < n_distinct; u++) {
-        size_t r = opt->sparse.distinct[u], k = opt->sparse.row_first[r];
-        const float *row = sg->values + k * len;
-        if (opt->sparse.next[k] != none) { /* coalesce: sum the repeats in order */
-            float *sum = opt->sparse.row_sum;
+    const adaopt_coeffs *c = &opt->coeffs[i];
+    const size_t *distinct = opt->sparse.distinct;
+    float *row_sums = opt->sparse.row_sum;
+    float *s0 = t->slot[0], *s1 = t->slot[1], *s2 = t->slot[2];
+    const float *values = sg->values;
+    long n_rows = (long)n_distinct;
+    int threads = (int)(opt->threads < opt->sparse.threads ? opt->threads : opt->sparse.threads);
+    (void)threads;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && n_distinct * len >= 2 * ADAOPT_CHUNK_ELEMS)
+#endif
+    for (long u = 0; u < n_rows; u++) {
+#ifdef _OPENMP
+        float *sum = row_sums + (size_t)omp_get_thread_num() * opt->sparse.max_row_len;
+#else
+        float *sum = row_sums;
+#endif
+        size_t r = distinct[u], k = first[r];
+        const float *row = values + k * len;
+        if (next[k] != none) { /* coalesce: sum the repeats in order */
             memcpy(sum, row, len * sizeof *sum);
-            for (k = opt->sparse.next[k]; k != none; k = opt->sparse.next[k])
+            for (k = next[k]; k != none; k = next[k])
                 for (size_t e = 0; e < len; e++)
-                    sum[e] += sg->values[k * len + e];
+                    sum[e] += values[k * len + e];
             row = sum;
         }
         size_t b = r * len;
-        kernel(&opt->coeffs[i], p + b, row, t->slot[0] ? t->slot[0] + b : NULL,
-               t->slot[1] ? t->slot[1] + b : NULL, t->slot[2] ? t->slot[2] + b : NULL, len);
+        kernel(c, p + b, row, s0 ? s0 + b : NULL, s1 ? s1 + b : NULL, s2 ? s2 + b : NULL, len);
     }
 }
 
@@ -583,7 +583,7 @@ adaopt_status adaopt_reserve_sparse(adaopt_optimizer *opt, size_t max_indices, s
     if (want_i == opt->sparse.max_indices && want_l == opt->sparse.max_row_len &&
         want_r == opt->sparse.max_rows)
         return ADAOPT_OK;
-    if (want_i > SIZE_MAX / 16 || want_l > SIZE_MAX / 16 || want_r > SIZE_MAX / 16)
+    if (want_i > SIZE_MAX / 16 || want_l > SIZE_MAX / 16 / 4096 || want_r > SIZE_MAX / 16)
         return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "reserve_sparse: sizes too large");
     /* All new arrays first, so that a failure leaves the old workspace as it was. */
     uint64_t *stamp = calloc(want_r ? want_r : 1, sizeof *stamp);
@@ -591,7 +591,8 @@ adaopt_status adaopt_reserve_sparse(adaopt_optimizer *opt, size_t max_indices, s
     size_t *last = malloc((want_r ? want_r : 1) * sizeof *last);
     size_t *next = malloc((want_i ? want_i : 1) * sizeof *next);
     size_t *distinct = malloc((want_i ? want_i : 1) * sizeof *distinct);
-    float *row_sum = malloc((want_l ? want_l : 1) * sizeof *row_sum);
+    size_t copies = all_cores(); /* one row of sums per thread */
+    float *row_sum = malloc((want_l ? want_l : 1) * copies * sizeof *row_sum);
     if (!stamp || !first || !last || !next || !distinct || !row_sum) {
         free(stamp);
         free(first);
@@ -618,6 +619,7 @@ adaopt_status adaopt_reserve_sparse(adaopt_optimizer *opt, size_t max_indices, s
     opt->sparse.max_indices = want_i;
     opt->sparse.max_row_len = want_l;
     opt->sparse.max_rows = want_r;
+    opt->sparse.threads = copies;
     return ADAOPT_OK;
 }
 

@@ -86,6 +86,17 @@ _get_isa = _fn("adaopt_get_isa", ctypes.c_int, ctypes.c_void_p)
 _isa_supported = _fn("adaopt_isa_supported", ctypes.c_int, ctypes.c_int)
 _set_threads = _fn("adaopt_set_threads", ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t)
 _get_threads = _fn("adaopt_get_threads", ctypes.c_size_t, ctypes.c_void_p)
+
+
+class _SparseGrad(ctypes.Structure):
+    _fields_ = [("indices", ctypes.c_void_p), ("n_indices", ctypes.c_size_t),
+                ("values", ctypes.c_void_p), ("row_len", ctypes.c_size_t)]
+
+
+_reserve_sparse = _fn("adaopt_reserve_sparse", ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t,
+                      ctypes.c_size_t, ctypes.c_size_t)
+_step_sparse = _fn("adaopt_step_sparse", ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p,
+                   ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)
 _clip_norm = _fn("adaopt_clip_grad_norm", ctypes.c_int, ctypes.c_void_p, _c_size_p,
                  ctypes.c_size_t, ctypes.c_double, ctypes.c_double, _c_double_p)
 _clip_value = _fn("adaopt_clip_grad_value", ctypes.c_int, ctypes.c_void_p, _c_size_p,
@@ -104,6 +115,7 @@ _STATE_KEYS = {
     "radam": ["exp_avg", "exp_avg_sq"],
 }
 _EPS_MODES = {"outside": 0, "inside": 1, "hat": 2}
+_NO_ROWS = np.zeros(1, np.int64)  # a valid pointer for a sparse gradient of no rows
 _ISAS = {"auto": 0, "scalar": 1, "avx2": 2, "avx512": 3, "neon": 4}
 
 
@@ -317,13 +329,26 @@ class Optimizer:
 
     # -- the step ---------------------------------------------------------------------------
     def step(self, grads):
-        """One step; grads[i] is the gradient of the i-th parameter (flattened group order)."""
+        """One step; grads[i] is the gradient of the i-th parameter (flattened group order):
+        a float32 array of the parameter's size, None (skip it), or a row-sparse gradient
+        ``(indices, values)``: int64 row numbers (unsorted, repeats summed) and a float32 array
+        of shape (len(indices), row_len), the parameter being rows x row_len."""
         grads = list(grads)
         if len(grads) != len(self._params):
             raise ValueError("step: got %d gradients for %d parameters"
                              % (len(grads), len(self._params)))
+        sparse = None
+        dense = list(grads)
         for i, (g, p) in enumerate(zip(grads, self._params)):
             if g is None:
+                continue
+            if isinstance(g, tuple):
+                if sparse is None:
+                    sparse = (_SparseGrad * len(grads))()
+                    keep = []
+                sparse[i], arrays = self._sparse_grad(i, g, p)
+                keep.append(arrays)
+                dense[i] = None
                 continue
             _as_param(g, "gradient %d" % i)
             if g.size != p.size:
@@ -331,8 +356,39 @@ class Optimizer:
                                  % (i, g.size, p.size))
         for g in range(len(self.param_groups)):
             self._sync(g)
-        _check(_step(self._handle, self._param_ptrs, _pointer_array(grads), len(grads)),
-               self._handle, "step")
+        if sparse is None:
+            _check(_step(self._handle, self._param_ptrs, _pointer_array(dense), len(dense)),
+                   self._handle, "step")
+            return
+        need = [0, 0, 0]
+        for s, p in zip(sparse, self._params):
+            if s.row_len:
+                need = [max(need[0], s.n_indices), max(need[1], s.row_len),
+                        max(need[2], p.size // s.row_len)]
+        _check(_reserve_sparse(self._handle, *need), self._handle, "step")
+        _check(_step_sparse(self._handle, self._param_ptrs, _pointer_array(dense),
+                            ctypes.cast(sparse, ctypes.c_void_p), len(dense)), self._handle, "step")
+
+    @staticmethod
+    def _sparse_grad(i, g, p):
+        if len(g) != 2:
+            raise TypeError("sparse gradient %d must be (indices, values)" % i)
+        indices, values = g
+        if not isinstance(indices, np.ndarray) or indices.dtype != np.int64 or indices.ndim != 1:
+            raise TypeError("sparse gradient %d: indices must be a 1-D int64 array" % i)
+        indices = np.ascontiguousarray(indices)
+        _as_param(values, "sparse gradient %d values" % i)
+        if values.ndim != 2 or values.shape[0] != indices.shape[0]:
+            raise ValueError("sparse gradient %d: values must have shape (len(indices), row_len)"
+                             % i)
+        row_len = values.shape[1] if values.shape[1] else 0
+        if row_len == 0 or p.size % row_len:
+            raise ValueError("sparse gradient %d: row length %d does not divide the parameter's "
+                             "%d elements" % (i, row_len, p.size))
+        if not indices.size:  # a step that names no row is still a sparse step (t advances)
+            indices = _NO_ROWS
+        return _SparseGrad(indices.ctypes.data, values.shape[0], values.ctypes.data or None,
+                           row_len), (indices, values)
 
     # -- inspection -----------------------------------------------------------------------
     def _index_of(self, key):
