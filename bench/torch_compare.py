@@ -73,6 +73,7 @@ def main():
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--only", help="one algorithm, e.g. adam")
     args = ap.parse_args()
     sizes = [4096 * 4 ** k for k in range(9)] if args.full else [4096, 65536, 1 << 20, 1 << 24]
     threads = [int(t) for t in args.threads.split(",")]
@@ -86,6 +87,8 @@ def main():
     for t in threads:
         for n in sizes:
             for name, kw in ALGOS:
+                if args.only and name != args.only:
+                    continue
                 single = torch_seconds(name, kw, n, t, False, args.reps)
                 multi = torch_seconds(name, kw, n, t, True, args.reps)
                 ours = adaopt_seconds(name, kw, n, t, args.reps)
