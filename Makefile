@@ -36,6 +36,9 @@ test-clang: deps
 	cmake -S . -B build-clang -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Release >/dev/null
 	cmake --build build-clang -j$(JOBS)
 	cd build-clang && $(CTEST) -R '^($(C_TESTS))$$'
+	@# The NEON kernels, for AArch64 (compiled, not run: there is no such CPU here)
+	clang --target=aarch64-linux-gnu -ffreestanding -std=c11 -Wall -Wextra -Werror \
+	  -ffp-contract=off -fsyntax-only src/kernels/neon.c
 
 test-asan: deps
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DADAOPT_SANITIZE=ON >/dev/null
