@@ -1,0 +1,154 @@
+/*
+ * report.c -- output folders, CSV files, gnuplot pictures and progress lines for the labs.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lab.h"
+
+extern char **environ;
+
+int lab_make_dir(const char *path)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
+        fprintf(stderr, "adaopt: output path too long\n");
+        return -1;
+    }
+    for (char *p = buf + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char saved = *p;
+            *p = '\0';
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
+                fprintf(stderr, "adaopt: cannot create %s: %s\n", buf, strerror(errno));
+                return -1;
+            }
+            *p = saved;
+            if (saved == '\0')
+                break;
+        }
+    }
+    return 0;
+}
+
+FILE *lab_open(const lab_ctx *ctx, const char *name)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", ctx->out_dir, name);
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        fprintf(stderr, "adaopt: cannot write %s: %s\n", path, strerror(errno));
+    return f;
+}
+
+int lab_plot(const lab_ctx *ctx, const char *name, const char *script)
+{
+    static const char *const missing = "gnuplot was not found: pictures are skipped "
+                                       "(apt-get install gnuplot-nox)";
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s.gp", ctx->out_dir, name);
+    FILE *f = fopen(path, "w");
+    if (f == NULL) {
+        fprintf(stderr, "adaopt: cannot write %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    fprintf(f, "set terminal pngcairo size 1000,700 enhanced font 'DejaVu Sans,11'\n"
+               "set output '%s/%s.png'\nset datafile separator ','\nset key outside right\n"
+               "set grid lc rgb '#dddddd'\n",
+            ctx->out_dir, name);
+    for (const char *s = script; *s; s++) { /* $OUT: the output folder */
+        if (strncmp(s, "$OUT", 4) == 0) {
+            fputs(ctx->out_dir, f);
+            s += 3;
+        } else {
+            fputc(*s, f);
+        }
+    }
+    fclose(f);
+    pid_t pid;
+    char *argv[] = {"gnuplot", path, NULL};
+    if (posix_spawnp(&pid, "gnuplot", NULL, NULL, argv, environ) != 0) {
+        fprintf(stderr, "adaopt: %s\n", missing);
+        return 0;
+    }
+    int status;
+    if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "adaopt: gnuplot failed on %s\n", path);
+        return -1;
+    }
+    return 0;
+}
+
+void lab_progress(const lab_ctx *ctx, const char *label, long done, long total)
+{
+    if (!ctx->progress)
+        return;
+    fprintf(stderr, "\r  %s: %ld/%ld%s", label, done, total, done == total ? "\r\033[K" : "");
+    fflush(stderr);
+}
+
+void lab_heading(const char *title)
+{
+    printf("\n== %s ==\n\n", title);
+}
+
+int lab_contour_plot(const lab_ctx *ctx, const char *name, const char *paths_csv,
+                     const char *title, double (*loss)(const void *arg, const float *xy),
+                     const void *arg, const double box[4], const double zoom[4],
+                     const char *levels, int n,
+                     const char *titles, double mx, double my, const char *xlabel,
+                     const char *ylabel)
+{
+    char file[512];
+    snprintf(file, sizeof file, "%s_grid.csv", name);
+    FILE *f = lab_open(ctx, file);
+    if (f == NULL)
+        return -1;
+    const int cells = 200;
+    for (int i = 0; i <= cells; i++) {
+        for (int j = 0; j <= cells; j++) {
+            float xy[2] = {(float)(box[0] + (box[1] - box[0]) * i / cells),
+                           (float)(box[2] + (box[3] - box[2]) * j / cells)};
+            fprintf(f, "%.6g,%.6g,%.6g\n", xy[0], xy[1], loss(arg, xy));
+        }
+        fprintf(f, "\n");
+    }
+    fclose(f);
+    /* Contours and paths in one splot seen from above: the grid draws only its contours
+     * (nosurface), the paths only their lines (nocontours). */
+    char plot[2048], script[8192];
+    snprintf(plot, sizeof plot,
+             "splot '$OUT/%s_grid.csv' using 1:2:3 with lines lc rgb '#c8c8c8' nosurface notitle, "
+             "\\\n  for [k=0:%d] '$OUT/%s' skip 1 using (column(2+2*k)):(column(3+2*k)):(0) "
+             "with lines lw 2 lc (k+1) nocontours title word(titles, k+1), \\\n"
+             "  '+' using (%g):(%g):(0) every ::0::0 with points pt 3 ps 3 lc rgb 'black' "
+             "nocontours title 'minimum'\n",
+             name, n - 1, paths_csv, mx, my);
+    int zoomed = zoom != NULL;
+    snprintf(script, sizeof script,
+             "set linetype 1 lc rgb '#1f77b4'\nset linetype 2 lc rgb '#ff7f0e'\n"
+             "set linetype 3 lc rgb '#2ca02c'\nset linetype 4 lc rgb '#d62728'\n"
+             "set linetype 5 lc rgb '#9467bd'\nset linetype 6 lc rgb '#8c564b'\n"
+             "set linetype 7 lc rgb '#e377c2'\nset linetype 8 lc rgb '#7f7f7f'\n"
+             "set linetype 9 lc rgb '#bcbd22'\nset linetype 10 lc rgb '#17becf'\n"
+             "set contour base\nset cntrparam levels discrete %s\nset cntrlabel onecolor\n"
+             "set view map\nset size ratio -1\nunset colorbox\ntitles = '%s'\n"
+             "set xlabel '%s'\nset ylabel '%s'\n%s"
+             "set title '%s'\nset xrange [%g:%g]\nset yrange [%g:%g]\n%s%s",
+             levels, titles, xlabel, ylabel,
+             zoomed ? "set multiplot layout 1,2\nset key below\n" : "", title, box[0], box[1],
+             box[2], box[3], zoomed ? "unset key\n" : "", plot);
+    if (zoomed)
+        snprintf(script + strlen(script), sizeof script - strlen(script),
+                 "set title 'close to the minimum'\nset key below\nset xrange [%g:%g]\n"
+                 "set yrange [%g:%g]\n%sunset multiplot\n",
+                 zoom[0], zoom[1], zoom[2], zoom[3], plot);
+    return lab_plot(ctx, name, script);
+}
