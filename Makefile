@@ -1,5 +1,6 @@
 # Convenience over CMake.  The two commands of the README:
-#   make demo   builds and runs the demo (every optimizer on seed 003's Rosenbrock problem)
+#   make demo   builds and runs every lab of the seeds (`adaopt lab all --sweep`): tables in the
+#               terminal, CSV and PNG files in lab-output/
 #   make test   builds and runs every test: gcc and clang with -Werror, the C suite under
 #               ASan+UBSan and under valgrind, the Python binding, parity with PyTorch,
 #               and installing the library and building against it.
@@ -21,7 +22,7 @@ build: deps
 	cmake --build build -j$(JOBS)
 
 demo: build
-	./build/adaopt-demo
+	./build/adaopt lab all --sweep --out lab-output
 
 bench: build
 	./build/adaopt-bench
@@ -45,12 +46,17 @@ test-asan: deps
 	cmake --build build-asan -j$(JOBS)
 	cd build-asan && ASAN_OPTIONS=allocator_may_return_null=1 $(CTEST) -R '^($(C_TESTS))$$'
 
+VALGRIND = valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect
+
 test-valgrind: build
 	@for t in $$(echo '$(C_TESTS)' | tr '|' ' '); do \
 	  echo "valgrind test_$$t"; \
-	  valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \
-	    ./build/tests/test_$$t >/dev/null || exit 1; \
+	  $(VALGRIND) ./build/tests/test_$$t >/dev/null || exit 1; \
 	done
+	@echo "valgrind adaopt lab worked, adaopt trace"
+	@$(VALGRIND) ./build/adaopt lab worked --quiet --out build/valgrind-lab >/dev/null
+	@$(VALGRIND) ./build/adaopt trace --problem sparse-regression --optimizer adam --steps 50 \
+	  --every 10 --json >/dev/null
 
 clean:
 	rm -rf build build-clang build-asan

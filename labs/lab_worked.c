@@ -192,9 +192,9 @@ int lab_worked(const lab_ctx *ctx)
           "sum of v_t / v_1 after one unit gradient");
     CLAIM("seed 004 pr. 2", "beta2 0.999: window (steps)", 1000, -1, 0.01,
           measured_window(ADAOPT_ALGO_ADAM, ADAOPT_BETA2, 0.999, 50000), 0, "");
-    CLAIM("seed 002, pr. 4", "rho 0.9: window ~10 steps", 10, -1, 0.01,
+    CLAIM("seed 002 + pr. 4", "rho 0.9: window ~10 steps", 10, -1, 0.01,
           measured_window(ADAOPT_ALGO_RMSPROP, ADAOPT_ALPHA, 0.9, 2000), 0, "");
-    CLAIM("seed 002, pr. 4", "rho 0.99: window ~100 steps", 100, -1, 0.01,
+    CLAIM("seed 002 + pr. 4", "rho 0.99: window ~100 steps", 100, -1, 0.01,
           measured_window(ADAOPT_ALGO_RMSPROP, ADAOPT_ALPHA, 0.99, 5000), 0, "");
     CLAIM("seed 004 pr. 4", "rho 0.9: half-life (steps)", 6.6, 1, 0, half_life(0.9), 0,
           "square_avg halves");
@@ -267,7 +267,7 @@ int lab_worked(const lab_ctx *ctx)
         printf("%-16s %-52s %10s %12s  %s%s%s\n", c->source, c->what, doc, comp,
                ok ? "agrees" : "DISAGREES", c->note[0] ? " -- " : "", c->note);
         if (csv)
-            fprintf(csv, "%s,\"%s\",%s,%.9g,%s,\"%s\"\n", c->source, c->what,
+            fprintf(csv, "\"%s\",\"%s\",%s,%.9g,%s,\"%s\"\n", c->source, c->what,
                     isnan(c->document) ? "" : doc, c->computed, ok ? "yes" : "no", c->note);
     }
     if (csv)

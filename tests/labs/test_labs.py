@@ -1,0 +1,217 @@
+"""The `adaopt` program: trace's output, every lab's numbers, and the CLI's errors.
+
+Run with ADAOPT_CLI=path/to/adaopt /usr/bin/python3 tests/labs/test_labs.py.  The labs run once
+(`adaopt lab all --sweep`) into a temporary folder; their CSV files are checked against
+independent computations (the seeds' own numpy code, in float64) and against the seeds' claims.
+Pictures are not checked pixel by pixel; that they were drawn is.
+"""
+
+import csv
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+import numpy as np
+
+CLI = os.environ.get("ADAOPT_CLI", os.path.join(os.path.dirname(__file__), "..", "..", "build",
+                                                "adaopt"))
+
+
+def run(*args, check=True):
+    p = subprocess.run([CLI, *args], capture_output=True, text=True, timeout=600)
+    if check and p.returncode != 0:
+        raise AssertionError("adaopt %s failed (%d): %s" % (" ".join(args), p.returncode, p.stderr))
+    return p
+
+
+def rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def rosenbrock_grad(t):
+    x, y = t
+    return np.array([-2 * (1 - x) - 400 * x * (y - x ** 2), 200 * (y - x ** 2)])
+
+
+class Trace(unittest.TestCase):
+    def test_rosenbrock_matches_the_seeds_numpy_code(self):
+        # seed 003's code, verbatim in float64
+        sgd = np.array([-1.0, 1.0])
+        for _ in range(5000):
+            sgd -= 0.001 * rosenbrock_grad(sgd)
+        adam, m, v = np.array([-1.0, 1.0]), np.zeros(2), np.zeros(2)
+        for t in range(1, 5001):
+            g = rosenbrock_grad(adam)
+            m = 0.9 * m + 0.1 * g
+            v = 0.999 * v + 0.001 * g ** 2
+            adam -= 0.001 * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
+        for name, want in (("sgd", sgd), ("adam", adam)):
+            out = json.loads(run("trace", "--problem", "rosenbrock", "--optimizer", name, "--lr",
+                                 "0.001", "--x0=-1,1", "--steps", "5000", "--json").stdout)
+            np.testing.assert_allclose(out["x"], want, atol=1e-4, err_msg=name)
+            x, y = out["x"]
+            self.assertAlmostEqual(out["loss"], (1 - x) ** 2 + 100 * (y - x * x) ** 2, places=6)
+
+    def test_json_trajectory_and_csv(self):
+        out = json.loads(run("trace", "--problem", "quadratic", "--a", "10", "--x0", "5",
+                             "--optimizer", "adagrad", "--lr", "0.5", "--eps", "0", "--steps",
+                             "3", "--every", "1", "--json").stdout)
+        xs = [p["x"][0] for p in out["trajectory"]]
+        self.assertEqual([round(x, 3) for x in xs], [5.0, 4.5, 4.166, 3.902])  # seed 004 ex. 1
+        self.assertIsNone(out["trajectory"][0]["effective_lr"][0])  # no step yet
+        self.assertAlmostEqual(out["effective_lr"][0], 0.0032, places=4)
+        lines = run("trace", "--problem", "sparse-regression", "--optimizer", "adam", "--steps",
+                    "10", "--every", "5", "--csv").stdout.splitlines()
+        self.assertEqual(lines[0], "step,x0,x1,loss,effective_lr0,effective_lr1")
+        self.assertEqual([l.split(",")[0] for l in lines[1:]], ["0", "5", "10"])
+        table = run("trace", "--problem", "rosenbrock", "--optimizer", "rmsprop", "--centered",
+                    "--momentum", "0.5", "--steps", "4").stdout
+        self.assertIn("rmsprop on rosenbrock", table)
+
+    def test_hyperparameters_reach_the_optimizer(self):
+        base = ["trace", "--problem", "quadratic", "--x0", "1", "--steps", "1", "--json"]
+        a = json.loads(run(*base, "--optimizer", "sgd", "--lr", "0.25").stdout)["x"][0]
+        self.assertAlmostEqual(a, 1 - 0.25 * 2, places=6)
+        b = json.loads(run(*base, "--optimizer", "sgd", "--lr=0.25", "--maximize").stdout)["x"][0]
+        self.assertAlmostEqual(b, 1 + 0.25 * 2, places=6)
+        c = json.loads(run(*base, "--optimizer", "adamw", "--lr", "0.1", "--weight-decay", "0.5",
+                           "--betas", "0.5,0.9", "--eps", "0").stdout)["x"][0]
+        self.assertAlmostEqual(c, 1 * (1 - 0.05) - 0.1, places=6)
+
+
+class CliErrors(unittest.TestCase):
+    def check_usage(self, *args):
+        p = run(*args, check=False)
+        self.assertNotEqual(p.returncode, 0, args)
+        self.assertIn("usage:", p.stderr, args)
+        return p.stderr
+
+    def test_errors_print_usage_and_fail(self):
+        self.assertIn("unknown optimizer", self.check_usage("trace", "--problem", "rosenbrock",
+                                                            "--optimizer", "adamz"))
+        self.assertIn("not a number", self.check_usage("trace", "--problem", "rosenbrock",
+                                                       "--optimizer", "adam", "--lr", "fast"))
+        self.assertIn("needs a value", self.check_usage("trace", "--problem", "rosenbrock",
+                                                        "--optimizer", "adam", "--lr"))
+        self.assertIn("not valid", self.check_usage("trace", "--problem", "rosenbrock",
+                                                    "--optimizer", "adam", "--lr", "-1"))
+        self.assertIn("not valid", self.check_usage("trace", "--problem", "rosenbrock",
+                                                    "--optimizer", "sgd", "--amsgrad"))
+        self.assertIn("unknown problem", self.check_usage("trace", "--problem", "bowl",
+                                                          "--optimizer", "sgd"))
+        self.assertIn("--x0", self.check_usage("trace", "--problem", "rosenbrock", "--optimizer",
+                                               "sgd", "--x0", "1,x"))
+        self.assertIn("--steps", self.check_usage("trace", "--problem", "rosenbrock",
+                                                  "--optimizer", "sgd", "--steps", "-3"))
+        self.assertIn("--betas", self.check_usage("trace", "--problem", "rosenbrock",
+                                                  "--optimizer", "adam", "--betas", "0.9"))
+        self.assertIn("needs --optimizer", self.check_usage("trace", "--problem", "rosenbrock"))
+        self.assertIn("unknown lab", self.check_usage("lab", "everything"))
+        self.assertIn("unknown argument", self.check_usage("lab", "worked", "--colour"))
+        self.assertIn("unknown command", self.check_usage("train"))
+        self.assertIn("missing command", self.check_usage())
+        self.assertEqual(run("--help").returncode, 0)
+
+
+class Labs(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.out = tempfile.mkdtemp(prefix="adaopt-lab-")
+        cls.stdout = run("lab", "all", "--sweep", "--out", cls.out).stdout
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.out)
+
+    def path(self, name):
+        return os.path.join(self.out, name)
+
+    def test_all_ran_and_drew(self):
+        self.assertIn("6 labs run, 0 failed", self.stdout)
+        if shutil.which("gnuplot"):
+            for png in ("rosenbrock", "long_run_effective_lr", "long_run_x", "regression_loss",
+                        "sparse_contours", "sparse_loss", "sparse_effective_lr", "sparse_burst",
+                        "sparse_sweep", "digits_default", "digits_tuned"):
+                self.assertGreater(os.path.getsize(self.path(png + ".png")), 10000, png)
+
+    def test_worked_numbers(self):
+        claims = {r["claim"]: r for r in rows(self.path("worked.csv"))}
+        self.assertEqual(len(claims), 21)
+        expect = {"AdaGrad x1 on 10x^2 (eta 0.5)": 4.5, "AdaGrad x2": 4.16552, "AdaGrad x3": 3.90228,
+                  "effective lr at step 3": 0.0031597, "Adam m1 (beta1 0.9, x0 1)": 0.2,
+                  "rho 0.9: half-life (steps)": math.log(0.5) / math.log(0.9),
+                  "rho 0.99: half-life (steps)": math.log(0.5) / math.log(0.99),
+                  "beta2 0.999: window (steps)": 1000, "rho 0.9: window ~10 steps": 10,
+                  "AdaGrad effective lr at t = 100 (|g| = 1)": 0.01,
+                  "AdaGrad effective lr at t = 10,000": 0.001}
+        for claim, value in expect.items():
+            self.assertAlmostEqual(float(claims[claim]["computed"]), value,
+                                   delta=2e-3 * abs(value), msg=claim)
+        wrong = {c for c, r in claims.items() if r["agrees"] == "no"}
+        self.assertEqual(wrong, {"AdaGrad sum of g^2 after 1000 steps",
+                                 "AdaGrad effective lr after 1000 steps"})
+
+    def test_long_run_against_numpy(self):
+        x_ada, G, x_rms, E = 10.0, 0.0, 10.0, 0.0
+        for _ in range(1000):  # seed 002's code, float64
+            g = 2 * x_ada
+            G += g * g
+            x_ada -= 0.1 / (math.sqrt(G) + 1e-8) * g
+            g = 2 * x_rms
+            E = 0.9 * E + 0.1 * g * g
+            x_rms -= 0.1 / (math.sqrt(E) + 1e-8) * g
+        last = rows(self.path("long_run.csv"))[-1]
+        self.assertAlmostEqual(float(last["adagrad_x"]), x_ada, delta=1e-4)
+        self.assertAlmostEqual(float(last["adagrad_effective_lr"]), 0.1 / (math.sqrt(G) + 1e-8),
+                               delta=1e-8)
+        # RMSProp ends in its limit cycle around 0, of amplitude about lr / 2
+        self.assertLess(abs(float(last["rmsprop_x"])), 0.06)
+        self.assertLess(abs(x_rms), 0.06)
+
+    def test_rosenbrock_final_points(self):
+        final = {r["optimizer"]: r for r in rows(self.path("rosenbrock_final.csv"))}
+        self.assertEqual(len(final), 10)
+        for name in ("SGD+momentum", "Adamax", "NAdam"):
+            self.assertLess(float(final[name]["distance"]), 1e-3, name)
+        self.assertLess(float(final["Adam"]["distance"]), float(final["SGD"]["distance"]))
+
+    def test_sparse_claims(self):
+        eff = {r["optimizer"]: r for r in rows(self.path("sparse_effective_lr.csv"))}
+        ada = eff["AdaGrad"]
+        self.assertGreater(float(ada["effective_lr_w2_rare"]), float(ada["effective_lr_w1_dense"]))
+        self.assertEqual(eff["SGD"]["effective_lr_w1_dense"], eff["SGD"]["effective_lr_w2_rare"])
+        burst = rows(self.path("sparse_burst.csv"))[-1]  # step 600
+        rms = float(burst["RMSProp_burst"]) / float(burst["RMSProp_no_burst"])
+        ada = float(burst["AdaGrad_burst"]) / float(burst["AdaGrad_no_burst"])
+        self.assertAlmostEqual(rms, 1.0, delta=0.05)  # recovered
+        self.assertLess(ada, 0.8)                      # remembers the burst for good
+        sweep = rows(self.path("sparse_sweep.csv"))
+        ratios = [float(r["adagrad_ratio"]) for r in sweep]  # activity falling
+        self.assertEqual(ratios, sorted(ratios))
+        self.assertGreater(ratios[-1], 3 * ratios[0])
+
+    def test_regression_reaches_the_noise_floor(self):
+        last = rows(self.path("regression_loss.csv"))[-1]
+        floor = float(last["least_squares"])
+        for name in ("AdaGrad", "RMSprop", "Adam"):
+            self.assertLess(float(last[name]), 1.2 * floor, name)
+            self.assertGreater(float(last[name]), 0.9 * floor, name)
+
+    def test_digits(self):
+        summary = {r["optimizer"]: r for r in rows(self.path("digits_summary.csv"))}
+        sgd = float(summary["SGD"]["default_test_accuracy"])
+        for name in ("AdaGrad", "RMSProp", "Adam", "AdamW", "Adamax", "NAdam", "RAdam"):
+            self.assertGreater(float(summary[name]["default_test_accuracy"]), sgd + 0.5, name)
+        self.assertGreater(float(summary["Adam"]["default_test_accuracy"]), 0.90)
+        for name, r in summary.items():
+            self.assertGreater(float(r["tuned_test_accuracy"]), 0.93, name)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
