@@ -61,7 +61,14 @@ int lab_plot(const lab_ctx *ctx, const char *name, const char *script)
     }
     fprintf(f, "set terminal pngcairo size 1000,700 enhanced font 'DejaVu Sans,11'\n"
                "set output '%s/%s.png'\nset datafile separator ','\nset key outside right\n"
-               "set grid lc rgb '#dddddd'\n",
+               "set grid lc rgb '#dddddd'\n"
+               /* ten distinct colours (matplotlib's tab10): the labs plot up to ten series */
+               "set linetype 1 lc rgb '#1f77b4'\nset linetype 2 lc rgb '#ff7f0e'\n"
+               "set linetype 3 lc rgb '#2ca02c'\nset linetype 4 lc rgb '#d62728'\n"
+               "set linetype 5 lc rgb '#9467bd'\nset linetype 6 lc rgb '#8c564b'\n"
+               "set linetype 7 lc rgb '#e377c2'\nset linetype 8 lc rgb '#7f7f7f'\n"
+               "set linetype 9 lc rgb '#bcbd22'\nset linetype 10 lc rgb '#17becf'\n"
+               "set linetype cycle 10\n",
             ctx->out_dir, name);
     for (const char *s = script; *s; s++) { /* $OUT: the output folder */
         if (strncmp(s, "$OUT", 4) == 0) {
@@ -124,31 +131,34 @@ int lab_contour_plot(const lab_ctx *ctx, const char *name, const char *paths_csv
     /* Contours and paths in one splot seen from above: the grid draws only its contours
      * (nosurface), the paths only their lines (nocontours). */
     char plot[2048], script[8192];
+    size_t used = 0;
+#define APPEND(...) used += (size_t)snprintf(script + used, sizeof script - used, __VA_ARGS__)
     snprintf(plot, sizeof plot,
              "splot '$OUT/%s_grid.csv' using 1:2:3 with lines lc rgb '#c8c8c8' nosurface notitle, "
              "\\\n  for [k=0:%d] '$OUT/%s' skip 1 using (column(2+2*k)):(column(3+2*k)):(0) "
              "with lines lw 2 lc (k+1) nocontours title word(titles, k+1), \\\n"
+             "  for [k=0:%d] '$OUT/%s' skip 1 every ::last::last using (column(2+2*k)):"
+             "(column(3+2*k)):(0) with points pt 7 ps 1.3 lc (k+1) nocontours notitle, \\\n"
              "  '+' using (%g):(%g):(0) every ::0::0 with points pt 3 ps 3 lc rgb 'black' "
-             "nocontours title 'minimum'\n",
-             name, n - 1, paths_csv, mx, my);
-    int zoomed = zoom != NULL;
-    snprintf(script, sizeof script,
-             "set linetype 1 lc rgb '#1f77b4'\nset linetype 2 lc rgb '#ff7f0e'\n"
-             "set linetype 3 lc rgb '#2ca02c'\nset linetype 4 lc rgb '#d62728'\n"
-             "set linetype 5 lc rgb '#9467bd'\nset linetype 6 lc rgb '#8c564b'\n"
-             "set linetype 7 lc rgb '#e377c2'\nset linetype 8 lc rgb '#7f7f7f'\n"
-             "set linetype 9 lc rgb '#bcbd22'\nset linetype 10 lc rgb '#17becf'\n"
-             "set contour base\nset cntrparam levels discrete %s\nset cntrlabel onecolor\n"
-             "set view map\nset size ratio -1\nunset colorbox\ntitles = '%s'\n"
-             "set xlabel '%s'\nset ylabel '%s'\n%s"
-             "set title '%s'\nset xrange [%g:%g]\nset yrange [%g:%g]\n%s%s",
-             levels, titles, xlabel, ylabel,
-             zoomed ? "set multiplot layout 1,2\nset key below\n" : "", title, box[0], box[1],
-             box[2], box[3], zoomed ? "unset key\n" : "", plot);
-    if (zoomed)
-        snprintf(script + strlen(script), sizeof script - strlen(script),
-                 "set title 'close to the minimum'\nset key below\nset xrange [%g:%g]\n"
-                 "set yrange [%g:%g]\n%sunset multiplot\n",
-                 zoom[0], zoom[1], zoom[2], zoom[3], plot);
+             "nocontours title 'minimum (dots: where each path ends)'\n",
+             name, n - 1, paths_csv, n - 1, paths_csv, mx, my);
+    if (zoom != NULL) /* two panels: a wider picture (this terminal line overrides the default) */
+        APPEND("set terminal pngcairo size 1500,650 enhanced font 'DejaVu Sans,11'\n"
+               "set output '$OUT/%s.png'\nset multiplot layout 1,2\n", name);
+    APPEND("stats '$OUT/%s' skip 1 using 1 nooutput\nlast = STATS_records - 1\n", paths_csv);
+    APPEND("set contour base\nset cntrparam levels discrete %s\nset cntrlabel onecolor\n"
+           "set view map\nset size ratio -1\nunset colorbox\ntitles = '%s'\n"
+           "set xlabel '%s'\nset ylabel '%s'\nset title '%s'\n"
+           "set xrange [%g:%g]\nset yrange [%g:%g]\n",
+           levels, titles, xlabel, ylabel, title, box[0], box[1], box[2], box[3]);
+    if (zoom != NULL)
+        APPEND("unset key\n%sset title 'close to the minimum'\nset key outside right\n"
+               "set xrange [%g:%g]\nset yrange [%g:%g]\n%sunset multiplot\n",
+               plot, zoom[0], zoom[1], zoom[2], zoom[3], plot);
+    else
+        APPEND("%s", plot);
+#undef APPEND
+    if (used >= sizeof script)
+        return -1;
     return lab_plot(ctx, name, script);
 }
