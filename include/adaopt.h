@@ -81,7 +81,11 @@ typedef enum adaopt_status {
     ADAOPT_ERR_INDEX = 6,     /* group or tensor index out of range */
     ADAOPT_ERR_SIZE = 7,      /* counts or sizes that do not match */
     ADAOPT_ERR_STATE = 8,     /* asked for state that does not exist yet (before a first step) */
-    ADAOPT_ERR_CONFLICT = 9   /* options that are valid alone but not together (nesterov) */
+    ADAOPT_ERR_CONFLICT = 9,  /* options that are valid alone but not together (nesterov) */
+    ADAOPT_ERR_FORMAT = 10,   /* not a checkpoint, a damaged one (checksum) or an unknown version */
+    ADAOPT_ERR_MISMATCH = 11, /* a checkpoint of another algorithm, group layout or tensor shape */
+    ADAOPT_ERR_IO = 12,       /* a file could not be read or written (errno in the message) */
+    ADAOPT_ERR_NONFINITE = 13 /* a NaN or infinite gradient under ADAOPT_NONFINITE_ERROR */
 } adaopt_status;
 
 /* A short constant description of a status code ("lr out of range" style details are in
@@ -284,6 +288,81 @@ ADAOPT_API adaopt_status adaopt_set_threads(adaopt_optimizer *opt, size_t thread
 ADAOPT_API size_t adaopt_get_threads(const adaopt_optimizer *opt);
 
 /* ---------------------------------------------------------------------------------------------
+ * Non-finite gradients.  What a step does when a gradient holds a NaN or an infinity:
+ *   PROPAGATE  (default, PyTorch's behaviour) the arithmetic carries it into parameters and state;
+ *   SKIP       the whole step is skipped -- no parameter, state or step count changes -- and
+ *              counted (AMP's found-inf skip);
+ *   ERROR      the step fails with ADAOPT_ERR_NONFINITE and changes nothing.
+ * SKIP and ERROR decide before anything is written.  To know, the step reads every gradient once
+ * more -- unless a pass that already read them all says what it found: adaopt_clip_grad_norm's
+ * norm (non-finite exactly when some gradient is) or adaopt_unscale_grads's found_nonfinite,
+ * handed over with adaopt_hint_nonfinite, costs nothing extra.
+ * ------------------------------------------------------------------------------------------- */
+
+typedef enum adaopt_nonfinite_policy {
+    ADAOPT_NONFINITE_PROPAGATE = 0,
+    ADAOPT_NONFINITE_SKIP = 1,
+    ADAOPT_NONFINITE_ERROR = 2
+} adaopt_nonfinite_policy;
+
+ADAOPT_API adaopt_status adaopt_set_nonfinite_policy(adaopt_optimizer *opt,
+                                                     adaopt_nonfinite_policy policy);
+ADAOPT_API adaopt_nonfinite_policy adaopt_get_nonfinite_policy(const adaopt_optimizer *opt);
+/* For the next step only: whether its gradients hold a NaN or infinity (found = 1) or not
+ * (found = 0), as a pass that read them all found; the step then does not scan.  The hint must
+ * be true: a step told 0 trusts it.  Cleared by the next step, whatever it returns. */
+ADAOPT_API adaopt_status adaopt_hint_nonfinite(adaopt_optimizer *opt, int found);
+/* Steps taken (successful calls of adaopt_step / adaopt_step_sparse that were not skipped): the
+ * position a schedule is at, saved in checkpoints.  And steps skipped under SKIP. */
+ADAOPT_API uint64_t adaopt_steps_taken(const adaopt_optimizer *opt);
+ADAOPT_API uint64_t adaopt_steps_skipped(const adaopt_optimizer *opt);
+/* 1 if the last step call was skipped for a non-finite gradient, else 0. */
+ADAOPT_API int adaopt_last_step_skipped(const adaopt_optimizer *opt);
+
+/* Dynamic loss scaling, as torch.cuda.amp.GradScaler: multiply the loss by `scale` before the
+ * backward pass, then unscale the gradients (which also finds non-finite ones, in the same pass),
+ * hint the optimizer, step, and update the scale: halved (backoff_factor) after a non-finite
+ * step, doubled (growth_factor) after growth_interval finite ones. */
+typedef struct adaopt_grad_scaler {
+    double scale;           /* 65536 */
+    double growth_factor;   /* 2.0, > 1 */
+    double backoff_factor;  /* 0.5, in (0, 1) */
+    uint32_t growth_interval; /* 2000, > 0 */
+    uint32_t growth_tracker;  /* finite steps since the last change */
+} adaopt_grad_scaler;
+
+ADAOPT_API adaopt_grad_scaler adaopt_grad_scaler_defaults(void);
+/* grads *= 1/scale; *found_nonfinite = 1 if any gradient (after unscaling) is NaN or infinite. */
+ADAOPT_API adaopt_status adaopt_unscale_grads(const adaopt_grad_scaler *scaler, float *const *grads,
+                                              const size_t *numels, size_t n_tensors,
+                                              int *found_nonfinite);
+ADAOPT_API adaopt_status adaopt_grad_scaler_update(adaopt_grad_scaler *scaler, int found_nonfinite);
+
+/* ---------------------------------------------------------------------------------------------
+ * Checkpoints: the complete state of an optimizer -- algorithm, every group's hyperparameters,
+ * every tensor's step count and state arrays, the steps taken (the schedule position), the
+ * non-finite policy -- in a versioned little-endian format with a CRC-32C per section
+ * (docs/CHECKPOINT.md).  A checkpoint is loaded into an optimizer of the same algorithm whose
+ * groups hold tensors of the same sizes (create it as the saved one was); everything is checked
+ * before anything changes, and a refused checkpoint leaves the optimizer as it was.  Resuming is
+ * exact: N steps, save, load, M steps gives the bits of N + M steps.  The kernels' ISA and the
+ * thread count are not saved (they do not change results).
+ * ------------------------------------------------------------------------------------------- */
+
+/* Bytes a checkpoint of `opt` takes now. */
+ADAOPT_API size_t adaopt_checkpoint_size(const adaopt_optimizer *opt);
+/* Writes the checkpoint to buf (capacity bytes; ADAOPT_ERR_SIZE if too small); *written (may be
+ * NULL) gets its length. */
+ADAOPT_API adaopt_status adaopt_save_buffer(const adaopt_optimizer *opt, void *buf,
+                                            size_t capacity, size_t *written);
+ADAOPT_API adaopt_status adaopt_load_buffer(adaopt_optimizer *opt, const void *buf, size_t length);
+/* Atomic: written to a temporary file in the same folder, flushed, fsync'ed, then renamed over
+ * `path` (and the folder fsync'ed), so that a crash leaves the old checkpoint or the new one,
+ * never a mixture.  ADAOPT_ERR_IO with errno's message on failure. */
+ADAOPT_API adaopt_status adaopt_save_file(const adaopt_optimizer *opt, const char *path);
+ADAOPT_API adaopt_status adaopt_load_file(adaopt_optimizer *opt, const char *path);
+
+/* ---------------------------------------------------------------------------------------------
  * Inspecting the state
  * ------------------------------------------------------------------------------------------- */
 
@@ -313,6 +392,15 @@ ADAOPT_API adaopt_status adaopt_state(const adaopt_optimizer *opt, size_t tensor
 /* Scalar state: ADAOPT_STATE_STEP (every algorithm) and ADAOPT_STATE_MU_PRODUCT (NAdam). */
 ADAOPT_API adaopt_status adaopt_state_scalar(const adaopt_optimizer *opt, size_t tensor,
                                   adaopt_state_kind kind, double *value);
+
+/* Writes one state array of a tensor (for importing state, e.g. from a torch.optim state_dict):
+ * numel floats; the tensor's step count must be set too.  Allocates the array if its option was
+ * never on.  ADAOPT_ERR_OPTION for a state this algorithm has not. */
+ADAOPT_API adaopt_status adaopt_set_state(adaopt_optimizer *opt, size_t tensor,
+                                          adaopt_state_kind kind, const float *data, size_t numel);
+/* Sets ADAOPT_STATE_STEP (a whole number >= 0) or ADAOPT_STATE_MU_PRODUCT (NAdam, in [0, 1]). */
+ADAOPT_API adaopt_status adaopt_set_state_scalar(adaopt_optimizer *opt, size_t tensor,
+                                                 adaopt_state_kind kind, double value);
 
 /* The per-coordinate effective learning rate of tensor `tensor`: the factor its most recent
  * step multiplied the (momentum-smoothed) gradient by, computed from the current state and the

@@ -26,6 +26,14 @@ const char *adaopt_status_name(int status)
         return "state does not exist yet";
     case ADAOPT_ERR_CONFLICT:
         return "options conflict with each other";
+    case ADAOPT_ERR_FORMAT:
+        return "not a valid adaopt checkpoint";
+    case ADAOPT_ERR_MISMATCH:
+        return "checkpoint does not match this optimizer";
+    case ADAOPT_ERR_IO:
+        return "file input/output failed";
+    case ADAOPT_ERR_NONFINITE:
+        return "a gradient is NaN or infinite";
     default:
         return "unknown status code";
     }

@@ -57,6 +57,10 @@ struct adaopt_optimizer {
         float *row_sum;
         uint64_t stamp;
     } sparse;
+    int nonfinite_policy;  /* adaopt_nonfinite_policy */
+    int hint;              /* -1 none, 0 finite, 1 non-finite: for the next step */
+    int last_skipped;
+    uint64_t steps_taken, steps_skipped;
     int isa;                          /* adaopt_isa in use */
     const adaopt_kernel_table *kernels;
     size_t threads;
@@ -73,6 +77,15 @@ adaopt_status adaopt__fail(adaopt_optimizer *opt, adaopt_status status, const ch
 /* A zero-filled, 64-byte aligned state array of numel floats (huge pages when large), or NULL
  * (memory.c).  Never NULL for numel 0, so an empty tensor's slot still reads as allocated. */
 float *adaopt__alloc_state(size_t numel);
+
+/* CRC-32C (Castagnoli) of data, continuing from crc (0 to start) (crc32c.c). */
+uint32_t adaopt__crc32c(uint32_t crc, const void *data, size_t length);
+uint32_t adaopt__crc32c_portable(uint32_t crc, const void *data, size_t length);
+
+/* The slots (bit mask) a group with hyperparameters hp needs (optimizer.c). */
+unsigned adaopt__slots_needed(adaopt_algorithm algorithm, const double *hp);
+/* The slot holding `kind` for `algorithm`, or -1 (optimizer.c). */
+int adaopt__slot_of_state(adaopt_algorithm algorithm, adaopt_state_kind kind);
 
 /* Option table (options.c). */
 int adaopt__algorithm_valid(adaopt_algorithm algorithm);

@@ -58,7 +58,7 @@ unsigned adaopt_version_number(void)
 /* State slots                                                                                 */
 
 /* Which slot holds which state, per algorithm; -1: the algorithm has no such state. */
-static int slot_of_state(adaopt_algorithm algorithm, adaopt_state_kind kind)
+int adaopt__slot_of_state(adaopt_algorithm algorithm, adaopt_state_kind kind)
 {
     switch (algorithm) {
     case ADAOPT_ALGO_SGD:
@@ -86,7 +86,7 @@ static int slot_of_state(adaopt_algorithm algorithm, adaopt_state_kind kind)
 }
 
 /* Bit mask of the slots a group with hyperparameters `hp` needs. */
-static unsigned slots_needed(adaopt_algorithm algorithm, const double *hp)
+unsigned adaopt__slots_needed(adaopt_algorithm algorithm, const double *hp)
 {
     switch (algorithm) {
     case ADAOPT_ALGO_SGD:
@@ -163,6 +163,7 @@ adaopt_status adaopt_create(adaopt_algorithm algorithm, adaopt_optimizer **out)
     opt->isa = adaopt__best_isa();
     opt->kernels = adaopt__kernel_table(opt->isa);
     opt->threads = all_cores();
+    opt->hint = -1;
     *out = opt;
     return ADAOPT_OK;
 }
@@ -273,7 +274,7 @@ adaopt_status adaopt_add_group(adaopt_optimizer *opt, const size_t *numels, size
         return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "out of memory adding %zu tensors", n_tensors);
     opt->coeffs = coeffs;
 
-    adaopt_status st = grow_slots(opt, g.first_tensor, n_tensors, slots_needed(opt->algorithm, g.hp));
+    adaopt_status st = grow_slots(opt, g.first_tensor, n_tensors, adaopt__slots_needed(opt->algorithm, g.hp));
     if (st != ADAOPT_OK)
         return st; /* the arrays may have grown, but the counts are unchanged */
     for (size_t i = 0; i < n_tensors; i++) {
@@ -305,7 +306,7 @@ static adaopt_status set_groups(adaopt_optimizer *opt, size_t first, size_t coun
         memcpy(hp, g->hp, sizeof hp);
         hp[option] = value;
         adaopt_status st = grow_slots(opt, g->first_tensor, g->n_tensors,
-                                      slots_needed(opt->algorithm, hp));
+                                      adaopt__slots_needed(opt->algorithm, hp));
         if (st != ADAOPT_OK)
             return st;
     }
@@ -623,6 +624,42 @@ adaopt_status adaopt_reserve_sparse(adaopt_optimizer *opt, size_t max_indices, s
     return ADAOPT_OK;
 }
 
+/* 1 if any of the n floats is NaN or infinite (exponent all ones): an integer OR that vectorizes. */
+static int any_nonfinite(const float *x, size_t n)
+{
+    uint32_t found = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t bits;
+        memcpy(&bits, &x[i], sizeof bits);
+        found |= (bits & 0x7f800000u) == 0x7f800000u;
+    }
+    return found != 0;
+}
+
+/* Reads every gradient of this step once: the cost of the SKIP / ERROR policies when no earlier
+ * pass reported (bench: adaopt-bench --nonfinite). */
+static int scan_nonfinite(const adaopt_optimizer *opt, const float *const *grads,
+                          const adaopt_sparse_grad *sparse)
+{
+    int found = 0;
+    long n_chunks = (long)opt->n_chunks;
+    const adaopt_chunk *chunks = opt->chunks;
+    int threads = (int)opt->threads;
+    (void)threads;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads) reduction(|:found) if (threads > 1 && n_chunks > 2)
+#endif
+    for (long k = 0; k < n_chunks; k++) {
+        const adaopt_chunk *ch = &chunks[k];
+        if (grads[ch->tensor] != NULL)
+            found |= any_nonfinite(grads[ch->tensor] + ch->begin, ch->end - ch->begin);
+    }
+    for (size_t i = 0; i < opt->n_tensors && !found; i++)
+        if (is_sparse(sparse, i) && sparse[i].n_indices > 0)
+            found |= any_nonfinite(sparse[i].values, sparse[i].n_indices * sparse[i].row_len);
+    return found;
+}
+
 adaopt_status adaopt_step(adaopt_optimizer *opt, float *const *params, const float *const *grads,
                           size_t n_tensors)
 {
@@ -635,6 +672,9 @@ adaopt_status adaopt_step_sparse(adaopt_optimizer *opt, float *const *params,
 {
     if (opt == NULL)
         return ADAOPT_ERR_NULL;
+    int hint = opt->hint;
+    opt->hint = -1; /* a hint is for one step, whatever happens to it */
+    opt->last_skipped = 0;
     if (params == NULL || grads == NULL)
         return adaopt__fail(opt, ADAOPT_ERR_NULL, "step: params and grads must not be NULL");
     if (n_tensors != opt->n_tensors)
@@ -658,6 +698,15 @@ adaopt_status adaopt_step_sparse(adaopt_optimizer *opt, float *const *params,
             if (st != ADAOPT_OK)
                 return st;
         }
+    }
+    if (opt->nonfinite_policy != ADAOPT_NONFINITE_PROPAGATE &&
+        (hint >= 0 ? hint : scan_nonfinite(opt, grads, sparse))) {
+        if (opt->nonfinite_policy == ADAOPT_NONFINITE_ERROR)
+            return adaopt__fail(opt, ADAOPT_ERR_NONFINITE,
+                                "step: a gradient holds a NaN or an infinity; nothing was changed");
+        opt->last_skipped = 1;
+        opt->steps_skipped++;
+        return ADAOPT_OK;
     }
 
     /* Serial: the per-tensor scalars (and AdaGrad's first-step fill).  Tensors of one group at
@@ -744,7 +793,49 @@ adaopt_status adaopt_step_sparse(adaopt_optimizer *opt, float *const *params,
         if (opt->algorithm == ADAOPT_ALGO_SGD && opt->coeffs[i].use_momentum)
             t->slot_ready[0] = 1;
     }
+    opt->steps_taken++;
     return ADAOPT_OK;
+}
+
+adaopt_status adaopt_set_nonfinite_policy(adaopt_optimizer *opt, adaopt_nonfinite_policy policy)
+{
+    if (opt == NULL)
+        return ADAOPT_ERR_NULL;
+    if (policy != ADAOPT_NONFINITE_PROPAGATE && policy != ADAOPT_NONFINITE_SKIP &&
+        policy != ADAOPT_NONFINITE_ERROR)
+        return adaopt__fail(opt, ADAOPT_ERR_VALUE, "unknown non-finite policy %d", (int)policy);
+    opt->nonfinite_policy = policy;
+    return ADAOPT_OK;
+}
+
+adaopt_nonfinite_policy adaopt_get_nonfinite_policy(const adaopt_optimizer *opt)
+{
+    return opt == NULL ? ADAOPT_NONFINITE_PROPAGATE : (adaopt_nonfinite_policy)opt->nonfinite_policy;
+}
+
+adaopt_status adaopt_hint_nonfinite(adaopt_optimizer *opt, int found)
+{
+    if (opt == NULL)
+        return ADAOPT_ERR_NULL;
+    if (found != 0 && found != 1)
+        return adaopt__fail(opt, ADAOPT_ERR_VALUE, "hint_nonfinite: found is 0 or 1 (got %d)", found);
+    opt->hint = found;
+    return ADAOPT_OK;
+}
+
+uint64_t adaopt_steps_taken(const adaopt_optimizer *opt)
+{
+    return opt == NULL ? 0 : opt->steps_taken;
+}
+
+uint64_t adaopt_steps_skipped(const adaopt_optimizer *opt)
+{
+    return opt == NULL ? 0 : opt->steps_skipped;
+}
+
+int adaopt_last_step_skipped(const adaopt_optimizer *opt)
+{
+    return opt == NULL ? 0 : opt->last_skipped;
 }
 
 adaopt_status adaopt_set_isa(adaopt_optimizer *opt, adaopt_isa isa)
@@ -824,7 +915,7 @@ adaopt_status adaopt_state(const adaopt_optimizer *opt, size_t tensor, adaopt_st
     adaopt_status st = check_tensor(opt, tensor);
     if (st != ADAOPT_OK)
         return st;
-    int s = slot_of_state(opt->algorithm, kind);
+    int s = adaopt__slot_of_state(opt->algorithm, kind);
     if (s < 0)
         return adaopt__fail(o, ADAOPT_ERR_OPTION, "%s has no array state '%s'",
                             adaopt_algorithm_name(opt->algorithm),
@@ -946,4 +1037,58 @@ adaopt_status adaopt_effective_lr(const adaopt_optimizer *opt, size_t tensor, fl
         out[k] = (float)e;
     }
     return ADAOPT_OK;
+}
+
+adaopt_status adaopt_set_state(adaopt_optimizer *opt, size_t tensor, adaopt_state_kind kind,
+                               const float *data, size_t numel)
+{
+    if (opt == NULL)
+        return ADAOPT_ERR_NULL;
+    if (data == NULL && numel > 0)
+        return adaopt__fail(opt, ADAOPT_ERR_NULL, "set_state: data must not be NULL");
+    adaopt_status st = check_tensor(opt, tensor);
+    if (st != ADAOPT_OK)
+        return st;
+    int s = adaopt__slot_of_state(opt->algorithm, kind);
+    if (s < 0)
+        return adaopt__fail(opt, ADAOPT_ERR_OPTION, "%s has no array state '%s'",
+                            adaopt_algorithm_name(opt->algorithm),
+                            adaopt_state_name(kind) ? adaopt_state_name(kind) : "?");
+    adaopt_tensor *t = &opt->tensors[tensor];
+    if (numel != t->numel)
+        return adaopt__fail(opt, ADAOPT_ERR_SIZE, "set_state: %zu floats for tensor %zu of %zu",
+                            numel, tensor, t->numel);
+    st = grow_slots(opt, tensor, 1, 1u << s);
+    if (st != ADAOPT_OK)
+        return st;
+    if (numel > 0)
+        memcpy(t->slot[s], data, numel * sizeof *data);
+    t->slot_ready[s] = 1;
+    return ADAOPT_OK;
+}
+
+adaopt_status adaopt_set_state_scalar(adaopt_optimizer *opt, size_t tensor, adaopt_state_kind kind,
+                                      double value)
+{
+    if (opt == NULL)
+        return ADAOPT_ERR_NULL;
+    adaopt_status st = check_tensor(opt, tensor);
+    if (st != ADAOPT_OK)
+        return st;
+    if (kind == ADAOPT_STATE_STEP) {
+        if (!(value >= 0.0 && value <= 9007199254740992.0) || value != floor(value))
+            return adaopt__fail(opt, ADAOPT_ERR_VALUE, "step must be a whole number >= 0 (got %g)",
+                                value);
+        opt->tensors[tensor].step = (uint64_t)value;
+        return ADAOPT_OK;
+    }
+    if (kind == ADAOPT_STATE_MU_PRODUCT && opt->algorithm == ADAOPT_ALGO_NADAM) {
+        if (!(value >= 0.0 && value <= 1.0)) /* 0 when beta1 = 0 */
+            return adaopt__fail(opt, ADAOPT_ERR_VALUE, "mu_product must be in [0, 1] (got %g)", value);
+        opt->tensors[tensor].mu_product = value;
+        return ADAOPT_OK;
+    }
+    return adaopt__fail(opt, ADAOPT_ERR_OPTION, "%s has no scalar state '%s'",
+                        adaopt_algorithm_name(opt->algorithm),
+                        adaopt_state_name(kind) ? adaopt_state_name(kind) : "?");
 }

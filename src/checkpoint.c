@@ -1,0 +1,627 @@
+/*
+ * checkpoint.c -- saving and loading an optimizer's complete state (format: docs/CHECKPOINT.md).
+ *
+ *   file    = header, sections (META, GRPS, one TENS per tensor, END)
+ *   header  = "ADAOPTCK", u32 version (1), u32 section count, u32 flags (0), u32 CRC-32C of
+ *             the 20 bytes before it                                       (24 bytes)
+ *   section = 4-byte tag, u32 0, u64 payload length, payload, u32 CRC-32C of the payload,
+ *             zero bytes up to a multiple of 8
+ * All integers and floats little-endian.  A save streams (one pass over the state, the CRC
+ * trails each payload); a load checks every byte into new arrays and commits only when the
+ * whole checkpoint has been accepted, so a refused checkpoint changes nothing.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define MAGIC "ADAOPTCK"
+enum { FORMAT_VERSION = 1, HEADER_BYTES = 24, SECTION_HEAD_BYTES = 16 };
+
+/* ------------------------------------------------------------------------------------------ */
+/* Writing: to a buffer or a file, through one sink                                          */
+
+typedef struct sink {
+    unsigned char *buf; /* buffer mode */
+    size_t capacity, used;
+    FILE *file;         /* file mode */
+    int failed;
+    uint32_t crc;       /* of the current payload */
+} sink;
+
+static void put(sink *s, const void *data, size_t n)
+{
+    if (s->failed || n == 0)
+        return;
+    s->crc = adaopt__crc32c(s->crc, data, n);
+    if (s->file != NULL) {
+        if (fwrite(data, 1, n, s->file) != n)
+            s->failed = 1;
+    } else {
+        if (s->buf != NULL && s->used + n <= s->capacity)
+            memcpy(s->buf + s->used, data, n);
+        else if (s->buf != NULL)
+            s->failed = 1;
+    }
+    s->used += n;
+}
+
+static void put_u32(sink *s, uint32_t v)
+{
+    unsigned char b[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
+                          (unsigned char)(v >> 24)};
+    put(s, b, 4);
+}
+
+static void put_u64(sink *s, uint64_t v)
+{
+    put_u32(s, (uint32_t)v);
+    put_u32(s, (uint32_t)(v >> 32));
+}
+
+static void put_f64(sink *s, double v)
+{
+    uint64_t bits;
+    memcpy(&bits, &v, 8);
+    put_u64(s, bits);
+}
+
+static int little_endian(void)
+{
+    const uint32_t one = 1;
+    unsigned char first;
+    memcpy(&first, &one, 1);
+    return first == 1;
+}
+
+static void put_floats(sink *s, const float *v, size_t n)
+{
+    if (little_endian()) {
+        put(s, v, n * sizeof *v);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint32_t bits;
+        memcpy(&bits, &v[i], 4);
+        put_u32(s, bits);
+    }
+}
+
+static void begin_section(sink *s, const char tag[4], uint64_t payload_bytes)
+{
+    put(s, tag, 4);
+    put_u32(s, 0);
+    put_u64(s, payload_bytes);
+    s->crc = 0;
+}
+
+static void end_section(sink *s, uint64_t payload_bytes)
+{
+    uint32_t crc = s->crc;
+    put_u32(s, crc);
+    static const unsigned char zeros[8] = {0};
+    put(s, zeros, (size_t)((8 - (payload_bytes + 4) % 8) % 8));
+}
+
+/* The payload sizes, shared by the writer and adaopt_checkpoint_size. */
+static uint64_t meta_bytes(void)
+{
+    return 4 + 4 + 8 + 8 + 8 + 8;
+}
+
+static unsigned applicable_options(adaopt_algorithm a)
+{
+    unsigned n = 0;
+    for (int o = ADAOPT_LR; o <= ADAOPT_OPTION_MAX; o++)
+        n += adaopt__option_applies(a, (adaopt_option)o);
+    return n;
+}
+
+static uint64_t groups_bytes(const adaopt_optimizer *opt)
+{
+    return (uint64_t)opt->n_groups * (8 + 8 + 4 + 12ull * applicable_options(opt->algorithm));
+}
+
+static unsigned slot_mask(const adaopt_tensor *t)
+{
+    unsigned mask = 0;
+    for (int s = 0; s < ADAOPT_MAX_SLOTS; s++)
+        mask |= t->slot[s] != NULL ? 1u << s : 0u;
+    return mask;
+}
+
+static uint64_t tensor_bytes(const adaopt_tensor *t)
+{
+    unsigned mask = slot_mask(t), slots = 0;
+    for (int s = 0; s < ADAOPT_MAX_SLOTS; s++)
+        slots += (mask >> s) & 1u;
+    return 8 * 5 + 4 + 4 + (uint64_t)slots * t->numel * 4;
+}
+
+static uint64_t section_total(uint64_t payload)
+{
+    return SECTION_HEAD_BYTES + payload + 4 + (8 - (payload + 4) % 8) % 8;
+}
+
+size_t adaopt_checkpoint_size(const adaopt_optimizer *opt)
+{
+    if (opt == NULL)
+        return 0;
+    uint64_t n = HEADER_BYTES + section_total(meta_bytes()) + section_total(groups_bytes(opt)) +
+                 section_total(0);
+    for (size_t i = 0; i < opt->n_tensors; i++)
+        n += section_total(tensor_bytes(&opt->tensors[i]));
+    return n > SIZE_MAX ? SIZE_MAX : (size_t)n;
+}
+
+static void write_checkpoint(const adaopt_optimizer *opt, sink *s)
+{
+    unsigned char header[HEADER_BYTES];
+    memcpy(header, MAGIC, 8);
+    uint32_t fields[3] = {FORMAT_VERSION, (uint32_t)(3 + opt->n_tensors), 0};
+    for (int f = 0; f < 3; f++)
+        for (int b = 0; b < 4; b++)
+            header[8 + 4 * f + b] = (unsigned char)(fields[f] >> (8 * b));
+    uint32_t hcrc = adaopt__crc32c(0, header, 20);
+    for (int b = 0; b < 4; b++)
+        header[20 + b] = (unsigned char)(hcrc >> (8 * b));
+    put(s, header, HEADER_BYTES);
+
+    begin_section(s, "META", meta_bytes());
+    put_u32(s, (uint32_t)opt->algorithm);
+    put_u32(s, (uint32_t)opt->nonfinite_policy);
+    put_u64(s, opt->n_groups);
+    put_u64(s, opt->n_tensors);
+    put_u64(s, opt->steps_taken);
+    put_u64(s, opt->steps_skipped);
+    end_section(s, meta_bytes());
+
+    begin_section(s, "GRPS", groups_bytes(opt));
+    for (size_t g = 0; g < opt->n_groups; g++) {
+        put_u64(s, opt->groups[g].first_tensor);
+        put_u64(s, opt->groups[g].n_tensors);
+        put_u32(s, applicable_options(opt->algorithm));
+        for (int o = ADAOPT_LR; o <= ADAOPT_OPTION_MAX; o++) {
+            if (!adaopt__option_applies(opt->algorithm, (adaopt_option)o))
+                continue;
+            put_u32(s, (uint32_t)o);
+            put_f64(s, opt->groups[g].hp[o]);
+        }
+    }
+    end_section(s, groups_bytes(opt));
+
+    for (size_t i = 0; i < opt->n_tensors; i++) {
+        const adaopt_tensor *t = &opt->tensors[i];
+        unsigned mask = slot_mask(t), ready = 0;
+        for (int k = 0; k < ADAOPT_MAX_SLOTS; k++)
+            ready |= t->slot_ready[k] ? 1u << k : 0u;
+        begin_section(s, "TENS", tensor_bytes(t));
+        put_u64(s, i);
+        put_u64(s, t->numel);
+        put_u64(s, t->group);
+        put_u64(s, t->step);
+        put_f64(s, t->mu_product);
+        put_u32(s, mask);
+        put_u32(s, ready);
+        for (int k = 0; k < ADAOPT_MAX_SLOTS; k++)
+            if (mask & (1u << k))
+                put_floats(s, t->slot[k], t->numel);
+        end_section(s, tensor_bytes(t));
+    }
+    begin_section(s, "END ", 0);
+    end_section(s, 0);
+}
+
+adaopt_status adaopt_save_buffer(const adaopt_optimizer *opt, void *buf, size_t capacity,
+                                 size_t *written)
+{
+    adaopt_optimizer *o = (adaopt_optimizer *)opt; /* only its error buffer is written */
+    if (opt == NULL)
+        return ADAOPT_ERR_NULL;
+    if (buf == NULL)
+        return adaopt__fail(o, ADAOPT_ERR_NULL, "save_buffer: buf must not be NULL");
+    size_t need = adaopt_checkpoint_size(opt);
+    if (capacity < need)
+        return adaopt__fail(o, ADAOPT_ERR_SIZE, "save_buffer: %zu bytes given, %zu needed",
+                            capacity, need);
+    sink s = {buf, capacity, 0, NULL, 0, 0};
+    write_checkpoint(opt, &s);
+    if (s.failed || s.used != need)
+        return adaopt__fail(o, ADAOPT_ERR_SIZE, "save_buffer: internal size mismatch");
+    if (written != NULL)
+        *written = s.used;
+    return ADAOPT_OK;
+}
+
+/* fsync the folder holding `path`, so that the rename itself is durable. */
+static int sync_folder(const char *path)
+{
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    int fd = open(dir, O_RDONLY);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+adaopt_status adaopt_save_file(const adaopt_optimizer *opt, const char *path)
+{
+    adaopt_optimizer *o = (adaopt_optimizer *)opt;
+    if (opt == NULL)
+        return ADAOPT_ERR_NULL;
+    if (path == NULL)
+        return adaopt__fail(o, ADAOPT_ERR_NULL, "save_file: path must not be NULL");
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path) >= (int)sizeof tmp)
+        return adaopt__fail(o, ADAOPT_ERR_IO, "save_file: path too long");
+    int fd = mkstemp(tmp);
+    if (fd < 0)
+        return adaopt__fail(o, ADAOPT_ERR_IO, "save_file: cannot create a file next to %s: %s",
+                            path, strerror(errno));
+    FILE *f = fdopen(fd, "wb");
+    if (f == NULL) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        return adaopt__fail(o, ADAOPT_ERR_IO, "save_file: %s", strerror(e));
+    }
+    sink s = {NULL, 0, 0, f, 0, 0};
+    write_checkpoint(opt, &s);
+    int e = 0;
+    if (s.failed || fflush(f) != 0 || fsync(fileno(f)) != 0)
+        e = errno ? errno : EIO;
+    if (fclose(f) != 0 && e == 0)
+        e = errno;
+    if (e == 0 && rename(tmp, path) != 0)
+        e = errno;
+    if (e != 0) {
+        unlink(tmp);
+        return adaopt__fail(o, ADAOPT_ERR_IO, "save_file: writing %s: %s (the old file, if any, "
+                            "is untouched)", path, strerror(e));
+    }
+    if (sync_folder(path) != 0)
+        return adaopt__fail(o, ADAOPT_ERR_IO, "save_file: %s written, but syncing its folder "
+                            "failed: %s", path, strerror(errno));
+    return ADAOPT_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Reading                                                                                    */
+
+typedef struct source {
+    const unsigned char *p;
+    size_t left;
+} source;
+
+static int take(source *s, void *out, size_t n)
+{
+    if (s->left < n)
+        return -1;
+    memcpy(out, s->p, n);
+    s->p += n;
+    s->left -= n;
+    return 0;
+}
+
+static int get_u32(source *s, uint32_t *v)
+{
+    unsigned char b[4];
+    if (take(s, b, 4))
+        return -1;
+    *v = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+    return 0;
+}
+
+static int get_u64(source *s, uint64_t *v)
+{
+    uint32_t lo, hi;
+    if (get_u32(s, &lo) || get_u32(s, &hi))
+        return -1;
+    *v = (uint64_t)hi << 32 | lo;
+    return 0;
+}
+
+static int get_f64(source *s, double *v)
+{
+    uint64_t bits;
+    if (get_u64(s, &bits))
+        return -1;
+    memcpy(v, &bits, 8);
+    return 0;
+}
+
+/* The next section: its tag and payload (checked against its CRC); -1 on damage. */
+static int next_section(source *s, char tag[5], source *payload)
+{
+    uint32_t zero, crc;
+    uint64_t length;
+    if (take(s, tag, 4) || get_u32(s, &zero) || get_u64(s, &length) || zero != 0)
+        return -1;
+    tag[4] = '\0';
+    if (length > s->left || s->left - length < 4)
+        return -1;
+    payload->p = s->p;
+    payload->left = (size_t)length;
+    s->p += length;
+    s->left -= (size_t)length;
+    if (get_u32(s, &crc) || crc != adaopt__crc32c(0, payload->p, payload->left))
+        return -1;
+    size_t pad = (size_t)((8 - (length + 4) % 8) % 8);
+    unsigned char zeros[8];
+    if (take(s, zeros, pad))
+        return -1;
+    for (size_t i = 0; i < pad; i++)
+        if (zeros[i] != 0)
+            return -1;
+    return 0;
+}
+
+typedef struct loaded_tensor {
+    uint64_t step;
+    double mu_product;
+    unsigned mask, ready;
+    float *slot[ADAOPT_MAX_SLOTS];
+} loaded_tensor;
+
+static void free_loaded(loaded_tensor *lt, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < ADAOPT_MAX_SLOTS; k++)
+            free(lt[i].slot[k]);
+    free(lt);
+}
+
+/* A slot this algorithm has at all. */
+static int slot_exists(adaopt_algorithm a, int slot)
+{
+    for (int kind = ADAOPT_STATE_MOMENTUM_BUFFER; kind <= ADAOPT_STATE_EXP_INF; kind++)
+        if (adaopt__slot_of_state(a, (adaopt_state_kind)kind) == slot)
+            return 1;
+    return 0;
+}
+
+adaopt_status adaopt_load_buffer(adaopt_optimizer *opt, const void *buf, size_t length)
+{
+    if (opt == NULL)
+        return ADAOPT_ERR_NULL;
+    if (buf == NULL)
+        return adaopt__fail(opt, ADAOPT_ERR_NULL, "load: buf must not be NULL");
+    source s = {buf, length};
+    unsigned char header[HEADER_BYTES];
+    if (take(&s, header, HEADER_BYTES) || memcmp(header, MAGIC, 8) != 0)
+        return adaopt__fail(opt, ADAOPT_ERR_FORMAT, "load: not an adaopt checkpoint (bad magic)");
+    source h = {header + 8, 16};
+    uint32_t version, n_sections, flags, hcrc;
+    get_u32(&h, &version);
+    get_u32(&h, &n_sections);
+    get_u32(&h, &flags);
+    get_u32(&h, &hcrc);
+    if (hcrc != adaopt__crc32c(0, header, 20))
+        return adaopt__fail(opt, ADAOPT_ERR_FORMAT, "load: header checksum mismatch (damaged)");
+    if (version != FORMAT_VERSION || flags != 0)
+        return adaopt__fail(opt, ADAOPT_ERR_FORMAT,
+                            "load: checkpoint format version %u, this library reads %d", version,
+                            FORMAT_VERSION);
+    if (n_sections != 3 + opt->n_tensors)
+        return adaopt__fail(opt, ADAOPT_ERR_MISMATCH,
+                            "load: the checkpoint has %u sections; this optimizer needs %zu",
+                            n_sections, 3 + opt->n_tensors);
+    char tag[5];
+    source p;
+    uint32_t algorithm, policy;
+    uint64_t n_groups, n_tensors, steps_taken, steps_skipped;
+    if (next_section(&s, tag, &p) || strcmp(tag, "META") || get_u32(&p, &algorithm) ||
+        get_u32(&p, &policy) || get_u64(&p, &n_groups) || get_u64(&p, &n_tensors) ||
+        get_u64(&p, &steps_taken) || get_u64(&p, &steps_skipped) || p.left != 0 ||
+        policy > ADAOPT_NONFINITE_ERROR)
+        return adaopt__fail(opt, ADAOPT_ERR_FORMAT, "load: damaged META section");
+    if (algorithm != (uint32_t)opt->algorithm)
+        return adaopt__fail(opt, ADAOPT_ERR_MISMATCH, "load: a checkpoint of %s, not %s",
+                            adaopt_algorithm_name((adaopt_algorithm)algorithm)
+                                ? adaopt_algorithm_name((adaopt_algorithm)algorithm)
+                                : "an unknown algorithm",
+                            adaopt_algorithm_name(opt->algorithm));
+    if (n_groups != opt->n_groups || n_tensors != opt->n_tensors)
+        return adaopt__fail(opt, ADAOPT_ERR_MISMATCH,
+                            "load: the checkpoint has %llu groups of %llu tensors; this optimizer "
+                            "%zu groups of %zu", (unsigned long long)n_groups,
+                            (unsigned long long)n_tensors, opt->n_groups, opt->n_tensors);
+
+    /* Groups: into a copy of the hyperparameters, checked like adaopt_set. */
+    double *hp = malloc((opt->n_groups ? opt->n_groups : 1) * sizeof(double) * (ADAOPT_OPTION_MAX + 1));
+    if (hp == NULL)
+        return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "load: out of memory");
+    if (next_section(&s, tag, &p) || strcmp(tag, "GRPS")) {
+        free(hp);
+        return adaopt__fail(opt, ADAOPT_ERR_FORMAT, "load: damaged GRPS section");
+    }
+    for (size_t g = 0; g < opt->n_groups; g++) {
+        double *row = hp + g * (ADAOPT_OPTION_MAX + 1);
+        memcpy(row, opt->groups[g].hp, sizeof(double) * (ADAOPT_OPTION_MAX + 1));
+        uint64_t first, count;
+        uint32_t n_opts;
+        if (get_u64(&p, &first) || get_u64(&p, &count) || get_u32(&p, &n_opts)) {
+            free(hp);
+            return adaopt__fail(opt, ADAOPT_ERR_FORMAT, "load: damaged GRPS section");
+        }
+        if (first != opt->groups[g].first_tensor || count != opt->groups[g].n_tensors) {
+            free(hp);
+            return adaopt__fail(opt, ADAOPT_ERR_MISMATCH,
+                                "load: group %zu holds tensors %llu..%llu in the checkpoint, "
+                                "%zu..%zu here", g, (unsigned long long)first,
+                                (unsigned long long)(first + count), opt->groups[g].first_tensor,
+                                opt->groups[g].first_tensor + opt->groups[g].n_tensors);
+        }
+        for (uint32_t k = 0; k < n_opts; k++) {
+            uint32_t id;
+            double value;
+            if (get_u32(&p, &id) || get_f64(&p, &value) || id < ADAOPT_LR || id > ADAOPT_OPTION_MAX ||
+                adaopt__check_value(NULL, opt->algorithm, (adaopt_option)id, value) != ADAOPT_OK) {
+                free(hp);
+                return adaopt__fail(opt, ADAOPT_ERR_FORMAT,
+                                    "load: group %zu has an invalid hyperparameter", g);
+            }
+            row[id] = value;
+        }
+    }
+    if (p.left != 0) {
+        free(hp);
+        return adaopt__fail(opt, ADAOPT_ERR_FORMAT, "load: damaged GRPS section");
+    }
+
+    /* Tensors: into new arrays. */
+    loaded_tensor *lt = calloc(opt->n_tensors ? opt->n_tensors : 1, sizeof *lt);
+    if (lt == NULL) {
+        free(hp);
+        return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "load: out of memory");
+    }
+    adaopt_status st = ADAOPT_OK;
+    for (size_t i = 0; i < opt->n_tensors && st == ADAOPT_OK; i++) {
+        const adaopt_tensor *t = &opt->tensors[i];
+        uint64_t index, numel, group;
+        if (next_section(&s, tag, &p) || strcmp(tag, "TENS") || get_u64(&p, &index) ||
+            get_u64(&p, &numel) || get_u64(&p, &group) || get_u64(&p, &lt[i].step) ||
+            get_f64(&p, &lt[i].mu_product) || get_u32(&p, &lt[i].mask) ||
+            get_u32(&p, &lt[i].ready) || index != i || lt[i].mask >= (1u << ADAOPT_MAX_SLOTS) ||
+            !(lt[i].mu_product >= 0.0 && lt[i].mu_product <= 1.0)) {
+            st = adaopt__fail(opt, ADAOPT_ERR_FORMAT, "load: damaged section of tensor %zu", i);
+            break;
+        }
+        if (numel != t->numel || group != t->group) {
+            st = adaopt__fail(opt, ADAOPT_ERR_MISMATCH,
+                              "load: tensor %zu has %llu elements in group %llu in the "
+                              "checkpoint, %zu in group %zu here", i, (unsigned long long)numel,
+                              (unsigned long long)group, t->numel, t->group);
+            break;
+        }
+        for (int k = 0; k < ADAOPT_MAX_SLOTS && st == ADAOPT_OK; k++) {
+            if (!(lt[i].mask & (1u << k)))
+                continue;
+            if (!slot_exists(opt->algorithm, k) || p.left / 4 < t->numel) {
+                st = adaopt__fail(opt, ADAOPT_ERR_FORMAT, "load: damaged state of tensor %zu", i);
+                break;
+            }
+            lt[i].slot[k] = adaopt__alloc_state(t->numel);
+            if (lt[i].slot[k] == NULL) {
+                st = adaopt__fail(opt, ADAOPT_ERR_ALLOC, "load: out of memory for tensor %zu", i);
+                break;
+            }
+            if (little_endian()) {
+                take(&p, lt[i].slot[k], t->numel * 4);
+            } else {
+                for (size_t e = 0; e < t->numel; e++) {
+                    uint32_t bits;
+                    get_u32(&p, &bits);
+                    memcpy(&lt[i].slot[k][e], &bits, 4);
+                }
+            }
+        }
+        if (st == ADAOPT_OK && p.left != 0)
+            st = adaopt__fail(opt, ADAOPT_ERR_FORMAT, "load: damaged section of tensor %zu", i);
+        /* Every array the loaded options need must exist: one the checkpoint lacks (and this
+         * optimizer has not either) starts at zero, as a newly turned-on option's would. */
+        unsigned need = adaopt__slots_needed(opt->algorithm, hp + t->group * (ADAOPT_OPTION_MAX + 1));
+        for (int k = 0; k < ADAOPT_MAX_SLOTS && st == ADAOPT_OK; k++) {
+            if (!(need & (1u << k)) || lt[i].slot[k] != NULL || t->slot[k] != NULL)
+                continue;
+            lt[i].slot[k] = adaopt__alloc_state(t->numel);
+            lt[i].ready &= ~(1u << k);
+            if (lt[i].slot[k] == NULL)
+                st = adaopt__fail(opt, ADAOPT_ERR_ALLOC, "load: out of memory for tensor %zu", i);
+        }
+    }
+    if (st == ADAOPT_OK && (next_section(&s, tag, &p) || strcmp(tag, "END ") || p.left != 0 ||
+                            s.left != 0))
+        st = adaopt__fail(opt, ADAOPT_ERR_FORMAT, "load: damaged or missing END section");
+    if (st != ADAOPT_OK) {
+        free_loaded(lt, opt->n_tensors);
+        free(hp);
+        return st;
+    }
+
+    /* Accepted: commit (nothing below can fail). */
+    for (size_t g = 0; g < opt->n_groups; g++)
+        memcpy(opt->groups[g].hp, hp + g * (ADAOPT_OPTION_MAX + 1),
+               sizeof(double) * (ADAOPT_OPTION_MAX + 1));
+    for (size_t i = 0; i < opt->n_tensors; i++) {
+        adaopt_tensor *t = &opt->tensors[i];
+        for (int k = 0; k < ADAOPT_MAX_SLOTS; k++) {
+            if (lt[i].slot[k] != NULL) {
+                free(t->slot[k]);
+                t->slot[k] = lt[i].slot[k];
+                lt[i].slot[k] = NULL;
+            } else if (t->slot[k] != NULL) {
+                /* kept (an option's state the checkpoint never had): zero, as if new */
+                memset(t->slot[k], 0, t->numel * sizeof(float));
+            }
+            t->slot_ready[k] = (lt[i].ready >> k) & 1u;
+        }
+        t->step = lt[i].step;
+        t->mu_product = lt[i].mu_product;
+    }
+    opt->steps_taken = steps_taken;
+    opt->steps_skipped = steps_skipped;
+    opt->nonfinite_policy = (int)policy;
+    opt->hint = -1;
+    free_loaded(lt, opt->n_tensors);
+    free(hp);
+    return ADAOPT_OK;
+}
+
+adaopt_status adaopt_load_file(adaopt_optimizer *opt, const char *path)
+{
+    if (opt == NULL)
+        return ADAOPT_ERR_NULL;
+    if (path == NULL)
+        return adaopt__fail(opt, ADAOPT_ERR_NULL, "load_file: path must not be NULL");
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return adaopt__fail(opt, ADAOPT_ERR_IO, "load_file: %s: %s", path, strerror(errno));
+    unsigned char *data = NULL;
+    size_t used = 0, cap = 0;
+    int e = 0;
+    for (;;) {
+        if (used == cap) {
+            size_t grown = cap ? cap * 2 : 1 << 16;
+            unsigned char *more = grown > cap ? realloc(data, grown) : NULL;
+            if (more == NULL) {
+                e = ENOMEM;
+                break;
+            }
+            data = more;
+            cap = grown;
+        }
+        size_t got = fread(data + used, 1, cap - used, f);
+        used += got;
+        if (got == 0) {
+            if (ferror(f))
+                e = errno ? errno : EIO;
+            break;
+        }
+    }
+    fclose(f);
+    adaopt_status st;
+    if (e == ENOMEM)
+        st = adaopt__fail(opt, ADAOPT_ERR_ALLOC, "load_file: out of memory reading %s", path);
+    else if (e != 0)
+        st = adaopt__fail(opt, ADAOPT_ERR_IO, "load_file: %s: %s", path, strerror(e));
+    else
+        st = adaopt_load_buffer(opt, data, used);
+    free(data);
+    return st;
+}
