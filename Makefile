@@ -8,7 +8,7 @@
 
 JOBS ?= $(shell nproc)
 CTEST = ctest --output-on-failure -j$(JOBS)
-C_TESTS = worked|first_steps|invariants|errors|schedule_clip|kernels|sparse
+C_TESTS = worked|first_steps|invariants|errors|schedule_clip|kernels|sparse|checkpoint|threads
 
 .PHONY: all deps build demo bench test test-gcc test-clang test-asan test-valgrind clean
 

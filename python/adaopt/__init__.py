@@ -81,6 +81,7 @@ _state_scalar = _fn("adaopt_state_scalar", ctypes.c_int, ctypes.c_void_p, ctypes
                     ctypes.c_int, _c_double_p)
 _effective_lr = _fn("adaopt_effective_lr", ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t,
                     ctypes.c_void_p, ctypes.c_size_t)
+_get = _fn("adaopt_get", ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, _c_double_p)
 _set_isa = _fn("adaopt_set_isa", ctypes.c_int, ctypes.c_void_p, ctypes.c_int)
 _get_isa = _fn("adaopt_get_isa", ctypes.c_int, ctypes.c_void_p)
 _isa_supported = _fn("adaopt_isa_supported", ctypes.c_int, ctypes.c_int)
@@ -97,6 +98,17 @@ _reserve_sparse = _fn("adaopt_reserve_sparse", ctypes.c_int, ctypes.c_void_p, ct
                       ctypes.c_size_t, ctypes.c_size_t)
 _step_sparse = _fn("adaopt_step_sparse", ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p,
                    ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)
+_save_file = _fn("adaopt_save_file", ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p)
+_load_file = _fn("adaopt_load_file", ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p)
+_set_state = _fn("adaopt_set_state", ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
+                 ctypes.c_void_p, ctypes.c_size_t)
+_set_state_scalar = _fn("adaopt_set_state_scalar", ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t,
+                        ctypes.c_int, ctypes.c_double)
+_set_policy = _fn("adaopt_set_nonfinite_policy", ctypes.c_int, ctypes.c_void_p, ctypes.c_int)
+_get_policy = _fn("adaopt_get_nonfinite_policy", ctypes.c_int, ctypes.c_void_p)
+_hint_nonfinite = _fn("adaopt_hint_nonfinite", ctypes.c_int, ctypes.c_void_p, ctypes.c_int)
+_steps_skipped = _fn("adaopt_steps_skipped", ctypes.c_uint64, ctypes.c_void_p)
+_last_skipped = _fn("adaopt_last_step_skipped", ctypes.c_int, ctypes.c_void_p)
 _clip_norm = _fn("adaopt_clip_grad_norm", ctypes.c_int, ctypes.c_void_p, _c_size_p,
                  ctypes.c_size_t, ctypes.c_double, ctypes.c_double, _c_double_p)
 _clip_value = _fn("adaopt_clip_grad_value", ctypes.c_int, ctypes.c_void_p, _c_size_p,
@@ -115,6 +127,7 @@ _STATE_KEYS = {
     "radam": ["exp_avg", "exp_avg_sq"],
 }
 _EPS_MODES = {"outside": 0, "inside": 1, "hat": 2}
+_POLICIES = {"propagate": 0, "skip": 1, "error": 2}
 _NO_ROWS = np.zeros(1, np.int64)  # a valid pointer for a sparse gradient of no rows
 _ISAS = {"auto": 0, "scalar": 1, "avx2": 2, "avx512": 3, "neon": 4}
 
@@ -424,6 +437,139 @@ class Optimizer:
             out[key] = np.ctypeslib.as_array(data, (n.value,)).copy().reshape(shape) \
                 if n.value else np.zeros(shape, np.float32)
         return out
+
+    # -- checkpoints (torch.optim's state_dict shape; adaopt's file format) -----------------
+    def state_dict(self):
+        """{'state': {index: {'step': .., 'exp_avg': array, ..}}, 'param_groups': [{..,
+        'params': [indices]}]}, as torch.optim.Optimizer.state_dict (arrays are copies)."""
+        state = {}
+        for i in range(len(self._params)):
+            s = self._state_of(i)
+            if s:
+                state[i] = s
+        groups, first = [], 0
+        for g in self.param_groups:
+            d = {k: v for k, v in g.items() if k != "params"}
+            d["params"] = list(range(first, first + len(g["params"])))
+            first += len(g["params"])
+            groups.append(d)
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict):
+        """Loads a state_dict() of this class -- or of the same torch.optim class (tensors are
+        read through numpy).  Everything is checked before anything changes."""
+        groups = state_dict["param_groups"]
+        if len(groups) != len(self.param_groups):
+            raise ValueError("loaded state dict has %d parameter groups, the optimizer %d"
+                             % (len(groups), len(self.param_groups)))
+        for g, (mine, theirs) in enumerate(zip(self.param_groups, groups)):
+            if len(theirs["params"]) != len(mine["params"]):
+                raise ValueError("group %d: %d parameters in the state dict, %d here"
+                                 % (g, len(theirs["params"]), len(mine["params"])))
+        order = [i for g in groups for i in g["params"]]  # state keys, in parameter order
+        new_groups = []
+        for g, theirs in enumerate(groups):
+            d = {k: v for k, v in theirs.items() if k in self.defaults}
+            full = dict(self.param_groups[g])
+            full.update(d)
+            for name, value in self._c_options({k: v for k, v in full.items() if k != "params"}):
+                st = _check_option(self._algo, _option_id(name), value)
+                if st != 0:
+                    raise AdaoptError(st, "group %d: invalid %s=%r" % (g, name, value))
+            new_groups.append(full)
+        keys = _STATE_KEYS[self._algorithm]
+        states = []
+        for i, key in enumerate(order):
+            s = state_dict["state"].get(key, {})
+            entry = {}
+            for k, v in s.items():
+                if k in ("step", "mu_product"):
+                    entry[k] = float(np.asarray(v))
+                    continue
+                if v is None:
+                    continue
+                if k not in keys:
+                    raise ValueError("parameter %d: %s has no state %r" % (i, type(self).__name__, k))
+                a = np.ascontiguousarray(np.asarray(v), dtype=np.float32).reshape(-1)
+                if a.size != self._params[i].size:
+                    raise ValueError("parameter %d: state %r has %d elements, the parameter %d"
+                                     % (i, k, a.size, self._params[i].size))
+                entry[k] = a
+            if entry and "step" not in entry:
+                if self._algorithm != "sgd":  # torch's SGD keeps no step: its buffer is all
+                    raise ValueError("parameter %d: state without 'step'" % i)
+                entry["step"] = 1.0
+            states.append(entry)
+        # Checked: apply.
+        for g, full in enumerate(new_groups):
+            self.param_groups[g].update({k: v for k, v in full.items() if k != "params"})
+            self._sync(g)
+        for i, entry in enumerate(states):
+            for k in keys:  # absent arrays: fresh (zero), as a parameter never stepped
+                a = entry.get(k, np.zeros(self._params[i].size, np.float32))
+                st = _set_state(self._handle, i, _STATE_KINDS[k], a.ctypes.data, a.size)
+                if st == _ERR_OPTION:
+                    continue
+                _check(st, self._handle, "load_state_dict")
+            _check(_set_state_scalar(self._handle, i, _STATE_KINDS["step"], entry.get("step", 0.0)),
+                   self._handle, "load_state_dict")
+            if self._algorithm == "nadam":
+                _check(_set_state_scalar(self._handle, i, _STATE_KINDS["mu_product"],
+                                         entry.get("mu_product", 1.0)), self._handle,
+                       "load_state_dict")
+
+    def save(self, path):
+        """Writes the complete state to `path` (adaopt's checkpoint format, atomically)."""
+        for g in range(len(self.param_groups)):
+            self._sync(g)
+        _check(_save_file(self._handle, os.fsencode(path)), self._handle, "save")
+
+    def load(self, path):
+        """Loads a checkpoint written by save() for an optimizer built the same way; a refused
+        checkpoint changes nothing.  param_groups are updated from it."""
+        _check(_load_file(self._handle, os.fsencode(path)), self._handle, "load")
+        value = ctypes.c_double()
+        for g, group in enumerate(self.param_groups):
+            for key in list(group):
+                if key == "params":
+                    continue
+                names = ["beta1", "beta2"] if key == "betas" else [key]
+                got = []
+                for name in names:
+                    _check(_get(self._handle, g, _option_id(name), ctypes.byref(value)),
+                           self._handle)
+                    got.append(value.value)
+                if key == "betas":
+                    group[key] = tuple(got)
+                elif key == "eps_mode":
+                    group[key] = {0: "outside", 1: "inside", 2: "hat"}[int(got[0])]
+                elif isinstance(self.defaults.get(key), bool):
+                    group[key] = bool(got[0])
+                else:
+                    group[key] = got[0]
+                self._synced[g][key] = group[key]
+
+    # -- non-finite gradients (adaopt extension) ---------------------------------------------
+    @property
+    def nonfinite(self):
+        """What a step does with a NaN or infinite gradient: "propagate" (torch's behaviour),
+        "skip" (the whole step; counted in steps_skipped) or "error" (AdaoptError)."""
+        code = _get_policy(self._handle)
+        return [k for k, v in _POLICIES.items() if v == code][0]
+
+    @nonfinite.setter
+    def nonfinite(self, name):
+        if name not in _POLICIES:
+            raise ValueError("nonfinite must be one of %s" % sorted(_POLICIES))
+        _check(_set_policy(self._handle, _POLICIES[name]), self._handle, "nonfinite")
+
+    @property
+    def steps_skipped(self):
+        return int(_steps_skipped(self._handle))
+
+    @property
+    def last_step_skipped(self):
+        return bool(_last_skipped(self._handle))
 
     def effective_lr(self, param):
         """Per-coordinate effective learning rate of the last step (ALGORITHMS.md)."""

@@ -286,6 +286,39 @@ def run_formula_case(algo, opts, isa):
     return failures, worst
 
 
+IMPORT_CASES = [("adam", dict(lr=0.01, amsgrad=True)), ("adagrad", dict(lr=0.1)),
+                ("rmsprop", dict(lr=0.01, momentum=0.9, centered=True)),
+                ("sgd", dict(lr=0.05, momentum=0.9)), ("nadam", dict(lr=0.01)),
+                ("adamax", dict(lr=0.01)), ("radam", dict(lr=0.01)), ("adamw", dict(lr=0.01))]
+
+
+def run_import_case(algo, kw):
+    """torch trains 50 steps; its state_dict() is loaded into adaopt; both go on 50 steps."""
+    rng = np.random.default_rng(99)
+    init = [rng.standard_normal(s).astype(np.float32) for s in SHAPES]
+    theirs = [torch.tensor(a) for a in init]
+    tkw = dict(kw, foreach=True) if algo == "nadam" else kw
+    ref = TORCH[algo](theirs, **tkw)
+    for step in range(50):
+        for p in theirs:
+            p.grad = torch.tensor(rng.standard_normal(p.shape).astype(np.float32))
+        ref.step()
+    ours = [p.detach().numpy().copy() for p in theirs]
+    opt = ADAOPT[algo](ours)  # defaults: hyperparameters come from torch's state dict
+    opt.load_state_dict(ref.state_dict())
+    failures, worst = [], 0.0
+    for step in range(50):
+        grads = [rng.standard_normal(s).astype(np.float32) for s in SHAPES]
+        for p, g in zip(theirs, grads):
+            p.grad = torch.tensor(g)
+        ref.step()
+        opt.step(grads)
+    for k in range(len(SHAPES)):
+        worst = max(worst, compare("tensor %d param" % k, ours[k], theirs[k].numpy(), RTOL,
+                                   failures))
+    return failures, worst
+
+
 def main():
     passed = failed = 0
     isas = adaopt.supported_isas()
@@ -303,6 +336,14 @@ def main():
         failures, worst = run_formula_case(algo, opts, isa)
         print("%s formula %-6s %-8s %s  (worst relative error %.2e)"
               % ("ok  " if not failures else "FAIL", isa, algo, opts, worst))
+        for f in failures[:5]:
+            print("       ", f)
+        passed += not failures
+        failed += bool(failures)
+    for algo, kw in IMPORT_CASES:
+        failures, worst = run_import_case(algo, kw)
+        print("%s import  %-8s torch state_dict -> adaopt, 50 + 50 steps %s  (worst relative "
+              "error %.2e)" % ("ok  " if not failures else "FAIL", algo, kw, worst))
         for f in failures[:5]:
             print("       ", f)
         passed += not failures

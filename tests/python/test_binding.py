@@ -72,6 +72,86 @@ class Interface(unittest.TestCase):
         self.assertTrue(max(abs(g[0]).max(), abs(g[1]).max()) <= np.float32(0.1))
 
 
+class Checkpoints(unittest.TestCase):
+    def run_steps(self, opt, params, start, stop):
+        for t in range(start, stop):
+            rng = np.random.default_rng(t)
+            opt.step([rng.standard_normal(p.shape).astype(np.float32) for p in params])
+
+    def test_state_dict_round_trip_and_exact_resume(self):
+        for cls, kw in ((adaopt.Adam, dict(amsgrad=True)), (adaopt.NAdam, {}),
+                        (adaopt.SGD, dict(momentum=0.9)), (adaopt.RMSprop, dict(centered=True))):
+            a, b = np.ones(6, np.float32), np.ones(6, np.float32)
+            whole = cls([a], **kw)
+            self.run_steps(whole, [a], 0, 30)
+            first = cls([b], **kw)
+            self.run_steps(first, [b], 0, 17)
+            sd = first.state_dict()
+            c = b.copy()
+            resumed = cls([c])  # defaults: the state dict brings the hyperparameters
+            resumed.load_state_dict(sd)
+            self.assertEqual(resumed.param_groups[0]["lr"], first.param_groups[0]["lr"])
+            self.run_steps(resumed, [c], 17, 30)
+            np.testing.assert_array_equal(c, a, err_msg=cls.__name__)
+
+    def test_file_round_trip(self):
+        import tempfile
+        a, b = np.ones(5, np.float32), np.ones(5, np.float32)
+        opt = adaopt.AdamW([a], lr=0.01, weight_decay=0.2)
+        self.run_steps(opt, [a], 0, 10)
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "opt.ckpt")
+            opt.save(path)
+            other = adaopt.AdamW([b])
+            other.load(path)
+            self.assertEqual(other.param_groups[0]["weight_decay"], 0.2)
+            np.testing.assert_array_equal(other.state[0]["exp_avg"], opt.state[0]["exp_avg"])
+            with open(path, "r+b") as f:  # damage it
+                f.seek(100)
+                f.write(b"\xff")
+            fresh = adaopt.AdamW([np.ones(5, np.float32)])
+            with self.assertRaises(adaopt.AdaoptError):
+                fresh.load(path)
+            self.assertEqual(fresh.state[0], {})
+            with self.assertRaises(adaopt.AdaoptError):
+                adaopt.Adam([np.ones(5, np.float32)]).load(os.path.join(d, "missing"))
+
+    def test_bad_state_dicts_change_nothing(self):
+        a = np.ones(4, np.float32)
+        opt = adaopt.Adam([a])
+        opt.step([np.ones(4, np.float32)])
+        before = opt.state_dict()
+        bad = opt.state_dict()
+        bad["state"][0]["exp_avg"] = np.zeros(5, np.float32)
+        with self.assertRaises(ValueError):
+            opt.load_state_dict(bad)
+        bad = opt.state_dict()
+        bad["param_groups"][0]["lr"] = -1.0
+        with self.assertRaises(adaopt.AdaoptError):
+            opt.load_state_dict(bad)
+        bad = opt.state_dict()
+        bad["state"][0]["sum"] = np.zeros(4, np.float32)
+        with self.assertRaises(ValueError):
+            opt.load_state_dict(bad)
+        np.testing.assert_array_equal(opt.state[0]["exp_avg"], before["state"][0]["exp_avg"])
+        self.assertEqual(opt.param_groups[0]["lr"], before["param_groups"][0]["lr"])
+
+    def test_nonfinite_policy(self):
+        a = np.zeros(3, np.float32)
+        opt = adaopt.Adam([a])
+        self.assertEqual(opt.nonfinite, "propagate")
+        opt.nonfinite = "skip"
+        opt.step([np.array([1, np.nan, 1], np.float32)])
+        self.assertTrue(opt.last_step_skipped)
+        self.assertEqual(opt.steps_skipped, 1)
+        np.testing.assert_array_equal(a, 0)
+        opt.nonfinite = "error"
+        with self.assertRaises(adaopt.AdaoptError):
+            opt.step([np.array([1, np.inf, 1], np.float32)])
+        with self.assertRaises(ValueError):
+            opt.nonfinite = "ignore"
+
+
 class Errors(unittest.TestCase):
     def setUp(self):
         self.w = np.zeros(3, np.float32)
