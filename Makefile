@@ -10,7 +10,7 @@ JOBS ?= $(shell nproc)
 CTEST = ctest --output-on-failure -j$(JOBS)
 C_TESTS = worked|first_steps|invariants|errors|schedule_clip|kernels|sparse|checkpoint|threads
 
-.PHONY: all deps build demo bench test test-gcc test-clang test-asan test-valgrind clean
+.PHONY: all deps build demo bench test test-gcc test-clang test-asan test-valgrind test-fuzz clean
 
 all: build
 
@@ -27,7 +27,7 @@ demo: build
 bench: build
 	./build/adaopt-bench
 
-test: test-gcc test-clang test-asan test-valgrind
+test: test-gcc test-clang test-asan test-valgrind test-fuzz
 	@echo "make test: all suites passed"
 
 test-gcc: build
@@ -58,5 +58,22 @@ test-valgrind: build
 	@$(VALGRIND) ./build/adaopt trace --problem sparse-regression --optimizer adam --steps 50 \
 	  --every 10 --json >/dev/null
 
+# libFuzzer with ASan+UBSan: each target for FUZZ_SECONDS from the seed corpus in tests/fuzz
+# (new inputs go to a scratch copy, not the repository); any crash fails.
+FUZZ_SECONDS ?= 60
+test-fuzz: deps
+	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
+	  -DADAOPT_SANITIZE=ON -DADAOPT_FUZZ=ON -DADAOPT_BUILD_TESTS=OFF >/dev/null
+	cmake --build build-fuzz -j$(JOBS) --target fuzz_checkpoint fuzz_step fuzz_cli
+	@for t in checkpoint step cli; do \
+	  rm -rf build-fuzz/corpus-$$t && mkdir -p build-fuzz/corpus-$$t && \
+	  cp tests/fuzz/corpus/$$t/* build-fuzz/corpus-$$t/ && \
+	  echo "fuzz_$$t for $(FUZZ_SECONDS) s" && \
+	  ASAN_OPTIONS=allocator_may_return_null=1 ./build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
+	    -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 -close_fd_mask=3 build-fuzz/corpus-$$t \
+	    2>build-fuzz/fuzz_$$t.log || { tail -60 build-fuzz/fuzz_$$t.log; exit 1; }; \
+	  grep -E "stat::number_of_executed_units|stat::new_units_added" build-fuzz/fuzz_$$t.log; \
+	done
+
 clean:
-	rm -rf build build-clang build-asan
+	rm -rf build build-clang build-asan build-fuzz

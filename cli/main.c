@@ -164,12 +164,13 @@ static int cmd_trace(int argc, char **argv)
                 return usage_error("--steps: '%s' is not a whole number of steps", v);
             steps = (uint64_t)number;
         } else if ((v = flag_value(argc, argv, &i, "--every")) != NULL) {
-            if (parse_number(v, &number) || number < 1 || number != floor(number))
-                return usage_error("--every: '%s' is not a positive whole number", v);
+            if (parse_number(v, &number) || number < 1 || number > 1e9 || number != floor(number))
+                return usage_error("--every: '%s' is not a whole number in [1, 1e9]", v);
             every = (uint64_t)number;
         } else if ((v = flag_value(argc, argv, &i, "--seed")) != NULL) {
-            if (parse_number(v, &number) || number < 0 || number != floor(number))
-                return usage_error("--seed: '%s' is not a whole number", v);
+            if (parse_number(v, &number) || number < 0 || number > 9007199254740992.0 ||
+                number != floor(number))
+                return usage_error("--seed: '%s' is not a whole number in [0, 2^53]", v);
             seed = (uint64_t)number;
         } else if ((v = flag_value(argc, argv, &i, "--a")) != NULL) {
             if (parse_number(v, &a))
@@ -318,7 +319,9 @@ static int cmd_lab(int argc, char **argv)
     return failed ? 1 : 0;
 }
 
-int main(int argc, char **argv)
+/* The program; main() below unless built into a fuzz target (tests/fuzz/fuzz_cli.c). */
+int adaopt_cli(int argc, char **argv);
+int adaopt_cli(int argc, char **argv)
 {
     if (argc < 2)
         return usage_error("%s", "missing command");
@@ -336,3 +339,10 @@ int main(int argc, char **argv)
         return cmd_lab(argc, argv);
     return usage_error("unknown command '%s'", argv[1]);
 }
+
+#ifndef ADAOPT_CLI_NO_MAIN
+int main(int argc, char **argv)
+{
+    return adaopt_cli(argc, argv);
+}
+#endif

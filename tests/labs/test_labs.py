@@ -111,6 +111,11 @@ class CliErrors(unittest.TestCase):
                                                   "--optimizer", "sgd", "--steps", "-3"))
         self.assertIn("--betas", self.check_usage("trace", "--problem", "rosenbrock",
                                                   "--optimizer", "adam", "--betas", "0.9"))
+        # Found by fuzz_cli: a huge --every or --seed was cast to an integer out of range.
+        self.assertIn("--every", self.check_usage("trace", "--problem", "quadratic", "--optimizer",
+                                                  "adagrad", "--every", "7" * 150))
+        self.assertIn("--seed", self.check_usage("trace", "--problem", "sparse-regression",
+                                                 "--optimizer", "sgd", "--seed", "1e300"))
         self.assertIn("needs --optimizer", self.check_usage("trace", "--problem", "rosenbrock"))
         self.assertIn("unknown lab", self.check_usage("lab", "everything"))
         self.assertIn("unknown argument", self.check_usage("lab", "worked", "--colour"))

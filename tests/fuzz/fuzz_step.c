@@ -1,0 +1,105 @@
+/*
+ * fuzz_step.c -- libFuzzer target: the step API with random shapes, groups, options (any id,
+ * any value, NaN included), gradients (any bits), sparse gradients (any indices), kernels and
+ * queries.  Nothing may crash, read or write out of bounds, or leak; errors must be reported.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adaopt.h"
+
+typedef struct {
+    const uint8_t *p;
+    size_t left;
+} input;
+
+static uint8_t byte(input *in)
+{
+    if (in->left == 0)
+        return 0;
+    in->left--;
+    return *in->p++;
+}
+
+static float number(input *in)
+{
+    uint32_t bits = 0;
+    for (int k = 0; k < 4; k++)
+        bits = bits << 8 | byte(in);
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    input in = {data, size};
+    adaopt_optimizer *opt;
+    if (adaopt_create((adaopt_algorithm)(byte(&in) % 10), &opt) != ADAOPT_OK)
+        return 0;
+    adaopt_set_threads(opt, 1 + byte(&in) % 2);
+    adaopt_set_isa(opt, (adaopt_isa)(byte(&in) % 5));
+    adaopt_set_nonfinite_policy(opt, (adaopt_nonfinite_policy)(byte(&in) % 4));
+    enum { MAX_T = 6 };
+    size_t numels[MAX_T], n = 0, group;
+    int n_groups = 1 + byte(&in) % 3;
+    for (int g = 0; g < n_groups; g++) {
+        size_t k = 1 + byte(&in) % 3, start = n;
+        for (size_t i = 0; i < k && n < MAX_T; i++)
+            numels[n++] = byte(&in) % 40;
+        if (n > start)
+            adaopt_add_group(opt, numels + start, n - start, &group);
+    }
+    adaopt_reserve_sparse(opt, byte(&in) % 8, byte(&in) % 16, byte(&in) % 64);
+    static float params[MAX_T][40], grads[MAX_T][40], values[8 * 16];
+    int64_t indices[8];
+    for (int round = 0; round < 4 && in.left > 0; round++) {
+        for (int k = byte(&in) % 4; k > 0; k--) /* options: any id, any value */
+            adaopt_set(opt, byte(&in) % 4 == 0 ? ADAOPT_ALL_GROUPS : byte(&in) % 4,
+                       (adaopt_option)(byte(&in) % 20), byte(&in) % 2 ? number(&in) : byte(&in) % 3);
+        float *pp[MAX_T];
+        const float *gg[MAX_T];
+        adaopt_sparse_grad sparse[MAX_T];
+        memset(sparse, 0, sizeof sparse);
+        for (size_t t = 0; t < n; t++) {
+            for (size_t e = 0; e < numels[t]; e++) {
+                params[t][e] = byte(&in) % 8 ? (float)(int8_t)byte(&in) / 16.0f : number(&in);
+                grads[t][e] = byte(&in) % 8 ? (float)(int8_t)byte(&in) / 16.0f : number(&in);
+            }
+            pp[t] = params[t];
+            uint8_t kind = byte(&in) % 4;
+            gg[t] = kind == 0 ? NULL : grads[t];
+            if (kind == 3) { /* a sparse gradient instead */
+                gg[t] = NULL;
+                size_t len = 1 + byte(&in) % 16, count = byte(&in) % 9;
+                for (size_t k = 0; k < count; k++)
+                    indices[k] = (int64_t)(int8_t)byte(&in);
+                for (size_t k = 0; k < count * len && k < 8 * 16; k++)
+                    values[k] = (float)(int8_t)byte(&in);
+                sparse[t] = (adaopt_sparse_grad){indices, count, values, count * len <= 128 ? len : 1};
+            }
+        }
+        if (byte(&in) % 3 == 0)
+            adaopt_hint_nonfinite(opt, byte(&in) % 3);
+        adaopt_step_sparse(opt, pp, gg, byte(&in) % 2 ? sparse : NULL, n + (byte(&in) % 8 == 0));
+        for (size_t t = 0; t < n; t++) {
+            float eff[40];
+            const float *state;
+            double scalar;
+            adaopt_effective_lr(opt, t, eff, numels[t]);
+            adaopt_state(opt, t, (adaopt_state_kind)(byte(&in) % 12), &state, NULL);
+            adaopt_state_scalar(opt, t, (adaopt_state_kind)(byte(&in) % 3), &scalar);
+        }
+    }
+    size_t bytes = adaopt_checkpoint_size(opt);
+    unsigned char *buf = malloc(bytes);
+    if (buf != NULL && adaopt_save_buffer(opt, buf, bytes, &bytes) == ADAOPT_OK &&
+        adaopt_load_buffer(opt, buf, bytes) != ADAOPT_OK)
+        abort(); /* its own checkpoint must load */
+    free(buf);
+    adaopt_destroy(opt);
+    return 0;
+}
