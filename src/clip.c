@@ -13,6 +13,44 @@ static adaopt_status check_list(float *const *grads, const size_t *numels, size_
     return ADAOPT_OK;
 }
 
+/* acc + sum of |g| or g^2 in double.  Eight partial sums (element k goes to sum k % 8), added
+ * in a fixed order at the end: the compiler keeps them in vector registers, so the pass runs at
+ * memory speed instead of waiting on one chain of dependent adds, and the result does not
+ * depend on the machine. */
+static double sum_pow(const float *g, size_t n, int squares, double acc)
+{
+    double part[8] = {0};
+    size_t k = 0;
+    if (squares) {
+        for (; k + 8 <= n; k += 8)
+            for (int j = 0; j < 8; j++)
+                part[j] += (double)g[k + j] * (double)g[k + j];
+    } else {
+        for (; k + 8 <= n; k += 8)
+            for (int j = 0; j < 8; j++)
+                part[j] += fabs((double)g[k + j]);
+    }
+    for (int j = 0; k < n; k++, j++)
+        part[j] += squares ? (double)g[k] * (double)g[k] : fabs((double)g[k]);
+    return acc + (((part[0] + part[1]) + (part[2] + part[3])) +
+                  ((part[4] + part[5]) + (part[6] + part[7])));
+}
+
+/* max(acc, max |g|), NaN if any element is NaN (as torch's inf norm). */
+static double max_abs(const float *g, size_t n, double acc)
+{
+    float m = 0.0f;
+    int nan = 0;
+    for (size_t k = 0; k < n; k++) {
+        float x = fabsf(g[k]);
+        m = x > m ? x : m;
+        nan |= x != x;
+    }
+    if (nan || acc != acc)
+        return NAN;
+    return (double)m > acc ? (double)m : acc;
+}
+
 adaopt_status adaopt_clip_grad_norm(float *const *grads, const size_t *numels, size_t n_tensors,
                                     double max_norm, double norm_type, double *total_norm)
 {
@@ -26,18 +64,10 @@ adaopt_status adaopt_clip_grad_norm(float *const *grads, const size_t *numels, s
         return ADAOPT_ERR_VALUE;
 
     double acc = 0.0;
-    for (size_t i = 0; i < n_tensors; i++) {
-        const float *g = grads[i];
-        if (g == NULL)
-            continue;
-        for (size_t k = 0; k < numels[i]; k++) {
-            double x = fabs((double)g[k]);
-            if (inf_norm)
-                acc = (x > acc || x != x) ? x : acc;
-            else
-                acc += norm_type == 2.0 ? x * x : x;
-        }
-    }
+    for (size_t i = 0; i < n_tensors; i++)
+        if (grads[i] != NULL)
+            acc = inf_norm ? max_abs(grads[i], numels[i], acc)
+                           : sum_pow(grads[i], numels[i], norm_type == 2.0, acc);
     double norm = (inf_norm || norm_type == 1.0) ? acc : sqrt(acc);
     if (total_norm != NULL)
         *total_norm = norm;

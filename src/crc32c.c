@@ -3,8 +3,9 @@
  * checkpoint section.
  *
  * Why not zlib's crc32: the core library stays dependency-free, and on x86-64 the SSE4.2 crc32
- * instruction computes CRC-32C several times faster than zlib's table code (bench/crc_bench.c
- * measures both).  The portable byte-wise table below is the fallback and the reference the
+ * instruction computes CRC-32C about twice as fast as zlib's crc32, as fast as memcpy moves the
+ * same bytes (adaopt-bench-safety measures all three: 7.4 vs 3.5 vs 6.7 GB/s on the README's
+ * machine).  The portable byte-wise table below is the fallback and the reference the
  * tests compare the instruction with; the table is constant (generated from the polynomial).
  */
 #include <stddef.h>
