@@ -1,0 +1,118 @@
+/*
+ * adaopt_mpi.h -- optimizer state sharded across MPI ranks (ZeRO stage 1).
+ *
+ * Data-parallel training runs one process per device; each holds the whole model and computes
+ * the gradient of its part of the batch.  With ZeRO stage 1 each rank also keeps the optimizer
+ * state of only a 1/N slice of the parameters: the parameters of all tensors, flattened in
+ * order, are cut into N contiguous shards of balanced length (the first total % N ranks get one
+ * element more; a shard may cut through a tensor).  A step
+ *   1. reduce-scatters the ranks' gradients: rank r receives every rank's gradient of shard r
+ *      and averages them (in rank order, so the result does not depend on MPI's algorithm);
+ *   2. applies global-norm clipping if set (the norm is reduced over all shards);
+ *   3. updates its shard with its state: the core library's fused kernels, every dense
+ *      algorithm and option, parameter groups, schedules (adaopt_zero_set);
+ *   4. all-gathers the parameters, so that every rank holds the whole updated model.
+ * The result is the bits one process gets stepping with the rank-ordered average of the ranks'
+ * gradients (docs/ZERO.md says when and why).  State memory per rank falls as 1/N.
+ *
+ * Every function that takes an adaopt_zero is collective: all ranks of the communicator call it,
+ * in the same order, with the same shapes and hyperparameters.  Errors are collective too: when
+ * one rank's arguments are wrong, every rank returns the error, so that no rank is left waiting
+ * in a collective.  Built only when MPI is found (CMake target adaopt::adaopt_mpi).
+ */
+#ifndef ADAOPT_MPI_H
+#define ADAOPT_MPI_H
+
+#include <mpi.h>
+
+#include "adaopt.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct adaopt_zero adaopt_zero;
+
+/* The balanced contiguous shard of rank `rank` out of `world` over `total` elements:
+ * offset and length.  Pure; the same formula the optimizer uses. */
+ADAOPT_API void adaopt_zero_shard_range(uint64_t total, int world, int rank, uint64_t *offset,
+                                        uint64_t *length);
+
+/* Creates a sharded optimizer over `n_tensors` tensors of numels[i] elements, in `n_groups`
+ * parameter groups of group_sizes[g] consecutive tensors each (sum = n_tensors), with the
+ * algorithm's default hyperparameters.  The communicator is duplicated (MPI_Comm_dup), so the
+ * caller's traffic never mixes with the optimizer's.  ADAOPT_ERR_MISMATCH if the ranks disagree
+ * on the algorithm or the shapes; ADAOPT_ERR_SIZE for groups that do not hold the tensors, or a
+ * model past INT_MAX elements (MPI's int counts).  On failure *out is NULL and, if `error` is
+ * not NULL, it gets the message (error_size bytes at most). */
+ADAOPT_API adaopt_status adaopt_zero_create(MPI_Comm comm, adaopt_algorithm algorithm,
+                                            const size_t *numels, size_t n_tensors,
+                                            const size_t *group_sizes, size_t n_groups,
+                                            adaopt_zero **out, char *error, size_t error_size);
+ADAOPT_API void adaopt_zero_destroy(adaopt_zero *z);
+/* The last failure's detail ("" if none).  Local. */
+ADAOPT_API const char *adaopt_zero_last_error(const adaopt_zero *z);
+
+/* Hyperparameters, as adaopt_set / adaopt_get (ADAOPT_ALL_GROUPS for every group). */
+ADAOPT_API adaopt_status adaopt_zero_set(adaopt_zero *z, size_t group, adaopt_option option,
+                                         double value);
+ADAOPT_API adaopt_status adaopt_zero_get(const adaopt_zero *z, size_t group, adaopt_option option,
+                                         double *value);
+/* Global-norm clipping inside the step, as adaopt_clip_grad_norm on the averaged gradient:
+ * max_norm >= 0 and norm_type 1, 2 or INFINITY; max_norm = INFINITY measures without clipping.
+ * adaopt_zero_set_clip(z, 0, 0) turns it off (the default). */
+ADAOPT_API adaopt_status adaopt_zero_set_clip(adaopt_zero *z, double max_norm, double norm_type);
+/* The global norm the last step measured (NaN if clipping is off). */
+ADAOPT_API double adaopt_zero_last_norm(const adaopt_zero *z);
+/* The non-finite policy (adaopt_set_nonfinite_policy): under SKIP every rank skips together. */
+ADAOPT_API adaopt_status adaopt_zero_set_nonfinite_policy(adaopt_zero *z,
+                                                          adaopt_nonfinite_policy policy);
+/* Threads each rank's update uses (adaopt_set_threads).  Local: ranks may differ. */
+ADAOPT_API adaopt_status adaopt_zero_set_threads(adaopt_zero *z, size_t threads);
+
+/* How the gradients are reduced: ORDERED (default) sends each rank its shard of every gradient
+ * (MPI_Alltoallv) and sums them in rank order, so results are bit-reproducible and equal one
+ * process's; MPI uses MPI_Reduce_scatter, whose summation order is MPI's choice (it may differ
+ * in the last bits between world sizes).  Both move the same bytes. */
+typedef enum adaopt_zero_reduce {
+    ADAOPT_ZERO_REDUCE_ORDERED = 0,
+    ADAOPT_ZERO_REDUCE_MPI = 1
+} adaopt_zero_reduce;
+ADAOPT_API adaopt_status adaopt_zero_set_reduce(adaopt_zero *z, adaopt_zero_reduce mode);
+
+/* One step.  params[i]: tensor i's numel floats, the same values on every rank (the replicated
+ * model), updated in place on every rank.  grads[i]: this rank's gradient of tensor i (of its
+ * part of the batch); read only.  Every tensor needs a gradient on every rank. */
+ADAOPT_API adaopt_status adaopt_zero_step(adaopt_zero *z, float *const *params,
+                                          const float *const *grads, size_t n_tensors);
+/* Whether the last step was skipped (non-finite gradient under SKIP), and steps taken. */
+ADAOPT_API int adaopt_zero_last_step_skipped(const adaopt_zero *z);
+ADAOPT_API uint64_t adaopt_zero_steps_taken(const adaopt_zero *z);
+
+/* This rank's shard: offset and length in the flattened parameters.  Local. */
+ADAOPT_API void adaopt_zero_shard(const adaopt_zero *z, uint64_t *offset, uint64_t *length);
+/* The optimizer over this rank's shard: tensor i of it is the part of tensor i inside the shard
+ * (possibly empty), in the same groups.  Read it (adaopt_state, adaopt_effective_lr); do not
+ * step or change it.  Local. */
+ADAOPT_API const adaopt_optimizer *adaopt_zero_local(const adaopt_zero *z);
+/* Bytes of optimizer state this rank holds (every state array of its shard).  Local. */
+ADAOPT_API size_t adaopt_zero_state_bytes(const adaopt_zero *z);
+
+/* Sharded checkpoints (docs/ZERO.md): every rank writes its shard to `path`.<id>.<rank>-of-<N>
+ * (the core checkpoint format inside a header recording the world size, the rank, the shard's
+ * offset and length and every tensor's size); then rank 0 writes the manifest `path`, naming
+ * the shards with their sizes and CRC-32C.  Every file is written atomically, and the manifest
+ * last, so a crash leaves the previous checkpoint loadable; after the new manifest is in place
+ * the previous checkpoint's shard files are removed.  */
+ADAOPT_API adaopt_status adaopt_zero_save(adaopt_zero *z, const char *path);
+/* Loads a checkpoint saved with any number of ranks into this run's sharding (re-sharding: each
+ * rank reads the saved shards that overlap its own).  Everything is checked (manifest, every
+ * file's CRC, the core checks of every shard, shapes and algorithm against this optimizer)
+ * before anything changes; if any rank refuses, every rank returns the error unchanged. */
+ADAOPT_API adaopt_status adaopt_zero_load(adaopt_zero *z, const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ADAOPT_MPI_H */

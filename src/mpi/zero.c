@@ -1,0 +1,1203 @@
+/*
+ * zero.c -- ZeRO stage 1 over MPI (include/adaopt_mpi.h, docs/ZERO.md).
+ *
+ * The flattened parameters [0, total) are cut into balanced contiguous shards.  Rank r's local
+ * optimizer is an ordinary adaopt optimizer whose tensor i is the part of tensor i inside shard r
+ * (often empty), in the same groups, so every algorithm, option and per-tensor scalar (step
+ * counts, NAdam's mu product) behaves exactly as in one process.  The local optimizer updates the
+ * caller's parameter arrays in place at the shard's positions; the collectives then spread them.
+ *
+ * Collectives go in rounds of at most `round` elements per rank, so that the buffers they need
+ * stay bounded (2 x world x round floats) however large the model: the only memory that grows
+ * with the model is the state and the averaged gradient of the shard, both 1/N of it.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../include/adaopt_mpi.h"
+#include "../internal.h"
+
+enum { ROUND_BUDGET = 1 << 22 }; /* floats per collective buffer (16 MiB) */
+
+struct adaopt_zero {
+    MPI_Comm comm;
+    int world, rank;
+    adaopt_algorithm algorithm;
+    size_t n_tensors, n_groups;
+    size_t *numels, *group_sizes;
+    uint64_t *tensor_off;             /* n_tensors + 1 flat offsets */
+    uint64_t total, off, len;         /* this rank's shard */
+    size_t *piece_begin, *piece_len;  /* per tensor, within the tensor */
+    uint64_t *shard_off, *shard_len;  /* every rank's shard */
+    uint64_t round;                   /* elements per rank per collective round */
+    int *counts, *displs;             /* per rank, for one round: what each rank's shard holds */
+    int *rcounts, *rdispls;           /* per rank: what this rank receives from it */
+    float *send, *recv;               /* world * round floats each */
+    float *gshard;                    /* len floats: the averaged gradient of the shard */
+    double *norm_parts;               /* world: every shard's part of the clipping norm */
+    float **lparams;
+    const float **lgrads;
+    adaopt_optimizer *local;
+    size_t threads;
+    double clip_max, clip_type, last_norm;
+    int clip_on, reduce_mode, last_skipped;
+    char error[256];
+};
+
+static adaopt_status fail(adaopt_zero *z, adaopt_status st, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+static adaopt_status fail(adaopt_zero *z, adaopt_status st, const char *fmt, ...)
+{
+    if (z != NULL) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(z->error, sizeof z->error, fmt, ap);
+        va_end(ap);
+    }
+    return st;
+}
+
+/* Every rank learns the worst status (the highest code) any rank had; a rank that was fine
+ * but must fail because another did says so. */
+static adaopt_status agree(adaopt_zero *z, adaopt_status mine)
+{
+    int local[2] = {(int)mine, mine != ADAOPT_OK ? z->rank : -1}, worst[2];
+    if (MPI_Allreduce(local, worst, 1, MPI_2INT, MPI_MAXLOC, z->comm) != MPI_SUCCESS)
+        return fail(z, ADAOPT_ERR_IO, "MPI_Allreduce failed");
+    if (worst[0] != ADAOPT_OK && mine == ADAOPT_OK)
+        fail(z, (adaopt_status)worst[0], "rank %d failed with status %d (%s); nothing changed "
+             "here", worst[1], worst[0], adaopt_status_name(worst[0]));
+    return (adaopt_status)worst[0];
+}
+
+/* At the start of a step: agree on the arguments' status, and check that every rank holds the
+ * same hyperparameters, policy and clipping (a CRC of them; max of it and of its complement
+ * tell whether all ranks' are equal).  A rank that forgot to apply a schedule is caught here,
+ * before anything is exchanged or written. */
+static adaopt_status agree_step(adaopt_zero *z, adaopt_status mine)
+{
+    uint32_t crc = 0;
+    for (size_t g = 0; g < z->local->n_groups; g++)
+        crc = adaopt__crc32c(crc, z->local->groups[g].hp, sizeof z->local->groups[g].hp);
+    double extra[3] = {(double)z->local->nonfinite_policy, z->clip_on ? z->clip_max : -1.0,
+                       z->clip_on ? z->clip_type : -1.0};
+    crc = adaopt__crc32c(crc, extra, sizeof extra);
+    crc = adaopt__crc32c(crc, &z->reduce_mode, sizeof z->reduce_mode);
+    uint32_t local[4] = {(uint32_t)mine, mine != ADAOPT_OK ? (uint32_t)z->rank + 1 : 0, crc, ~crc};
+    uint32_t most[4];
+    if (MPI_Allreduce(local, most, 4, MPI_UINT32_T, MPI_MAX, z->comm) != MPI_SUCCESS)
+        return fail(z, ADAOPT_ERR_IO, "MPI_Allreduce failed");
+    if (most[0] != ADAOPT_OK) {
+        if (mine == ADAOPT_OK)
+            fail(z, (adaopt_status)most[0], "a rank failed with status %u (%s); nothing changed "
+                 "here", most[0], adaopt_status_name((int)most[0]));
+        return (adaopt_status)most[0];
+    }
+    if (most[2] != ~most[3])
+        return fail(z, ADAOPT_ERR_CONFLICT, "step: the ranks hold different hyperparameters, "
+                    "non-finite policies or clipping (every rank must set the same); nothing "
+                    "changed");
+    return ADAOPT_OK;
+}
+
+void adaopt_zero_shard_range(uint64_t total, int world, int rank, uint64_t *offset,
+                             uint64_t *length)
+{
+    uint64_t w = world > 0 ? (uint64_t)world : 1, r = rank > 0 ? (uint64_t)rank : 0;
+    uint64_t base = total / w, extra = total % w;
+    if (offset != NULL)
+        *offset = r * base + (r < extra ? r : extra);
+    if (length != NULL)
+        *length = r < w ? base + (r < extra ? 1 : 0) : 0;
+}
+
+/* The part of tensor i inside [off, off + len), for the layout of z. */
+static void piece_of(const adaopt_zero *z, size_t i, uint64_t off, uint64_t len, size_t *begin,
+                     size_t *count)
+{
+    uint64_t a = z->tensor_off[i], b = z->tensor_off[i + 1];
+    uint64_t lo = off > a ? off : a, hi = off + len < b ? off + len : b;
+    *begin = hi > lo ? (size_t)(lo - a) : 0;
+    *count = hi > lo ? (size_t)(hi - lo) : 0;
+}
+
+/* An optimizer over the pieces of shard [off, off + len), in z's groups. */
+static adaopt_status make_local(adaopt_zero *z, uint64_t off, uint64_t len, adaopt_optimizer **out)
+{
+    adaopt_optimizer *opt;
+    adaopt_status st = adaopt_create(z->algorithm, &opt);
+    if (st != ADAOPT_OK)
+        return st;
+    size_t *sizes = malloc((z->n_tensors ? z->n_tensors : 1) * sizeof *sizes), begin, group;
+    if (sizes == NULL) {
+        adaopt_destroy(opt);
+        return ADAOPT_ERR_ALLOC;
+    }
+    for (size_t i = 0; i < z->n_tensors; i++)
+        piece_of(z, i, off, len, &begin, &sizes[i]);
+    size_t first = 0;
+    for (size_t g = 0; g < z->n_groups && st == ADAOPT_OK; g++) {
+        st = adaopt_add_group(opt, sizes + first, z->group_sizes[g], &group);
+        first += z->group_sizes[g];
+    }
+    free(sizes);
+    if (st != ADAOPT_OK) {
+        adaopt_destroy(opt);
+        return st;
+    }
+    *out = opt;
+    return ADAOPT_OK;
+}
+
+void adaopt_zero_destroy(adaopt_zero *z)
+{
+    if (z == NULL)
+        return;
+    adaopt_destroy(z->local);
+    if (z->comm != MPI_COMM_NULL)
+        MPI_Comm_free(&z->comm);
+    free(z->numels);
+    free(z->group_sizes);
+    free(z->tensor_off);
+    free(z->piece_begin);
+    free(z->piece_len);
+    free(z->shard_off);
+    free(z->shard_len);
+    free(z->counts);
+    free(z->displs);
+    free(z->rcounts);
+    free(z->rdispls);
+    free(z->send);
+    free(z->recv);
+    free(z->gshard);
+    free(z->norm_parts);
+    free(z->lparams);
+    free(z->lgrads);
+    free(z);
+}
+
+const char *adaopt_zero_last_error(const adaopt_zero *z)
+{
+    return z == NULL ? "adaopt_zero is NULL" : z->error;
+}
+
+adaopt_status adaopt_zero_create(MPI_Comm comm, adaopt_algorithm algorithm, const size_t *numels,
+                                 size_t n_tensors, const size_t *group_sizes, size_t n_groups,
+                                 adaopt_zero **out, char *error, size_t error_size)
+{
+    if (error != NULL && error_size > 0)
+        error[0] = '\0';
+    if (out == NULL)
+        return ADAOPT_ERR_NULL;
+    *out = NULL;
+    adaopt_zero *z = calloc(1, sizeof *z);
+    if (z == NULL)
+        return ADAOPT_ERR_ALLOC;
+    z->comm = MPI_COMM_NULL;
+    if (MPI_Comm_dup(comm, &z->comm) != MPI_SUCCESS) {
+        free(z);
+        return ADAOPT_ERR_IO;
+    }
+    MPI_Comm_size(z->comm, &z->world);
+    MPI_Comm_rank(z->comm, &z->rank);
+    z->algorithm = algorithm;
+    z->n_tensors = n_tensors;
+    z->n_groups = n_groups;
+    z->last_norm = NAN;
+
+    /* Local checks first, then every rank learns whether all passed. */
+    adaopt_status st = ADAOPT_OK;
+    size_t in_groups = 0;
+    if (!adaopt__algorithm_valid(algorithm))
+        st = fail(z, ADAOPT_ERR_ALGORITHM, "create: unknown algorithm %d", (int)algorithm);
+    else if ((n_tensors > 0 && numels == NULL) || (n_groups > 0 && group_sizes == NULL))
+        st = fail(z, ADAOPT_ERR_NULL, "create: numels and group_sizes must not be NULL");
+    else if (n_tensors == 0 || n_groups == 0)
+        st = fail(z, ADAOPT_ERR_SIZE, "create: needs at least one group and one tensor");
+    if (st == ADAOPT_OK) {
+        for (size_t g = 0; g < n_groups; g++) {
+            if (group_sizes[g] == 0 || group_sizes[g] > n_tensors - in_groups) {
+                st = fail(z, ADAOPT_ERR_SIZE, "create: group %zu of %zu tensors does not fit the "
+                          "%zu tensors", g, group_sizes[g], n_tensors);
+                break;
+            }
+            in_groups += group_sizes[g];
+        }
+        if (st == ADAOPT_OK && in_groups != n_tensors)
+            st = fail(z, ADAOPT_ERR_SIZE, "create: the groups hold %zu tensors, not %zu",
+                      in_groups, n_tensors);
+    }
+    if (st == ADAOPT_OK) {
+        z->numels = malloc(n_tensors * sizeof *z->numels);
+        z->group_sizes = malloc(n_groups * sizeof *z->group_sizes);
+        z->tensor_off = malloc((n_tensors + 1) * sizeof *z->tensor_off);
+        z->piece_begin = malloc(n_tensors * sizeof *z->piece_begin);
+        z->piece_len = malloc(n_tensors * sizeof *z->piece_len);
+        z->shard_off = malloc((size_t)z->world * sizeof *z->shard_off);
+        z->shard_len = malloc((size_t)z->world * sizeof *z->shard_len);
+        z->counts = malloc((size_t)z->world * sizeof *z->counts);
+        z->displs = malloc((size_t)z->world * sizeof *z->displs);
+        z->rcounts = malloc((size_t)z->world * sizeof *z->rcounts);
+        z->rdispls = malloc((size_t)z->world * sizeof *z->rdispls);
+        z->norm_parts = malloc((size_t)z->world * sizeof *z->norm_parts);
+        z->lparams = malloc(n_tensors * sizeof *z->lparams);
+        z->lgrads = malloc(n_tensors * sizeof *z->lgrads);
+        if (!z->numels || !z->group_sizes || !z->tensor_off || !z->piece_begin ||
+            !z->piece_len || !z->shard_off || !z->shard_len || !z->counts || !z->displs || !z->rcounts || !z->rdispls || !z->norm_parts ||
+            !z->lparams || !z->lgrads)
+            st = fail(z, ADAOPT_ERR_ALLOC, "create: out of memory");
+    }
+    if (st == ADAOPT_OK) {
+        memcpy(z->numels, numels, n_tensors * sizeof *numels);
+        memcpy(z->group_sizes, group_sizes, n_groups * sizeof *group_sizes);
+        z->tensor_off[0] = 0;
+        for (size_t i = 0; i < n_tensors; i++)
+            z->tensor_off[i + 1] = z->tensor_off[i] + numels[i];
+        z->total = z->tensor_off[n_tensors];
+        for (int r = 0; r < z->world; r++)
+            adaopt_zero_shard_range(z->total, z->world, r, &z->shard_off[r], &z->shard_len[r]);
+        z->off = z->shard_off[z->rank];
+        z->len = z->shard_len[z->rank];
+        /* MPI counts and displacements are ints. */
+        if (z->total > (uint64_t)INT_MAX)
+            st = fail(z, ADAOPT_ERR_SIZE, "create: %llu elements; MPI's int counts limit a "
+                      "sharded model to %d", (unsigned long long)z->total, INT_MAX);
+    }
+    if (st == ADAOPT_OK) {
+        uint64_t maxlen = z->shard_len[0], per = ROUND_BUDGET / (uint64_t)z->world;
+        z->round = maxlen < per ? maxlen : per;
+        if (z->round == 0)
+            z->round = 1;
+        size_t buf = (size_t)(z->round * (uint64_t)z->world);
+        z->send = adaopt__alloc_state(buf);
+        z->recv = adaopt__alloc_state(buf);
+        z->gshard = adaopt__alloc_state((size_t)z->len);
+        if (!z->send || !z->recv || !z->gshard)
+            st = fail(z, ADAOPT_ERR_ALLOC, "create: out of memory for the buffers");
+    }
+    if (st == ADAOPT_OK) {
+        for (size_t i = 0; i < n_tensors; i++)
+            piece_of(z, i, z->off, z->len, &z->piece_begin[i], &z->piece_len[i]);
+        st = make_local(z, z->off, z->len, &z->local);
+        if (st != ADAOPT_OK)
+            fail(z, st, "create: the shard's optimizer: %s", adaopt_status_name(st));
+    }
+    /* Do the ranks agree on the layout?  A CRC of it, gathered. */
+    uint32_t sig = 0;
+    if (st == ADAOPT_OK) {
+        sig = adaopt__crc32c(0, &algorithm, sizeof algorithm);
+        sig = adaopt__crc32c(sig, numels, n_tensors * sizeof *numels);
+        sig = adaopt__crc32c(sig, group_sizes, n_groups * sizeof *group_sizes);
+    }
+    st = agree(z, st);
+    if (st == ADAOPT_OK) {
+        uint32_t first = sig;
+        MPI_Bcast(&first, 1, MPI_UINT32_T, 0, z->comm);
+        st = agree(z, first == sig ? ADAOPT_OK
+                                   : fail(z, ADAOPT_ERR_MISMATCH, "create: rank %d has another "
+                                          "algorithm or other shapes than rank 0", z->rank));
+    }
+    if (st != ADAOPT_OK) {
+        if (error != NULL && error_size > 0)
+            snprintf(error, error_size, "%s", z->error);
+        adaopt_zero_destroy(z);
+        return st;
+    }
+    *out = z;
+    return ADAOPT_OK;
+}
+
+adaopt_status adaopt_zero_set(adaopt_zero *z, size_t group, adaopt_option option, double value)
+{
+    if (z == NULL)
+        return ADAOPT_ERR_NULL;
+    adaopt_status st = adaopt_set(z->local, group, option, value);
+    if (st != ADAOPT_OK)
+        fail(z, st, "%s", adaopt_last_error(z->local));
+    return st;
+}
+
+adaopt_status adaopt_zero_get(const adaopt_zero *z, size_t group, adaopt_option option,
+                              double *value)
+{
+    if (z == NULL)
+        return ADAOPT_ERR_NULL;
+    return adaopt_get(z->local, group, option, value);
+}
+
+adaopt_status adaopt_zero_set_clip(adaopt_zero *z, double max_norm, double norm_type)
+{
+    if (z == NULL)
+        return ADAOPT_ERR_NULL;
+    if (max_norm == 0.0 && norm_type == 0.0) {
+        z->clip_on = 0;
+        return ADAOPT_OK;
+    }
+    if (!(max_norm >= 0.0) || !(norm_type == 1.0 || norm_type == 2.0 ||
+                                (isinf(norm_type) && norm_type > 0)))
+        return fail(z, ADAOPT_ERR_VALUE, "set_clip: max_norm must be >= 0 and norm_type 1, 2 "
+                    "or inf (got %g, %g)", max_norm, norm_type);
+    z->clip_on = 1;
+    z->clip_max = max_norm;
+    z->clip_type = norm_type;
+    return ADAOPT_OK;
+}
+
+double adaopt_zero_last_norm(const adaopt_zero *z)
+{
+    return z == NULL ? NAN : z->last_norm;
+}
+
+adaopt_status adaopt_zero_set_nonfinite_policy(adaopt_zero *z, adaopt_nonfinite_policy policy)
+{
+    if (z == NULL)
+        return ADAOPT_ERR_NULL;
+    adaopt_status st = adaopt_set_nonfinite_policy(z->local, policy);
+    if (st != ADAOPT_OK)
+        fail(z, st, "%s", adaopt_last_error(z->local));
+    return st;
+}
+
+adaopt_status adaopt_zero_set_threads(adaopt_zero *z, size_t threads)
+{
+    if (z == NULL)
+        return ADAOPT_ERR_NULL;
+    adaopt_status st = adaopt_set_threads(z->local, threads);
+    if (st != ADAOPT_OK)
+        return fail(z, st, "%s", adaopt_last_error(z->local));
+    z->threads = threads;
+    return ADAOPT_OK;
+}
+
+adaopt_status adaopt_zero_set_reduce(adaopt_zero *z, adaopt_zero_reduce mode)
+{
+    if (z == NULL)
+        return ADAOPT_ERR_NULL;
+    if (mode != ADAOPT_ZERO_REDUCE_ORDERED && mode != ADAOPT_ZERO_REDUCE_MPI)
+        return fail(z, ADAOPT_ERR_VALUE, "set_reduce: unknown mode %d", (int)mode);
+    z->reduce_mode = (int)mode;
+    return ADAOPT_OK;
+}
+
+int adaopt_zero_last_step_skipped(const adaopt_zero *z)
+{
+    return z != NULL && z->last_skipped;
+}
+
+uint64_t adaopt_zero_steps_taken(const adaopt_zero *z)
+{
+    return z == NULL ? 0 : adaopt_steps_taken(z->local);
+}
+
+void adaopt_zero_shard(const adaopt_zero *z, uint64_t *offset, uint64_t *length)
+{
+    if (offset != NULL)
+        *offset = z ? z->off : 0;
+    if (length != NULL)
+        *length = z ? z->len : 0;
+}
+
+const adaopt_optimizer *adaopt_zero_local(const adaopt_zero *z)
+{
+    return z == NULL ? NULL : z->local;
+}
+
+size_t adaopt_zero_state_bytes(const adaopt_zero *z)
+{
+    if (z == NULL)
+        return 0;
+    size_t bytes = 0;
+    for (size_t i = 0; i < z->local->n_tensors; i++)
+        for (int k = 0; k < ADAOPT_MAX_SLOTS; k++)
+            bytes += z->local->tensors[i].slot[k] != NULL ? z->local->tensors[i].numel * 4 : 0;
+    return bytes;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The step                                                                                   */
+
+/* Copies flat elements [begin, begin + count) of the tensors `src` to dst (gather = 1) or
+ * dst's values into them (gather = 0). */
+static void copy_flat(const adaopt_zero *z, float *const *tensors, uint64_t begin, uint64_t count,
+                      float *buf, int gather)
+{
+    if (count == 0)
+        return;
+    /* The tensor holding `begin`: binary search over the offsets. */
+    size_t lo = 0, hi = z->n_tensors;
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (z->tensor_off[mid] <= begin)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    for (size_t i = lo; i < z->n_tensors && count > 0; i++) {
+        uint64_t a = z->tensor_off[i], b = z->tensor_off[i + 1];
+        if (begin >= b)
+            continue;
+        size_t at = (size_t)(begin - a), n = (size_t)(b - begin < count ? b - begin : count);
+        if (gather)
+            memcpy(buf, tensors[i] + at, n * sizeof *buf);
+        else
+            memcpy(tensors[i] + at, buf, n * sizeof *buf);
+        buf += n;
+        begin += n;
+        count -= n;
+    }
+}
+
+static uint64_t round_count(uint64_t shard_len, uint64_t k, uint64_t round)
+{
+    uint64_t start = k * round;
+    return shard_len > start ? (shard_len - start < round ? shard_len - start : round) : 0;
+}
+
+/* gshard = the average over ranks of their gradients of this rank's shard. */
+static adaopt_status reduce_gradients(adaopt_zero *z, const float *const *grads)
+{
+    uint64_t rounds = (z->shard_len[0] + z->round - 1) / z->round;
+    float world_f = (float)z->world;
+    for (uint64_t k = 0; k < rounds; k++) {
+        for (int r = 0; r < z->world; r++) {
+            uint64_t n = round_count(z->shard_len[r], k, z->round);
+            z->counts[r] = (int)n;
+            z->displs[r] = (int)((uint64_t)r * z->round);
+            copy_flat(z, (float *const *)grads, z->shard_off[r] + k * z->round, n,
+                      z->send + (size_t)r * z->round, 1);
+        }
+        uint64_t mine = round_count(z->len, k, z->round);
+        float *out = z->gshard + k * z->round;
+        if (z->reduce_mode == ADAOPT_ZERO_REDUCE_MPI) {
+            /* counts are also the receive counts of Reduce_scatter: the send buffer must be
+             * contiguous in rank order, so pack it again without gaps. */
+            size_t at = 0;
+            for (int r = 0; r < z->world; r++) {
+                memmove(z->send + at, z->send + (size_t)r * z->round, (size_t)z->counts[r] * 4);
+                at += (size_t)z->counts[r];
+            }
+            if (MPI_Reduce_scatter(z->send, out, z->counts, MPI_FLOAT, MPI_SUM, z->comm) !=
+                MPI_SUCCESS)
+                return fail(z, ADAOPT_ERR_IO, "step: MPI_Reduce_scatter failed");
+            for (uint64_t i = 0; i < mine; i++)
+                out[i] = out[i] / world_f;
+            continue;
+        }
+        /* Every rank sends rank r its part of shard r; this rank receives `mine` floats from
+         * every rank, block r at r * round. */
+        for (int r = 0; r < z->world; r++) {
+            z->rcounts[r] = (int)mine;
+            z->rdispls[r] = z->displs[r];
+        }
+        if (MPI_Alltoallv(z->send, z->counts, z->displs, MPI_FLOAT, z->recv, z->rcounts,
+                          z->rdispls, MPI_FLOAT, z->comm) != MPI_SUCCESS)
+            return fail(z, ADAOPT_ERR_IO, "step: MPI_Alltoallv failed");
+        for (uint64_t i = 0; i < mine; i++) {
+            float s = z->recv[i];
+            for (int r = 1; r < z->world; r++)
+                s = s + z->recv[(size_t)r * z->round + i];
+            out[i] = s / world_f;
+        }
+    }
+    return ADAOPT_OK;
+}
+
+/* Every rank's updated shard to every rank, into the caller's tensors. */
+static adaopt_status gather_params(adaopt_zero *z, float *const *params)
+{
+    uint64_t rounds = (z->shard_len[0] + z->round - 1) / z->round;
+    for (uint64_t k = 0; k < rounds; k++) {
+        for (int r = 0; r < z->world; r++) {
+            z->counts[r] = (int)round_count(z->shard_len[r], k, z->round);
+            z->displs[r] = (int)((uint64_t)r * z->round);
+        }
+        float *mine = z->recv + (size_t)z->rank * z->round;
+        copy_flat(z, params, z->off + k * z->round, (uint64_t)z->counts[z->rank], mine, 1);
+        if (MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, z->recv, z->counts, z->displs,
+                           MPI_FLOAT, z->comm) != MPI_SUCCESS)
+            return fail(z, ADAOPT_ERR_IO, "step: MPI_Allgatherv failed");
+        for (int r = 0; r < z->world; r++)
+            if (r != z->rank)
+                copy_flat(z, params, z->shard_off[r] + k * z->round, (uint64_t)z->counts[r],
+                          z->recv + (size_t)r * z->round, 0);
+    }
+    return ADAOPT_OK;
+}
+
+/* This shard's part of the norm: sum of |g| or g^2 in double, or max |g| (NaN if any is). */
+static double shard_norm_part(const adaopt_zero *z)
+{
+    const float *g = z->gshard;
+    size_t n = (size_t)z->len;
+    if (isinf(z->clip_type)) {
+        float m = 0.0f;
+        int nan = 0;
+        for (size_t i = 0; i < n; i++) {
+            float x = fabsf(g[i]);
+            m = x > m ? x : m;
+            nan |= x != x;
+        }
+        return nan ? NAN : (double)m;
+    }
+    double part[8] = {0};
+    int squares = z->clip_type == 2.0;
+    for (size_t i = 0; i < n; i++)
+        part[i % 8] += squares ? (double)g[i] * (double)g[i] : fabs((double)g[i]);
+    return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+}
+
+static int any_nonfinite(const float *g, size_t n)
+{
+    int bad = 0;
+    for (size_t i = 0; i < n; i++)
+        bad |= !isfinite(g[i]);
+    return bad;
+}
+
+adaopt_status adaopt_zero_step(adaopt_zero *z, float *const *params, const float *const *grads,
+                               size_t n_tensors)
+{
+    if (z == NULL)
+        return ADAOPT_ERR_NULL;
+    z->last_skipped = 0;
+    adaopt_status st = ADAOPT_OK;
+    if (params == NULL || grads == NULL)
+        st = fail(z, ADAOPT_ERR_NULL, "step: params and grads must not be NULL");
+    else if (n_tensors != z->n_tensors)
+        st = fail(z, ADAOPT_ERR_SIZE, "step: %zu tensors given, the optimizer has %zu", n_tensors,
+                  z->n_tensors);
+    else
+        for (size_t i = 0; i < n_tensors; i++)
+            if (z->numels[i] > 0 && (params[i] == NULL || grads[i] == NULL)) {
+                st = fail(z, ADAOPT_ERR_NULL, "step: tensor %zu needs a parameter and a gradient "
+                          "on every rank", i);
+                break;
+            }
+    st = agree_step(z, st);
+    if (st != ADAOPT_OK)
+        return st;
+
+    /* 1. The averaged gradient of this shard. */
+    if (z->world == 1) {
+        copy_flat(z, (float *const *)grads, 0, z->len, z->gshard, 1);
+    } else {
+        st = agree(z, reduce_gradients(z, grads));
+        if (st != ADAOPT_OK)
+            return st;
+    }
+
+    /* 2. Clipping by the global norm; the same finiteness verdict on every rank. */
+    int found = -1;
+    if (z->clip_on) {
+        double mine = shard_norm_part(z), acc = 0.0, *parts = z->norm_parts;
+        if (z->world == 1) {
+            parts[0] = mine;
+        } else if (MPI_Allgather(&mine, 1, MPI_DOUBLE, parts, 1, MPI_DOUBLE, z->comm) !=
+                   MPI_SUCCESS) {
+            return agree(z, fail(z, ADAOPT_ERR_IO, "step: MPI_Allgather failed"));
+        }
+        for (int r = 0; r < z->world; r++) { /* in rank order: the same bits on every rank */
+            if (isinf(z->clip_type))
+                acc = (parts[r] > acc || parts[r] != parts[r] || acc != acc) ? parts[r] : acc;
+            else
+                acc += parts[r];
+        }
+        double norm = z->clip_type == 2.0 ? sqrt(acc) : acc;
+        z->last_norm = norm;
+        found = !isfinite(norm);
+        double coef = z->clip_max / (norm + 1e-6); /* as adaopt_clip_grad_norm */
+        if (coef < 1.0 || coef != coef) {
+            float c = (float)coef;
+            for (uint64_t i = 0; i < z->len; i++)
+                z->gshard[i] *= c;
+        }
+    } else {
+        z->last_norm = NAN;
+        if (adaopt_get_nonfinite_policy(z->local) != ADAOPT_NONFINITE_PROPAGATE) {
+            int mine = any_nonfinite(z->gshard, (size_t)z->len);
+            if (MPI_Allreduce(&mine, &found, 1, MPI_INT, MPI_MAX, z->comm) != MPI_SUCCESS)
+                return agree(z, fail(z, ADAOPT_ERR_IO, "step: MPI_Allreduce failed"));
+        }
+    }
+
+    /* 3. The update of this shard, in place in the caller's arrays. */
+    for (size_t i = 0; i < n_tensors; i++) {
+        z->lparams[i] = params[i] != NULL ? params[i] + z->piece_begin[i] : NULL;
+        z->lgrads[i] = z->gshard + (z->tensor_off[i] + z->piece_begin[i] - z->off);
+        if (z->piece_len[i] == 0)
+            z->lgrads[i] = z->gshard; /* any valid pointer: nothing is read */
+        if (z->lparams[i] == NULL)
+            z->lparams[i] = z->gshard; /* an empty tensor: nothing is written */
+    }
+    if (found >= 0)
+        adaopt_hint_nonfinite(z->local, found);
+    st = adaopt_step(z->local, z->lparams, z->lgrads, n_tensors);
+    if (st != ADAOPT_OK)
+        fail(z, st, "%s", adaopt_last_error(z->local));
+    /* The local steps fail or succeed together (the same hyperparameters, checked above, the
+     * same verdict on finiteness, valid pointers everywhere); agreeing costs one small message
+     * and keeps the ranks in step should that ever not hold. */
+    st = agree(z, st);
+    if (st != ADAOPT_OK)
+        return st;
+    z->last_skipped = adaopt_last_step_skipped(z->local);
+    if (z->last_skipped || z->world == 1)
+        return ADAOPT_OK;
+
+    /* 4. Everyone's shards to everyone. */
+    return agree(z, gather_params(z, params));
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Sharded checkpoints (docs/ZERO.md)                                                         */
+
+#define SHARD_MAGIC "ADAOPTZS"
+#define MANIFEST_MAGIC "ADAOPTZM"
+enum { ZERO_FORMAT_VERSION = 1 };
+
+typedef struct bytes {
+    unsigned char *p;
+    size_t n, cap;
+    int failed;
+} bytes;
+
+static void put(bytes *b, const void *data, size_t n)
+{
+    if (b->failed || n == 0)
+        return;
+    if (b->n + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->n + n)
+            cap *= 2;
+        unsigned char *p = realloc(b->p, cap);
+        if (p == NULL) {
+            b->failed = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, data, n);
+    b->n += n;
+}
+
+static void put_u32(bytes *b, uint32_t v)
+{
+    unsigned char c[4];
+    for (int i = 0; i < 4; i++)
+        c[i] = (unsigned char)(v >> (8 * i));
+    put(b, c, 4);
+}
+
+static void put_u64(bytes *b, uint64_t v)
+{
+    put_u32(b, (uint32_t)v);
+    put_u32(b, (uint32_t)(v >> 32));
+}
+
+typedef struct reader {
+    const unsigned char *p;
+    size_t left;
+} reader;
+
+static int get_u32(reader *r, uint32_t *v)
+{
+    if (r->left < 4)
+        return -1;
+    *v = (uint32_t)r->p[0] | (uint32_t)r->p[1] << 8 | (uint32_t)r->p[2] << 16 |
+         (uint32_t)r->p[3] << 24;
+    r->p += 4;
+    r->left -= 4;
+    return 0;
+}
+
+static int get_u64(reader *r, uint64_t *v)
+{
+    uint32_t lo, hi;
+    if (get_u32(r, &lo) || get_u32(r, &hi))
+        return -1;
+    *v = (uint64_t)hi << 32 | lo;
+    return 0;
+}
+
+/* fsync the folder holding `path`. */
+static int sync_folder(const char *path)
+{
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    int fd = open(dir, O_RDONLY);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+/* Writes data to path atomically (temporary file, fsync, rename, fsync of the folder);
+ * 0 or an errno. */
+static int write_atomic(const char *path, const void *data, size_t n)
+{
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path) >= (int)sizeof tmp)
+        return ENAMETOOLONG;
+    int fd = mkstemp(tmp);
+    if (fd < 0)
+        return errno;
+    const unsigned char *p = data;
+    size_t left = n;
+    int e = 0;
+    while (left > 0 && e == 0) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno != EINTR)
+            e = errno;
+        else if (w > 0) {
+            p += w;
+            left -= (size_t)w;
+        }
+    }
+    if (e == 0 && fsync(fd) != 0)
+        e = errno;
+    if (close(fd) != 0 && e == 0)
+        e = errno;
+    if (e == 0 && rename(tmp, path) != 0)
+        e = errno;
+    if (e != 0) {
+        unlink(tmp);
+        return e;
+    }
+    return sync_folder(path) != 0 ? errno : 0;
+}
+
+/* Reads a whole file (at most `limit` bytes); 0 or an errno (EFBIG past the limit). */
+static int read_whole(const char *path, size_t limit, unsigned char **out, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return errno;
+    unsigned char *buf = NULL;
+    size_t used = 0, cap = 0;
+    int e = 0;
+    for (;;) {
+        if (used == cap) {
+            if (cap >= limit) {
+                e = EFBIG;
+                break;
+            }
+            cap = cap ? cap * 2 : 4096;
+            if (cap > limit)
+                cap = limit;
+            unsigned char *p = realloc(buf, cap ? cap : 1);
+            if (p == NULL) {
+                e = ENOMEM;
+                break;
+            }
+            buf = p;
+        }
+        size_t got = fread(buf + used, 1, cap - used, f);
+        used += got;
+        if (got == 0) {
+            if (ferror(f))
+                e = EIO;
+            break;
+        }
+    }
+    fclose(f);
+    if (e != 0) {
+        free(buf);
+        return e;
+    }
+    *out = buf;
+    *n = used;
+    return 0;
+}
+
+static void shard_name(char *out, size_t size, const char *path, uint64_t token, int rank,
+                       int world)
+{
+    snprintf(out, size, "%s.%016llx.%d-of-%d", path, (unsigned long long)token, rank, world);
+}
+
+/* The parts of the layout both files record: tensor sizes and group sizes. */
+static void put_layout(bytes *b, const adaopt_zero *z)
+{
+    put_u64(b, z->n_tensors);
+    put_u64(b, z->n_groups);
+    for (size_t i = 0; i < z->n_tensors; i++)
+        put_u64(b, z->numels[i]);
+    for (size_t g = 0; g < z->n_groups; g++)
+        put_u64(b, z->group_sizes[g]);
+}
+
+static int check_layout(reader *r, const adaopt_zero *z)
+{
+    uint64_t nt, ng, v;
+    if (get_u64(r, &nt) || get_u64(r, &ng) || nt != z->n_tensors || ng != z->n_groups)
+        return -1;
+    for (size_t i = 0; i < z->n_tensors; i++)
+        if (get_u64(r, &v) || v != z->numels[i])
+            return -1;
+    for (size_t g = 0; g < z->n_groups; g++)
+        if (get_u64(r, &v) || v != z->group_sizes[g])
+            return -1;
+    return 0;
+}
+
+/* A previous manifest's token and world size, if `path` holds a valid one. */
+static int read_manifest_head(const char *path, uint64_t *token, uint32_t *world);
+
+adaopt_status adaopt_zero_save(adaopt_zero *z, const char *path)
+{
+    if (z == NULL)
+        return ADAOPT_ERR_NULL;
+    adaopt_status st = path == NULL ? fail(z, ADAOPT_ERR_NULL, "save: path must not be NULL")
+                                    : ADAOPT_OK;
+    if (st == ADAOPT_OK && strlen(path) + 64 >= PATH_MAX)
+        st = fail(z, ADAOPT_ERR_IO, "save: path too long");
+    st = agree(z, st);
+    if (st != ADAOPT_OK)
+        return st;
+
+    /* A fresh name for this save's shards, and the previous save's, from rank 0. */
+    uint64_t head[3] = {0, 0, 0}; /* token, old token, old world */
+    if (z->rank == 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        head[0] = ((uint64_t)ts.tv_sec << 30) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 48);
+        uint32_t old_world;
+        if (read_manifest_head(path, &head[1], &old_world) == 0)
+            head[2] = old_world;
+        if (head[0] == head[1])
+            head[0]++;
+    }
+    MPI_Bcast(head, 3, MPI_UINT64_T, 0, z->comm);
+    uint64_t token = head[0];
+
+    /* This rank's shard file: header, then the core checkpoint of the shard's optimizer. */
+    bytes b = {0};
+    put(&b, SHARD_MAGIC, 8);
+    put_u32(&b, ZERO_FORMAT_VERSION);
+    put_u32(&b, (uint32_t)z->world);
+    put_u32(&b, (uint32_t)z->rank);
+    put_u32(&b, (uint32_t)z->algorithm);
+    put_u64(&b, token);
+    put_u64(&b, z->total);
+    put_u64(&b, z->off);
+    put_u64(&b, z->len);
+    put_layout(&b, z);
+    put_u32(&b, b.failed ? 0 : adaopt__crc32c(0, b.p, b.n));
+    size_t core = adaopt_checkpoint_size(z->local), head_bytes = b.n;
+    if (!b.failed) {
+        unsigned char *p = realloc(b.p, head_bytes + core);
+        if (p == NULL)
+            b.failed = 1;
+        else
+            b.p = p;
+    }
+    char name[PATH_MAX];
+    shard_name(name, sizeof name, path, token, z->rank, z->world);
+    uint64_t mine[2] = {0, 0}; /* bytes, crc */
+    if (b.failed) {
+        st = fail(z, ADAOPT_ERR_ALLOC, "save: out of memory");
+    } else if (adaopt_save_buffer(z->local, b.p + head_bytes, core, NULL) != ADAOPT_OK) {
+        st = fail(z, ADAOPT_ERR_ALLOC, "save: %s", adaopt_last_error(z->local));
+    } else {
+        int e = write_atomic(name, b.p, head_bytes + core);
+        if (e != 0)
+            st = fail(z, ADAOPT_ERR_IO, "save: writing %s: %s", name, strerror(e));
+        mine[0] = head_bytes + core;
+        mine[1] = adaopt__crc32c(0, b.p, head_bytes + core);
+    }
+    free(b.p);
+    st = agree(z, st);
+    if (st != ADAOPT_OK) {
+        unlink(name); /* a shard of a save that did not complete; the old manifest's stay */
+        return st;
+    }
+
+    /* The manifest, from rank 0, once every shard is on disk. */
+    uint64_t *all = z->rank == 0 ? malloc(2 * sizeof(uint64_t) * (size_t)z->world) : NULL;
+    int ok = z->rank != 0 || all != NULL;
+    int all_ok;
+    MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, z->comm);
+    if (!all_ok) {
+        free(all);
+        unlink(name);
+        return fail(z, ADAOPT_ERR_ALLOC, "save: out of memory on rank 0");
+    }
+    MPI_Gather(mine, 2, MPI_UINT64_T, all, 2, MPI_UINT64_T, 0, z->comm);
+    st = ADAOPT_OK;
+    if (z->rank == 0) {
+        bytes m = {0};
+        put(&m, MANIFEST_MAGIC, 8);
+        put_u32(&m, ZERO_FORMAT_VERSION);
+        put_u32(&m, (uint32_t)z->world);
+        put_u32(&m, (uint32_t)z->algorithm);
+        put_u32(&m, 0);
+        put_u64(&m, token);
+        put_u64(&m, z->total);
+        put_layout(&m, z);
+        for (int r = 0; r < z->world; r++) {
+            put_u64(&m, all[2 * r]);
+            put_u32(&m, (uint32_t)all[2 * r + 1]);
+        }
+        put_u32(&m, m.failed ? 0 : adaopt__crc32c(0, m.p, m.n));
+        if (m.failed) {
+            st = fail(z, ADAOPT_ERR_ALLOC, "save: out of memory");
+        } else {
+            int e = write_atomic(path, m.p, m.n);
+            if (e != 0)
+                st = fail(z, ADAOPT_ERR_IO, "save: writing the manifest %s: %s (the previous "
+                          "checkpoint is untouched)", path, strerror(e));
+        }
+        free(m.p);
+    }
+    free(all);
+    st = agree(z, st);
+    if (st != ADAOPT_OK) {
+        unlink(name);
+        return st;
+    }
+    /* The new checkpoint is in place: the previous one's shards can go. */
+    if (head[1] != 0 && head[1] != token) {
+        for (uint64_t r = (uint64_t)z->rank; r < head[2]; r += (uint64_t)z->world) {
+            char old[PATH_MAX];
+            shard_name(old, sizeof old, path, head[1], (int)r, (int)head[2]);
+            unlink(old);
+        }
+    }
+    MPI_Barrier(z->comm);
+    return ADAOPT_OK;
+}
+
+typedef struct manifest {
+    uint32_t world, algorithm;
+    uint64_t token, total;
+    uint64_t *bytes;
+    uint32_t *crc;
+} manifest;
+
+enum { MANIFEST_LIMIT = 1 << 26, HEAD_FIXED = 8 + 4 * 4 + 8 + 8 };
+
+/* Parses and checks a manifest against z (z NULL: only the head).  0, or a status with a
+ * message in z. */
+static adaopt_status parse_manifest(adaopt_zero *z, const char *path, manifest *m)
+{
+    unsigned char *buf;
+    size_t n;
+    int e = read_whole(path, MANIFEST_LIMIT, &buf, &n);
+    if (e != 0)
+        return fail(z, ADAOPT_ERR_IO, "load: reading the manifest %s: %s", path, strerror(e));
+    adaopt_status st = ADAOPT_OK;
+    reader r = {buf, n};
+    uint32_t version, reserved, crc = 0;
+    if (n < HEAD_FIXED + 4 || memcmp(buf, MANIFEST_MAGIC, 8) != 0) {
+        st = fail(z, ADAOPT_ERR_FORMAT, "load: %s is not an adaopt_zero manifest", path);
+    } else {
+        reader t = {buf + n - 4, 4};
+        get_u32(&t, &crc);
+        r.p += 8;
+        r.left -= 8 + 4;
+        if (crc != adaopt__crc32c(0, buf, n - 4))
+            st = fail(z, ADAOPT_ERR_FORMAT, "load: the manifest %s is damaged (checksum)", path);
+        else if (get_u32(&r, &version) || get_u32(&r, &m->world) || get_u32(&r, &m->algorithm) ||
+                 get_u32(&r, &reserved) || get_u64(&r, &m->token) || get_u64(&r, &m->total) ||
+                 version != ZERO_FORMAT_VERSION || reserved != 0 || m->world == 0 ||
+                 m->world > (1u << 24))
+            st = fail(z, ADAOPT_ERR_FORMAT, "load: the manifest %s has an unknown version or "
+                      "a damaged head", path);
+    }
+    if (st == ADAOPT_OK && z != NULL) {
+        if (m->algorithm != (uint32_t)z->algorithm || m->total != z->total ||
+            check_layout(&r, z) != 0)
+            st = fail(z, ADAOPT_ERR_MISMATCH, "load: %s is a checkpoint of another algorithm "
+                      "or other tensor shapes than this optimizer's", path);
+        else if (r.left != (size_t)m->world * 12)
+            st = fail(z, ADAOPT_ERR_FORMAT, "load: the manifest %s has a damaged shard list",
+                      path);
+    }
+    if (st == ADAOPT_OK && z != NULL) {
+        m->bytes = malloc(m->world * sizeof *m->bytes);
+        m->crc = malloc(m->world * sizeof *m->crc);
+        if (m->bytes == NULL || m->crc == NULL)
+            st = fail(z, ADAOPT_ERR_ALLOC, "load: out of memory");
+        for (uint32_t q = 0; q < m->world && st == ADAOPT_OK; q++)
+            if (get_u64(&r, &m->bytes[q]) || get_u32(&r, &m->crc[q]))
+                st = fail(z, ADAOPT_ERR_FORMAT, "load: damaged manifest %s", path);
+    }
+    free(buf);
+    return st;
+}
+
+static int read_manifest_head(const char *path, uint64_t *token, uint32_t *world)
+{
+    manifest m = {0};
+    if (parse_manifest(NULL, path, &m) != ADAOPT_OK)
+        return -1;
+    *token = m.token;
+    *world = m.world;
+    return 0;
+}
+
+/* Reads saved shard q, checks it, and loads it into an optimizer over q's range. */
+static adaopt_status open_shard(adaopt_zero *z, const char *path, const manifest *m, uint32_t q,
+                                uint64_t qoff, uint64_t qlen, adaopt_optimizer **out)
+{
+    char name[PATH_MAX];
+    shard_name(name, sizeof name, path, m->token, (int)q, (int)m->world);
+    unsigned char *buf;
+    size_t n;
+    if (m->bytes[q] > SIZE_MAX - 1)
+        return fail(z, ADAOPT_ERR_FORMAT, "load: shard %u's size is impossible", q);
+    int e = read_whole(name, (size_t)m->bytes[q] + 1, &buf, &n);
+    if (e != 0)
+        return fail(z, ADAOPT_ERR_IO, "load: reading %s: %s", name, strerror(e));
+    adaopt_status st = ADAOPT_OK;
+    if (n != m->bytes[q] || adaopt__crc32c(0, buf, n) != m->crc[q])
+        st = fail(z, ADAOPT_ERR_FORMAT, "load: %s is damaged or not of this checkpoint (size or "
+                  "checksum differs from the manifest's)", name);
+    reader r = {buf, n};
+    uint32_t version, world, rank, algorithm, crc;
+    uint64_t token, total, off, len;
+    if (st == ADAOPT_OK) {
+        if (n < 8 || memcmp(buf, SHARD_MAGIC, 8) != 0) {
+            st = fail(z, ADAOPT_ERR_FORMAT, "load: %s is not a shard file", name);
+        } else {
+            r.p += 8;
+            r.left -= 8;
+            if (get_u32(&r, &version) || get_u32(&r, &world) || get_u32(&r, &rank) ||
+                get_u32(&r, &algorithm) || get_u64(&r, &token) || get_u64(&r, &total) ||
+                get_u64(&r, &off) || get_u64(&r, &len) || version != ZERO_FORMAT_VERSION)
+                st = fail(z, ADAOPT_ERR_FORMAT, "load: %s has a damaged header", name);
+            else if (world != m->world || rank != q || algorithm != m->algorithm ||
+                     token != m->token || total != m->total || off != qoff || len != qlen ||
+                     check_layout(&r, z) != 0)
+                st = fail(z, ADAOPT_ERR_MISMATCH, "load: %s does not belong to this checkpoint "
+                          "(world, rank, range or shapes)", name);
+            else if (get_u32(&r, &crc) || crc != adaopt__crc32c(0, buf, n - r.left - 4))
+                st = fail(z, ADAOPT_ERR_FORMAT, "load: %s has a damaged header", name);
+        }
+    }
+    adaopt_optimizer *opt = NULL;
+    if (st == ADAOPT_OK && (st = make_local(z, qoff, qlen, &opt)) != ADAOPT_OK)
+        fail(z, st, "load: out of memory");
+    if (st == ADAOPT_OK && (st = adaopt_load_buffer(opt, r.p, r.left)) != ADAOPT_OK)
+        fail(z, st, "load: %s: %s", name, adaopt_last_error(opt));
+    free(buf);
+    if (st != ADAOPT_OK) {
+        adaopt_destroy(opt);
+        return st;
+    }
+    *out = opt;
+    return ADAOPT_OK;
+}
+
+/* Copies what saved shard `old` (over [qoff, qoff + qlen)) holds of this rank's shard into the
+ * staging optimizer; `first` also takes the scalars (hyperparameters, counts). */
+static adaopt_status take_shard(adaopt_zero *z, adaopt_optimizer *stg, const adaopt_optimizer *old,
+                                uint64_t qoff, uint64_t qlen, int first)
+{
+    if (first) {
+        for (size_t g = 0; g < z->n_groups; g++)
+            for (int o = ADAOPT_LR; o <= ADAOPT_OPTION_MAX; o++) {
+                double v;
+                if (!adaopt__option_applies(z->algorithm, (adaopt_option)o))
+                    continue;
+                if (adaopt_get(old, g, (adaopt_option)o, &v) != ADAOPT_OK ||
+                    adaopt_set(stg, g, (adaopt_option)o, v) != ADAOPT_OK)
+                    return fail(z, ADAOPT_ERR_ALLOC, "load: %s", adaopt_last_error(stg));
+            }
+        stg->nonfinite_policy = old->nonfinite_policy;
+        stg->steps_taken = old->steps_taken;
+        stg->steps_skipped = old->steps_skipped;
+        for (size_t i = 0; i < z->n_tensors; i++) {
+            stg->tensors[i].step = old->tensors[i].step;
+            stg->tensors[i].mu_product = old->tensors[i].mu_product;
+        }
+    }
+    for (size_t i = 0; i < z->n_tensors; i++) {
+        size_t pb, pl, qb, ql;
+        piece_of(z, i, z->off, z->len, &pb, &pl);
+        piece_of(z, i, qoff, qlen, &qb, &ql);
+        size_t lo = pb > qb ? pb : qb, hi = pb + pl < qb + ql ? pb + pl : qb + ql;
+        adaopt_tensor *t = &stg->tensors[i];
+        const adaopt_tensor *s = &old->tensors[i];
+        for (int k = 0; k < ADAOPT_MAX_SLOTS; k++) {
+            if (s->slot[k] == NULL)
+                continue;
+            if (t->slot[k] == NULL && (t->slot[k] = adaopt__alloc_state(t->numel)) == NULL)
+                return fail(z, ADAOPT_ERR_ALLOC, "load: out of memory");
+            t->slot_ready[k] = s->slot_ready[k];
+            if (hi > lo)
+                memcpy(t->slot[k] + (lo - pb), s->slot[k] + (lo - qb), (hi - lo) * sizeof(float));
+        }
+    }
+    return ADAOPT_OK;
+}
+
+adaopt_status adaopt_zero_load(adaopt_zero *z, const char *path)
+{
+    if (z == NULL)
+        return ADAOPT_ERR_NULL;
+    adaopt_status st = path == NULL ? fail(z, ADAOPT_ERR_NULL, "load: path must not be NULL")
+                                    : ADAOPT_OK;
+    if (st == ADAOPT_OK && strlen(path) + 64 >= PATH_MAX)
+        st = fail(z, ADAOPT_ERR_IO, "load: path too long");
+    st = agree(z, st);
+    if (st != ADAOPT_OK)
+        return st;
+    manifest m = {0};
+    adaopt_optimizer *stg = NULL;
+    st = parse_manifest(z, path, &m);
+    if (st == ADAOPT_OK && (st = make_local(z, z->off, z->len, &stg)) != ADAOPT_OK)
+        fail(z, st, "load: out of memory");
+    /* The saved shards overlapping this rank's; shard 0 alone if this one is empty (it still
+     * needs the scalars: hyperparameters and step counts are in every shard). */
+    int first = 1;
+    for (uint32_t q = 0; q < m.world && st == ADAOPT_OK; q++) {
+        uint64_t qoff, qlen;
+        adaopt_zero_shard_range(m.total, (int)m.world, (int)q, &qoff, &qlen);
+        int overlaps = qoff < z->off + z->len && z->off < qoff + qlen;
+        if (!overlaps && !(z->len == 0 && q == 0))
+            continue;
+        adaopt_optimizer *old = NULL;
+        st = open_shard(z, path, &m, q, qoff, qlen, &old);
+        if (st == ADAOPT_OK)
+            st = take_shard(z, stg, old, qoff, qlen, first);
+        first = 0;
+        adaopt_destroy(old);
+    }
+    if (st == ADAOPT_OK && first)
+        st = fail(z, ADAOPT_ERR_FORMAT, "load: no saved shard covers this rank's range");
+    free(m.bytes);
+    free(m.crc);
+    st = agree(z, st);
+    if (st != ADAOPT_OK) {
+        adaopt_destroy(stg);
+        return st;
+    }
+    /* Every rank accepted: switch to the loaded state (keeping this run's threads and ISA). */
+    adaopt_set_threads(stg, z->threads);
+    adaopt_set_isa(stg, adaopt_get_isa(z->local));
+    adaopt_destroy(z->local);
+    z->local = stg;
+    return ADAOPT_OK;
+}

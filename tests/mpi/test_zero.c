@@ -1,0 +1,215 @@
+/*
+ * test_zero.c -- run with mpirun -np N (1..4): for every configuration of zero_common.h, 200
+ * ZeRO steps with each rank's own gradients against one process stepping with their average.
+ * Parameters (on every rank) and each rank's shard of the state must be bit-identical; with
+ * ADAOPT_ZERO_REDUCE_MPI, whose summation order is MPI's, within 1e-5 relative.  Also: the
+ * memory arithmetic, and collective errors (a bad argument on one rank fails every rank).
+ */
+#include "zero_common.h"
+
+static int failures;
+
+#define CHECK(cond, ...)                                                                       \
+    do {                                                                                       \
+        if (!(cond)) {                                                                         \
+            fprintf(stderr, "rank %d: %s:%d: ", rank, __FILE__, __LINE__);                      \
+            fprintf(stderr, __VA_ARGS__);                                                      \
+            fprintf(stderr, "\n");                                                             \
+            failures++;                                                                        \
+        }                                                                                      \
+    } while (0)
+
+static int rank, world;
+
+static void run_config(const config *c)
+{
+    adaopt_zero *z;
+    adaopt_optimizer *ref = make_reference(c);
+    CHECK(ref != NULL, "%s: reference", c->name);
+    CHECK(adaopt_zero_create(MPI_COMM_WORLD, c->algorithm, NUMELS, N_TENSORS, GROUP_SIZES,
+                             N_GROUPS, &z, NULL, 0) == ADAOPT_OK, "%s: create", c->name);
+    if (ref == NULL || z == NULL)
+        return;
+    CHECK(configure(c, NULL, z) == 0, "%s: configure: %s", c->name, adaopt_zero_last_error(z));
+    adaopt_zero_set_threads(z, 1);
+    float **zp = alloc_tensors(), **rp = alloc_tensors(), **mine = alloc_tensors(),
+          **avg = alloc_tensors(), **tmp = alloc_tensors();
+    initial_params(zp);
+    initial_params(rp);
+    int skipped = 0;
+    for (int s = 0; s < 200; s++) {
+        adaopt_status a = zero_step(c, z, zp, mine, s, rank, world);
+        adaopt_status b = reference_step(c, ref, rp, avg, tmp, s, world);
+        CHECK(a == b, "%s step %d: zero %s, reference %s (%s)", c->name, s,
+              adaopt_status_name(a), adaopt_status_name(b), adaopt_zero_last_error(z));
+        CHECK(adaopt_zero_last_step_skipped(z) == adaopt_last_step_skipped(ref),
+              "%s step %d: skipped differs", c->name, s);
+        skipped += adaopt_zero_last_step_skipped(z);
+    }
+    CHECK(skipped == (c->skip_nan_at > 0), "%s: %d steps skipped", c->name, skipped);
+    CHECK(adaopt_zero_steps_taken(z) == adaopt_steps_taken(ref), "%s: steps taken", c->name);
+    double worst = 0;
+    for (int i = 0; i < N_TENSORS; i++) {
+        if (!c->mpi_reduce) {
+            CHECK(memcmp(zp[i], rp[i], NUMELS[i] * sizeof(float)) == 0,
+                  "%s: tensor %d's parameters differ from one process's", c->name, i);
+        }
+        for (size_t k = 0; k < NUMELS[i]; k++) {
+            double d = fabs((double)zp[i][k] - rp[i][k]) / fmax(fabs((double)rp[i][k]), 1e-3);
+            worst = d > worst ? d : worst;
+        }
+    }
+    CHECK(worst <= 1e-5, "%s: worst relative difference %g", c->name, worst);
+    if (!c->mpi_reduce)
+        CHECK(compare_state(z, ref, c->name) == 0, "%s: state", c->name);
+    /* Every rank holds the same parameters. */
+    for (int i = 0; i < N_TENSORS; i++) {
+        if (NUMELS[i] == 0)
+            continue;
+        float *r0 = malloc(NUMELS[i] * sizeof(float));
+        memcpy(r0, zp[i], NUMELS[i] * sizeof(float));
+        MPI_Bcast(r0, (int)NUMELS[i], MPI_FLOAT, 0, MPI_COMM_WORLD);
+        CHECK(memcmp(r0, zp[i], NUMELS[i] * sizeof(float)) == 0, "%s: ranks differ", c->name);
+        free(r0);
+    }
+    if (rank == 0)
+        printf("  %-28s %d ranks: %s (worst relative difference %.1e)\n", c->name, world,
+               c->mpi_reduce ? "within 1e-5" : "bit-identical", worst);
+    free_tensors(zp);
+    free_tensors(rp);
+    free_tensors(mine);
+    free_tensors(avg);
+    free_tensors(tmp);
+    adaopt_zero_destroy(z);
+    adaopt_destroy(ref);
+}
+
+/* State bytes per rank: Adam's two arrays of the shard, falling as 1/N; the sum over ranks is
+ * one process's. */
+static void memory_arithmetic(void)
+{
+    adaopt_zero *z;
+    CHECK(adaopt_zero_create(MPI_COMM_WORLD, ADAOPT_ALGO_ADAM, NUMELS, N_TENSORS, GROUP_SIZES,
+                             N_GROUPS, &z, NULL, 0) == ADAOPT_OK, "create");
+    if (z == NULL)
+        return;
+    uint64_t off, len;
+    adaopt_zero_shard(z, &off, &len);
+    uint64_t want_off, want_len;
+    adaopt_zero_shard_range(TOTAL, world, rank, &want_off, &want_len);
+    CHECK(off == want_off && len == want_len, "shard %llu+%llu", (unsigned long long)off,
+          (unsigned long long)len);
+    CHECK(len == (uint64_t)(TOTAL / world) || len == (uint64_t)(TOTAL / world + 1), "balanced");
+    size_t bytes = adaopt_zero_state_bytes(z), sum;
+    CHECK(bytes == 2 * 4 * len, "Adam holds 8 bytes per element of its shard: %zu", bytes);
+    MPI_Allreduce(&bytes, &sum, 1, MPI_UNSIGNED_LONG, MPI_SUM, MPI_COMM_WORLD);
+    CHECK(sum == 8 * TOTAL, "the shards' state adds up to one process's: %zu", sum);
+    adaopt_zero_destroy(z);
+
+    /* The ranges for 1B parameters over N = 1, 2, 4, 8: contiguous, covering, balanced. */
+    const uint64_t big = 1000000007ull;
+    for (int n = 1; n <= 8; n *= 2) {
+        uint64_t next = 0, most = 0;
+        for (int r = 0; r < n; r++) {
+            uint64_t o, l;
+            adaopt_zero_shard_range(big, n, r, &o, &l);
+            CHECK(o == next, "N=%d rank %d starts at %llu", n, r, (unsigned long long)o);
+            next = o + l;
+            most = l > most ? l : most;
+        }
+        CHECK(next == big && most == (big + (uint64_t)n - 1) / (uint64_t)n, "N=%d covers", n);
+    }
+}
+
+static void collective_errors(void)
+{
+    adaopt_zero *z;
+    /* Ranks disagreeing on the shapes: everyone fails. */
+    size_t numels[N_TENSORS];
+    memcpy(numels, NUMELS, sizeof numels);
+    if (rank == world - 1 && world > 1)
+        numels[2] += 1;
+    char msg[256];
+    adaopt_status st = adaopt_zero_create(MPI_COMM_WORLD, ADAOPT_ALGO_ADAM, numels, N_TENSORS,
+                                          GROUP_SIZES, N_GROUPS, &z, msg, sizeof msg);
+    CHECK(world == 1 ? st == ADAOPT_OK : st == ADAOPT_ERR_MISMATCH, "shapes differ: %s",
+          adaopt_status_name(st));
+    CHECK(world == 1 || strstr(msg, "rank") != NULL, "the message names a rank: '%s'", msg);
+    adaopt_zero_destroy(z);
+    size_t bad_groups[2] = {2, 2};
+    CHECK(adaopt_zero_create(MPI_COMM_WORLD, ADAOPT_ALGO_ADAM, NUMELS, N_TENSORS, bad_groups, 2,
+                             &z, msg, sizeof msg) == ADAOPT_ERR_SIZE && z == NULL,
+          "groups must hold every tensor");
+    CHECK(strstr(msg, "groups hold 4 tensors") != NULL, "message: '%s'", msg);
+
+    CHECK(adaopt_zero_create(MPI_COMM_WORLD, ADAOPT_ALGO_ADAM, NUMELS, N_TENSORS, GROUP_SIZES,
+                             N_GROUPS, &z, NULL, 0) == ADAOPT_OK, "create");
+    float **p = alloc_tensors(), **g = alloc_tensors();
+    initial_params(p);
+    float *saved = malloc(TOTAL * sizeof(float)), *after = malloc(TOTAL * sizeof(float));
+    for (int i = 0, j = 0; i < N_TENSORS; j += (int)NUMELS[i], i++)
+        memcpy(saved + j, p[i], NUMELS[i] * sizeof(float));
+    /* One rank passes a NULL gradient: every rank fails, nothing changes anywhere. */
+    float *keep = g[2];
+    if (rank == 0)
+        g[2] = NULL;
+    st = adaopt_zero_step(z, p, (const float *const *)g, N_TENSORS);
+    g[2] = keep;
+    CHECK(st == ADAOPT_ERR_NULL, "a NULL gradient on rank 0: %s", adaopt_status_name(st));
+    CHECK(strlen(adaopt_zero_last_error(z)) > 0, "a message");
+    CHECK(adaopt_zero_step(z, p, (const float *const *)g, N_TENSORS - 1) == ADAOPT_ERR_SIZE,
+          "wrong tensor count");
+    /* Different hyperparameters on one rank (a schedule applied on rank 0 only): the step is
+     * refused everywhere. */
+    if (rank == 0 && world > 1) {
+        adaopt_zero_set(z, 1, ADAOPT_LR, 0.5);
+        st = adaopt_zero_step(z, p, (const float *const *)g, N_TENSORS);
+        adaopt_zero_set(z, 1, ADAOPT_LR, 1e-3);
+    } else if (world > 1) {
+        st = adaopt_zero_step(z, p, (const float *const *)g, N_TENSORS);
+    }
+    CHECK(world == 1 || st == ADAOPT_ERR_CONFLICT, "different lr on rank 0: %s",
+          adaopt_status_name(st));
+    CHECK(adaopt_zero_set(z, 0, ADAOPT_LR, -1) == ADAOPT_ERR_VALUE, "negative lr refused");
+    CHECK(adaopt_zero_set_clip(z, -1, 2) == ADAOPT_ERR_VALUE, "negative max_norm refused");
+    CHECK(adaopt_zero_set_clip(z, 1, 3) == ADAOPT_ERR_VALUE, "norm type 3 refused");
+    CHECK(adaopt_zero_set_reduce(z, (adaopt_zero_reduce)7) == ADAOPT_ERR_VALUE, "unknown mode");
+    for (int i = 0, j = 0; i < N_TENSORS; j += (int)NUMELS[i], i++)
+        memcpy(after + j, p[i], NUMELS[i] * sizeof(float));
+    CHECK(memcmp(saved, after, TOTAL * sizeof(float)) == 0, "refused steps changed nothing");
+    CHECK(adaopt_zero_steps_taken(z) == 0, "no step taken");
+    /* ERROR policy and a NaN on one rank: every rank returns ADAOPT_ERR_NONFINITE. */
+    adaopt_zero_set_nonfinite_policy(z, ADAOPT_NONFINITE_ERROR);
+    if (rank == world - 1)
+        g[0][3] = NAN;
+    st = adaopt_zero_step(z, p, (const float *const *)g, N_TENSORS);
+    CHECK(st == ADAOPT_ERR_NONFINITE, "NaN on one rank under ERROR: %s", adaopt_status_name(st));
+    for (int i = 0, j = 0; i < N_TENSORS; j += (int)NUMELS[i], i++)
+        memcpy(after + j, p[i], NUMELS[i] * sizeof(float));
+    CHECK(memcmp(saved, after, TOTAL * sizeof(float)) == 0, "the refused step changed nothing");
+    free(saved);
+    free(after);
+    free_tensors(p);
+    free_tensors(g);
+    adaopt_zero_destroy(z);
+}
+
+int main(int argc, char **argv)
+{
+    MPI_Init(&argc, &argv);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &world);
+    if (rank == 0)
+        printf("ZeRO-1 on %d ranks, %d elements in %d tensors and %d groups, 200 steps each\n",
+               world, TOTAL, N_TENSORS, N_GROUPS);
+    for (int c = 0; c < N_CONFIGS; c++)
+        run_config(&CONFIGS[c]);
+    memory_arithmetic();
+    collective_errors();
+    int total;
+    MPI_Allreduce(&failures, &total, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+    if (rank == 0)
+        printf("%s: %d failures\n", total ? "FAILED" : "passed", total);
+    MPI_Finalize();
+    return total ? 1 : 0;
+}
