@@ -2,7 +2,7 @@
 # Installs the Debian packages adaopt's build, demo and tests need, if any is missing.
 # Safe to run again: does nothing when all are present.
 set -eu
-packages="cmake make gcc clang pkg-config libcmocka-dev zlib1g-dev gnuplot-nox valgrind python3-numpy python3-torch"
+packages="cmake make gcc clang pkg-config libcmocka-dev zlib1g-dev gnuplot-nox valgrind python3-numpy python3-torch libopenmpi-dev openmpi-bin"
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

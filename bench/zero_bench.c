@@ -1,0 +1,167 @@
+/*
+ * zero_bench.c -- ZeRO-1 step time and memory per rank, run under mpirun -np N:
+ *
+ *   mpirun -np N zero-bench [--elems E] [--reps R] [--algorithm NAME]
+ *
+ * Prints (rank 0) one line: ranks, elements, optimizer-state bytes on each rank, bytes each rank
+ * sends per step (reduce-scatter + all-gather: 2 x 4 bytes x E x (N-1)/N), the median step time
+ * over R steps, and the same algorithm's plain adaopt_step over all E elements on one process,
+ * measured in the same run.  `make bench-mpi` runs it for N = 1, 2, 4 and prints the state
+ * memory table for N = 1, 2, 4, 8.  On one machine the "network" is shared memory and the ranks
+ * share its cores and memory bandwidth, so this shows the overhead of the exchange, not the
+ * scaling of a cluster (docs/ZERO.md works out the network case).  Nothing is asserted.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "adaopt_mpi.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+enum { MAX_REPS = 100 };
+
+int main(int argc, char **argv)
+{
+    MPI_Init(&argc, &argv);
+    int rank, world;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &world);
+    size_t n = 8u << 20;
+    int reps = 15;
+    adaopt_algorithm algorithm = ADAOPT_ALGO_ADAM;
+    int table = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--elems") && i + 1 < argc) {
+            n = (size_t)strtoull(argv[++i], NULL, 10);
+        } else if (!strcmp(argv[i], "--reps") && i + 1 < argc) {
+            reps = atoi(argv[++i]);
+        } else if (!strcmp(argv[i], "--algorithm") && i + 1 < argc) {
+            if (adaopt_algorithm_from_name(argv[++i], &algorithm) != ADAOPT_OK) {
+                if (rank == 0)
+                    fprintf(stderr, "zero-bench: unknown algorithm '%s'\n", argv[i]);
+                MPI_Finalize();
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--memory-table")) {
+            table = 1;
+        } else {
+            if (rank == 0)
+                fprintf(stderr, "usage: zero-bench [--elems E] [--reps R] [--algorithm NAME] "
+                        "[--memory-table]\n");
+            MPI_Finalize();
+            return 2;
+        }
+    }
+    if (n == 0 || reps < 1 || reps > MAX_REPS) {
+        if (rank == 0)
+            fprintf(stderr, "zero-bench: need --elems > 0 and --reps in 1..%d\n", MAX_REPS);
+        MPI_Finalize();
+        return 2;
+    }
+    if (table) {
+        /* State bytes per rank for a 1B-parameter model, from the sharding formula. */
+        if (rank == 0) {
+            const uint64_t params = 1000000000ull;
+            int slots = algorithm == ADAOPT_ALGO_SGD ? 1 : algorithm == ADAOPT_ALGO_ADAGRAD ? 1 : 2;
+            if (algorithm == ADAOPT_ALGO_RMSPROP)
+                slots = 1;
+            printf("| ranks N | %s state per rank, 1B parameters | vs N = 1 | sent per rank per "
+                   "step |\n|--:|--:|--:|--:|\n", adaopt_algorithm_name(algorithm));
+            for (int w = 1; w <= 8; w *= 2) {
+                uint64_t len;
+                adaopt_zero_shard_range(params, w, 0, NULL, &len);
+                printf("| %d | %.3f GB | 1/%d | %.2f GB |\n", w, (double)len * 4 * slots / 1e9, w,
+                       2.0 * 4 * (double)params * (w - 1) / w / 1e9);
+            }
+        }
+        MPI_Finalize();
+        return 0;
+    }
+
+    float *p = malloc(n * sizeof *p), *g = malloc(n * sizeof *g);
+    if (p == NULL || g == NULL) {
+        fprintf(stderr, "zero-bench: out of memory\n");
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    for (size_t i = 0; i < n; i++) {
+        p[i] = (float)(i % 1000) * 1e-3f;
+        g[i] = (float)((i * 7919u) % 997) * 1e-3f - 0.5f + (float)rank * 1e-3f;
+    }
+    float *params[1] = {p};
+    const float *grads[1] = {g};
+    double samples[MAX_REPS];
+
+    /* One process, the whole model, the core library's step (rank 0 only, before the rest). */
+    double plain = 0;
+    if (rank == 0) {
+        adaopt_optimizer *opt;
+        size_t group;
+        adaopt_create(algorithm, &opt);
+        adaopt_add_group(opt, &n, 1, &group);
+        adaopt_set(opt, group, ADAOPT_LR, 1e-6);
+        adaopt_set_threads(opt, 1);
+        adaopt_step(opt, params, grads, 1);
+        for (int r = 0; r < reps; r++) {
+            double t = now();
+            adaopt_step(opt, params, grads, 1);
+            samples[r] = now() - t;
+        }
+        plain = median(samples, reps);
+        adaopt_destroy(opt);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+
+    adaopt_zero *z;
+    size_t one = 1;
+    char msg[256];
+    if (adaopt_zero_create(MPI_COMM_WORLD, algorithm, &n, 1, &one, 1, &z, msg, sizeof msg) !=
+        ADAOPT_OK) {
+        if (rank == 0)
+            fprintf(stderr, "zero-bench: %s\n", msg);
+        MPI_Finalize();
+        return 1;
+    }
+    adaopt_zero_set(z, 0, ADAOPT_LR, 1e-6);
+    adaopt_zero_set_threads(z, 1);
+    adaopt_zero_step(z, params, grads, 1);
+    for (int r = 0; r < reps; r++) {
+        MPI_Barrier(MPI_COMM_WORLD);
+        double t = now();
+        adaopt_zero_step(z, params, grads, 1);
+        double mine = now() - t, slowest;
+        MPI_Allreduce(&mine, &slowest, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+        samples[r] = slowest;
+    }
+    double step = median(samples, reps);
+    size_t state = adaopt_zero_state_bytes(z), most;
+    MPI_Allreduce(&state, &most, 1, MPI_UNSIGNED_LONG, MPI_MAX, MPI_COMM_WORLD);
+    if (rank == 0)
+        printf("| %d | %zu | %.1f MB | %.1f MB | %.2f ms | %.2f ms | %.2fx |\n", world, n,
+               most / 1e6, 2.0 * 4 * (double)n * (world - 1) / world / 1e6, step * 1e3,
+               plain * 1e3, step / plain);
+    adaopt_zero_destroy(z);
+    free(p);
+    free(g);
+    MPI_Finalize();
+    return 0;
+}
