@@ -82,9 +82,19 @@ int main(int argc, char **argv)
         /* State bytes per rank for a 1B-parameter model, from the sharding formula. */
         if (rank == 0) {
             const uint64_t params = 1000000000ull;
-            int slots = algorithm == ADAOPT_ALGO_SGD ? 1 : algorithm == ADAOPT_ALGO_ADAGRAD ? 1 : 2;
-            if (algorithm == ADAOPT_ALGO_RMSPROP)
-                slots = 1;
+            /* State arrays per element at the defaults: ask a one-element optimizer. */
+            adaopt_zero *one;
+            size_t n1 = 1, g1 = 1;
+            float p1 = 0, q1 = 1, *pp = &p1;
+            const float *gg = &q1;
+            if (adaopt_zero_create(MPI_COMM_SELF, algorithm, &n1, 1, &g1, 1, &one, NULL, 0) !=
+                    ADAOPT_OK ||
+                adaopt_zero_step(one, &pp, &gg, 1) != ADAOPT_OK) {
+                fprintf(stderr, "zero-bench: cannot size the state\n");
+                MPI_Abort(MPI_COMM_WORLD, 1);
+            }
+            int slots = (int)(adaopt_zero_state_bytes(one) / 4);
+            adaopt_zero_destroy(one);
             printf("| ranks N | %s state per rank, 1B parameters | vs N = 1 | sent per rank per "
                    "step |\n|--:|--:|--:|--:|\n", adaopt_algorithm_name(algorithm));
             for (int w = 1; w <= 8; w *= 2) {

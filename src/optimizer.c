@@ -637,7 +637,7 @@ static int any_nonfinite(const float *x, size_t n)
 }
 
 /* Reads every gradient of this step once: the cost of the SKIP / ERROR policies when no earlier
- * pass reported (bench: adaopt-bench --nonfinite). */
+ * pass reported (measured by adaopt-bench-safety). */
 static int scan_nonfinite(const adaopt_optimizer *opt, const float *const *grads,
                           const adaopt_sparse_grad *sparse)
 {

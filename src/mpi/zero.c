@@ -590,6 +590,21 @@ adaopt_status adaopt_zero_step(adaopt_zero *z, float *const *params, const float
     if (st != ADAOPT_OK)
         return st;
 
+    /* One rank without clipping: nothing to exchange or scale, so the update reads the
+     * caller's gradients directly -- the core library's step, plus one small message. */
+    if (z->world == 1 && !z->clip_on) {
+        z->last_norm = NAN;
+        for (size_t i = 0; i < n_tensors; i++) {
+            z->lparams[i] = z->numels[i] > 0 ? params[i] : z->gshard;
+            z->lgrads[i] = z->numels[i] > 0 ? grads[i] : z->gshard;
+        }
+        st = adaopt_step(z->local, z->lparams, z->lgrads, n_tensors);
+        if (st != ADAOPT_OK)
+            return fail(z, st, "%s", adaopt_last_error(z->local));
+        z->last_skipped = adaopt_last_step_skipped(z->local);
+        return ADAOPT_OK;
+    }
+
     /* 1. The averaged gradient of this shard. */
     if (z->world == 1) {
         copy_flat(z, (float *const *)grads, 0, z->len, z->gshard, 1);

@@ -163,8 +163,11 @@ static void refusals(const config *c, adaopt_zero *z, const char *path, int save
     st = adaopt_zero_load(z, bad);
     CHECK(st == ADAOPT_ERR_IO, "a missing shard: %s (%s)", adaopt_status_name(st),
           adaopt_zero_last_error(z));
-    /* Not a manifest. */
+    /* No such file; then not a manifest. */
     snprintf(from, sizeof from, "%s.zzz", path);
+    if (rank == 0)
+        unlink(from); /* left by an earlier run */
+    MPI_Barrier(MPI_COMM_WORLD);
     st = adaopt_zero_load(z, from);
     CHECK(st == ADAOPT_ERR_IO, "no such file: %s", adaopt_status_name(st));
     if (rank == 0) {
@@ -177,6 +180,16 @@ static void refusals(const config *c, adaopt_zero *z, const char *path, int save
     MPI_Barrier(MPI_COMM_WORLD);
     st = adaopt_zero_load(z, from);
     CHECK(st == ADAOPT_ERR_FORMAT, "a shard file as the manifest: %s", adaopt_status_name(st));
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank == 0) { /* the copies are done with */
+        unlink(from);
+        snprintf(pattern, sizeof pattern, "%s-copy*", path);
+        glob_t g;
+        if (glob(pattern, 0, NULL, &g) == 0)
+            for (size_t i = 0; i < g.gl_pathc; i++)
+                unlink(g.gl_pathv[i]);
+        globfree(&g);
+    }
     unsigned char *after = snapshot(z, &n1);
     CHECK(n0 == n1 && memcmp(before, after, n0) == 0, "refused loads changed the state");
     free(before);
