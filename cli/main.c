@@ -94,6 +94,15 @@ static void print_floats(const float *v, size_t n, const char *sep, int json)
     }
 }
 
+/* A JSON number, or null for NaN and infinities (which JSON cannot write). */
+static void print_json_double(double v)
+{
+    if (isfinite(v))
+        printf("%.17g", v);
+    else
+        printf("null");
+}
+
 static int print_point(void *ctx, const trace_point *pt)
 {
     trace_out *o = ctx;
@@ -103,7 +112,9 @@ static int print_point(void *ctx, const trace_point *pt)
         printf("%s\n    {\"step\": %llu, \"x\": [", o->first ? "" : ",",
                (unsigned long long)pt->step);
         print_floats(pt->x, pt->dim, ", ", 1);
-        printf("], \"loss\": %.17g, \"effective_lr\": [", pt->loss);
+        printf("], \"loss\": ");
+        print_json_double(pt->loss);
+        printf(", \"effective_lr\": [");
         print_floats(pt->effective_lr, pt->dim, ", ", 1);
         printf("]}");
     } else if (o->format == 2) {
@@ -200,13 +211,8 @@ static int cmd_trace(int argc, char **argv)
         dim = parse_vector(x0_text, x, TRACE_MAX_DIM);
         if (dim <= 0)
             return usage_error("--x0: '%s' is not a list of numbers such as -1,1", x0_text);
-    } else if (strcmp(problem_name, "quadratic") == 0) {
-        dim = 1;
-        x[0] = 10.0f;
-    } else {
-        dim = 2;
-        x[0] = strcmp(problem_name, "rosenbrock") == 0 ? -1.0f : -2.0f;
-        x[1] = strcmp(problem_name, "rosenbrock") == 0 ? 1.0f : -2.0f;
+    } else if ((dim = problem_default_x0(problem_name, x)) == 0) {
+        return usage_error("unknown problem '%s'", problem_name);
     }
     problem p;
     if (problem_init(&p, problem_name, (size_t)dim, a, activity, seed) != 0) {
@@ -248,7 +254,9 @@ static int cmd_trace(int argc, char **argv)
         printf("%s\"x\": [", every > 0 ? "\n  ],\n  " : ", ");
         print_floats(x, (size_t)dim, ", ", 1);
         float eff[TRACE_MAX_DIM];
-        printf("], \"loss\": %.17g, \"effective_lr\": [", problem_loss(&p, x));
+        printf("], \"loss\": ");
+        print_json_double(problem_loss(&p, x));
+        printf(", \"effective_lr\": [");
         if (steps > 0 && adaopt_effective_lr(opt, 0, eff, (size_t)dim) == ADAOPT_OK)
             print_floats(eff, (size_t)dim, ", ", 1);
         printf("]}\n");

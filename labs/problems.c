@@ -142,3 +142,22 @@ void problem_grad(const problem *p, const float *x, uint64_t step, float *grad)
         sparse_regression_grad(&p->data, x, step, grad);
     }
 }
+
+int problem_default_x0(const char *name, float *x)
+{
+    if (strcmp(name, "quadratic") == 0) {
+        x[0] = 10.0f;
+        return 1;
+    }
+    if (strcmp(name, "rosenbrock") == 0) {
+        x[0] = -1.0f;
+        x[1] = 1.0f;
+        return 2;
+    }
+    if (strcmp(name, "sparse-regression") == 0) {
+        x[0] = -2.0f;
+        x[1] = -2.0f;
+        return 2;
+    }
+    return 0;
+}

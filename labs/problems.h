@@ -46,6 +46,9 @@ typedef struct problem {
 int problem_init(problem *p, const char *name, size_t dim, double a, double activity,
                  uint64_t seed);
 double problem_loss(const problem *p, const float *x);
+/* The starting point `adaopt trace` uses without --x0: rosenbrock (-1, 1), sparse-regression
+ * (-2, -2), quadratic (10).  Writes x and returns the dimension, or 0 for an unknown name. */
+int problem_default_x0(const char *name, float *x);
 /* The gradient the optimizer sees at step `step` (0, 1, ...). */
 void problem_grad(const problem *p, const float *x, uint64_t step, float *grad);
 

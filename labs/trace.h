@@ -29,4 +29,12 @@ typedef int (*trace_visit)(void *ctx, const trace_point *point);
 int trace_run(adaopt_optimizer *opt, const problem *p, float *x, uint64_t steps, uint64_t every,
               trace_visit visit, void *ctx, char *err, size_t errlen);
 
+/* Step t (1, 2, ...): the problem's gradient at x for step t - 1, then one adaopt_step.  0, or
+ * -1 with adaopt's message in err.  trace_run is this in a loop (so is the web page). */
+int trace_step(adaopt_optimizer *opt, const problem *p, float *x, uint64_t t, char *err,
+               size_t errlen);
+/* The point reported after `step` steps at x. */
+void trace_fill_point(const adaopt_optimizer *opt, const problem *p, const float *x,
+                      uint64_t step, trace_point *pt);
+
 #endif

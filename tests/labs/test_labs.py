@@ -111,6 +111,11 @@ class CliErrors(unittest.TestCase):
                                                   "--optimizer", "sgd", "--steps", "-3"))
         self.assertIn("--betas", self.check_usage("trace", "--problem", "rosenbrock",
                                                   "--optimizer", "adam", "--betas", "0.9"))
+        # A diverging run still writes valid JSON (null for NaN), and says so.
+        out = json.loads(run("trace", "--problem", "rosenbrock", "--optimizer", "sgd", "--lr",
+                             "1", "--steps", "40", "--json").stdout)
+        self.assertIsNone(out["loss"])
+        self.assertIsNone(out["x"][0])
         # Found by fuzz_cli: a huge --every or --seed was cast to an integer out of range.
         self.assertIn("--every", self.check_usage("trace", "--problem", "quadratic", "--optimizer",
                                                   "adagrad", "--every", "7" * 150))
