@@ -10,7 +10,7 @@ JOBS ?= $(shell nproc)
 CTEST = ctest --output-on-failure -j$(JOBS)
 C_TESTS = worked|first_steps|invariants|errors|schedule_clip|kernels|sparse|checkpoint|threads
 
-.PHONY: all deps build demo bench bench-mpi test test-gcc test-clang test-asan test-valgrind test-fuzz clean
+.PHONY: all deps build demo bench bench-mpi web web-build test-web test test-gcc test-clang test-asan test-valgrind test-fuzz clean
 
 all: build
 
@@ -37,7 +37,7 @@ bench-mpi: build
 	@echo "|--:|--:|--:|--:|--:|--:|--:|"
 	@for n in 1 2 4; do $(MPIRUN) -np $$n ./build/zero-bench --elems 8388608 || exit 1; done
 
-test: test-gcc test-clang test-asan test-valgrind test-fuzz
+test: test-gcc test-clang test-asan test-valgrind test-fuzz test-web
 	@echo "make test: all suites passed"
 
 test-gcc: build
@@ -88,5 +88,31 @@ test-fuzz: deps
 	  grep -E "stat::number_of_executed_units|stat::new_units_added" build-fuzz/fuzz_$$t.log; \
 	done
 
+# The live page (web/): the library's C sources and the labs' trace loop compiled to WebAssembly
+# with clang and wasi-libc (scalar kernels, no threads, no files), then a Vite build of the page.
+WASM_SOURCES = src/optimizer.c src/memory.c src/options.c src/errors.c src/schedule.c src/clip.c \
+  src/scaler.c src/crc32c.c src/kernels/scalar.c src/kernels/dispatch.c labs/problems.c \
+  labs/config.c labs/trace.c web/wasm/session.c
+web/src/generated/adaopt.wasm: $(WASM_SOURCES) include/adaopt.h labs/*.h src/internal.h
+	@mkdir -p web/src/generated
+	clang --target=wasm32-wasi --sysroot=/usr -O2 -std=c11 -Wall -Wextra -Werror -ffp-contract=off \
+	  -Iinclude -mexec-model=reactor -o $@ $(WASM_SOURCES)
+
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+
+web-build: deps web/src/generated/adaopt.wasm web/node_modules/.package-lock.json
+	cd web && npx vite build --logLevel warn
+
+# Serves the built page and prints its address (Ctrl-C stops it).
+WEB_PORT ?= 8080
+web: web-build
+	@echo "adaopt lab page: http://127.0.0.1:$(WEB_PORT)/"
+	cd web && npx vite preview --host 127.0.0.1 --port $(WEB_PORT) --strictPort
+
+# The page in headless Chromium, against the native program; screenshots go to build-web/.
+test-web: build web-build
+	cd web && ADAOPT_CLI=$(CURDIR)/build/adaopt ADAOPT_ARTIFACTS=$(CURDIR)/build-web node tests/browser.test.mjs
+
 clean:
-	rm -rf build build-clang build-asan build-fuzz
+	rm -rf build build-clang build-asan build-fuzz build-web web/dist web/src/generated

@@ -2,11 +2,14 @@
 # Installs the Debian packages adaopt's build, demo and tests need, if any is missing.
 # Safe to run again: does nothing when all are present.
 set -eu
-packages="cmake make gcc clang pkg-config libcmocka-dev zlib1g-dev gnuplot-nox valgrind python3-numpy python3-torch libopenmpi-dev openmpi-bin"
+packages="cmake make gcc clang pkg-config libcmocka-dev zlib1g-dev gnuplot-nox valgrind python3-numpy python3-torch libopenmpi-dev openmpi-bin \
+  lld wasi-libc libclang-rt-14-dev-wasm32 chromium"
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
+# Node.js and npm for the web page: Debian's nodejs and npm, unless a node with npm is there.
+command -v npm >/dev/null 2>&1 || missing="$missing nodejs npm"
 [ -z "$missing" ] && exit 0
 echo "install-deps: installing$missing"
 if [ "$(id -u)" -eq 0 ]; then

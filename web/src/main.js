@@ -11,11 +11,11 @@ const OPTIMIZERS = [
   { id: 'adagrad', label: 'AdaGrad', algo: 'adagrad', lr: { 'sparse-regression': 0.5, rosenbrock: 0.5 }, on: true },
   { id: 'rmsprop', label: 'RMSProp', algo: 'rmsprop', lr: { 'sparse-regression': 0.05, rosenbrock: 0.01 }, on: true },
   { id: 'adam', label: 'Adam', algo: 'adam', lr: { 'sparse-regression': 0.1, rosenbrock: 0.05 }, on: true },
-  { id: 'momentum', label: 'SGD+momentum', algo: 'sgd', lr: { 'sparse-regression': 0.02, rosenbrock: 0.0005 }, on: false, extra: '--momentum 0.9' },
+  { id: 'momentum', label: 'SGD+mom.', algo: 'sgd', lr: { 'sparse-regression': 0.02, rosenbrock: 0.0005 }, on: false, extra: '--momentum 0.9' },
   { id: 'adamw', label: 'AdamW', algo: 'adamw', lr: { 'sparse-regression': 0.1, rosenbrock: 0.05 }, on: false },
   { id: 'adamax', label: 'Adamax', algo: 'adamax', lr: { 'sparse-regression': 0.1, rosenbrock: 0.05 }, on: false },
   { id: 'nadam', label: 'NAdam', algo: 'nadam', lr: { 'sparse-regression': 0.1, rosenbrock: 0.05 }, on: false },
-  { id: 'radam', label: 'RAdam', algo: 'radam', lr: { 'sparse-regression': 0.1, rosenbrock: 0.05 }, on: false },
+  { id: 'radam', label: 'RAdam', algo: 'radam', lr: { 'sparse-regression': 0.1, rosenbrock: 0.002 }, on: false },
 ];
 const COLORS = d3.schemeTableau10;
 const BOX = {
@@ -152,7 +152,10 @@ function drawContours() {
   svg.append('text').attr('transform', `translate(12,${SIZE.h / 2}) rotate(-90)`).attr('text-anchor', 'middle').text(box.names[1]);
   svg.append('path').attr('d', d3.symbol(d3.symbolStar, 90)()).attr('fill', '#d62728')
     .attr('transform', `translate(${sx(box.min[0])},${sy(box.min[1])})`);
-  svg.append('g').attr('id', 'paths');
+  svg.append('clipPath').attr('id', 'plot-area').append('rect')
+    .attr('x', SIZE.m.l).attr('y', SIZE.m.t)
+    .attr('width', SIZE.w - SIZE.m.l - SIZE.m.r).attr('height', SIZE.h - SIZE.m.t - SIZE.m.b);
+  svg.append('g').attr('id', 'paths').attr('clip-path', 'url(#plot-area)');
 }
 
 function drawPaths() {
@@ -169,7 +172,7 @@ function drawPaths() {
 }
 
 function drawBars() {
-  const W = 520, H = 230, m = { l: 54, r: 10, t: 10, b: 40 };
+  const W = 520, H = 240, m = { l: 54, r: 10, t: 10, b: 50 };
   const svg = d3.select('#bars').attr('viewBox', `0 0 ${W} ${H}`);
   svg.selectAll('*').remove();
   const box = BOX[$('problem').value];
@@ -188,8 +191,10 @@ function drawBars() {
     .attr('fill', (d) => d.color).attr('fill-opacity', (d) => (d.coord === 0 ? 1 : 0.55))
     .attr('data-optimizer', (d) => d.id).attr('data-coord', (d) => d.coord).attr('data-value', (d) => d.value)
     .append('title').text((d) => `${d.label}, ${box.names[d.coord]}: ${d.value.toPrecision(4)}`);
-  svg.append('g').attr('transform', `translate(0,${H - m.b})`)
+  const ticks = svg.append('g').attr('transform', `translate(0,${H - m.b})`)
     .call(d3.axisBottom(x0).tickFormat((id) => OPTIMIZERS.find((o) => o.id === id).label));
+  if (state.sessions.length > 5)
+    ticks.selectAll('text').attr('transform', 'rotate(-25)').attr('text-anchor', 'end').attr('dx', '-0.2em');
   svg.append('g').attr('transform', `translate(${m.l},0)`).call(d3.axisLeft(y).ticks(5, '.0e'));
   svg.append('text').attr('x', W - m.r).attr('y', H - 6).attr('text-anchor', 'end')
     .text(`solid: ${box.names[0]}, pale: ${box.names[1]}`);
@@ -202,8 +207,10 @@ function drawLoss() {
   const all = state.sessions.flatMap((s) => s.losses).filter((p) => Number.isFinite(p[1]) && p[1] > 0);
   const maxStep = Math.max(10, d3.max(all, (p) => p[0]) || 10);
   const ext = all.length ? d3.extent(all, (p) => p[1]) : [1e-3, 1];
+  // A diverging run must not flatten the others: the top is at most 100x the starting loss.
+  const start = d3.max(state.sessions, (s) => s.losses[0][1]) || ext[1];
   const x = d3.scaleLinear([0, maxStep], [m.l, W - m.r]);
-  const y = d3.scaleLog([Math.max(ext[0] / 2, 1e-12), ext[1] * 2], [H - m.b, m.t]).clamp(true);
+  const y = d3.scaleLog([Math.max(ext[0] / 2, 1e-12), Math.min(ext[1] * 2, start * 100)], [H - m.b, m.t]).clamp(true);
   const line = d3.line().x((p) => x(p[0])).y((p) => y(p[1])).defined((p) => Number.isFinite(p[1]) && p[1] > 0);
   svg.append('g').selectAll('path').data(state.sessions).join('path')
     .attr('d', (s) => line(s.losses)).attr('fill', 'none').attr('stroke', (s) => s.color).attr('stroke-width', 1.8);
