@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "adaopt.h"
 
 #ifdef _OPENMP
@@ -49,25 +50,6 @@ static const bench_case CASES[] = {
     {"nadam", ADAOPT_ALGO_NADAM, 0, 0, 28},
     {"radam", ADAOPT_ALGO_RADAM, 0, 0, 28},
 };
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int compare_doubles(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, compare_doubles);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 /* Repetitions so that each timed sample covers at least ~20 ms of work at small sizes. */
 static int inner_loops(size_t n)

@@ -17,26 +17,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "adaopt_mpi.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 enum { MAX_REPS = 100 };
 
@@ -132,9 +114,9 @@ int main(int argc, char **argv)
         adaopt_set_threads(opt, 1);
         adaopt_step(opt, params, grads, 1);
         for (int r = 0; r < reps; r++) {
-            double t = now();
+            double t = now_seconds();
             adaopt_step(opt, params, grads, 1);
-            samples[r] = now() - t;
+            samples[r] = now_seconds() - t;
         }
         plain = median(samples, reps);
         adaopt_destroy(opt);
@@ -156,9 +138,9 @@ int main(int argc, char **argv)
     adaopt_zero_step(z, params, grads, 1);
     for (int r = 0; r < reps; r++) {
         MPI_Barrier(MPI_COMM_WORLD);
-        double t = now();
+        double t = now_seconds();
         adaopt_zero_step(z, params, grads, 1);
-        double mine = now() - t, slowest;
+        double mine = now_seconds() - t, slowest;
         MPI_Allreduce(&mine, &slowest, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
         samples[r] = slowest;
     }

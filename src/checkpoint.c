@@ -240,8 +240,8 @@ adaopt_status adaopt_save_buffer(const adaopt_optimizer *opt, void *buf, size_t 
     return ADAOPT_OK;
 }
 
-/* fsync the folder holding `path`, so that the rename itself is durable. */
-static int sync_folder(const char *path)
+/* fsync the folder holding `path`, so that the rename itself is durable (also adaopt_mpi's). */
+int adaopt__sync_folder(const char *path)
 {
     char dir[PATH_MAX];
     const char *slash = strrchr(path, '/');
@@ -294,7 +294,7 @@ adaopt_status adaopt_save_file(const adaopt_optimizer *opt, const char *path)
         return adaopt__fail(o, ADAOPT_ERR_IO, "save_file: writing %s: %s (the old file, if any, "
                             "is untouched)", path, strerror(e));
     }
-    if (sync_folder(path) != 0)
+    if (adaopt__sync_folder(path) != 0)
         return adaopt__fail(o, ADAOPT_ERR_IO, "save_file: %s written, but syncing its folder "
                             "failed: %s", path, strerror(errno));
     return ADAOPT_OK;

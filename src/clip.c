@@ -17,7 +17,7 @@ static adaopt_status check_list(float *const *grads, const size_t *numels, size_
  * in a fixed order at the end: the compiler keeps them in vector registers, so the pass runs at
  * memory speed instead of waiting on one chain of dependent adds, and the result does not
  * depend on the machine. */
-static double sum_pow(const float *g, size_t n, int squares, double acc)
+double adaopt__sum_pow(const float *g, size_t n, int squares, double acc)
 {
     double part[8] = {0};
     size_t k = 0;
@@ -37,7 +37,7 @@ static double sum_pow(const float *g, size_t n, int squares, double acc)
 }
 
 /* max(acc, max |g|), NaN if any element is NaN (as torch's inf norm). */
-static double max_abs(const float *g, size_t n, double acc)
+double adaopt__max_abs(const float *g, size_t n, double acc)
 {
     float m = 0.0f;
     int nan = 0;
@@ -66,8 +66,8 @@ adaopt_status adaopt_clip_grad_norm(float *const *grads, const size_t *numels, s
     double acc = 0.0;
     for (size_t i = 0; i < n_tensors; i++)
         if (grads[i] != NULL)
-            acc = inf_norm ? max_abs(grads[i], numels[i], acc)
-                           : sum_pow(grads[i], numels[i], norm_type == 2.0, acc);
+            acc = inf_norm ? adaopt__max_abs(grads[i], numels[i], acc)
+                           : adaopt__sum_pow(grads[i], numels[i], norm_type == 2.0, acc);
     double norm = (inf_norm || norm_type == 1.0) ? acc : sqrt(acc);
     if (total_norm != NULL)
         *total_norm = norm;

@@ -82,6 +82,14 @@ float *adaopt__alloc_state(size_t numel);
 uint32_t adaopt__crc32c(uint32_t crc, const void *data, size_t length);
 uint32_t adaopt__crc32c_portable(uint32_t crc, const void *data, size_t length);
 
+/* fsync of the folder holding `path`: 0 or -1 with errno (checkpoint.c). */
+int adaopt__sync_folder(const char *path);
+
+/* Parts of a gradient norm (clip.c): acc + the sum of |g| or g^2 over g[0..n) in double (eight
+ * partial sums, added in a fixed order), and max(acc, max |g|) (NaN if any is NaN). */
+double adaopt__sum_pow(const float *g, size_t n, int squares, double acc);
+double adaopt__max_abs(const float *g, size_t n, double acc);
+
 /* The slots (bit mask) a group with hyperparameters hp needs (optimizer.c). */
 unsigned adaopt__slots_needed(adaopt_algorithm algorithm, const double *hp);
 /* The slot holding `kind` for `algorithm`, or -1 (optimizer.c). */

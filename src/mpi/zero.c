@@ -537,26 +537,13 @@ static adaopt_status gather_params(adaopt_zero *z, float *const *params)
     return ADAOPT_OK;
 }
 
-/* This shard's part of the norm: sum of |g| or g^2 in double, or max |g| (NaN if any is). */
+/* This shard's part of the norm: sum of |g| or g^2 in double, or max |g| (NaN if any is), by
+ * the same code as adaopt_clip_grad_norm. */
 static double shard_norm_part(const adaopt_zero *z)
 {
-    const float *g = z->gshard;
-    size_t n = (size_t)z->len;
-    if (isinf(z->clip_type)) {
-        float m = 0.0f;
-        int nan = 0;
-        for (size_t i = 0; i < n; i++) {
-            float x = fabsf(g[i]);
-            m = x > m ? x : m;
-            nan |= x != x;
-        }
-        return nan ? NAN : (double)m;
-    }
-    double part[8] = {0};
-    int squares = z->clip_type == 2.0;
-    for (size_t i = 0; i < n; i++)
-        part[i % 8] += squares ? (double)g[i] * (double)g[i] : fabs((double)g[i]);
-    return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+    if (isinf(z->clip_type))
+        return adaopt__max_abs(z->gshard, (size_t)z->len, 0.0);
+    return adaopt__sum_pow(z->gshard, (size_t)z->len, z->clip_type == 2.0, 0.0);
 }
 
 static int any_nonfinite(const float *g, size_t n)
@@ -748,25 +735,6 @@ static int get_u64(reader *r, uint64_t *v)
     return 0;
 }
 
-/* fsync the folder holding `path`. */
-static int sync_folder(const char *path)
-{
-    char dir[PATH_MAX];
-    const char *slash = strrchr(path, '/');
-    if (slash == NULL)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == path)
-        snprintf(dir, sizeof dir, "/");
-    else
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    int fd = open(dir, O_RDONLY);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
 /* Writes data to path atomically (temporary file, fsync, rename, fsync of the folder);
  * 0 or an errno. */
 static int write_atomic(const char *path, const void *data, size_t n)
@@ -799,7 +767,7 @@ static int write_atomic(const char *path, const void *data, size_t n)
         unlink(tmp);
         return e;
     }
-    return sync_folder(path) != 0 ? errno : 0;
+    return adaopt__sync_folder(path) != 0 ? errno : 0;
 }
 
 /* Reads a whole file (at most `limit` bytes); 0 or an errno (EFBIG past the limit). */
@@ -879,15 +847,22 @@ static int check_layout(reader *r, const adaopt_zero *z)
 /* A previous manifest's token and world size, if `path` holds a valid one. */
 static int read_manifest_head(const char *path, uint64_t *token, uint32_t *world);
 
+/* Every rank's path is usable (the shard names add at most 64 bytes to it). */
+static adaopt_status check_path(adaopt_zero *z, const char *path, const char *what)
+{
+    adaopt_status st = ADAOPT_OK;
+    if (path == NULL)
+        st = fail(z, ADAOPT_ERR_NULL, "%s: path must not be NULL", what);
+    else if (strlen(path) + 64 >= PATH_MAX)
+        st = fail(z, ADAOPT_ERR_IO, "%s: path too long", what);
+    return agree(z, st);
+}
+
 adaopt_status adaopt_zero_save(adaopt_zero *z, const char *path)
 {
     if (z == NULL)
         return ADAOPT_ERR_NULL;
-    adaopt_status st = path == NULL ? fail(z, ADAOPT_ERR_NULL, "save: path must not be NULL")
-                                    : ADAOPT_OK;
-    if (st == ADAOPT_OK && strlen(path) + 64 >= PATH_MAX)
-        st = fail(z, ADAOPT_ERR_IO, "save: path too long");
-    st = agree(z, st);
+    adaopt_status st = check_path(z, path, "save");
     if (st != ADAOPT_OK)
         return st;
 
@@ -1172,11 +1147,7 @@ adaopt_status adaopt_zero_load(adaopt_zero *z, const char *path)
 {
     if (z == NULL)
         return ADAOPT_ERR_NULL;
-    adaopt_status st = path == NULL ? fail(z, ADAOPT_ERR_NULL, "load: path must not be NULL")
-                                    : ADAOPT_OK;
-    if (st == ADAOPT_OK && strlen(path) + 64 >= PATH_MAX)
-        st = fail(z, ADAOPT_ERR_IO, "load: path too long");
-    st = agree(z, st);
+    adaopt_status st = check_path(z, path, "load");
     if (st != ADAOPT_OK)
         return st;
     manifest m = {0};

@@ -18,17 +18,6 @@
 
 enum { STEPS1 = 100, STEPS2 = 100 };
 
-static int rank, world, failures;
-
-#define CHECK(cond, ...)                                                                       \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            fprintf(stderr, "rank %d: %s:%d: ", rank, __FILE__, __LINE__);                      \
-            fprintf(stderr, __VA_ARGS__);                                                      \
-            fprintf(stderr, "\n");                                                             \
-            failures++;                                                                        \
-        }                                                                                      \
-    } while (0)
 
 static int usable(const config *c)
 {

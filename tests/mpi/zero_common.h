@@ -20,6 +20,20 @@
 
 /* 233 elements (a prime: no world size of 2..4 divides it), an empty tensor, a tensor of one
  * element, three groups. */
+/* This process's rank and the world size, and the failed checks so far. */
+static int rank, world, failures;
+
+/* Reports a failed check (with the rank) and counts it; the run goes on. */
+#define CHECK(cond, ...)                                                                       \
+    do {                                                                                       \
+        if (!(cond)) {                                                                         \
+            fprintf(stderr, "rank %d: %s:%d: ", rank, __FILE__, __LINE__);                      \
+            fprintf(stderr, __VA_ARGS__);                                                      \
+            fprintf(stderr, "\n");                                                             \
+            failures++;                                                                        \
+        }                                                                                      \
+    } while (0)
+
 enum { N_TENSORS = 6, N_GROUPS = 3, TOTAL = 233 };
 static const size_t NUMELS[N_TENSORS] = {37, 0, 101, 1, 65, 29};
 static const size_t GROUP_SIZES[N_GROUPS] = {2, 3, 1};
@@ -66,39 +80,39 @@ static uint64_t splitmix(uint64_t x)
 }
 
 /* Rank r's gradient of flat element j at step s, for configuration c. */
-static float grad_of(const config *c, int s, int r, int world, size_t j)
+static float grad_of(const config *c, int s, int r, int nranks, size_t j)
 {
     uint64_t h = splitmix(((uint64_t)s << 40) ^ ((uint64_t)r << 20) ^ j ^
                           ((uint64_t)(c - CONFIGS) << 56));
     float u = (float)(h >> 40) / (float)(1 << 24) * 2.0f - 1.0f; /* [-1, 1) */
     float g = u * (float)(1 + j % 5);
-    if (c->skip_nan_at > 0 && s == c->skip_nan_at && r == world - 1 && j == 5)
+    if (c->skip_nan_at > 0 && s == c->skip_nan_at && r == nranks - 1 && j == 5)
         g = NAN;
     return g;
 }
 
 /* Fills every tensor with rank r's gradient. */
-static void rank_grads(const config *c, int s, int r, int world, float **grads)
+static void rank_grads(const config *c, int s, int r, int nranks, float **grads)
 {
     size_t j = 0;
     for (int i = 0; i < N_TENSORS; i++)
         for (size_t k = 0; k < NUMELS[i]; k++, j++)
-            grads[i][k] = grad_of(c, s, r, world, j);
+            grads[i][k] = grad_of(c, s, r, nranks, j);
 }
 
-/* avg = (((g_0 + g_1) + g_2) + ...) / world: the ordered reduction's arithmetic. */
-static void average_grads(const config *c, int s, int world, float **avg, float **tmp)
+/* avg = (((g_0 + g_1) + g_2) + ...) / nranks: the ordered reduction's arithmetic. */
+static void average_grads(const config *c, int s, int nranks, float **avg, float **tmp)
 {
-    rank_grads(c, s, 0, world, avg);
-    for (int r = 1; r < world; r++) {
-        rank_grads(c, s, r, world, tmp);
+    rank_grads(c, s, 0, nranks, avg);
+    for (int r = 1; r < nranks; r++) {
+        rank_grads(c, s, r, nranks, tmp);
         for (int i = 0; i < N_TENSORS; i++)
             for (size_t k = 0; k < NUMELS[i]; k++)
                 avg[i][k] = avg[i][k] + tmp[i][k];
     }
     for (int i = 0; i < N_TENSORS; i++)
         for (size_t k = 0; k < NUMELS[i]; k++)
-            avg[i][k] = avg[i][k] / (float)world;
+            avg[i][k] = avg[i][k] / (float)nranks;
 }
 
 static float **alloc_tensors(void)
@@ -172,11 +186,11 @@ static adaopt_optimizer *make_reference(const config *c)
     return ref;
 }
 
-/* One reference step with the average of `world` ranks' gradients at step s. */
+/* One reference step with the average of `nranks` ranks' gradients at step s. */
 static adaopt_status reference_step(const config *c, adaopt_optimizer *ref, float **params,
-                                    float **avg, float **tmp, int s, int world)
+                                    float **avg, float **tmp, int s, int nranks)
 {
-    average_grads(c, s, world, avg, tmp);
+    average_grads(c, s, nranks, avg, tmp);
     for (size_t g = 0; g < N_GROUPS; g++)
         adaopt_set(ref, g, ADAOPT_LR, lr_at(c, g, s));
     if (c->clip_type != 0)
@@ -185,9 +199,9 @@ static adaopt_status reference_step(const config *c, adaopt_optimizer *ref, floa
 }
 
 static adaopt_status zero_step(const config *c, adaopt_zero *z, float **params, float **mine,
-                               int s, int rank, int world)
+                               int s, int me, int nranks)
 {
-    rank_grads(c, s, rank, world, mine);
+    rank_grads(c, s, me, nranks, mine);
     for (size_t g = 0; g < N_GROUPS; g++)
         adaopt_zero_set(z, g, ADAOPT_LR, lr_at(c, g, s));
     return adaopt_zero_step(z, params, (const float *const *)mine, N_TENSORS);
