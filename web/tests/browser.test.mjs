@@ -78,6 +78,15 @@ try {
       `wasm = native after ${steps} steps: ${args} (x ${wasm.x.map((v) => v.toPrecision(9)).join(', ')})`);
   }
 
+  // Bad settings are refused with adaopt's message, not a crash.
+  for (const [args, words] of [['--problem rosenbrock --optimizer adam --lr -1', 'lr'],
+    ['--problem rosenbrock --optimizer adam --betas 0.9', 'betas'],
+    ['--problem bowl --optimizer sgd', 'problem'], ['--problem rosenbrock --optimizer sgd --x0 1,x', 'x0'],
+    ['--problem rosenbrock --optimizer lion', 'optimizer']]) {
+    const message = await page.evaluate((a) => { try { window.__adaopt.trace(a, 1); return ''; } catch (e) { return e.message; } }, args);
+    check(message.includes(words), `refused: ${args} (${message})`);
+  }
+
   // 3. The activity slider moves AdaGrad's bars: run 60 steps at 0.1, then at a higher activity.
   const adagradAfter = async (steps) => {
     for (let i = 0; i < steps; i++) await page.click('#step');

@@ -54,7 +54,7 @@ WASM_EXPORT(wa_session_new) session *wa_session_new(char *args, char *err, size_
     for (char *tok = strtok(args, " "); tok != NULL && argc < MAX_ARGS; tok = strtok(NULL, " "))
         argv[argc++] = tok;
     const char *problem_name = NULL, *x0 = NULL;
-    double a = 1.0, activity = 0.1, seed = 0, number;
+    double a = 1.0, activity = 0.1, seed = 0;
     opt_config cfg;
     int have_cfg = 0;
     for (int i = 0; i + 1 < argc; i++)
@@ -106,7 +106,6 @@ WASM_EXPORT(wa_session_new) session *wa_session_new(char *args, char *err, size_
         }
         i++;
     }
-    (void)number;
     if (problem_name == NULL) {
         snprintf(err, errlen, "needs --problem");
         return NULL;
@@ -118,21 +117,38 @@ WASM_EXPORT(wa_session_new) session *wa_session_new(char *args, char *err, size_
     }
     int dim = 0;
     if (x0 != NULL) {
-        char *end;
+        /* Numbers separated by commas, each whole and finite, as the CLI's --x0. */
         const char *q = x0;
-        while (dim < TRACE_MAX_DIM) {
-            s->x[dim++] = strtof(q, &end);
-            if (end == q)
+        for (;;) {
+            char *end;
+            double v = strtod(q, &end);
+            if (end == q || !(v > -1e30 && v < 1e30) || dim == TRACE_MAX_DIM) {
+                dim = -1;
                 break;
-            if (*end != ',')
+            }
+            s->x[dim++] = (float)v;
+            if (*end == '\0')
                 break;
+            if (*end != ',') {
+                dim = -1;
+                break;
+            }
             q = end + 1;
         }
     } else {
         dim = problem_default_x0(problem_name, s->x);
     }
+    if (x0 != NULL && dim <= 0) {
+        snprintf(err, errlen, "--x0: '%s' is not a list of numbers such as -1,1", x0);
+        free(s);
+        return NULL;
+    }
     if (dim <= 0 || problem_init(&s->p, problem_name, (size_t)dim, a, activity, (uint64_t)seed)) {
-        snprintf(err, errlen, "unknown problem '%s' or a bad --x0", problem_name);
+        if (dim <= 0)
+            snprintf(err, errlen, "unknown problem '%s'", problem_name);
+        else
+            snprintf(err, errlen, "problem '%s' refuses %d parameters (or is unknown)",
+                     problem_name, dim);
         free(s);
         return NULL;
     }
