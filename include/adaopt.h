@@ -39,8 +39,31 @@
  *       }
  *       adaopt_destroy(opt);
  *
- * Link with -ladaopt -lm (pkg-config --cflags --libs adaopt, or find_package(adaopt) and
- * target_link_libraries(app adaopt::adaopt)).
+ * The same with one call for the options and one for the step, on a flat buffer of all tensors:
+ *       adaopt_set_options(opt, group, "lr=3e-4, betas=0.9,0.95, weight_decay=0.1");
+ *       adaopt_step_flat(opt, params, grads);   (w then b in one buffer of 784*128+128 floats)
+ *
+ * Defaults (torch.optim's; docs/OPTIONS.md has every option's range).  Note AdamW's weight
+ * decay: it is on unless you set weight_decay=0.
+ *   SGD      lr 1e-3, momentum 0, dampening 0, nesterov 0, weight_decay 0
+ *   AdaGrad  lr 1e-2, lr_decay 0, initial_accumulator_value 0, eps 1e-10, weight_decay 0
+ *   RMSProp  lr 1e-2, alpha 0.99, eps 1e-8, momentum 0, centered 0, weight_decay 0
+ *   Adam     lr 1e-3, betas 0.9,0.999, eps 1e-8, amsgrad 0, weight_decay 0 (L2, coupled)
+ *   AdamW    lr 1e-3, betas 0.9,0.999, eps 1e-8, amsgrad 0, weight_decay 0.01 (decoupled)
+ *   Adamax   lr 2e-3, betas 0.9,0.999, eps 1e-8, weight_decay 0
+ *   NAdam    lr 2e-3, betas 0.9,0.999, eps 1e-8, momentum_decay 4e-3, weight_decay 0,
+ *            decoupled_weight_decay 0
+ *   RAdam    lr 1e-3, betas 0.9,0.999, eps 1e-8, weight_decay 0, decoupled_weight_decay 0
+ *   every    maximize 0; eps_mode outside (RAdam: hat), see adaopt_eps_mode
+ *
+ * Linking
+ *   shared:  cc app.c -ladaopt                       (or `pkg-config --cflags --libs adaopt`)
+ *   static:  cc app.c -fopenmp libadaopt.a -lm      (or `pkg-config --static --cflags --libs
+ *            adaopt`): the static library needs the OpenMP runtime it was built with (gcc:
+ *            -fopenmp, i.e. libgomp; a clang build: -fopenmp=libomp) and libm.
+ *   CMake:   find_package(adaopt) and target_link_libraries(app adaopt::adaopt), or
+ *            adaopt::adaopt_static, which brings its OpenMP and libm along.
+ *   ZeRO over MPI (adaopt_mpi.h): see that header.
  */
 #ifndef ADAOPT_H
 #define ADAOPT_H
@@ -60,9 +83,9 @@ extern "C" {
 #endif
 
 #define ADAOPT_VERSION_MAJOR 0
-#define ADAOPT_VERSION_MINOR 1
+#define ADAOPT_VERSION_MINOR 2
 #define ADAOPT_VERSION_PATCH 0
-#define ADAOPT_VERSION_STRING "0.1.0"
+#define ADAOPT_VERSION_STRING "0.2.0"
 
 /* The version of the library actually linked, as MAJOR*10000 + MINOR*100 + PATCH. */
 ADAOPT_API unsigned adaopt_version_number(void);
@@ -210,6 +233,21 @@ ADAOPT_API adaopt_status adaopt_set(adaopt_optimizer *opt, size_t group, adaopt_
 ADAOPT_API adaopt_status adaopt_get(const adaopt_optimizer *opt, size_t group, adaopt_option option,
                          double *value);
 
+/* Several hyperparameters of one group (or all, ADAOPT_ALL_GROUPS) in one call, written as
+ * torch.optim's keywords:
+ *       adaopt_set_options(opt, group, "lr=3e-4, betas=0.9,0.95, eps=1e-8, weight_decay=0");
+ * Items are name=value, separated by commas, semicolons or blanks; names are those of
+ * adaopt_option_name ('-' may stand for '_'), plus betas=b1,b2 for beta1 and beta2 together;
+ * values are numbers in C syntax (whatever the locale), true/false for booleans, and
+ * outside/inside/hat for eps_mode.  Each value is checked as adaopt_set checks it, and the
+ * group's resulting combination too (nesterov needs momentum > 0 and dampening 0, which
+ * adaopt_set leaves to the step so that options can be set in any order).  All or nothing: on
+ * any error -- ADAOPT_ERR_OPTION for an unknown name or one this algorithm has not,
+ * ADAOPT_ERR_VALUE for a malformed, out-of-range or repeated value, ADAOPT_ERR_CONFLICT,
+ * ADAOPT_ERR_INDEX, ADAOPT_ERR_ALLOC -- no group changes.  An empty string changes nothing. */
+ADAOPT_API adaopt_status adaopt_set_options(adaopt_optimizer *opt, size_t group,
+                                            const char *options);
+
 /* One optimizer step over every tensor.  params[i] and grads[i] point to tensor i's numel
  * floats; n_tensors must equal adaopt_tensor_count.  A NULL grads[i] skips tensor i this step
  * (its step count does not advance), as torch skips a parameter whose .grad is None.
@@ -218,6 +256,24 @@ ADAOPT_API adaopt_status adaopt_get(const adaopt_optimizer *opt, size_t group, a
  * written: on error nothing changes. */
 ADAOPT_API adaopt_status adaopt_step(adaopt_optimizer *opt, float *const *params, const float *const *grads,
                           size_t n_tensors);
+
+/* adaopt_step for the common case of one buffer: the tensors lie one after another in tensor
+ * order, params[0 .. total) and grads[0 .. total) with total the sum of every tensor's numel
+ * (a single tensor is the simplest case; llm.c's params_memory and grads_memory are such
+ * buffers).  Every tensor has a gradient.  Otherwise exactly adaopt_step. */
+ADAOPT_API adaopt_status adaopt_step_flat(adaopt_optimizer *opt, float *params, const float *grads);
+
+/* Where training stands: sets every tensor's step count to `steps_done`, so that the next step
+ * is step t = steps_done + 1 (its bias corrections, RAdam's rectification, AdaGrad's lr_decay),
+ * and the steps taken (adaopt_steps_taken, the schedule position) to the same number.  For a
+ * program that keeps its own step counter, e.g. after restoring its own checkpoint: passing
+ * llm.c's `t` means adaopt_set_step(opt, t - 1) before the step.  NAdam's product of momentum
+ * coefficients is recomputed as that many steps with the groups' current beta1 and
+ * momentum_decay would have made it (bit for bit).  State arrays are not touched -- restore
+ * them with adaopt_set_state -- except that AdaGrad's sum, at a tensor's first step count,
+ * gets initial_accumulator_value as its first step would have given it.  ADAOPT_ERR_VALUE past
+ * 2^53.  One tensor alone: adaopt_set_state_scalar(opt, tensor, ADAOPT_STATE_STEP, t). */
+ADAOPT_API adaopt_status adaopt_set_step(adaopt_optimizer *opt, uint64_t steps_done);
 
 /* ---------------------------------------------------------------------------------------------
  * Row-sparse gradients (embedding tables).  A tensor of numel = rows * row_len elements may get,
@@ -280,9 +336,12 @@ ADAOPT_API adaopt_status adaopt_set_isa(adaopt_optimizer *opt, adaopt_isa isa);
 /* The ISA in use (never AUTO: what AUTO resolved to). */
 ADAOPT_API adaopt_isa adaopt_get_isa(const adaopt_optimizer *opt);
 
-/* Threads for one step: 0 means all cores (the default, as PyTorch), 1 means no threads at
- * all.  Large tensors are cut into chunks of 64K elements, small ones go whole, and the chunks
- * are shared among the threads (OpenMP).  A build without OpenMP accepts only 0 and 1. */
+/* Threads for one step: 0 means OpenMP's default, which is what an optimizer starts with:
+ * OMP_NUM_THREADS when it is set (or the count the program gave omp_set_num_threads before
+ * creating the optimizer), else every core the process may use -- as PyTorch does.  (Before
+ * 0.2 the default was every core, ignoring OMP_NUM_THREADS.)  1 means no threads at all.  Large
+ * tensors are cut into chunks of 64K elements, small ones go whole, and the chunks are shared
+ * among the threads (OpenMP).  A build without OpenMP accepts only 0 and 1. */
 ADAOPT_API adaopt_status adaopt_set_threads(adaopt_optimizer *opt, size_t threads);
 /* The number of threads a step uses. */
 ADAOPT_API size_t adaopt_get_threads(const adaopt_optimizer *opt);

@@ -46,6 +46,8 @@ struct adaopt_optimizer {
     adaopt_chunk *chunks;   /* every tensor's chunks, in tensor order */
     size_t n_chunks;
     adaopt_coeffs *coeffs;  /* one per tensor, filled at each step */
+    float **flat_params;    /* adaopt_step_flat's pointers into the caller's two buffers */
+    const float **flat_grads;
     /* Workspace of sparse steps (adaopt_reserve_sparse): per table row a stamp and the first
      * and last position of that row in this step's index list; per index the next position
      * of the same row; the distinct rows in order of appearance; one row of summed values. */
@@ -94,6 +96,12 @@ double adaopt__max_abs(const float *g, size_t n, double acc);
 unsigned adaopt__slots_needed(adaopt_algorithm algorithm, const double *hp);
 /* The slot holding `kind` for `algorithm`, or -1 (optimizer.c). */
 int adaopt__slot_of_state(adaopt_algorithm algorithm, adaopt_state_kind kind);
+
+/* Sets n options of groups [first, first + count) at once: the values must have passed
+ * adaopt__check_value; the groups' resulting combinations are checked (nesterov) and their state
+ * allocated before any value changes, so that a failure changes nothing (optimizer.c). */
+adaopt_status adaopt__set_many(adaopt_optimizer *opt, size_t first, size_t count,
+                               const adaopt_option *options, const double *values, size_t n);
 
 /* Option table (options.c). */
 int adaopt__algorithm_valid(adaopt_algorithm algorithm);

@@ -20,10 +20,13 @@
 
 enum { STATE_ALIGN_BYTES = 64 };
 
-static size_t all_cores(void)
+/* The default thread count: OpenMP's own default for a new parallel region, which is
+ * OMP_NUM_THREADS when it is set (or what the program gave omp_set_num_threads), else every core
+ * this process may run on. */
+static size_t default_threads(void)
 {
 #ifdef _OPENMP
-    int n = omp_get_num_procs();
+    int n = omp_get_max_threads();
     return n > 0 ? (size_t)n : 1;
 #else
     return 1;
@@ -162,7 +165,7 @@ adaopt_status adaopt_create(adaopt_algorithm algorithm, adaopt_optimizer **out)
     opt->algorithm = algorithm;
     opt->isa = adaopt__best_isa();
     opt->kernels = adaopt__kernel_table(opt->isa);
-    opt->threads = all_cores();
+    opt->threads = default_threads();
     opt->hint = -1;
     *out = opt;
     return ADAOPT_OK;
@@ -179,6 +182,8 @@ void adaopt_destroy(adaopt_optimizer *opt)
     free(opt->groups);
     free(opt->chunks);
     free(opt->coeffs);
+    free(opt->flat_params);
+    free(opt->flat_grads);
     free(opt->sparse.row_stamp);
     free(opt->sparse.row_first);
     free(opt->sparse.row_last);
@@ -273,6 +278,15 @@ adaopt_status adaopt_add_group(adaopt_optimizer *opt, const size_t *numels, size
     if (coeffs == NULL)
         return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "out of memory adding %zu tensors", n_tensors);
     opt->coeffs = coeffs;
+    float **flat_params = realloc(opt->flat_params, (opt->n_tensors + n_tensors) * sizeof *flat_params);
+    if (flat_params == NULL)
+        return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "out of memory adding %zu tensors", n_tensors);
+    opt->flat_params = flat_params;
+    const float **flat_grads = (const float **)realloc((void *)opt->flat_grads,
+                                                       (opt->n_tensors + n_tensors) * sizeof *flat_grads);
+    if (flat_grads == NULL)
+        return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "out of memory adding %zu tensors", n_tensors);
+    opt->flat_grads = flat_grads;
 
     adaopt_status st = grow_slots(opt, g.first_tensor, n_tensors, adaopt__slots_needed(opt->algorithm, g.hp));
     if (st != ADAOPT_OK)
@@ -312,6 +326,30 @@ static adaopt_status set_groups(adaopt_optimizer *opt, size_t first, size_t coun
     }
     for (size_t gi = first; gi < first + count; gi++)
         opt->groups[gi].hp[option] = value;
+    return ADAOPT_OK;
+}
+
+static adaopt_status check_combination(adaopt_optimizer *opt, size_t gi, const double *hp);
+
+adaopt_status adaopt__set_many(adaopt_optimizer *opt, size_t first, size_t count,
+                               const adaopt_option *options, const double *values, size_t n)
+{
+    for (size_t gi = first; gi < first + count; gi++) {
+        adaopt_group *g = &opt->groups[gi];
+        double hp[ADAOPT_OPTION_MAX + 1];
+        memcpy(hp, g->hp, sizeof hp);
+        for (size_t k = 0; k < n; k++)
+            hp[options[k]] = values[k];
+        adaopt_status st = check_combination(opt, gi, hp);
+        if (st != ADAOPT_OK)
+            return st;
+        st = grow_slots(opt, g->first_tensor, g->n_tensors, adaopt__slots_needed(opt->algorithm, hp));
+        if (st != ADAOPT_OK)
+            return st;
+    }
+    for (size_t gi = first; gi < first + count; gi++)
+        for (size_t k = 0; k < n; k++)
+            opt->groups[gi].hp[options[k]] = values[k];
     return ADAOPT_OK;
 }
 
@@ -458,9 +496,8 @@ static void fill_coeffs(adaopt_coeffs *c, adaopt_algorithm algorithm, const doub
 }
 
 /* Option combinations that are each valid but not together; checked before a step writes. */
-static adaopt_status check_group(adaopt_optimizer *opt, size_t gi)
+static adaopt_status check_combination(adaopt_optimizer *opt, size_t gi, const double *hp)
 {
-    const double *hp = opt->groups[gi].hp;
     if (opt->algorithm == ADAOPT_ALGO_SGD && hp[ADAOPT_NESTEROV] != 0.0 &&
         (hp[ADAOPT_MOMENTUM] <= 0.0 || hp[ADAOPT_DAMPENING] != 0.0))
         return adaopt__fail(opt, ADAOPT_ERR_CONFLICT,
@@ -468,6 +505,11 @@ static adaopt_status check_group(adaopt_optimizer *opt, size_t gi)
                             "(momentum %g, dampening %g)",
                             gi, hp[ADAOPT_MOMENTUM], hp[ADAOPT_DAMPENING]);
     return ADAOPT_OK;
+}
+
+static adaopt_status check_group(adaopt_optimizer *opt, size_t gi)
+{
+    return check_combination(opt, gi, opt->groups[gi].hp);
 }
 
 /* Is tensor i's gradient the sparse one? */
@@ -592,7 +634,9 @@ adaopt_status adaopt_reserve_sparse(adaopt_optimizer *opt, size_t max_indices, s
     size_t *last = malloc((want_r ? want_r : 1) * sizeof *last);
     size_t *next = malloc((want_i ? want_i : 1) * sizeof *next);
     size_t *distinct = malloc((want_i ? want_i : 1) * sizeof *distinct);
-    size_t copies = all_cores(); /* one row of sums per thread */
+    size_t copies = default_threads(); /* one row of sums per thread */
+    if (opt->threads > copies)
+        copies = opt->threads;
     float *row_sum = malloc((want_l ? want_l : 1) * copies * sizeof *row_sum);
     if (!stamp || !first || !last || !next || !distinct || !row_sum) {
         free(stamp);
@@ -664,6 +708,23 @@ adaopt_status adaopt_step(adaopt_optimizer *opt, float *const *params, const flo
                           size_t n_tensors)
 {
     return adaopt_step_sparse(opt, params, grads, NULL, n_tensors);
+}
+
+adaopt_status adaopt_step_flat(adaopt_optimizer *opt, float *params, const float *grads)
+{
+    if (opt == NULL)
+        return ADAOPT_ERR_NULL;
+    if (params == NULL || grads == NULL)
+        return adaopt__fail(opt, ADAOPT_ERR_NULL, "step_flat: params and grads must not be NULL");
+    if (opt->n_tensors == 0)
+        return adaopt__fail(opt, ADAOPT_ERR_SIZE, "step_flat: the optimizer has no tensors");
+    size_t offset = 0;
+    for (size_t i = 0; i < opt->n_tensors; i++) {
+        opt->flat_params[i] = params + offset;
+        opt->flat_grads[i] = grads + offset;
+        offset += opt->tensors[i].numel;
+    }
+    return adaopt_step_sparse(opt, opt->flat_params, opt->flat_grads, NULL, opt->n_tensors);
 }
 
 adaopt_status adaopt_step_sparse(adaopt_optimizer *opt, float *const *params,
@@ -867,7 +928,7 @@ adaopt_status adaopt_set_threads(adaopt_optimizer *opt, size_t threads)
 #endif
     if (threads > 4096)
         return adaopt__fail(opt, ADAOPT_ERR_VALUE, "threads must be <= 4096 (got %zu)", threads);
-    opt->threads = threads == 0 ? all_cores() : threads;
+    opt->threads = threads == 0 ? default_threads() : threads;
     return ADAOPT_OK;
 }
 
@@ -1091,4 +1152,53 @@ adaopt_status adaopt_set_state_scalar(adaopt_optimizer *opt, size_t tensor, adao
     return adaopt__fail(opt, ADAOPT_ERR_OPTION, "%s has no scalar state '%s'",
                         adaopt_algorithm_name(opt->algorithm),
                         adaopt_state_name(kind) ? adaopt_state_name(kind) : "?");
+}
+
+/* NAdam's P_t = mu_1 mu_2 ... mu_t under the hyperparameters hp, by the step's own operations
+ * (so that it has the bits of t steps taken with these hyperparameters).  mu_k only grows with
+ * k, so once a factor leaves the product unchanged (it has underflowed to the smallest
+ * subnormal, which 0.5 < mu rounds back to itself, or to 0) no later factor changes it either.
+ * Past 2^24 factors the rest is one pow: by then mu_k equals beta1 to the last bit. */
+static double nadam_mu_product(const double *hp, uint64_t t)
+{
+    const uint64_t exact_factors = (uint64_t)1 << 24;
+    double product = 1.0;
+    uint64_t k = 1;
+    for (; k <= t && k <= exact_factors; k++) {
+        double next = product *
+                      (hp[ADAOPT_BETA1] * (1.0 - 0.5 * pow(0.96, (double)k * hp[ADAOPT_MOMENTUM_DECAY])));
+        if (next == product)
+            return product;
+        product = next;
+    }
+    if (k <= t)
+        product *= pow(hp[ADAOPT_BETA1], (double)(t - k + 1));
+    return product;
+}
+
+adaopt_status adaopt_set_step(adaopt_optimizer *opt, uint64_t steps_done)
+{
+    if (opt == NULL)
+        return ADAOPT_ERR_NULL;
+    if (steps_done > ((uint64_t)1 << 53))
+        return adaopt__fail(opt, ADAOPT_ERR_VALUE,
+                            "set_step: %llu steps is past 2^53, where t stops being exact in the "
+                            "double-precision bias corrections",
+                            (unsigned long long)steps_done);
+    for (size_t i = 0; i < opt->n_tensors; i++) {
+        adaopt_tensor *t = &opt->tensors[i];
+        const double *hp = opt->groups[t->group].hp;
+        if (t->step == 0 && steps_done > 0 && opt->algorithm == ADAOPT_ALGO_ADAGRAD &&
+            !t->slot_ready[0] && hp[ADAOPT_INITIAL_ACCUMULATOR_VALUE] != 0.0) {
+            /* the sum its first step would have filled (unless adaopt_set_state wrote one) */
+            float init = (float)hp[ADAOPT_INITIAL_ACCUMULATOR_VALUE];
+            for (size_t k = 0; k < t->numel; k++)
+                t->slot[0][k] = init;
+        }
+        t->step = steps_done;
+        if (opt->algorithm == ADAOPT_ALGO_NADAM)
+            t->mu_product = nadam_mu_product(hp, steps_done);
+    }
+    opt->steps_taken = steps_done;
+    return ADAOPT_OK;
 }

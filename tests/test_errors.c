@@ -45,7 +45,7 @@ static void create_and_names(void **unused)
         assert_true(strlen(adaopt_status_name(s)) > 0);
     assert_string_equal(adaopt_status_name(1234), "unknown status code");
     assert_true(strlen(adaopt_last_error(NULL)) > 0);
-    assert_int_equal(adaopt_version_number(), 100);
+    assert_int_equal(adaopt_version_number(), 200);
 
     double v;
     assert_int_equal(adaopt_default(ADAOPT_ALGO_SGD, ADAOPT_AMSGRAD, &v), ADAOPT_ERR_OPTION);
