@@ -21,6 +21,15 @@ private=$(PKG_CONFIG_PATH=$pcdir pkg-config --static --libs adaopt | sed 's/-lad
 cc -std=c11 -Wall -Werror "$here/consumer.c" $cflags "$libdir/libadaopt.a" $private -o "$work/pc_static"
 "$work/pc_static"
 
+echo "== the link lines adaopt.h gives"
+inc=$(dirname "$(find "$prefix" -name adaopt.h)")
+cc -std=c11 -Wall -Werror "$here/consumer.c" -I"$inc" -L"$libdir" -ladaopt -o "$work/line_shared"
+LD_LIBRARY_PATH=$libdir "$work/line_shared"
+# the OpenMP flag of the compiler that built the library (gcc: -fopenmp; clang: -fopenmp=libomp)
+openmp=$(PKG_CONFIG_PATH=$pcdir pkg-config --static --libs adaopt | grep -o -- '-fopenmp[^ ]*' || true)
+cc -std=c11 -Wall -Werror "$here/consumer.c" -I"$inc" $openmp "$libdir/libadaopt.a" -lm -o "$work/line_static"
+"$work/line_static"
+
 echo "== find_package"
 cmake -S "$here" -B "$work/cm" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
 cmake --build "$work/cm" >/dev/null
