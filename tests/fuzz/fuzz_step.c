@@ -1,6 +1,6 @@
 /*
  * fuzz_step.c -- libFuzzer target: the step API with random shapes, groups, options (any id,
- * any value, NaN included), gradients (any bits), sparse gradients (any indices), kernels and
+ * any value, NaN included; option strings of any bytes), step counts, gradients (any bits), sparse gradients (any indices), kernels and
  * queries.  Nothing may crash, read or write out of bounds, or leak; errors must be reported.
  */
 #include <math.h>
@@ -60,6 +60,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (int k = byte(&in) % 4; k > 0; k--) /* options: any id, any value */
             adaopt_set(opt, byte(&in) % 4 == 0 ? ADAOPT_ALL_GROUPS : byte(&in) % 4,
                        (adaopt_option)(byte(&in) % 20), byte(&in) % 2 ? number(&in) : byte(&in) % 3);
+        if (byte(&in) % 4 == 0) { /* several options as a string of any bytes */
+            char spec[48];
+            size_t len = byte(&in) % sizeof spec;
+            for (size_t k = 0; k < len; k++)
+                spec[k] = (char)(byte(&in) % 2 ? "lr=0.1,betas=9e-1;eps_mode=hat momentum"[byte(&in) % 39]
+                                               : byte(&in));
+            spec[len] = '\0';
+            adaopt_set_options(opt, byte(&in) % 4 == 0 ? ADAOPT_ALL_GROUPS : byte(&in) % 4, spec);
+        }
+        if (byte(&in) % 8 == 0)
+            adaopt_set_step(opt, (uint64_t)byte(&in) << (byte(&in) % 64));
         float *pp[MAX_T];
         const float *gg[MAX_T];
         adaopt_sparse_grad sparse[MAX_T];
