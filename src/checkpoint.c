@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "internal.h"
 
 #define MAGIC "ADAOPTCK"
@@ -31,10 +32,20 @@ enum { FORMAT_VERSION = 1, HEADER_BYTES = 24, SECTION_HEAD_BYTES = 16 };
 typedef struct sink {
     unsigned char *buf; /* buffer mode */
     size_t capacity, used;
-    FILE *file;         /* file mode */
+    adaopt__atomic_file *file; /* file mode: staged through buf, written when full */
+    adaopt__io_error err;
     int failed;
     uint32_t crc;       /* of the current payload */
 } sink;
+
+enum { STAGE_BYTES = 1 << 16 };
+
+static void flush(sink *s)
+{
+    if (!s->failed && s->used > 0 && adaopt__atomic_write(s->file, s->buf, s->used, &s->err) != 0)
+        s->failed = 1;
+    s->used = 0;
+}
 
 static void put(sink *s, const void *data, size_t n)
 {
@@ -42,14 +53,22 @@ static void put(sink *s, const void *data, size_t n)
         return;
     s->crc = adaopt__crc32c(s->crc, data, n);
     if (s->file != NULL) {
-        if (fwrite(data, 1, n, s->file) != n)
-            s->failed = 1;
-    } else {
-        if (s->buf != NULL && s->used + n <= s->capacity)
-            memcpy(s->buf + s->used, data, n);
-        else if (s->buf != NULL)
-            s->failed = 1;
+        const unsigned char *p = data;
+        while (n > 0 && !s->failed) {
+            size_t room = s->capacity - s->used, take = n < room ? n : room;
+            memcpy(s->buf + s->used, p, take);
+            s->used += take;
+            p += take;
+            n -= take;
+            if (s->used == s->capacity)
+                flush(s);
+        }
+        return;
     }
+    if (s->buf != NULL && s->used + n <= s->capacity)
+        memcpy(s->buf + s->used, data, n);
+    else if (s->buf != NULL)
+        s->failed = 1;
     s->used += n;
 }
 
@@ -231,32 +250,13 @@ adaopt_status adaopt_save_buffer(const adaopt_optimizer *opt, void *buf, size_t 
     if (capacity < need)
         return adaopt__fail(o, ADAOPT_ERR_SIZE, "save_buffer: %zu bytes given, %zu needed",
                             capacity, need);
-    sink s = {buf, capacity, 0, NULL, 0, 0};
+    sink s = {buf, capacity, 0, NULL, {NULL, 0}, 0, 0};
     write_checkpoint(opt, &s);
     if (s.failed || s.used != need)
         return adaopt__fail(o, ADAOPT_ERR_SIZE, "save_buffer: internal size mismatch");
     if (written != NULL)
         *written = s.used;
     return ADAOPT_OK;
-}
-
-/* fsync the folder holding `path`, so that the rename itself is durable (also adaopt_mpi's). */
-int adaopt__sync_folder(const char *path)
-{
-    char dir[PATH_MAX];
-    const char *slash = strrchr(path, '/');
-    if (slash == NULL)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == path)
-        snprintf(dir, sizeof dir, "/");
-    else
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    int fd = open(dir, O_RDONLY);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
 }
 
 adaopt_status adaopt_save_file(const adaopt_optimizer *opt, const char *path)
@@ -266,37 +266,32 @@ adaopt_status adaopt_save_file(const adaopt_optimizer *opt, const char *path)
         return ADAOPT_ERR_NULL;
     if (path == NULL)
         return adaopt__fail(o, ADAOPT_ERR_NULL, "save_file: path must not be NULL");
-    char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path) >= (int)sizeof tmp)
-        return adaopt__fail(o, ADAOPT_ERR_IO, "save_file: path too long");
-    int fd = mkstemp(tmp);
-    if (fd < 0)
-        return adaopt__fail(o, ADAOPT_ERR_IO, "save_file: cannot create a file next to %s: %s",
-                            path, strerror(errno));
-    FILE *f = fdopen(fd, "wb");
-    if (f == NULL) {
-        int e = errno;
-        close(fd);
-        unlink(tmp);
-        return adaopt__fail(o, ADAOPT_ERR_IO, "save_file: %s", strerror(e));
+    unsigned char *stage = malloc(STAGE_BYTES);
+    if (stage == NULL)
+        return adaopt__fail(o, ADAOPT_ERR_ALLOC, "save_file: out of memory");
+    adaopt__atomic_file f;
+    sink s = {stage, STAGE_BYTES, 0, &f, {NULL, 0}, 0, 0};
+    if (adaopt__atomic_begin(&f, path, &s.err) != 0) {
+        free(stage);
+        return adaopt__fail(o, ADAOPT_ERR_IO, "save_file: cannot create a temporary file beside "
+                            "%s: %s: %s (the old file, if any, is untouched)", path, s.err.call,
+                            strerror(s.err.errnum));
     }
-    sink s = {NULL, 0, 0, f, 0, 0};
     write_checkpoint(opt, &s);
-    int e = 0;
-    if (s.failed || fflush(f) != 0 || fsync(fileno(f)) != 0)
-        e = errno ? errno : EIO;
-    if (fclose(f) != 0 && e == 0)
-        e = errno;
-    if (e == 0 && rename(tmp, path) != 0)
-        e = errno;
-    if (e != 0) {
-        unlink(tmp);
-        return adaopt__fail(o, ADAOPT_ERR_IO, "save_file: writing %s: %s (the old file, if any, "
-                            "is untouched)", path, strerror(e));
-    }
-    if (adaopt__sync_folder(path) != 0)
-        return adaopt__fail(o, ADAOPT_ERR_IO, "save_file: %s written, but syncing its folder "
-                            "failed: %s", path, strerror(errno));
+    flush(&s);
+    free(stage);
+    int rc = -1;
+    if (s.failed)
+        adaopt__atomic_abort(&f);
+    else
+        rc = adaopt__atomic_commit(&f, &s.err);
+    if (rc == ADAOPT__IO_REPLACED)
+        return adaopt__fail(o, ADAOPT_ERR_IO, "save_file: %s is written and in place, but %s "
+                            "failed: %s (it may not survive a power cut)", path, s.err.call,
+                            strerror(s.err.errnum));
+    if (rc != 0)
+        return adaopt__fail(o, ADAOPT_ERR_IO, "save_file: writing %s: %s: %s (the old file, if "
+                            "any, is untouched)", path, s.err.call, strerror(s.err.errnum));
     return ADAOPT_OK;
 }
 
@@ -589,39 +584,17 @@ adaopt_status adaopt_load_file(adaopt_optimizer *opt, const char *path)
         return ADAOPT_ERR_NULL;
     if (path == NULL)
         return adaopt__fail(opt, ADAOPT_ERR_NULL, "load_file: path must not be NULL");
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return adaopt__fail(opt, ADAOPT_ERR_IO, "load_file: %s: %s", path, strerror(errno));
-    unsigned char *data = NULL;
-    size_t used = 0, cap = 0;
-    int e = 0;
-    for (;;) {
-        if (used == cap) {
-            size_t grown = cap ? cap * 2 : 1 << 16;
-            unsigned char *more = grown > cap ? realloc(data, grown) : NULL;
-            if (more == NULL) {
-                e = ENOMEM;
-                break;
-            }
-            data = more;
-            cap = grown;
-        }
-        size_t got = fread(data + used, 1, cap - used, f);
-        used += got;
-        if (got == 0) {
-            if (ferror(f))
-                e = errno ? errno : EIO;
-            break;
-        }
+    unsigned char *data;
+    size_t used;
+    adaopt__io_error err = {NULL, 0};
+    if (adaopt__read_file(path, SIZE_MAX, &data, &used, &err) != 0) {
+        if (err.errnum == ENOMEM)
+            return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "load_file: out of memory reading %s",
+                                path);
+        return adaopt__fail(opt, ADAOPT_ERR_IO, "load_file: %s: %s: %s (the optimizer is "
+                            "unchanged)", path, err.call, strerror(err.errnum));
     }
-    fclose(f);
-    adaopt_status st;
-    if (e == ENOMEM)
-        st = adaopt__fail(opt, ADAOPT_ERR_ALLOC, "load_file: out of memory reading %s", path);
-    else if (e != 0)
-        st = adaopt__fail(opt, ADAOPT_ERR_IO, "load_file: %s: %s", path, strerror(e));
-    else
-        st = adaopt_load_buffer(opt, data, used);
+    adaopt_status st = adaopt_load_buffer(opt, data, used);
     free(data);
     return st;
 }

@@ -1,6 +1,7 @@
 /*
  * internal.h -- the optimizer object and helpers shared by the library's source files.
- * Nothing here is part of the API.
+ * Nothing here is part of the API.  What adaopt_mpi uses is marked ADAOPT_INTERNAL_API: exported
+ * from the shared library so that libadaopt_mpi links against it, but not declared in adaopt.h.
  */
 #ifndef ADAOPT_INTERNAL_H
 #define ADAOPT_INTERNAL_H
@@ -9,6 +10,7 @@
 #include <stdint.h>
 
 #include "../include/adaopt.h"
+#include "fileio.h"
 #include "kernels/kernels.h"
 
 /* One parameter group: its hyperparameters by option id, and its tensors' range. */
@@ -78,19 +80,17 @@ adaopt_status adaopt__fail(adaopt_optimizer *opt, adaopt_status status, const ch
 
 /* A zero-filled, 64-byte aligned state array of numel floats (huge pages when large), or NULL
  * (memory.c).  Never NULL for numel 0, so an empty tensor's slot still reads as allocated. */
-float *adaopt__alloc_state(size_t numel);
+ADAOPT_INTERNAL_API float *adaopt__alloc_state(size_t numel);
 
 /* CRC-32C (Castagnoli) of data, continuing from crc (0 to start) (crc32c.c). */
-uint32_t adaopt__crc32c(uint32_t crc, const void *data, size_t length);
+ADAOPT_INTERNAL_API uint32_t adaopt__crc32c(uint32_t crc, const void *data, size_t length);
 uint32_t adaopt__crc32c_portable(uint32_t crc, const void *data, size_t length);
 
-/* fsync of the folder holding `path`: 0 or -1 with errno (checkpoint.c). */
-int adaopt__sync_folder(const char *path);
 
 /* Parts of a gradient norm (clip.c): acc + the sum of |g| or g^2 over g[0..n) in double (eight
  * partial sums, added in a fixed order), and max(acc, max |g|) (NaN if any is NaN). */
-double adaopt__sum_pow(const float *g, size_t n, int squares, double acc);
-double adaopt__max_abs(const float *g, size_t n, double acc);
+ADAOPT_INTERNAL_API double adaopt__sum_pow(const float *g, size_t n, int squares, double acc);
+ADAOPT_INTERNAL_API double adaopt__max_abs(const float *g, size_t n, double acc);
 
 /* The slots (bit mask) a group with hyperparameters hp needs (optimizer.c). */
 unsigned adaopt__slots_needed(adaopt_algorithm algorithm, const double *hp);
@@ -104,8 +104,8 @@ adaopt_status adaopt__set_many(adaopt_optimizer *opt, size_t first, size_t count
                                const adaopt_option *options, const double *values, size_t n);
 
 /* Option table (options.c). */
-int adaopt__algorithm_valid(adaopt_algorithm algorithm);
-int adaopt__option_applies(adaopt_algorithm algorithm, adaopt_option option);
+ADAOPT_INTERNAL_API int adaopt__algorithm_valid(adaopt_algorithm algorithm);
+ADAOPT_INTERNAL_API int adaopt__option_applies(adaopt_algorithm algorithm, adaopt_option option);
 /* Checks `value` for `option` of `algorithm`; on error writes a message through opt. */
 adaopt_status adaopt__check_value(adaopt_optimizer *opt, adaopt_algorithm algorithm,
                                   adaopt_option option, double value);

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "../../include/adaopt_mpi.h"
+#include "../fileio.h"
 #include "../internal.h"
 
 enum { ROUND_BUDGET = 1 << 22 }; /* floats per collective buffer (16 MiB) */
@@ -735,84 +736,6 @@ static int get_u64(reader *r, uint64_t *v)
     return 0;
 }
 
-/* Writes data to path atomically (temporary file, fsync, rename, fsync of the folder);
- * 0 or an errno. */
-static int write_atomic(const char *path, const void *data, size_t n)
-{
-    char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path) >= (int)sizeof tmp)
-        return ENAMETOOLONG;
-    int fd = mkstemp(tmp);
-    if (fd < 0)
-        return errno;
-    const unsigned char *p = data;
-    size_t left = n;
-    int e = 0;
-    while (left > 0 && e == 0) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0 && errno != EINTR)
-            e = errno;
-        else if (w > 0) {
-            p += w;
-            left -= (size_t)w;
-        }
-    }
-    if (e == 0 && fsync(fd) != 0)
-        e = errno;
-    if (close(fd) != 0 && e == 0)
-        e = errno;
-    if (e == 0 && rename(tmp, path) != 0)
-        e = errno;
-    if (e != 0) {
-        unlink(tmp);
-        return e;
-    }
-    return adaopt__sync_folder(path) != 0 ? errno : 0;
-}
-
-/* Reads a whole file (at most `limit` bytes); 0 or an errno (EFBIG past the limit). */
-static int read_whole(const char *path, size_t limit, unsigned char **out, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return errno;
-    unsigned char *buf = NULL;
-    size_t used = 0, cap = 0;
-    int e = 0;
-    for (;;) {
-        if (used == cap) {
-            if (cap >= limit) {
-                e = EFBIG;
-                break;
-            }
-            cap = cap ? cap * 2 : 4096;
-            if (cap > limit)
-                cap = limit;
-            unsigned char *p = realloc(buf, cap ? cap : 1);
-            if (p == NULL) {
-                e = ENOMEM;
-                break;
-            }
-            buf = p;
-        }
-        size_t got = fread(buf + used, 1, cap - used, f);
-        used += got;
-        if (got == 0) {
-            if (ferror(f))
-                e = EIO;
-            break;
-        }
-    }
-    fclose(f);
-    if (e != 0) {
-        free(buf);
-        return e;
-    }
-    *out = buf;
-    *n = used;
-    return 0;
-}
-
 static void shard_name(char *out, size_t size, const char *path, uint64_t token, int rank,
                        int world)
 {
@@ -910,9 +833,10 @@ adaopt_status adaopt_zero_save(adaopt_zero *z, const char *path)
     } else if (adaopt_save_buffer(z->local, b.p + head_bytes, core, NULL) != ADAOPT_OK) {
         st = fail(z, ADAOPT_ERR_ALLOC, "save: %s", adaopt_last_error(z->local));
     } else {
-        int e = write_atomic(name, b.p, head_bytes + core);
-        if (e != 0)
-            st = fail(z, ADAOPT_ERR_IO, "save: writing %s: %s", name, strerror(e));
+        adaopt__io_error err = {NULL, 0};
+        if (adaopt__write_file(name, b.p, head_bytes + core, &err) != 0) /* in place or not */
+            st = fail(z, ADAOPT_ERR_IO, "save: writing %s: %s: %s (the previous checkpoint is "
+                      "untouched)", name, err.call, strerror(err.errnum));
         mine[0] = head_bytes + core;
         mine[1] = adaopt__crc32c(0, b.p, head_bytes + core);
     }
@@ -935,6 +859,7 @@ adaopt_status adaopt_zero_save(adaopt_zero *z, const char *path)
     }
     MPI_Gather(mine, 2, MPI_UINT64_T, all, 2, MPI_UINT64_T, 0, z->comm);
     st = ADAOPT_OK;
+    int replaced = 0;
     if (z->rank == 0) {
         bytes m = {0};
         put(&m, MANIFEST_MAGIC, 8);
@@ -953,17 +878,26 @@ adaopt_status adaopt_zero_save(adaopt_zero *z, const char *path)
         if (m.failed) {
             st = fail(z, ADAOPT_ERR_ALLOC, "save: out of memory");
         } else {
-            int e = write_atomic(path, m.p, m.n);
-            if (e != 0)
-                st = fail(z, ADAOPT_ERR_IO, "save: writing the manifest %s: %s (the previous "
-                          "checkpoint is untouched)", path, strerror(e));
+            adaopt__io_error err = {NULL, 0};
+            int rc = adaopt__write_file(path, m.p, m.n, &err);
+            if (rc == ADAOPT__IO_REPLACED) { /* the new checkpoint is complete and in place */
+                replaced = 1;
+                st = fail(z, ADAOPT_ERR_IO, "save: the manifest %s is written and in place, but "
+                          "%s failed: %s (it may not survive a power cut)", path, err.call,
+                          strerror(err.errnum));
+            } else if (rc != 0) {
+                st = fail(z, ADAOPT_ERR_IO, "save: writing the manifest %s: %s: %s (the previous "
+                          "checkpoint is untouched)", path, err.call, strerror(err.errnum));
+            }
         }
         free(m.p);
     }
     free(all);
+    MPI_Bcast(&replaced, 1, MPI_INT, 0, z->comm);
     st = agree(z, st);
     if (st != ADAOPT_OK) {
-        unlink(name);
+        if (!replaced) /* the new manifest names this shard: it stays, and so do the old ones */
+            unlink(name);
         return st;
     }
     /* The new checkpoint is in place: the previous one's shards can go. */
@@ -993,9 +927,10 @@ static adaopt_status parse_manifest(adaopt_zero *z, const char *path, manifest *
 {
     unsigned char *buf;
     size_t n;
-    int e = read_whole(path, MANIFEST_LIMIT, &buf, &n);
-    if (e != 0)
-        return fail(z, ADAOPT_ERR_IO, "load: reading the manifest %s: %s", path, strerror(e));
+    adaopt__io_error err = {NULL, 0};
+    if (adaopt__read_file(path, MANIFEST_LIMIT, &buf, &n, &err) != 0)
+        return fail(z, ADAOPT_ERR_IO, "load: reading the manifest %s: %s: %s", path, err.call,
+                    strerror(err.errnum));
     adaopt_status st = ADAOPT_OK;
     reader r = {buf, n};
     uint32_t version, reserved, crc = 0;
@@ -1057,9 +992,10 @@ static adaopt_status open_shard(adaopt_zero *z, const char *path, const manifest
     size_t n;
     if (m->bytes[q] > SIZE_MAX - 1)
         return fail(z, ADAOPT_ERR_FORMAT, "load: shard %u's size is impossible", q);
-    int e = read_whole(name, (size_t)m->bytes[q] + 1, &buf, &n);
-    if (e != 0)
-        return fail(z, ADAOPT_ERR_IO, "load: reading %s: %s", name, strerror(e));
+    adaopt__io_error err = {NULL, 0};
+    if (adaopt__read_file(name, (size_t)m->bytes[q] + 1, &buf, &n, &err) != 0)
+        return fail(z, ADAOPT_ERR_IO, "load: reading %s: %s: %s", name, err.call,
+                    strerror(err.errnum));
     adaopt_status st = ADAOPT_OK;
     if (n != m->bytes[q] || adaopt__crc32c(0, buf, n) != m->crc[q])
         st = fail(z, ADAOPT_ERR_FORMAT, "load: %s is damaged or not of this checkpoint (size or "
