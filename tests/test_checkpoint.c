@@ -384,10 +384,57 @@ static void importing_state(void **unused)
     adaopt_destroy(opt);
 }
 
+/* Golden files: the checkpoints of format version 1 (adaopt 0.1, 0.2), one per setup, made by
+ * 37 steps of `steps`, committed in tests/golden.  Every one must load forever, into the state
+ * the same run gives today; while the writer still writes version 1, byte for byte.
+ * ADAOPT_WRITE_GOLDEN=DIR writes them instead (once, when a format version is released). */
+static void golden_files_load(void **unused)
+{
+    (void)unused;
+    const char *write_dir = getenv("ADAOPT_WRITE_GOLDEN");
+    for (size_t k = 0; k < sizeof SETUPS / sizeof SETUPS[0]; k++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/v1-%zu-%s.ckpt", write_dir ? write_dir : ADAOPT_GOLDEN_DIR,
+                 k, adaopt_algorithm_name(SETUPS[k].algorithm));
+        model ref, loaded;
+        make(&ref, &SETUPS[k], 1);
+        steps(&ref, 0, 37);
+        if (write_dir != NULL) {
+            assert_int_equal(adaopt_save_file(ref.opt, path), ADAOPT_OK);
+            adaopt_destroy(ref.opt);
+            continue;
+        }
+        make(&loaded, &SETUPS[k], 0);
+        if (adaopt_load_file(loaded.opt, path) != ADAOPT_OK)
+            fail_msg("%s: %s", path, adaopt_last_error(loaded.opt));
+        size_t na, nb;
+        unsigned char *a = snapshot(ref.opt, &na), *b = snapshot(loaded.opt, &nb);
+        assert_int_equal(na, nb);
+        assert_memory_equal(a, b, na);
+        if (a[8] == 1 && a[9] == 0 && a[10] == 0 && a[11] == 0) { /* still writing version 1 */
+            FILE *f = fopen(path, "rb");
+            assert_non_null(f);
+            unsigned char *file = malloc(na + 1);
+            assert_non_null(file);
+            size_t got = fread(file, 1, na + 1, f);
+            fclose(f);
+            if (got != na || memcmp(file, a, na) != 0)
+                fail_msg("%s: version 1 is written differently today: bump the format version",
+                         path);
+            free(file);
+        }
+        free(a);
+        free(b);
+        adaopt_destroy(ref.opt);
+        adaopt_destroy(loaded.opt);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(exact_resume),
+        cmocka_unit_test(golden_files_load),
         cmocka_unit_test(damaged_checkpoints_change_nothing),
         cmocka_unit_test(mismatches),
         cmocka_unit_test(crc32c),
