@@ -10,7 +10,7 @@ JOBS ?= $(shell nproc)
 CTEST = ctest --output-on-failure -j$(JOBS)
 C_TESTS = worked|first_steps|invariants|errors|schedule_clip|kernels|sparse|checkpoint|threads|trainer_api|faults
 
-.PHONY: all deps build demo bench bench-mpi web web-build test-web test test-gcc test-clang test-asan test-valgrind test-fuzz clean
+.PHONY: all deps build demo bench bench-mpi web web-build test-web test test-gcc test-clang test-asan test-asan-clang test-valgrind test-fuzz clean
 
 all: build
 
@@ -37,7 +37,7 @@ bench-mpi: build
 	@echo "|--:|--:|--:|--:|--:|--:|--:|"
 	@for n in 1 2 4; do $(MPIRUN) -np $$n ./build/zero-bench --elems 8388608 || exit 1; done
 
-test: test-gcc test-clang test-asan test-valgrind test-fuzz test-web
+test: test-gcc test-clang test-asan test-asan-clang test-valgrind test-fuzz test-web
 	@echo "make test: all suites passed"
 
 test-gcc: build
@@ -58,6 +58,15 @@ test-asan: deps
 	@# ZeRO over MPI: memory errors and undefined behaviour.  Leak checking is off here: Open
 	@# MPI's own allocations in the modules it unloads at exit cannot be told from leaks.
 	cd build-asan && ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=0 $(CTEST) -R '^zero_'
+
+# The same under clang's sanitizers, whose UBSan also checks pointer arithmetic (overflowing
+# offsets, pointers formed outside their array), which gcc's does not.
+test-asan-clang: deps
+	cmake -S . -B build-asan-clang -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
+	  -DADAOPT_SANITIZE=ON >/dev/null
+	cmake --build build-asan-clang -j$(JOBS)
+	cd build-asan-clang && ASAN_OPTIONS=allocator_may_return_null=1 $(CTEST) -R '^($(C_TESTS))$$'
+	cd build-asan-clang && ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=0 $(CTEST) -R '^zero_'
 
 VALGRIND = valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect
 
@@ -115,4 +124,4 @@ test-web: build web-build
 	cd web && ADAOPT_CLI=$(CURDIR)/build/adaopt ADAOPT_ARTIFACTS=$(CURDIR)/build-web node tests/browser.test.mjs
 
 clean:
-	rm -rf build build-clang build-asan build-fuzz build-web web/dist web/src/generated
+	rm -rf build build-clang build-asan build-asan-clang build-fuzz build-web web/dist web/src/generated

@@ -5,7 +5,6 @@
 #ifndef ADAOPT_FILEIO_H
 #define ADAOPT_FILEIO_H
 
-#include <limits.h>
 #include <stddef.h>
 
 #include "../include/adaopt.h"
@@ -23,9 +22,10 @@ typedef struct adaopt__io_error {
 } adaopt__io_error;
 
 /* An atomic write in progress: the temporary file beside `path`, locked. */
+enum { ADAOPT__PATH_BYTES = 4096 }; /* Linux's PATH_MAX, which strict C11 headers do not give */
 typedef struct adaopt__atomic_file {
     const char *path;
-    char tmp[PATH_MAX];
+    char tmp[ADAOPT__PATH_BYTES];
     int fd;
 } adaopt__atomic_file;
 

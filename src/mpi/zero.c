@@ -638,12 +638,13 @@ adaopt_status adaopt_zero_step(adaopt_zero *z, float *const *params, const float
 
     /* 3. The update of this shard, in place in the caller's arrays. */
     for (size_t i = 0; i < n_tensors; i++) {
-        z->lparams[i] = params[i] != NULL ? params[i] + z->piece_begin[i] : NULL;
-        z->lgrads[i] = z->gshard + (z->tensor_off[i] + z->piece_begin[i] - z->off);
-        if (z->piece_len[i] == 0)
-            z->lgrads[i] = z->gshard; /* any valid pointer: nothing is read */
-        if (z->lparams[i] == NULL)
-            z->lparams[i] = z->gshard; /* an empty tensor: nothing is written */
+        /* A tensor outside this shard gets any valid pointer (nothing is read or written):
+         * the offsets of its piece would point outside gshard, and forming such a pointer is
+         * undefined behaviour even when it is never used. */
+        int inside = z->piece_len[i] > 0;
+        z->lgrads[i] = inside ? z->gshard + (z->tensor_off[i] + z->piece_begin[i] - z->off)
+                              : z->gshard;
+        z->lparams[i] = inside && params[i] != NULL ? params[i] + z->piece_begin[i] : z->gshard;
     }
     if (found >= 0)
         adaopt_hint_nonfinite(z->local, found);
