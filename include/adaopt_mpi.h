@@ -42,9 +42,11 @@ ADAOPT_API void adaopt_zero_shard_range(uint64_t total, int world, int rank, uin
  * parameter groups of group_sizes[g] consecutive tensors each (sum = n_tensors), with the
  * algorithm's default hyperparameters.  The communicator is duplicated (MPI_Comm_dup), so the
  * caller's traffic never mixes with the optimizer's.  ADAOPT_ERR_MISMATCH if the ranks disagree
- * on the algorithm or the shapes; ADAOPT_ERR_SIZE for groups that do not hold the tensors, or a
- * model past INT_MAX elements (MPI's int counts).  On failure *out is NULL and, if `error` is
- * not NULL, it gets the message (error_size bytes at most). */
+ * on the algorithm or the shapes; ADAOPT_ERR_SIZE for groups that do not hold the tensors.
+ * Models of any size: MPI counts are ints, so every collective goes in pieces of at most 4M/N
+ * elements per rank (adaopt_zero_set_piece_limit), far below that limit.  Buffers are zero pages
+ * until a step touches them.  On failure *out is NULL and, if `error` is not NULL, it gets the
+ * message (error_size bytes at most). */
 ADAOPT_API adaopt_status adaopt_zero_create(MPI_Comm comm, adaopt_algorithm algorithm,
                                             const size_t *numels, size_t n_tensors,
                                             const size_t *group_sizes, size_t n_groups,
@@ -79,6 +81,12 @@ typedef enum adaopt_zero_reduce {
     ADAOPT_ZERO_REDUCE_MPI = 1
 } adaopt_zero_reduce;
 ADAOPT_API adaopt_status adaopt_zero_set_reduce(adaopt_zero *z, adaopt_zero_reduce mode);
+
+/* The most elements per rank one collective moves (default and maximum: 4M / N, 16 MiB of
+ * buffer); 0 restores the default.  Results do not depend on it (the split is bit-identical);
+ * the tests force small pieces to run the split path on small models.  Every rank must set the
+ * same (checked at the next step: ADAOPT_ERR_CONFLICT).  ADAOPT_ERR_VALUE above the default. */
+ADAOPT_API adaopt_status adaopt_zero_set_piece_limit(adaopt_zero *z, uint64_t elements);
 
 /* One step.  params[i]: tensor i's numel floats, the same values on every rank (the replicated
  * model), updated in place on every rank.  grads[i]: this rank's gradient of tensor i (of its

@@ -377,7 +377,7 @@ static void free_loaded(loaded_tensor *lt, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         for (int k = 0; k < ADAOPT_MAX_SLOTS; k++)
-            free(lt[i].slot[k]);
+            adaopt__free_state(lt[i].slot[k]);
     free(lt);
 }
 
@@ -557,7 +557,7 @@ adaopt_status adaopt_load_buffer(adaopt_optimizer *opt, const void *buf, size_t 
         adaopt_tensor *t = &opt->tensors[i];
         for (int k = 0; k < ADAOPT_MAX_SLOTS; k++) {
             if (lt[i].slot[k] != NULL) {
-                free(t->slot[k]);
+                adaopt__free_state(t->slot[k]);
                 t->slot[k] = lt[i].slot[k];
                 lt[i].slot[k] = NULL;
             } else if (t->slot[k] != NULL) {

@@ -81,6 +81,8 @@ adaopt_status adaopt__fail(adaopt_optimizer *opt, adaopt_status status, const ch
 /* A zero-filled, 64-byte aligned state array of numel floats (huge pages when large), or NULL
  * (memory.c).  Never NULL for numel 0, so an empty tensor's slot still reads as allocated. */
 ADAOPT_INTERNAL_API float *adaopt__alloc_state(size_t numel);
+/* Frees what adaopt__alloc_state returned (NULL: nothing). */
+ADAOPT_INTERNAL_API void adaopt__free_state(float *state);
 
 /* CRC-32C (Castagnoli) of data, continuing from crc (0 to start) (crc32c.c). */
 ADAOPT_INTERNAL_API uint32_t adaopt__crc32c(uint32_t crc, const void *data, size_t length);

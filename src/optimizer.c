@@ -131,7 +131,7 @@ static adaopt_status grow_slots(adaopt_optimizer *opt, size_t first, size_t coun
             fresh[k] = adaopt__alloc_state(opt->tensors[i].numel);
             if (fresh[k] == NULL) {
                 while (k > 0)
-                    free(fresh[--k]);
+                    adaopt__free_state(fresh[--k]);
                 free(fresh);
                 return adaopt__fail(opt, ADAOPT_ERR_ALLOC,
                                     "out of memory allocating state for tensor %zu (%zu floats)",
@@ -177,7 +177,7 @@ void adaopt_destroy(adaopt_optimizer *opt)
         return;
     for (size_t i = 0; i < opt->n_tensors; i++)
         for (int s = 0; s < ADAOPT_MAX_SLOTS; s++)
-            free(opt->tensors[i].slot[s]);
+            adaopt__free_state(opt->tensors[i].slot[s]);
     free(opt->tensors);
     free(opt->groups);
     free(opt->chunks);

@@ -7,7 +7,8 @@
  * counts, NAdam's mu product) behaves exactly as in one process.  The local optimizer updates the
  * caller's parameter arrays in place at the shard's positions; the collectives then spread them.
  *
- * Collectives go in rounds of at most `round` elements per rank, so that the buffers they need
+ * Collectives go in rounds of at most `round` elements per rank (whatever the model's size, every
+ * count and displacement MPI sees stays far below its int limit), so that the buffers they need
  * stay bounded (2 x world x round floats) however large the model: the only memory that grows
  * with the model is the state and the averaged gradient of the shard, both 1/N of it.
  */
@@ -40,6 +41,7 @@ struct adaopt_zero {
     size_t *piece_begin, *piece_len;  /* per tensor, within the tensor */
     uint64_t *shard_off, *shard_len;  /* every rank's shard */
     uint64_t round;                   /* elements per rank per collective round */
+    uint64_t round_capacity;          /* the largest round the buffers hold */
     int *counts, *displs;             /* per rank, for one round: what each rank's shard holds */
     int *rcounts, *rdispls;           /* per rank: what this rank receives from it */
     float *send, *recv;               /* world * round floats each */
@@ -97,6 +99,7 @@ static adaopt_status agree_step(adaopt_zero *z, adaopt_status mine)
                        z->clip_on ? z->clip_type : -1.0};
     crc = adaopt__crc32c(crc, extra, sizeof extra);
     crc = adaopt__crc32c(crc, &z->reduce_mode, sizeof z->reduce_mode);
+    crc = adaopt__crc32c(crc, &z->round, sizeof z->round);
     uint32_t local[4] = {(uint32_t)mine, mine != ADAOPT_OK ? (uint32_t)z->rank + 1 : 0, crc, ~crc};
     uint32_t most[4];
     if (MPI_Allreduce(local, most, 4, MPI_UINT32_T, MPI_MAX, z->comm) != MPI_SUCCESS)
@@ -181,9 +184,9 @@ void adaopt_zero_destroy(adaopt_zero *z)
     free(z->displs);
     free(z->rcounts);
     free(z->rdispls);
-    free(z->send);
-    free(z->recv);
-    free(z->gshard);
+    adaopt__free_state(z->send);
+    adaopt__free_state(z->recv);
+    adaopt__free_state(z->gshard);
     free(z->norm_parts);
     free(z->lparams);
     free(z->lgrads);
@@ -272,16 +275,13 @@ adaopt_status adaopt_zero_create(MPI_Comm comm, adaopt_algorithm algorithm, cons
             adaopt_zero_shard_range(z->total, z->world, r, &z->shard_off[r], &z->shard_len[r]);
         z->off = z->shard_off[z->rank];
         z->len = z->shard_len[z->rank];
-        /* MPI counts and displacements are ints. */
-        if (z->total > (uint64_t)INT_MAX)
-            st = fail(z, ADAOPT_ERR_SIZE, "create: %llu elements; MPI's int counts limit a "
-                      "sharded model to %d", (unsigned long long)z->total, INT_MAX);
     }
     if (st == ADAOPT_OK) {
         uint64_t maxlen = z->shard_len[0], per = ROUND_BUDGET / (uint64_t)z->world;
         z->round = maxlen < per ? maxlen : per;
         if (z->round == 0)
             z->round = 1;
+        z->round_capacity = z->round;
         size_t buf = (size_t)(z->round * (uint64_t)z->world);
         z->send = adaopt__alloc_state(buf);
         z->recv = adaopt__alloc_state(buf);
@@ -390,6 +390,18 @@ adaopt_status adaopt_zero_set_reduce(adaopt_zero *z, adaopt_zero_reduce mode)
     if (mode != ADAOPT_ZERO_REDUCE_ORDERED && mode != ADAOPT_ZERO_REDUCE_MPI)
         return fail(z, ADAOPT_ERR_VALUE, "set_reduce: unknown mode %d", (int)mode);
     z->reduce_mode = (int)mode;
+    return ADAOPT_OK;
+}
+
+adaopt_status adaopt_zero_set_piece_limit(adaopt_zero *z, uint64_t elements)
+{
+    if (z == NULL)
+        return ADAOPT_ERR_NULL;
+    if (elements > z->round_capacity)
+        return fail(z, ADAOPT_ERR_VALUE, "set_piece_limit: %llu elements per rank is more than "
+                    "the buffers hold (%llu); 0 restores that default",
+                    (unsigned long long)elements, (unsigned long long)z->round_capacity);
+    z->round = elements == 0 ? z->round_capacity : elements;
     return ADAOPT_OK;
 }
 

@@ -21,7 +21,9 @@ enum { STEPS1 = 100, STEPS2 = 100 };
 
 static int usable(const config *c)
 {
-    return !c->mpi_reduce; /* MPI's own summation order is not bit-reproducible across N */
+    /* MPI's own summation order is not bit-reproducible across N; the piece configurations test
+     * the step (test_zero.c), and the golden checkpoints predate them */
+    return !c->mpi_reduce && c->piece_limit == 0;
 }
 
 static adaopt_zero *make_zero(const config *c, const size_t *numels, adaopt_algorithm algorithm)
@@ -75,7 +77,7 @@ static void save_all(const char *base)
         adaopt_zero_destroy(z);
     }
     if (rank == 0)
-        printf("saved %d configurations after %d steps on %d ranks\n", N_CONFIGS - 1, STEPS1,
+        printf("saved the configurations after %d steps on %d ranks\n", STEPS1,
                world);
 }
 

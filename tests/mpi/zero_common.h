@@ -45,29 +45,35 @@ typedef struct config {
     double clip_max, clip_type;  /* clip_type 0: no clipping */
     int skip_nan_at;             /* > 0: SKIP policy, and the last rank's gradient gets a NaN */
     int mpi_reduce;              /* ADAOPT_ZERO_REDUCE_MPI */
+    uint64_t piece_limit;        /* > 0: collectives split into pieces this small */
 } config;
 
 static const config CONFIGS[] = {
-    {"sgd", ADAOPT_ALGO_SGD, {{ADAOPT_LR, 0.05}}, 0, 0, 0, 0},
-    {"sgd-nesterov", ADAOPT_ALGO_SGD, {{ADAOPT_LR, 0.05}, {ADAOPT_MOMENTUM, 0.9}, {ADAOPT_NESTEROV, 1}}, 0, 0, 0, 0},
-    {"sgd-momentum-wd", ADAOPT_ALGO_SGD, {{ADAOPT_LR, 0.05}, {ADAOPT_MOMENTUM, 0.9}, {ADAOPT_DAMPENING, 0.1}, {ADAOPT_WEIGHT_DECAY, 0.01}}, 0, 0, 0, 0},
-    {"adagrad", ADAOPT_ALGO_ADAGRAD, {{ADAOPT_LR, 0.1}, {ADAOPT_LR_DECAY, 0.01}, {ADAOPT_INITIAL_ACCUMULATOR_VALUE, 0.1}}, 0, 0, 0, 0},
-    {"rmsprop", ADAOPT_ALGO_RMSPROP, {{ADAOPT_LR, 0.01}}, 0, 0, 0, 0},
-    {"rmsprop-centered-momentum", ADAOPT_ALGO_RMSPROP, {{ADAOPT_LR, 0.01}, {ADAOPT_CENTERED, 1}, {ADAOPT_MOMENTUM, 0.9}, {ADAOPT_WEIGHT_DECAY, 0.01}}, 0, 0, 0, 0},
-    {"adam", ADAOPT_ALGO_ADAM, {{ADAOPT_LR, 0.01}}, 0, 0, 0, 0},
-    {"amsgrad-wd-maximize", ADAOPT_ALGO_ADAM, {{ADAOPT_LR, 0.01}, {ADAOPT_AMSGRAD, 1}, {ADAOPT_WEIGHT_DECAY, 0.01}, {ADAOPT_MAXIMIZE, 1}}, 0, 0, 0, 0},
-    {"adamw", ADAOPT_ALGO_ADAMW, {{ADAOPT_LR, 0.01}, {ADAOPT_WEIGHT_DECAY, 0.1}}, 0, 0, 0, 0},
-    {"adamax", ADAOPT_ALGO_ADAMAX, {{ADAOPT_LR, 0.01}}, 0, 0, 0, 0},
-    {"nadam", ADAOPT_ALGO_NADAM, {{ADAOPT_LR, 0.01}}, 0, 0, 0, 0},
-    {"nadam-decoupled", ADAOPT_ALGO_NADAM, {{ADAOPT_LR, 0.01}, {ADAOPT_WEIGHT_DECAY, 0.05}, {ADAOPT_DECOUPLED_WEIGHT_DECAY, 1}}, 0, 0, 0, 0},
-    {"radam", ADAOPT_ALGO_RADAM, {{ADAOPT_LR, 0.01}}, 0, 0, 0, 0},
-    {"radam-decoupled", ADAOPT_ALGO_RADAM, {{ADAOPT_LR, 0.01}, {ADAOPT_WEIGHT_DECAY, 0.05}, {ADAOPT_DECOUPLED_WEIGHT_DECAY, 1}}, 0, 0, 0, 0},
-    {"adam-clip-l2", ADAOPT_ALGO_ADAM, {{ADAOPT_LR, 0.01}}, 1.0, 2.0, 0, 0},
-    {"sgd-clip-inf", ADAOPT_ALGO_SGD, {{ADAOPT_LR, 0.05}, {ADAOPT_MOMENTUM, 0.5}}, 0.3, INFINITY, 0, 0},
-    {"adagrad-clip-l1", ADAOPT_ALGO_ADAGRAD, {{ADAOPT_LR, 0.1}}, 20.0, 1.0, 0, 0},
-    {"adam-skip-nan", ADAOPT_ALGO_ADAM, {{ADAOPT_LR, 0.01}}, 0, 0, 77, 0},
-    {"adam-clip-skip-nan", ADAOPT_ALGO_ADAMW, {{ADAOPT_LR, 0.01}}, 1.0, 2.0, 120, 0},
-    {"adam-mpi-reduce", ADAOPT_ALGO_ADAM, {{ADAOPT_LR, 0.01}}, 0, 0, 0, 1},
+    {"sgd", ADAOPT_ALGO_SGD, {{ADAOPT_LR, 0.05}}, 0, 0, 0, 0, 0},
+    {"sgd-nesterov", ADAOPT_ALGO_SGD, {{ADAOPT_LR, 0.05}, {ADAOPT_MOMENTUM, 0.9}, {ADAOPT_NESTEROV, 1}}, 0, 0, 0, 0, 0},
+    {"sgd-momentum-wd", ADAOPT_ALGO_SGD, {{ADAOPT_LR, 0.05}, {ADAOPT_MOMENTUM, 0.9}, {ADAOPT_DAMPENING, 0.1}, {ADAOPT_WEIGHT_DECAY, 0.01}}, 0, 0, 0, 0, 0},
+    {"adagrad", ADAOPT_ALGO_ADAGRAD, {{ADAOPT_LR, 0.1}, {ADAOPT_LR_DECAY, 0.01}, {ADAOPT_INITIAL_ACCUMULATOR_VALUE, 0.1}}, 0, 0, 0, 0, 0},
+    {"rmsprop", ADAOPT_ALGO_RMSPROP, {{ADAOPT_LR, 0.01}}, 0, 0, 0, 0, 0},
+    {"rmsprop-centered-momentum", ADAOPT_ALGO_RMSPROP, {{ADAOPT_LR, 0.01}, {ADAOPT_CENTERED, 1}, {ADAOPT_MOMENTUM, 0.9}, {ADAOPT_WEIGHT_DECAY, 0.01}}, 0, 0, 0, 0, 0},
+    {"adam", ADAOPT_ALGO_ADAM, {{ADAOPT_LR, 0.01}}, 0, 0, 0, 0, 0},
+    {"amsgrad-wd-maximize", ADAOPT_ALGO_ADAM, {{ADAOPT_LR, 0.01}, {ADAOPT_AMSGRAD, 1}, {ADAOPT_WEIGHT_DECAY, 0.01}, {ADAOPT_MAXIMIZE, 1}}, 0, 0, 0, 0, 0},
+    {"adamw", ADAOPT_ALGO_ADAMW, {{ADAOPT_LR, 0.01}, {ADAOPT_WEIGHT_DECAY, 0.1}}, 0, 0, 0, 0, 0},
+    {"adamax", ADAOPT_ALGO_ADAMAX, {{ADAOPT_LR, 0.01}}, 0, 0, 0, 0, 0},
+    {"nadam", ADAOPT_ALGO_NADAM, {{ADAOPT_LR, 0.01}}, 0, 0, 0, 0, 0},
+    {"nadam-decoupled", ADAOPT_ALGO_NADAM, {{ADAOPT_LR, 0.01}, {ADAOPT_WEIGHT_DECAY, 0.05}, {ADAOPT_DECOUPLED_WEIGHT_DECAY, 1}}, 0, 0, 0, 0, 0},
+    {"radam", ADAOPT_ALGO_RADAM, {{ADAOPT_LR, 0.01}}, 0, 0, 0, 0, 0},
+    {"radam-decoupled", ADAOPT_ALGO_RADAM, {{ADAOPT_LR, 0.01}, {ADAOPT_WEIGHT_DECAY, 0.05}, {ADAOPT_DECOUPLED_WEIGHT_DECAY, 1}}, 0, 0, 0, 0, 0},
+    {"adam-clip-l2", ADAOPT_ALGO_ADAM, {{ADAOPT_LR, 0.01}}, 1.0, 2.0, 0, 0, 0},
+    {"sgd-clip-inf", ADAOPT_ALGO_SGD, {{ADAOPT_LR, 0.05}, {ADAOPT_MOMENTUM, 0.5}}, 0.3, INFINITY, 0, 0, 0},
+    {"adagrad-clip-l1", ADAOPT_ALGO_ADAGRAD, {{ADAOPT_LR, 0.1}}, 20.0, 1.0, 0, 0, 0},
+    {"adam-skip-nan", ADAOPT_ALGO_ADAM, {{ADAOPT_LR, 0.01}}, 0, 0, 77, 0, 0},
+    {"adam-clip-skip-nan", ADAOPT_ALGO_ADAMW, {{ADAOPT_LR, 0.01}}, 1.0, 2.0, 120, 0, 0},
+    {"adam-mpi-reduce", ADAOPT_ALGO_ADAM, {{ADAOPT_LR, 0.01}}, 0, 0, 0, 1, 0},
+    /* the split path of the collectives (as for models past 2^31 elements), on a small model */
+    {"adamw-pieces-7", ADAOPT_ALGO_ADAMW, {{ADAOPT_LR, 0.01}, {ADAOPT_WEIGHT_DECAY, 0.1}}, 0, 0, 0, 0, 7},
+    {"adam-clip-l2-pieces-1", ADAOPT_ALGO_ADAM, {{ADAOPT_LR, 0.01}}, 1.0, 2.0, 0, 0, 1},
+    {"rmsprop-centered-pieces-13", ADAOPT_ALGO_RMSPROP, {{ADAOPT_LR, 0.01}, {ADAOPT_CENTERED, 1}, {ADAOPT_MOMENTUM, 0.9}}, 0, 0, 0, 0, 13},
+    {"sgd-skip-nan-pieces-5", ADAOPT_ALGO_SGD, {{ADAOPT_LR, 0.05}, {ADAOPT_MOMENTUM, 0.9}}, 0, 0, 50, 0, 5},
 };
 enum { N_CONFIGS = sizeof CONFIGS / sizeof CONFIGS[0] };
 
@@ -164,6 +170,8 @@ static int configure(const config *c, adaopt_optimizer *ref, adaopt_zero *z)
     if (z && c->clip_type != 0 && adaopt_zero_set_clip(z, c->clip_max, c->clip_type))
         return -1;
     if (z && c->mpi_reduce && adaopt_zero_set_reduce(z, ADAOPT_ZERO_REDUCE_MPI))
+        return -1;
+    if (z && c->piece_limit > 0 && adaopt_zero_set_piece_limit(z, c->piece_limit))
         return -1;
     return 0;
 }
