@@ -30,9 +30,30 @@ openmp=$(PKG_CONFIG_PATH=$pcdir pkg-config --static --libs adaopt | grep -o -- '
 cc -std=c11 -Wall -Werror "$here/consumer.c" -I"$inc" $openmp "$libdir/libadaopt.a" -lm -o "$work/line_static"
 "$work/line_static"
 
+if [ -n "$(find "$prefix" -name adaopt_mpi.pc)" ]; then
+    echo "== adaopt_mpi: mpicc with -ladaopt_mpi -ladaopt, pkg-config shared and static"
+    run_mpi() { OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 LD_LIBRARY_PATH=$libdir \
+        mpirun -np 2 --oversubscribe "$@"; }
+    mpicc -std=c11 -Wall -Werror "$here/consumer_mpi.c" -I"$inc" -L"$libdir" -ladaopt_mpi -ladaopt \
+        -lm -o "$work/mpi_line"
+    run_mpi "$work/mpi_line"
+    mflags=$(PKG_CONFIG_PATH=$pcdir pkg-config --cflags --libs adaopt_mpi)
+    cc -std=c11 -Wall -Werror "$here/consumer_mpi.c" $mflags -lm -o "$work/mpi_pc_shared"
+    run_mpi "$work/mpi_pc_shared"
+    mcflags=$(PKG_CONFIG_PATH=$pcdir pkg-config --cflags adaopt_mpi)
+    mstatic=$(PKG_CONFIG_PATH=$pcdir pkg-config --static --libs adaopt_mpi | sed 's/-ladaopt_mpi//; s/-ladaopt//')
+    cc -std=c11 -Wall -Werror "$here/consumer_mpi.c" $mcflags "$libdir/libadaopt_mpi.a" \
+        "$libdir/libadaopt.a" $mstatic -lm -o "$work/mpi_pc_static"
+    run_mpi "$work/mpi_pc_static"
+fi
+
 echo "== find_package"
 cmake -S "$here" -B "$work/cm" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
 cmake --build "$work/cm" >/dev/null
 LD_LIBRARY_PATH=$libdir "$work/cm/consumer_shared"
 "$work/cm/consumer_static"
+for t in consumer_mpi_shared consumer_mpi_static; do
+    [ -x "$work/cm/$t" ] && OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
+        LD_LIBRARY_PATH=$libdir mpirun -np 2 --oversubscribe "$work/cm/$t"
+done
 echo "install test passed"
