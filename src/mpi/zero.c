@@ -781,7 +781,8 @@ static int check_layout(reader *r, const adaopt_zero *z)
 }
 
 /* A previous manifest's token and world size, if `path` holds a valid one. */
-static int read_manifest_head(const char *path, uint64_t *token, uint32_t *world);
+static int read_manifest_head(const char *path, uint64_t *token, uint32_t *world,
+                              adaopt__io_error *err);
 
 /* Every rank's path is usable (the shard names add at most 64 bytes to it). */
 static adaopt_status check_path(adaopt_zero *z, const char *path, const char *what)
@@ -809,12 +810,19 @@ adaopt_status adaopt_zero_save(adaopt_zero *z, const char *path)
         clock_gettime(CLOCK_REALTIME, &ts);
         head[0] = ((uint64_t)ts.tv_sec << 30) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 48);
         uint32_t old_world;
-        if (read_manifest_head(path, &head[1], &old_world) == 0)
+        adaopt__io_error err = {NULL, 0};
+        if (read_manifest_head(path, &head[1], &old_world, &err) == 0)
             head[2] = old_world;
+        else if (err.call != NULL && err.errnum != ENOENT) /* its shards could not be removed */
+            st = fail(z, ADAOPT_ERR_IO, "save: reading the previous manifest %s: %s: %s "
+                      "(nothing was written)", path, err.call, strerror(err.errnum));
         if (head[0] == head[1])
             head[0]++;
     }
     MPI_Bcast(head, 3, MPI_UINT64_T, 0, z->comm);
+    st = agree(z, st);
+    if (st != ADAOPT_OK)
+        return st;
     uint64_t token = head[0];
 
     /* This rank's shard file: header, then the core checkpoint of the shard's optimizer. */
@@ -936,14 +944,18 @@ enum { MANIFEST_LIMIT = 1 << 26, HEAD_FIXED = 8 + 4 * 4 + 8 + 8 };
 
 /* Parses and checks a manifest against z (z NULL: only the head).  0, or a status with a
  * message in z. */
-static adaopt_status parse_manifest(adaopt_zero *z, const char *path, manifest *m)
+static adaopt_status parse_manifest(adaopt_zero *z, const char *path, manifest *m,
+                                    adaopt__io_error *io)
 {
     unsigned char *buf;
     size_t n;
     adaopt__io_error err = {NULL, 0};
-    if (adaopt__read_file(path, MANIFEST_LIMIT, &buf, &n, &err) != 0)
+    if (adaopt__read_file(path, MANIFEST_LIMIT, &buf, &n, &err) != 0) {
+        if (io != NULL)
+            *io = err;
         return fail(z, ADAOPT_ERR_IO, "load: reading the manifest %s: %s: %s", path, err.call,
                     strerror(err.errnum));
+    }
     adaopt_status st = ADAOPT_OK;
     reader r = {buf, n};
     uint32_t version, reserved, crc = 0;
@@ -985,10 +997,11 @@ static adaopt_status parse_manifest(adaopt_zero *z, const char *path, manifest *
     return st;
 }
 
-static int read_manifest_head(const char *path, uint64_t *token, uint32_t *world)
+static int read_manifest_head(const char *path, uint64_t *token, uint32_t *world,
+                              adaopt__io_error *err)
 {
     manifest m = {0};
-    if (parse_manifest(NULL, path, &m) != ADAOPT_OK)
+    if (parse_manifest(NULL, path, &m, err) != ADAOPT_OK)
         return -1;
     *token = m.token;
     *world = m.world;
@@ -1101,7 +1114,7 @@ adaopt_status adaopt_zero_load(adaopt_zero *z, const char *path)
         return st;
     manifest m = {0};
     adaopt_optimizer *stg = NULL;
-    st = parse_manifest(z, path, &m);
+    st = parse_manifest(z, path, &m, NULL);
     if (st == ADAOPT_OK && (st = make_local(z, z->off, z->len, &stg)) != ADAOPT_OK)
         fail(z, st, "load: out of memory");
     /* The saved shards overlapping this rank's; shard 0 alone if this one is empty (it still

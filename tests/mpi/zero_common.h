@@ -86,7 +86,7 @@ static uint64_t splitmix(uint64_t x)
 }
 
 /* Rank r's gradient of flat element j at step s, for configuration c. */
-static float grad_of(const config *c, int s, int r, int nranks, size_t j)
+static inline float grad_of(const config *c, int s, int r, int nranks, size_t j)
 {
     uint64_t h = splitmix(((uint64_t)s << 40) ^ ((uint64_t)r << 20) ^ j ^
                           ((uint64_t)(c - CONFIGS) << 56));
@@ -98,7 +98,7 @@ static float grad_of(const config *c, int s, int r, int nranks, size_t j)
 }
 
 /* Fills every tensor with rank r's gradient. */
-static void rank_grads(const config *c, int s, int r, int nranks, float **grads)
+static inline void rank_grads(const config *c, int s, int r, int nranks, float **grads)
 {
     size_t j = 0;
     for (int i = 0; i < N_TENSORS; i++)
@@ -107,7 +107,7 @@ static void rank_grads(const config *c, int s, int r, int nranks, float **grads)
 }
 
 /* avg = (((g_0 + g_1) + g_2) + ...) / nranks: the ordered reduction's arithmetic. */
-static void average_grads(const config *c, int s, int nranks, float **avg, float **tmp)
+static inline void average_grads(const config *c, int s, int nranks, float **avg, float **tmp)
 {
     rank_grads(c, s, 0, nranks, avg);
     for (int r = 1; r < nranks; r++) {
@@ -121,7 +121,7 @@ static void average_grads(const config *c, int s, int nranks, float **avg, float
             avg[i][k] = avg[i][k] / (float)nranks;
 }
 
-static float **alloc_tensors(void)
+static inline float **alloc_tensors(void)
 {
     float **t = malloc(N_TENSORS * sizeof *t);
     for (int i = 0; i < N_TENSORS; i++)
@@ -129,14 +129,14 @@ static float **alloc_tensors(void)
     return t;
 }
 
-static void free_tensors(float **t)
+static inline void free_tensors(float **t)
 {
     for (int i = 0; i < N_TENSORS; i++)
         free(t[i]);
     free(t);
 }
 
-static void initial_params(float **p)
+static inline void initial_params(float **p)
 {
     size_t j = 0;
     for (int i = 0; i < N_TENSORS; i++)
@@ -145,7 +145,7 @@ static void initial_params(float **p)
 }
 
 /* Group g's lr: the config's, halved for group 1, on a cosine schedule over 200 steps. */
-static double lr_at(const config *c, size_t g, int s)
+static inline double lr_at(const config *c, size_t g, int s)
 {
     double base = c->set[0].value * (g == 1 ? 0.5 : 1.0);
     adaopt_schedule sched = {ADAOPT_SCHED_COSINE, 0, 0, 200, base * 0.01, 0};
@@ -153,7 +153,7 @@ static double lr_at(const config *c, size_t g, int s)
 }
 
 /* The configuration's options on every group of a plain optimizer or of a sharded one. */
-static int configure(const config *c, adaopt_optimizer *ref, adaopt_zero *z)
+static inline int configure(const config *c, adaopt_optimizer *ref, adaopt_zero *z)
 {
     for (int k = 0; k < 6 && c->set[k].option != 0; k++) {
         if (ref && adaopt_set(ref, ADAOPT_ALL_GROUPS, c->set[k].option, c->set[k].value))
@@ -176,7 +176,7 @@ static int configure(const config *c, adaopt_optimizer *ref, adaopt_zero *z)
     return 0;
 }
 
-static adaopt_optimizer *make_reference(const config *c)
+static inline adaopt_optimizer *make_reference(const config *c)
 {
     adaopt_optimizer *ref;
     size_t group, first = 0;
@@ -195,7 +195,7 @@ static adaopt_optimizer *make_reference(const config *c)
 }
 
 /* One reference step with the average of `nranks` ranks' gradients at step s. */
-static adaopt_status reference_step(const config *c, adaopt_optimizer *ref, float **params,
+static inline adaopt_status reference_step(const config *c, adaopt_optimizer *ref, float **params,
                                     float **avg, float **tmp, int s, int nranks)
 {
     average_grads(c, s, nranks, avg, tmp);
@@ -206,7 +206,7 @@ static adaopt_status reference_step(const config *c, adaopt_optimizer *ref, floa
     return adaopt_step(ref, params, (const float *const *)avg, N_TENSORS);
 }
 
-static adaopt_status zero_step(const config *c, adaopt_zero *z, float **params, float **mine,
+static inline adaopt_status zero_step(const config *c, adaopt_zero *z, float **params, float **mine,
                                int s, int me, int nranks)
 {
     rank_grads(c, s, me, nranks, mine);
@@ -216,7 +216,7 @@ static adaopt_status zero_step(const config *c, adaopt_zero *z, float **params, 
 }
 
 /* Compares this rank's shard state with the reference's slices; returns mismatches. */
-static int compare_state(const adaopt_zero *z, const adaopt_optimizer *ref, const char *what)
+static inline int compare_state(const adaopt_zero *z, const adaopt_optimizer *ref, const char *what)
 {
     const adaopt_optimizer *local = adaopt_zero_local(z);
     uint64_t off, len, at = 0;
