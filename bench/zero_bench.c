@@ -61,9 +61,10 @@ int main(int argc, char **argv)
         return 2;
     }
     if (table) {
-        /* State bytes per rank for a 1B-parameter model, from the sharding formula. */
+        /* State bytes per rank for 1B, 7B and 70B parameters, from the sharding formula (no
+         * limit on the model's size: the collectives go in pieces). */
         if (rank == 0) {
-            const uint64_t params = 1000000000ull;
+            const uint64_t sizes[3] = {1000000000ull, 7000000000ull, 70000000000ull};
             /* State arrays per element at the defaults: ask a one-element optimizer. */
             adaopt_zero *one;
             size_t n1 = 1, g1 = 1;
@@ -77,13 +78,18 @@ int main(int argc, char **argv)
             }
             int slots = (int)(adaopt_zero_state_bytes(one) / 4);
             adaopt_zero_destroy(one);
-            printf("| ranks N | %s state per rank, 1B parameters | vs N = 1 | sent per rank per "
-                   "step |\n|--:|--:|--:|--:|\n", adaopt_algorithm_name(algorithm));
-            for (int w = 1; w <= 8; w *= 2) {
-                uint64_t len;
-                adaopt_zero_shard_range(params, w, 0, NULL, &len);
-                printf("| %d | %.3f GB | 1/%d | %.2f GB |\n", w, (double)len * 4 * slots / 1e9, w,
-                       2.0 * 4 * (double)params * (w - 1) / w / 1e9);
+            printf("| ranks N | %s state per rank: 1B parameters | 7B | 70B | sent per rank per "
+                   "step, 7B |\n|--:|--:|--:|--:|--:|\n", adaopt_algorithm_name(algorithm));
+            static const int worlds[] = {1, 2, 4, 8, 16, 64, 256};
+            for (size_t k = 0; k < sizeof worlds / sizeof worlds[0]; k++) {
+                int w = worlds[k];
+                printf("| %d |", w);
+                for (int m = 0; m < 3; m++) {
+                    uint64_t len;
+                    adaopt_zero_shard_range(sizes[m], w, 0, NULL, &len);
+                    printf(" %.2f GB |", (double)len * 4 * slots / 1e9);
+                }
+                printf(" %.1f GB |\n", 2.0 * 4 * (double)sizes[1] * (w - 1) / w / 1e9);
             }
         }
         MPI_Finalize();
