@@ -171,10 +171,17 @@ typedef enum adaopt_option {
     ADAOPT_INITIAL_ACCUMULATOR_VALUE = 14, /* >= 0: AdaGrad; read at each tensor's first step */
     ADAOPT_MOMENTUM_DECAY = 15,           /* >= 0: NAdam */
     ADAOPT_DECOUPLED_WEIGHT_DECAY = 16,   /* 0/1: NAdam, RAdam */
-    ADAOPT_EPS_MODE = 17                  /* adaopt_eps_mode, see above */
+    ADAOPT_EPS_MODE = 17,                 /* adaopt_eps_mode, see above */
+    /* Low precision (every algorithm; see "Low precision" below).  Set before the group's first
+     * step (ADAOPT_ERR_STATE after it): they decide how the state is stored. */
+    ADAOPT_PARAM_UPDATE = 18,             /* adaopt_param_update: bf16/fp16 groups only */
+    ADAOPT_STATE_STORAGE = 19,            /* adaopt_state_storage: float32 (default), bf16, 8-bit */
+    ADAOPT_MIN_8BIT_NUMEL = 20            /* 8-bit storage only for tensors of at least this
+                                             many elements (4096, as bitsandbytes); smaller
+                                             tensors keep float32 state */
 } adaopt_option;
 
-#define ADAOPT_OPTION_MAX 17
+#define ADAOPT_OPTION_MAX 20
 
 /* torch.optim's keyword for the option ("lr", "beta1", "eps", "initial_accumulator_value",
  * "eps_mode", ...), or NULL for an unknown option. */
@@ -274,6 +281,74 @@ ADAOPT_API adaopt_status adaopt_step_flat(adaopt_optimizer *opt, float *params, 
  * gets initial_accumulator_value as its first step would have given it.  ADAOPT_ERR_VALUE past
  * 2^53.  One tensor alone: adaopt_set_state_scalar(opt, tensor, ADAOPT_STATE_STEP, t). */
 ADAOPT_API adaopt_status adaopt_set_step(adaopt_optimizer *opt, uint64_t steps_done);
+
+/* ---------------------------------------------------------------------------------------------
+ * Low precision: bf16 and fp16 parameters and gradients, float32 master weights, stochastic
+ * rounding, and bf16 or 8-bit optimizer state (docs/ALGORITHMS.md, "Low precision").
+ *
+ * Element types are per group: adaopt_add_group_typed says the parameters' type (float32, bf16,
+ * fp16) and the gradients' (the parameters' type or float32).  Such an optimizer steps with
+ * adaopt_step_typed, whose arrays point to each tensor's elements in those types.  Every
+ * algorithm computes in float32, with the float32 path's kernels, whatever the types:
+ *   ADAOPT_PARAM_UPDATE, how a bf16/fp16 parameter takes the float32 result:
+ *     MASTER       (default) the optimizer keeps a float32 copy of the parameter as state
+ *                  (filled from the parameter at its first step), updates it exactly as the
+ *                  float32 path would (the same bits), and writes it rounded to nearest-even;
+ *     MASTER_SR    the same, with the rounded copy stochastically rounded;
+ *     SR           no master: the parameter itself is read, updated and stochastically rounded
+ *                  (llm.c's rule: away from zero with probability equal to the dropped
+ *                  fraction), which keeps small updates alive in expectation;
+ *     NEAREST      no master, rounded to nearest-even (what PyTorch's fused CPU Adam does):
+ *                  updates smaller than half a bf16 ulp are lost -- kept to show that.
+ *   Stochastic rounding's noise is a counter-based hash of (seed, tensor, element, step): the
+ *   same bits on every ISA and thread count, and after a checkpoint.
+ *   ADAOPT_STATE_STORAGE, how the state arrays are kept (orthogonal to the algorithm):
+ *     F32   float32 (default);
+ *     BF16  bf16, rounded to nearest-even after each step (half the bytes);
+ *     8BIT  bitsandbytes' blockwise 8-bit: blocks of 256 elements, each a float32 absmax and one
+ *           byte per element indexing a 256-value dynamic map (signed for first moments and
+ *           momentum, unsigned for second moments and sums); a step decodes a block, updates it
+ *           in float32, takes the new absmax and encodes (a quarter of the bytes).  Tensors below
+ *           ADAOPT_MIN_8BIT_NUMEL elements keep float32 state.
+ * ------------------------------------------------------------------------------------------- */
+
+typedef enum adaopt_dtype {
+    ADAOPT_DTYPE_F32 = 0,  /* float */
+    ADAOPT_DTYPE_BF16 = 1, /* bfloat16: the top 16 bits of a float, as uint16_t */
+    ADAOPT_DTYPE_F16 = 2   /* IEEE binary16, as uint16_t */
+} adaopt_dtype;
+
+typedef enum adaopt_param_update {
+    ADAOPT_UPDATE_MASTER = 0,
+    ADAOPT_UPDATE_MASTER_SR = 1,
+    ADAOPT_UPDATE_SR = 2,
+    ADAOPT_UPDATE_NEAREST = 3
+} adaopt_param_update;
+
+typedef enum adaopt_state_storage {
+    ADAOPT_STORAGE_F32 = 0,
+    ADAOPT_STORAGE_BF16 = 1,
+    ADAOPT_STORAGE_8BIT = 2
+} adaopt_state_storage;
+
+/* "f32", "bf16", "f16", or NULL. */
+ADAOPT_API const char *adaopt_dtype_name(adaopt_dtype dtype);
+/* adaopt_add_group with the element types of its tensors: param_dtype any adaopt_dtype,
+ * grad_dtype param_dtype or ADAOPT_DTYPE_F32 (ADAOPT_ERR_VALUE otherwise).  adaopt_add_group is
+ * this with float32 for both. */
+ADAOPT_API adaopt_status adaopt_add_group_typed(adaopt_optimizer *opt, const size_t *numels,
+                                                size_t n_tensors, adaopt_dtype param_dtype,
+                                                adaopt_dtype grad_dtype, size_t *group);
+/* adaopt_step for any element types: params[i] and grads[i] point to tensor i's elements in its
+ * group's types.  (adaopt_step, adaopt_step_flat and adaopt_step_sparse refuse an optimizer
+ * with bf16/fp16 groups: ADAOPT_ERR_CONFLICT.) */
+ADAOPT_API adaopt_status adaopt_step_typed(adaopt_optimizer *opt, void *const *params,
+                                           const void *const *grads, size_t n_tensors);
+/* The seed of stochastic rounding's noise (default 0); saved in checkpoints. */
+ADAOPT_API adaopt_status adaopt_set_rounding_seed(adaopt_optimizer *opt, uint64_t seed);
+/* Bytes of state the optimizer holds now: every state array in its storage (8-bit codes and
+ * their absmax included) and the master weights. */
+ADAOPT_API size_t adaopt_state_bytes(const adaopt_optimizer *opt);
 
 /* ---------------------------------------------------------------------------------------------
  * Row-sparse gradients (embedding tables).  A tensor of numel = rows * row_len elements may get,
@@ -436,13 +511,15 @@ typedef enum adaopt_state_kind {
     ADAOPT_STATE_EXP_AVG = 7,        /* m: Adam, AdamW, Adamax, NAdam, RAdam */
     ADAOPT_STATE_EXP_AVG_SQ = 8,     /* v: Adam, AdamW, NAdam, RAdam */
     ADAOPT_STATE_MAX_EXP_AVG_SQ = 9, /* AMSGrad's running max of v */
-    ADAOPT_STATE_EXP_INF = 10        /* Adamax's u */
+    ADAOPT_STATE_EXP_INF = 10,       /* Adamax's u */
+    ADAOPT_STATE_MASTER = 11         /* the float32 master weights of a bf16/fp16 tensor */
 } adaopt_state_kind;
 
 /* torch's state key ("exp_avg", "sum", ...), or NULL. */
 ADAOPT_API const char *adaopt_state_name(adaopt_state_kind kind);
 
-/* Read-only view of a tensor's state array; valid until the next call that changes the
+/* Read-only view of a tensor's state array, as float32 whatever its storage (bf16 and 8-bit
+ * state is decoded into a copy the optimizer keeps); valid until the next call that changes the
  * optimizer.  ADAOPT_ERR_OPTION: this algorithm has no such state (or it is a scalar);
  * ADAOPT_ERR_STATE: not created yet (before the tensor's first step, or an option such as
  * momentum was never on). */

@@ -24,7 +24,11 @@
 #include "internal.h"
 
 #define MAGIC "ADAOPTCK"
-enum { FORMAT_VERSION = 1, HEADER_BYTES = 24, SECTION_HEAD_BYTES = 16 };
+/* Version 1: float32 everything (adaopt 0.1, 0.2).  Version 2 adds the element types, the
+ * low-precision options, the storage of each state array (float32, bf16 or 8-bit codes with their
+ * absmax), the master weights and the rounding seed.  An optimizer that uses none of these is
+ * written as version 1, which every release reads. */
+enum { FORMAT_VERSION_MAX = 2, HEADER_BYTES = 24, SECTION_HEAD_BYTES = 16 };
 
 /* ------------------------------------------------------------------------------------------ */
 /* Writing: to a buffer or a file, through one sink                                          */
@@ -129,39 +133,78 @@ static void end_section(sink *s, uint64_t payload_bytes)
     put(s, zeros, (size_t)((8 - (payload_bytes + 4) % 8) % 8));
 }
 
-/* The payload sizes, shared by the writer and adaopt_checkpoint_size. */
-static uint64_t meta_bytes(void)
+/* The version this optimizer is written in. */
+static int format_version(const adaopt_optimizer *opt)
 {
-    return 4 + 4 + 8 + 8 + 8 + 8;
+    if (opt->rounding_seed != 0)
+        return 2;
+    for (size_t g = 0; g < opt->n_groups; g++) {
+        const adaopt_group *gr = &opt->groups[g];
+        if (gr->param_dtype != ADAOPT_DTYPE_F32 || gr->grad_dtype != ADAOPT_DTYPE_F32 ||
+            gr->hp[ADAOPT_PARAM_UPDATE] != ADAOPT_UPDATE_MASTER ||
+            gr->hp[ADAOPT_STATE_STORAGE] != ADAOPT_STORAGE_F32 ||
+            gr->hp[ADAOPT_MIN_8BIT_NUMEL] != 4096.0)
+            return 2;
+    }
+    return 1;
 }
 
-static unsigned applicable_options(adaopt_algorithm a)
+/* Options a version records: version 1 knew ids up to ADAOPT_EPS_MODE. */
+static int option_in_version(int version, int option)
+{
+    return version >= 2 || option <= ADAOPT_EPS_MODE;
+}
+
+/* The payload sizes, shared by the writer and adaopt_checkpoint_size. */
+static uint64_t meta_bytes(int version)
+{
+    return 4 + 4 + 8 + 8 + 8 + 8 + (version >= 2 ? 8 : 0);
+}
+
+static unsigned applicable_options(adaopt_algorithm a, int version)
 {
     unsigned n = 0;
     for (int o = ADAOPT_LR; o <= ADAOPT_OPTION_MAX; o++)
-        n += adaopt__option_applies(a, (adaopt_option)o);
+        n += adaopt__option_applies(a, (adaopt_option)o) && option_in_version(version, o);
     return n;
 }
 
-static uint64_t groups_bytes(const adaopt_optimizer *opt)
+static uint64_t groups_bytes(const adaopt_optimizer *opt, int version)
 {
-    return (uint64_t)opt->n_groups * (8 + 8 + 4 + 12ull * applicable_options(opt->algorithm));
+    return (uint64_t)opt->n_groups * (8 + 8 + 4 + (version >= 2 ? 8 : 0) +
+                                      12ull * applicable_options(opt->algorithm, version));
 }
 
 static unsigned slot_mask(const adaopt_tensor *t)
 {
     unsigned mask = 0;
     for (int s = 0; s < ADAOPT_MAX_SLOTS; s++)
-        mask |= t->slot[s] != NULL ? 1u << s : 0u;
+        mask |= adaopt__has_slot(t, s) ? 1u << s : 0u;
     return mask;
 }
 
-static uint64_t tensor_bytes(const adaopt_tensor *t)
+static uint64_t blocks_of(uint64_t numel)
+{
+    return numel / ADAOPT__BLOCK + (numel % ADAOPT__BLOCK != 0);
+}
+
+/* Bytes of one state array in `storage`. */
+static uint64_t slot_bytes(int storage, uint64_t numel)
+{
+    return storage == ADAOPT_STORAGE_F32    ? numel * 4
+           : storage == ADAOPT_STORAGE_BF16 ? numel * 2
+                                            : blocks_of(numel) * 4 + numel;
+}
+
+static uint64_t tensor_bytes(const adaopt_tensor *t, int version)
 {
     unsigned mask = slot_mask(t), slots = 0;
     for (int s = 0; s < ADAOPT_MAX_SLOTS; s++)
         slots += (mask >> s) & 1u;
-    return 8 * 5 + 4 + 4 + (uint64_t)slots * t->numel * 4;
+    uint64_t n = 8 * 5 + 4 + 4 + (uint64_t)slots * slot_bytes(t->storage, t->numel);
+    if (version >= 2)
+        n += 4 + 4 + (t->master != NULL ? (uint64_t)t->numel * 4 : 0);
+    return n;
 }
 
 static uint64_t section_total(uint64_t payload)
@@ -173,18 +216,44 @@ size_t adaopt_checkpoint_size(const adaopt_optimizer *opt)
 {
     if (opt == NULL)
         return 0;
-    uint64_t n = HEADER_BYTES + section_total(meta_bytes()) + section_total(groups_bytes(opt)) +
-                 section_total(0);
+    int version = format_version(opt);
+    uint64_t n = HEADER_BYTES + section_total(meta_bytes(version)) +
+                 section_total(groups_bytes(opt, version)) + section_total(0);
     for (size_t i = 0; i < opt->n_tensors; i++)
-        n += section_total(tensor_bytes(&opt->tensors[i]));
+        n += section_total(tensor_bytes(&opt->tensors[i], version));
     return n > SIZE_MAX ? SIZE_MAX : (size_t)n;
+}
+
+static void put_u16s(sink *s, const uint16_t *v, size_t n)
+{
+    if (little_endian()) {
+        put(s, v, n * sizeof *v);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char b[2] = {(unsigned char)v[i], (unsigned char)(v[i] >> 8)};
+        put(s, b, 2);
+    }
+}
+
+static void put_slot(sink *s, const adaopt_tensor *t, int k)
+{
+    if (t->storage == ADAOPT_STORAGE_F32) {
+        put_floats(s, t->slot[k], t->numel);
+    } else if (t->storage == ADAOPT_STORAGE_BF16) {
+        put_u16s(s, t->packed[k], t->numel);
+    } else {
+        put_floats(s, t->absmax[k], (size_t)blocks_of(t->numel));
+        put(s, t->packed[k], t->numel);
+    }
 }
 
 static void write_checkpoint(const adaopt_optimizer *opt, sink *s)
 {
+    int version = format_version(opt);
     unsigned char header[HEADER_BYTES];
     memcpy(header, MAGIC, 8);
-    uint32_t fields[3] = {FORMAT_VERSION, (uint32_t)(3 + opt->n_tensors), 0};
+    uint32_t fields[3] = {(uint32_t)version, (uint32_t)(3 + opt->n_tensors), 0};
     for (int f = 0; f < 3; f++)
         for (int b = 0; b < 4; b++)
             header[8 + 4 * f + b] = (unsigned char)(fields[f] >> (8 * b));
@@ -193,35 +262,42 @@ static void write_checkpoint(const adaopt_optimizer *opt, sink *s)
         header[20 + b] = (unsigned char)(hcrc >> (8 * b));
     put(s, header, HEADER_BYTES);
 
-    begin_section(s, "META", meta_bytes());
+    begin_section(s, "META", meta_bytes(version));
     put_u32(s, (uint32_t)opt->algorithm);
     put_u32(s, (uint32_t)opt->nonfinite_policy);
     put_u64(s, opt->n_groups);
     put_u64(s, opt->n_tensors);
     put_u64(s, opt->steps_taken);
     put_u64(s, opt->steps_skipped);
-    end_section(s, meta_bytes());
+    if (version >= 2)
+        put_u64(s, opt->rounding_seed);
+    end_section(s, meta_bytes(version));
 
-    begin_section(s, "GRPS", groups_bytes(opt));
+    begin_section(s, "GRPS", groups_bytes(opt, version));
     for (size_t g = 0; g < opt->n_groups; g++) {
         put_u64(s, opt->groups[g].first_tensor);
         put_u64(s, opt->groups[g].n_tensors);
-        put_u32(s, applicable_options(opt->algorithm));
+        if (version >= 2) {
+            put_u32(s, (uint32_t)opt->groups[g].param_dtype);
+            put_u32(s, (uint32_t)opt->groups[g].grad_dtype);
+        }
+        put_u32(s, applicable_options(opt->algorithm, version));
         for (int o = ADAOPT_LR; o <= ADAOPT_OPTION_MAX; o++) {
-            if (!adaopt__option_applies(opt->algorithm, (adaopt_option)o))
+            if (!adaopt__option_applies(opt->algorithm, (adaopt_option)o) ||
+                !option_in_version(version, o))
                 continue;
             put_u32(s, (uint32_t)o);
             put_f64(s, opt->groups[g].hp[o]);
         }
     }
-    end_section(s, groups_bytes(opt));
+    end_section(s, groups_bytes(opt, version));
 
     for (size_t i = 0; i < opt->n_tensors; i++) {
         const adaopt_tensor *t = &opt->tensors[i];
         unsigned mask = slot_mask(t), ready = 0;
         for (int k = 0; k < ADAOPT_MAX_SLOTS; k++)
             ready |= t->slot_ready[k] ? 1u << k : 0u;
-        begin_section(s, "TENS", tensor_bytes(t));
+        begin_section(s, "TENS", tensor_bytes(t, version));
         put_u64(s, i);
         put_u64(s, t->numel);
         put_u64(s, t->group);
@@ -229,10 +305,16 @@ static void write_checkpoint(const adaopt_optimizer *opt, sink *s)
         put_f64(s, t->mu_product);
         put_u32(s, mask);
         put_u32(s, ready);
+        if (version >= 2) {
+            put_u32(s, (uint32_t)t->storage);
+            put_u32(s, (t->master != NULL ? 1u : 0u) | (t->master_ready ? 2u : 0u));
+        }
         for (int k = 0; k < ADAOPT_MAX_SLOTS; k++)
             if (mask & (1u << k))
-                put_floats(s, t->slot[k], t->numel);
-        end_section(s, tensor_bytes(t));
+                put_slot(s, t, k);
+        if (version >= 2 && t->master != NULL)
+            put_floats(s, t->master, t->numel);
+        end_section(s, tensor_bytes(t, version));
     }
     begin_section(s, "END ", 0);
     end_section(s, 0);
@@ -366,19 +448,57 @@ static int next_section(source *s, char tag[5], source *payload)
     return 0;
 }
 
+/* A tensor as read, in an adaopt_tensor of its own (state arrays, master, storage). */
 typedef struct loaded_tensor {
-    uint64_t step;
-    double mu_product;
     unsigned mask, ready;
-    float *slot[ADAOPT_MAX_SLOTS];
+    adaopt_tensor t;
 } loaded_tensor;
 
 static void free_loaded(loaded_tensor *lt, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        for (int k = 0; k < ADAOPT_MAX_SLOTS; k++)
-            adaopt__free_state(lt[i].slot[k]);
+        adaopt__free_tensor_state(&lt[i].t);
     free(lt);
+}
+
+static int take_floats(source *p, float *out, size_t n)
+{
+    if (p->left / 4 < n)
+        return -1;
+    if (little_endian())
+        return take(p, out, n * 4);
+    for (size_t e = 0; e < n; e++) {
+        uint32_t bits;
+        get_u32(p, &bits);
+        memcpy(&out[e], &bits, 4);
+    }
+    return 0;
+}
+
+/* One state array in the tensor's storage; -1 if short or its absmax are not finite >= 0. */
+static int take_slot(source *p, adaopt_tensor *t, int k)
+{
+    size_t n = t->numel;
+    if (t->storage == ADAOPT_STORAGE_F32)
+        return take_floats(p, t->slot[k], n);
+    if (t->storage == ADAOPT_STORAGE_BF16) {
+        uint16_t *h = t->packed[k];
+        if (p->left / 2 < n)
+            return -1;
+        for (size_t e = 0; e < n; e++) {
+            unsigned char b[2];
+            take(p, b, 2);
+            h[e] = (uint16_t)(b[0] | b[1] << 8);
+        }
+        return 0;
+    }
+    size_t blocks = n / ADAOPT__BLOCK + (n % ADAOPT__BLOCK != 0);
+    if (take_floats(p, t->absmax[k], blocks) != 0 || take(p, t->packed[k], n) != 0)
+        return -1;
+    for (size_t b = 0; b < blocks; b++)
+        if (!(t->absmax[k][b] >= 0.0f && t->absmax[k][b] <= 3.4028235e38f))
+            return -1;
+    return 0;
 }
 
 /* A slot this algorithm has at all. */
@@ -408,10 +528,10 @@ adaopt_status adaopt_load_buffer(adaopt_optimizer *opt, const void *buf, size_t 
     get_u32(&h, &hcrc);
     if (hcrc != adaopt__crc32c(0, header, 20))
         return adaopt__fail(opt, ADAOPT_ERR_FORMAT, "load: header checksum mismatch (damaged)");
-    if (version != FORMAT_VERSION || flags != 0)
+    if (version < 1 || version > FORMAT_VERSION_MAX || flags != 0)
         return adaopt__fail(opt, ADAOPT_ERR_FORMAT,
-                            "load: checkpoint format version %u, this library reads %d", version,
-                            FORMAT_VERSION);
+                            "load: checkpoint format version %u, this library reads 1 to %d",
+                            version, FORMAT_VERSION_MAX);
     if (n_sections != 3 + opt->n_tensors)
         return adaopt__fail(opt, ADAOPT_ERR_MISMATCH,
                             "load: the checkpoint has %u sections; this optimizer needs %zu",
@@ -419,10 +539,11 @@ adaopt_status adaopt_load_buffer(adaopt_optimizer *opt, const void *buf, size_t 
     char tag[5];
     source p;
     uint32_t algorithm, policy;
-    uint64_t n_groups, n_tensors, steps_taken, steps_skipped;
+    uint64_t n_groups, n_tensors, steps_taken, steps_skipped, rounding_seed = 0;
     if (next_section(&s, tag, &p) || strcmp(tag, "META") || get_u32(&p, &algorithm) ||
         get_u32(&p, &policy) || get_u64(&p, &n_groups) || get_u64(&p, &n_tensors) ||
-        get_u64(&p, &steps_taken) || get_u64(&p, &steps_skipped) || p.left != 0 ||
+        get_u64(&p, &steps_taken) || get_u64(&p, &steps_skipped) ||
+        (version >= 2 && get_u64(&p, &rounding_seed)) || p.left != 0 ||
         policy > ADAOPT_NONFINITE_ERROR)
         return adaopt__fail(opt, ADAOPT_ERR_FORMAT, "load: damaged META section");
     if (algorithm != (uint32_t)opt->algorithm)
@@ -448,11 +569,26 @@ adaopt_status adaopt_load_buffer(adaopt_optimizer *opt, const void *buf, size_t 
     for (size_t g = 0; g < opt->n_groups; g++) {
         double *row = hp + g * (ADAOPT_OPTION_MAX + 1);
         memcpy(row, opt->groups[g].hp, sizeof(double) * (ADAOPT_OPTION_MAX + 1));
+        /* what version 1 could not say is version 1's: float32 throughout */
+        row[ADAOPT_PARAM_UPDATE] = ADAOPT_UPDATE_MASTER;
+        row[ADAOPT_STATE_STORAGE] = ADAOPT_STORAGE_F32;
+        row[ADAOPT_MIN_8BIT_NUMEL] = 4096.0;
         uint64_t first, count;
-        uint32_t n_opts;
-        if (get_u64(&p, &first) || get_u64(&p, &count) || get_u32(&p, &n_opts)) {
+        uint32_t n_opts, pd = ADAOPT_DTYPE_F32, gd = ADAOPT_DTYPE_F32;
+        if (get_u64(&p, &first) || get_u64(&p, &count) ||
+            (version >= 2 && (get_u32(&p, &pd) || get_u32(&p, &gd))) || get_u32(&p, &n_opts)) {
             free(hp);
             return adaopt__fail(opt, ADAOPT_ERR_FORMAT, "load: damaged GRPS section");
+        }
+        if (pd != (uint32_t)opt->groups[g].param_dtype || gd != (uint32_t)opt->groups[g].grad_dtype) {
+            free(hp);
+            return adaopt__fail(opt, ADAOPT_ERR_MISMATCH,
+                                "load: group %zu holds %s parameters and %s gradients in the "
+                                "checkpoint, %s and %s here", g,
+                                adaopt_dtype_name((adaopt_dtype)pd) ? adaopt_dtype_name((adaopt_dtype)pd) : "?",
+                                adaopt_dtype_name((adaopt_dtype)gd) ? adaopt_dtype_name((adaopt_dtype)gd) : "?",
+                                adaopt_dtype_name((adaopt_dtype)opt->groups[g].param_dtype),
+                                adaopt_dtype_name((adaopt_dtype)opt->groups[g].grad_dtype));
         }
         if (first != opt->groups[g].first_tensor || count != opt->groups[g].n_tensors) {
             free(hp);
@@ -466,12 +602,18 @@ adaopt_status adaopt_load_buffer(adaopt_optimizer *opt, const void *buf, size_t 
             uint32_t id;
             double value;
             if (get_u32(&p, &id) || get_f64(&p, &value) || id < ADAOPT_LR || id > ADAOPT_OPTION_MAX ||
+                !option_in_version((int)version, (int)id) ||
                 adaopt__check_value(NULL, opt->algorithm, (adaopt_option)id, value) != ADAOPT_OK) {
                 free(hp);
                 return adaopt__fail(opt, ADAOPT_ERR_FORMAT,
                                     "load: group %zu has an invalid hyperparameter", g);
             }
             row[id] = value;
+        }
+        if (pd == ADAOPT_DTYPE_F32 && row[ADAOPT_PARAM_UPDATE] != ADAOPT_UPDATE_MASTER) {
+            free(hp);
+            return adaopt__fail(opt, ADAOPT_ERR_FORMAT,
+                                "load: group %zu has an invalid hyperparameter", g);
         }
     }
     if (p.left != 0) {
@@ -486,14 +628,21 @@ adaopt_status adaopt_load_buffer(adaopt_optimizer *opt, const void *buf, size_t 
         return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "load: out of memory");
     }
     adaopt_status st = ADAOPT_OK;
+    int any_8bit = 0;
     for (size_t i = 0; i < opt->n_tensors && st == ADAOPT_OK; i++) {
         const adaopt_tensor *t = &opt->tensors[i];
+        adaopt_tensor *l = &lt[i].t;
+        const double *row = hp + t->group * (ADAOPT_OPTION_MAX + 1);
+        adaopt_group as_loaded = opt->groups[t->group];
+        memcpy(as_loaded.hp, row, sizeof as_loaded.hp);
         uint64_t index, numel, group;
+        uint32_t storage = ADAOPT_STORAGE_F32, master_flags = 0;
         if (next_section(&s, tag, &p) || strcmp(tag, "TENS") || get_u64(&p, &index) ||
-            get_u64(&p, &numel) || get_u64(&p, &group) || get_u64(&p, &lt[i].step) ||
-            get_f64(&p, &lt[i].mu_product) || get_u32(&p, &lt[i].mask) ||
+            get_u64(&p, &numel) || get_u64(&p, &group) || get_u64(&p, &l->step) ||
+            get_f64(&p, &l->mu_product) || get_u32(&p, &lt[i].mask) ||
             get_u32(&p, &lt[i].ready) || index != i || lt[i].mask >= (1u << ADAOPT_MAX_SLOTS) ||
-            !(lt[i].mu_product >= 0.0 && lt[i].mu_product <= 1.0)) {
+            !(l->mu_product >= 0.0 && l->mu_product <= 1.0) ||
+            (version >= 2 && (get_u32(&p, &storage) || get_u32(&p, &master_flags)))) {
             st = adaopt__fail(opt, ADAOPT_ERR_FORMAT, "load: damaged section of tensor %zu", i);
             break;
         }
@@ -504,42 +653,55 @@ adaopt_status adaopt_load_buffer(adaopt_optimizer *opt, const void *buf, size_t 
                               (unsigned long long)group, t->numel, t->group);
             break;
         }
+        int update = (int)row[ADAOPT_PARAM_UPDATE];
+        int has_master = as_loaded.param_dtype != ADAOPT_DTYPE_F32 &&
+                         (update == ADAOPT_UPDATE_MASTER || update == ADAOPT_UPDATE_MASTER_SR);
+        if ((int)storage != adaopt__storage_for(&as_loaded, t->numel) || master_flags > 3 ||
+            (int)(master_flags & 1u) != has_master) {
+            st = adaopt__fail(opt, ADAOPT_ERR_FORMAT, "load: tensor %zu's storage does not "
+                              "match its group's options (damaged)", i);
+            break;
+        }
+        l->numel = t->numel;
+        l->storage = (int)storage;
+        any_8bit |= l->storage == ADAOPT_STORAGE_8BIT;
         for (int k = 0; k < ADAOPT_MAX_SLOTS && st == ADAOPT_OK; k++) {
             if (!(lt[i].mask & (1u << k)))
                 continue;
-            if (!slot_exists(opt->algorithm, k) || p.left / 4 < t->numel) {
+            if (!slot_exists(opt->algorithm, k)) {
                 st = adaopt__fail(opt, ADAOPT_ERR_FORMAT, "load: damaged state of tensor %zu", i);
                 break;
             }
-            lt[i].slot[k] = adaopt__alloc_state(t->numel);
-            if (lt[i].slot[k] == NULL) {
+            if (adaopt__alloc_slot(l, k, l->storage) != 0) {
                 st = adaopt__fail(opt, ADAOPT_ERR_ALLOC, "load: out of memory for tensor %zu", i);
                 break;
             }
-            if (little_endian()) {
-                take(&p, lt[i].slot[k], t->numel * 4);
-            } else {
-                for (size_t e = 0; e < t->numel; e++) {
-                    uint32_t bits;
-                    get_u32(&p, &bits);
-                    memcpy(&lt[i].slot[k][e], &bits, 4);
-                }
-            }
+            if (take_slot(&p, l, k) != 0)
+                st = adaopt__fail(opt, ADAOPT_ERR_FORMAT, "load: damaged state of tensor %zu", i);
+        }
+        if (st == ADAOPT_OK && has_master) {
+            if ((l->master = adaopt__alloc_state(t->numel)) == NULL)
+                st = adaopt__fail(opt, ADAOPT_ERR_ALLOC, "load: out of memory for tensor %zu", i);
+            else if (take_floats(&p, l->master, t->numel) != 0)
+                st = adaopt__fail(opt, ADAOPT_ERR_FORMAT, "load: damaged master weights of "
+                                  "tensor %zu", i);
+            l->master_ready = (master_flags & 2u) != 0;
         }
         if (st == ADAOPT_OK && p.left != 0)
             st = adaopt__fail(opt, ADAOPT_ERR_FORMAT, "load: damaged section of tensor %zu", i);
-        /* Every array the loaded options need must exist: one the checkpoint lacks (and this
-         * optimizer has not either) starts at zero, as a newly turned-on option's would. */
-        unsigned need = adaopt__slots_needed(opt->algorithm, hp + t->group * (ADAOPT_OPTION_MAX + 1));
+        /* Every array the loaded options need must exist: one the checkpoint lacks starts at
+         * zero, as a newly turned-on option's would. */
+        unsigned need = adaopt__slots_needed(opt->algorithm, row);
         for (int k = 0; k < ADAOPT_MAX_SLOTS && st == ADAOPT_OK; k++) {
-            if (!(need & (1u << k)) || lt[i].slot[k] != NULL || t->slot[k] != NULL)
+            if (!(need & (1u << k)) || adaopt__has_slot(l, k))
                 continue;
-            lt[i].slot[k] = adaopt__alloc_state(t->numel);
             lt[i].ready &= ~(1u << k);
-            if (lt[i].slot[k] == NULL)
+            if (adaopt__alloc_slot(l, k, l->storage) != 0)
                 st = adaopt__fail(opt, ADAOPT_ERR_ALLOC, "load: out of memory for tensor %zu", i);
         }
     }
+    if (st == ADAOPT_OK && any_8bit && adaopt__ensure_qtables(opt) != 0)
+        st = adaopt__fail(opt, ADAOPT_ERR_ALLOC, "load: out of memory");
     if (st == ADAOPT_OK && (next_section(&s, tag, &p) || strcmp(tag, "END ") || p.left != 0 ||
                             s.left != 0))
         st = adaopt__fail(opt, ADAOPT_ERR_FORMAT, "load: damaged or missing END section");
@@ -554,21 +716,24 @@ adaopt_status adaopt_load_buffer(adaopt_optimizer *opt, const void *buf, size_t 
         memcpy(opt->groups[g].hp, hp + g * (ADAOPT_OPTION_MAX + 1),
                sizeof(double) * (ADAOPT_OPTION_MAX + 1));
     for (size_t i = 0; i < opt->n_tensors; i++) {
-        adaopt_tensor *t = &opt->tensors[i];
-        for (int k = 0; k < ADAOPT_MAX_SLOTS; k++) {
-            if (lt[i].slot[k] != NULL) {
-                adaopt__free_state(t->slot[k]);
-                t->slot[k] = lt[i].slot[k];
-                lt[i].slot[k] = NULL;
-            } else if (t->slot[k] != NULL) {
-                /* kept (an option's state the checkpoint never had): zero, as if new */
-                memset(t->slot[k], 0, t->numel * sizeof(float));
-            }
+        adaopt_tensor *t = &opt->tensors[i], *l = &lt[i].t;
+        adaopt__free_tensor_state(t); /* the checkpoint's arrays replace them all */
+        memcpy(t->slot, l->slot, sizeof t->slot);
+        memcpy(t->packed, l->packed, sizeof t->packed);
+        memcpy(t->absmax, l->absmax, sizeof t->absmax);
+        t->master = l->master;
+        t->master_ready = l->master_ready;
+        t->storage = l->storage;
+        memset(l->slot, 0, sizeof l->slot);
+        memset(l->packed, 0, sizeof l->packed);
+        memset(l->absmax, 0, sizeof l->absmax);
+        l->master = NULL;
+        for (int k = 0; k < ADAOPT_MAX_SLOTS; k++)
             t->slot_ready[k] = (lt[i].ready >> k) & 1u;
-        }
-        t->step = lt[i].step;
-        t->mu_product = lt[i].mu_product;
+        t->step = l->step;
+        t->mu_product = l->mu_product;
     }
+    opt->rounding_seed = rounding_seed;
     opt->steps_taken = steps_taken;
     opt->steps_skipped = steps_skipped;
     opt->nonfinite_policy = (int)policy;

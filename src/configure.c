@@ -61,6 +61,16 @@ static int parse_value(adaopt_option option, const char *token, double *out)
                 return 0;
             }
     }
+    static const char *const updates[] = {"master", "master_sr", "sr", "nearest"};
+    static const char *const storages[] = {"f32", "bf16", "8bit"};
+    const char *const *words = option == ADAOPT_PARAM_UPDATE    ? updates
+                               : option == ADAOPT_STATE_STORAGE ? storages
+                                                                : NULL;
+    for (int w = 0; words != NULL && w < (option == ADAOPT_PARAM_UPDATE ? 4 : 3); w++)
+        if (strcasecmp(token, words[w]) == 0) {
+            *out = w;
+            return 0;
+        }
     if (strcasecmp(token, "true") == 0) {
         *out = 1.0;
         return 0;

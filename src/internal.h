@@ -18,6 +18,7 @@ typedef struct adaopt_group {
     double hp[ADAOPT_OPTION_MAX + 1];
     size_t first_tensor;
     size_t n_tensors;
+    int param_dtype, grad_dtype; /* adaopt_dtype */
 } adaopt_group;
 
 typedef struct adaopt_tensor {
@@ -25,9 +26,28 @@ typedef struct adaopt_tensor {
     size_t group;
     uint64_t step;      /* t: steps this tensor has taken */
     double mu_product;  /* NAdam: product of mu_1..mu_t */
-    float *slot[ADAOPT_MAX_SLOTS]; /* state arrays, NULL until needed; 64-byte aligned */
+    /* State array k lives in one of two forms, by `storage` (lowp.c):
+     *   float32:     slot[k], numel floats, 64-byte aligned (NULL until needed);
+     *   bf16, 8-bit: packed[k] (numel uint16 or uint8 codes) and, for 8-bit, absmax[k] (one
+     *                float per block of ADAOPT__BLOCK elements); slot[k] stays NULL. */
+    float *slot[ADAOPT_MAX_SLOTS];
+    void *packed[ADAOPT_MAX_SLOTS];
+    float *absmax[ADAOPT_MAX_SLOTS];
+    float *view[ADAOPT_MAX_SLOTS]; /* packed state decoded for the queries, made on demand */
     int slot_ready[ADAOPT_MAX_SLOTS]; /* holds a value (SGD's buffer is born at a step) */
+    int storage;        /* adaopt_state_storage in effect (8-bit falls back to float32 below
+                           the group's min_8bit_numel) */
+    float *master;      /* float32 master weights of a bf16/fp16 tensor (MASTER modes) */
+    int master_ready;   /* filled from the parameter (at the first step, or by a load) */
 } adaopt_tensor;
+
+enum { ADAOPT__BLOCK = 256 }; /* elements per 8-bit block (bitsandbytes' blocksize) */
+
+/* 1 if slot k of t exists in either form. */
+static inline int adaopt__has_slot(const adaopt_tensor *t, int k)
+{
+    return t->slot[k] != NULL || t->packed[k] != NULL;
+}
 
 /* A piece of one tensor that one thread updates: [begin, end) of tensor `tensor`. */
 typedef struct adaopt_chunk {
@@ -65,6 +85,8 @@ struct adaopt_optimizer {
     int hint;              /* -1 none, 0 finite, 1 non-finite: for the next step */
     int last_skipped;
     uint64_t steps_taken, steps_skipped;
+    uint64_t rounding_seed;           /* stochastic rounding's noise */
+    struct adaopt__qtable *qtables;   /* 8-bit quantizers (signed, unsigned), made when needed */
     int isa;                          /* adaopt_isa in use */
     const adaopt_kernel_table *kernels;
     size_t threads;
@@ -104,6 +126,33 @@ int adaopt__slot_of_state(adaopt_algorithm algorithm, adaopt_state_kind kind);
  * allocated before any value changes, so that a failure changes nothing (optimizer.c). */
 adaopt_status adaopt__set_many(adaopt_optimizer *opt, size_t first, size_t count,
                                const adaopt_option *options, const double *values, size_t n);
+
+/* Low precision (lowp.c). */
+/* 1 if a group uses anything but float32 (types, storage, update mode): the step stages it. */
+int adaopt__group_is_lowp(const adaopt_group *g);
+/* The storage tensor t of group g gets. */
+int adaopt__storage_for(const adaopt_group *g, size_t numel);
+/* Allocates slot k of tensor t (zero) in the form of `storage`: 0, or -1 (out of memory). */
+int adaopt__alloc_slot(adaopt_tensor *t, int k, int storage);
+/* Frees every state array, view and the master of t. */
+void adaopt__free_tensor_state(adaopt_tensor *t);
+/* Whether the state in slot k of `algorithm` takes the signed 8-bit map. */
+int adaopt__slot_is_signed(adaopt_algorithm algorithm, int k);
+/* Sets every element of slot k to v, in its storage (AdaGrad's initial accumulator). */
+void adaopt__fill_slot(const adaopt_optimizer *opt, adaopt_tensor *t, int k, float v);
+/* Decodes slot k into out[0 .. numel). */
+void adaopt__read_slot(const adaopt_optimizer *opt, const adaopt_tensor *t, int k, float *out);
+/* Encodes in[0 .. numel) into slot k (8-bit: block by block). */
+void adaopt__write_slot(const adaopt_optimizer *opt, adaopt_tensor *t, int k, const float *in);
+/* The float32 contents of slot k for a query: slot[k] itself, or view[k] decoded now (NULL when
+ * out of memory). */
+const float *adaopt__slot_floats(const adaopt_optimizer *opt, adaopt_tensor *t, int k);
+/* Makes the 8-bit quantizers if a group needs them: 0, or -1 (out of memory). */
+int adaopt__ensure_qtables(adaopt_optimizer *opt);
+/* One chunk [begin, end) of tensor i in the staged path: converts each block of 256 elements to
+ * float32, runs the float32 kernel, converts back (lowp.c). */
+void adaopt__step_staged(const adaopt_optimizer *opt, size_t i, void *param, const void *grad,
+                         size_t begin, size_t end, uint32_t noise_seed);
 
 /* Option table (options.c). */
 ADAOPT_INTERNAL_API int adaopt__algorithm_valid(adaopt_algorithm algorithm);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "precision.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -109,43 +110,47 @@ unsigned adaopt__slots_needed(adaopt_algorithm algorithm, const double *hp)
     return 0u;
 }
 
-/* Gives every tensor in [first, first+count) the slots in `mask` it lacks, zero-filled.  All or
- * nothing: the new arrays are allocated first and attached only when all succeeded. */
+/* Frees slot k of t in whatever form it has. */
+static void drop_slot(adaopt_tensor *t, int k)
+{
+    adaopt__free_state(t->slot[k]);
+    adaopt__free_state(t->packed[k]);
+    adaopt__free_state(t->absmax[k]);
+    adaopt__free_state(t->view[k]);
+    t->slot[k] = NULL;
+    t->packed[k] = NULL;
+    t->absmax[k] = NULL;
+    t->view[k] = NULL;
+}
+
+/* Gives every tensor in [first, first+count) the slots in `mask` it lacks, zero-filled, in
+ * the tensor's storage.  All or nothing: on a failure the slots made here are freed again. */
 static adaopt_status grow_slots(adaopt_optimizer *opt, size_t first, size_t count, unsigned mask)
 {
-    size_t missing = 0;
-    for (size_t i = first; i < first + count; i++)
-        for (int s = 0; s < ADAOPT_MAX_SLOTS; s++)
-            if ((mask & (1u << s)) && opt->tensors[i].slot[s] == NULL)
-                missing++;
-    if (missing == 0)
-        return ADAOPT_OK;
-    float **fresh = calloc(missing, sizeof *fresh);
-    if (fresh == NULL)
-        return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "out of memory allocating optimizer state");
-    size_t k = 0;
     for (size_t i = first; i < first + count; i++) {
+        adaopt_tensor *t = &opt->tensors[i];
         for (int s = 0; s < ADAOPT_MAX_SLOTS; s++) {
-            if (!(mask & (1u << s)) || opt->tensors[i].slot[s] != NULL)
+            if (!(mask & (1u << s)) || adaopt__has_slot(t, s))
                 continue;
-            fresh[k] = adaopt__alloc_state(opt->tensors[i].numel);
-            if (fresh[k] == NULL) {
-                while (k > 0)
-                    adaopt__free_state(fresh[--k]);
-                free(fresh);
-                return adaopt__fail(opt, ADAOPT_ERR_ALLOC,
-                                    "out of memory allocating state for tensor %zu (%zu floats)",
-                                    i, opt->tensors[i].numel);
+            if (adaopt__alloc_slot(t, s, t->storage) == 0) {
+                t->slot_ready[s] = -1; /* made by this call, until it succeeds */
+                continue;
             }
-            k++;
+            for (size_t j = first; j <= i; j++)
+                for (int r = 0; r < ADAOPT_MAX_SLOTS; r++)
+                    if (opt->tensors[j].slot_ready[r] == -1) {
+                        drop_slot(&opt->tensors[j], r);
+                        opt->tensors[j].slot_ready[r] = 0;
+                    }
+            return adaopt__fail(opt, ADAOPT_ERR_ALLOC,
+                                "out of memory allocating state for tensor %zu (%zu elements)", i,
+                                t->numel);
         }
     }
-    k = 0;
     for (size_t i = first; i < first + count; i++)
         for (int s = 0; s < ADAOPT_MAX_SLOTS; s++)
-            if ((mask & (1u << s)) && opt->tensors[i].slot[s] == NULL)
-                opt->tensors[i].slot[s] = fresh[k++];
-    free(fresh);
+            if (opt->tensors[i].slot_ready[s] == -1)
+                opt->tensors[i].slot_ready[s] = 0;
     return ADAOPT_OK;
 }
 
@@ -176,8 +181,8 @@ void adaopt_destroy(adaopt_optimizer *opt)
     if (opt == NULL)
         return;
     for (size_t i = 0; i < opt->n_tensors; i++)
-        for (int s = 0; s < ADAOPT_MAX_SLOTS; s++)
-            adaopt__free_state(opt->tensors[i].slot[s]);
+        adaopt__free_tensor_state(&opt->tensors[i]);
+    free(opt->qtables);
     free(opt->tensors);
     free(opt->groups);
     free(opt->chunks);
@@ -226,8 +231,35 @@ adaopt_status adaopt_tensor_info(const adaopt_optimizer *opt, size_t tensor, siz
 adaopt_status adaopt_add_group(adaopt_optimizer *opt, const size_t *numels, size_t n_tensors,
                                size_t *group)
 {
+    return adaopt_add_group_typed(opt, numels, n_tensors, ADAOPT_DTYPE_F32, ADAOPT_DTYPE_F32,
+                                  group);
+}
+
+const char *adaopt_dtype_name(adaopt_dtype dtype)
+{
+    switch (dtype) {
+    case ADAOPT_DTYPE_F32:
+        return "f32";
+    case ADAOPT_DTYPE_BF16:
+        return "bf16";
+    case ADAOPT_DTYPE_F16:
+        return "f16";
+    }
+    return NULL;
+}
+
+adaopt_status adaopt_add_group_typed(adaopt_optimizer *opt, const size_t *numels,
+                                     size_t n_tensors, adaopt_dtype param_dtype,
+                                     adaopt_dtype grad_dtype, size_t *group)
+{
     if (opt == NULL)
         return ADAOPT_ERR_NULL;
+    if (adaopt_dtype_name(param_dtype) == NULL ||
+        (grad_dtype != param_dtype && grad_dtype != ADAOPT_DTYPE_F32))
+        return adaopt__fail(opt, ADAOPT_ERR_VALUE,
+                            "add_group: parameters of type %d with gradients of type %d: the "
+                            "gradients' type must be the parameters' or float32",
+                            (int)param_dtype, (int)grad_dtype);
     if (numels == NULL || group == NULL)
         return adaopt__fail(opt, ADAOPT_ERR_NULL, "add_group: numels and group must not be NULL");
     if (n_tensors == 0)
@@ -247,6 +279,8 @@ adaopt_status adaopt_add_group(adaopt_optimizer *opt, const size_t *numels, size
             adaopt_default(opt->algorithm, (adaopt_option)o, &g.hp[o]);
     g.first_tensor = opt->n_tensors;
     g.n_tensors = n_tensors;
+    g.param_dtype = (int)param_dtype;
+    g.grad_dtype = (int)grad_dtype;
 
     adaopt_group *groups = realloc(opt->groups, (opt->n_groups + 1) * sizeof *groups);
     if (groups == NULL)
@@ -263,6 +297,7 @@ adaopt_status adaopt_add_group(adaopt_optimizer *opt, const size_t *numels, size
         t->numel = numels[i];
         t->group = opt->n_groups;
         t->mu_product = 1.0;
+        t->storage = adaopt__storage_for(&g, numels[i]);
     }
     /* The chunk plan and the per-tensor coefficients of all tensors, old and new. */
     size_t n_chunks = opt->n_chunks;
@@ -291,6 +326,18 @@ adaopt_status adaopt_add_group(adaopt_optimizer *opt, const size_t *numels, size
     adaopt_status st = grow_slots(opt, g.first_tensor, n_tensors, adaopt__slots_needed(opt->algorithm, g.hp));
     if (st != ADAOPT_OK)
         return st; /* the arrays may have grown, but the counts are unchanged */
+    if (param_dtype != ADAOPT_DTYPE_F32) { /* master weights, the default update */
+        for (size_t i = 0; i < n_tensors; i++) {
+            adaopt_tensor *t = &opt->tensors[g.first_tensor + i];
+            if ((t->master = adaopt__alloc_state(t->numel)) == NULL) {
+                for (size_t j = 0; j <= i; j++)
+                    adaopt__free_tensor_state(&opt->tensors[g.first_tensor + j]);
+                return adaopt__fail(opt, ADAOPT_ERR_ALLOC,
+                                    "out of memory for the master weights of tensor %zu",
+                                    g.first_tensor + i);
+            }
+        }
+    }
     for (size_t i = 0; i < n_tensors; i++) {
         size_t begin = 0, numel = numels[i];
         do {
@@ -331,6 +378,73 @@ static adaopt_status set_groups(adaopt_optimizer *opt, size_t first, size_t coun
 
 static adaopt_status check_combination(adaopt_optimizer *opt, size_t gi, const double *hp);
 
+/* The options that decide how a group's state is stored. */
+static int is_structural(adaopt_option option)
+{
+    return option == ADAOPT_PARAM_UPDATE || option == ADAOPT_STATE_STORAGE ||
+           option == ADAOPT_MIN_8BIT_NUMEL;
+}
+
+/* Has any tensor of group gi state that a change of storage would lose? */
+static int group_has_state(const adaopt_optimizer *opt, size_t gi)
+{
+    const adaopt_group *g = &opt->groups[gi];
+    for (size_t i = g->first_tensor; i < g->first_tensor + g->n_tensors; i++) {
+        const adaopt_tensor *t = &opt->tensors[i];
+        if (t->step > 0 || t->master_ready)
+            return 1;
+        for (int k = 0; k < ADAOPT_MAX_SLOTS; k++)
+            if (t->slot_ready[k])
+                return 1;
+    }
+    return 0;
+}
+
+/* Group gi's state arrays and master weights remade, zero, for hyperparameters hp (before its
+ * first step).  All or nothing: the new arrays are made aside and swapped in at the end. */
+static adaopt_status restructure(adaopt_optimizer *opt, size_t gi, const double *hp)
+{
+    adaopt_group g = opt->groups[gi];
+    memcpy(g.hp, hp, sizeof g.hp);
+    adaopt_tensor *fresh = calloc(g.n_tensors, sizeof *fresh);
+    if (fresh == NULL)
+        return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "out of memory remaking group %zu's state", gi);
+    unsigned mask = adaopt__slots_needed(opt->algorithm, hp);
+    int update = (int)hp[ADAOPT_PARAM_UPDATE];
+    int want_master = g.param_dtype != ADAOPT_DTYPE_F32 &&
+                      (update == ADAOPT_UPDATE_MASTER || update == ADAOPT_UPDATE_MASTER_SR);
+    int failed = 0;
+    for (size_t j = 0; j < g.n_tensors && !failed; j++) {
+        adaopt_tensor *t = &fresh[j];
+        t->numel = opt->tensors[g.first_tensor + j].numel;
+        t->storage = adaopt__storage_for(&g, t->numel);
+        for (int k = 0; k < ADAOPT_MAX_SLOTS && !failed; k++)
+            if (mask & (1u << k))
+                failed = adaopt__alloc_slot(t, k, t->storage) != 0;
+        if (!failed && want_master)
+            failed = (t->master = adaopt__alloc_state(t->numel)) == NULL;
+    }
+    if (!failed && hp[ADAOPT_STATE_STORAGE] == ADAOPT_STORAGE_8BIT)
+        failed = adaopt__ensure_qtables(opt) != 0;
+    if (failed) {
+        for (size_t j = 0; j < g.n_tensors; j++)
+            adaopt__free_tensor_state(&fresh[j]);
+        free(fresh);
+        return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "out of memory remaking group %zu's state", gi);
+    }
+    for (size_t j = 0; j < g.n_tensors; j++) {
+        adaopt_tensor *t = &opt->tensors[g.first_tensor + j];
+        adaopt__free_tensor_state(t);
+        memcpy(t->slot, fresh[j].slot, sizeof t->slot);
+        memcpy(t->packed, fresh[j].packed, sizeof t->packed);
+        memcpy(t->absmax, fresh[j].absmax, sizeof t->absmax);
+        t->master = fresh[j].master;
+        t->storage = fresh[j].storage;
+    }
+    free(fresh);
+    return ADAOPT_OK;
+}
+
 adaopt_status adaopt__set_many(adaopt_optimizer *opt, size_t first, size_t count,
                                const adaopt_option *options, const double *values, size_t n)
 {
@@ -338,12 +452,34 @@ adaopt_status adaopt__set_many(adaopt_optimizer *opt, size_t first, size_t count
         adaopt_group *g = &opt->groups[gi];
         double hp[ADAOPT_OPTION_MAX + 1];
         memcpy(hp, g->hp, sizeof hp);
-        for (size_t k = 0; k < n; k++)
+        int restructured = 0;
+        for (size_t k = 0; k < n; k++) {
+            restructured |= is_structural(options[k]) && hp[options[k]] != values[k];
             hp[options[k]] = values[k];
+        }
         adaopt_status st = check_combination(opt, gi, hp);
         if (st != ADAOPT_OK)
             return st;
-        st = grow_slots(opt, g->first_tensor, g->n_tensors, adaopt__slots_needed(opt->algorithm, hp));
+        if (restructured && group_has_state(opt, gi))
+            return adaopt__fail(opt, ADAOPT_ERR_STATE,
+                                "group %zu has taken steps (or was given state): param_update, "
+                                "state_storage and min_8bit_numel are set before its first step",
+                                gi);
+    }
+    /* Remaking storage is all or nothing per group; a later group's failure leaves earlier
+     * groups remade, but zero and unused, exactly as they were in value. */
+    for (size_t gi = first; gi < first + count; gi++) {
+        adaopt_group *g = &opt->groups[gi];
+        double hp[ADAOPT_OPTION_MAX + 1];
+        memcpy(hp, g->hp, sizeof hp);
+        int restructured = 0;
+        for (size_t k = 0; k < n; k++) {
+            restructured |= is_structural(options[k]) && hp[options[k]] != values[k];
+            hp[options[k]] = values[k];
+        }
+        adaopt_status st = restructured ? restructure(opt, gi, hp)
+                                        : grow_slots(opt, g->first_tensor, g->n_tensors,
+                                                     adaopt__slots_needed(opt->algorithm, hp));
         if (st != ADAOPT_OK)
             return st;
     }
@@ -363,6 +499,9 @@ adaopt_status adaopt_set(adaopt_optimizer *opt, size_t group, adaopt_option opti
     adaopt_status st = adaopt__check_value(opt, opt->algorithm, option, value);
     if (st != ADAOPT_OK)
         return st;
+    if (is_structural(option)) /* remakes storage; checks the combination */
+        return group == ADAOPT_ALL_GROUPS ? adaopt__set_many(opt, 0, opt->n_groups, &option, &value, 1)
+                                          : adaopt__set_many(opt, group, 1, &option, &value, 1);
     if (group == ADAOPT_ALL_GROUPS)
         return set_groups(opt, 0, opt->n_groups, option, value);
     return set_groups(opt, group, 1, option, value);
@@ -498,6 +637,11 @@ static void fill_coeffs(adaopt_coeffs *c, adaopt_algorithm algorithm, const doub
 /* Option combinations that are each valid but not together; checked before a step writes. */
 static adaopt_status check_combination(adaopt_optimizer *opt, size_t gi, const double *hp)
 {
+    if (opt->groups[gi].param_dtype == ADAOPT_DTYPE_F32 &&
+        hp[ADAOPT_PARAM_UPDATE] != ADAOPT_UPDATE_MASTER)
+        return adaopt__fail(opt, ADAOPT_ERR_CONFLICT,
+                            "group %zu holds float32 parameters: param_update applies to bf16 "
+                            "and fp16 groups only", gi);
     if (opt->algorithm == ADAOPT_ALGO_SGD && hp[ADAOPT_NESTEROV] != 0.0 &&
         (hp[ADAOPT_MOMENTUM] <= 0.0 || hp[ADAOPT_DAMPENING] != 0.0))
         return adaopt__fail(opt, ADAOPT_ERR_CONFLICT,
@@ -682,7 +826,26 @@ static int any_nonfinite(const float *x, size_t n)
 
 /* Reads every gradient of this step once: the cost of the SKIP / ERROR policies when no earlier
  * pass reported (measured by adaopt-bench-safety). */
-static int scan_nonfinite(const adaopt_optimizer *opt, const float *const *grads,
+/* The same for n 16-bit floats whose exponent field is `mask` (bf16 0x7f80, fp16 0x7c00). */
+static int any_nonfinite16(const uint16_t *x, size_t n, uint16_t mask)
+{
+    uint32_t found = 0;
+    for (size_t i = 0; i < n; i++)
+        found |= (x[i] & mask) == mask;
+    return found != 0;
+}
+
+static int grad_nonfinite(const adaopt_optimizer *opt, size_t tensor, const void *grad,
+                          size_t begin, size_t count)
+{
+    int dtype = opt->groups[opt->tensors[tensor].group].grad_dtype;
+    if (dtype == ADAOPT_DTYPE_F32)
+        return any_nonfinite((const float *)grad + begin, count);
+    return any_nonfinite16((const uint16_t *)grad + begin, count,
+                           dtype == ADAOPT_DTYPE_BF16 ? 0x7f80u : 0x7c00u);
+}
+
+static int scan_nonfinite(const adaopt_optimizer *opt, const void *const *grads,
                           const adaopt_sparse_grad *sparse)
 {
     int found = 0;
@@ -696,7 +859,8 @@ static int scan_nonfinite(const adaopt_optimizer *opt, const float *const *grads
     for (long k = 0; k < n_chunks; k++) {
         const adaopt_chunk *ch = &chunks[k];
         if (grads[ch->tensor] != NULL)
-            found |= any_nonfinite(grads[ch->tensor] + ch->begin, ch->end - ch->begin);
+            found |= grad_nonfinite(opt, ch->tensor, grads[ch->tensor], ch->begin,
+                                    ch->end - ch->begin);
     }
     for (size_t i = 0; i < opt->n_tensors && !found; i++)
         if (is_sparse(sparse, i) && sparse[i].n_indices > 0)
@@ -727,9 +891,26 @@ adaopt_status adaopt_step_flat(adaopt_optimizer *opt, float *params, const float
     return adaopt_step_sparse(opt, opt->flat_params, opt->flat_grads, NULL, opt->n_tensors);
 }
 
+static adaopt_status step_impl(adaopt_optimizer *opt, void *const *params,
+                               const void *const *grads, const adaopt_sparse_grad *sparse,
+                               size_t n_tensors, int typed);
+
 adaopt_status adaopt_step_sparse(adaopt_optimizer *opt, float *const *params,
                                  const float *const *grads, const adaopt_sparse_grad *sparse,
                                  size_t n_tensors)
+{
+    return step_impl(opt, (void *const *)params, (const void *const *)grads, sparse, n_tensors, 0);
+}
+
+adaopt_status adaopt_step_typed(adaopt_optimizer *opt, void *const *params,
+                                const void *const *grads, size_t n_tensors)
+{
+    return step_impl(opt, params, grads, NULL, n_tensors, 1);
+}
+
+static adaopt_status step_impl(adaopt_optimizer *opt, void *const *params,
+                               const void *const *grads, const adaopt_sparse_grad *sparse,
+                               size_t n_tensors, int typed)
 {
     if (opt == NULL)
         return ADAOPT_ERR_NULL;
@@ -745,6 +926,20 @@ adaopt_status adaopt_step_sparse(adaopt_optimizer *opt, float *const *params,
         adaopt_status st = check_group(opt, gi);
         if (st != ADAOPT_OK)
             return st;
+        const adaopt_group *g = &opt->groups[gi];
+        if (!typed && (g->param_dtype != ADAOPT_DTYPE_F32 || g->grad_dtype != ADAOPT_DTYPE_F32))
+            return adaopt__fail(opt, ADAOPT_ERR_CONFLICT,
+                                "step: group %zu holds %s parameters and %s gradients: step it "
+                                "with adaopt_step_typed", gi,
+                                adaopt_dtype_name((adaopt_dtype)g->param_dtype),
+                                adaopt_dtype_name((adaopt_dtype)g->grad_dtype));
+        if (sparse != NULL && adaopt__group_is_lowp(g))
+            for (size_t i = g->first_tensor; i < g->first_tensor + g->n_tensors; i++)
+                if (is_sparse(sparse, i))
+                    return adaopt__fail(opt, ADAOPT_ERR_CONFLICT,
+                                        "step: tensor %zu has a sparse gradient, but group %zu "
+                                        "has low-precision types or state, which sparse steps "
+                                        "do not support yet", i, gi);
     }
     for (size_t i = 0; i < n_tensors; i++) {
         int has_sparse = is_sparse(sparse, i);
@@ -783,12 +978,9 @@ adaopt_status adaopt_step_sparse(adaopt_optimizer *opt, float *const *params,
             continue;
         adaopt_tensor *t = &opt->tensors[i];
         const double *hp = opt->groups[t->group].hp;
-        if (t->step == 0 && opt->algorithm == ADAOPT_ALGO_ADAGRAD &&
-            hp[ADAOPT_INITIAL_ACCUMULATOR_VALUE] != 0.0) { /* the state is born zero */
-            float init = (float)hp[ADAOPT_INITIAL_ACCUMULATOR_VALUE]; /* torch.full_like */
-            for (size_t k = 0; k < t->numel; k++)
-                t->slot[0][k] = init;
-        }
+        if (t->step == 0 && opt->algorithm == ADAOPT_ALGO_ADAGRAD && !t->slot_ready[0] &&
+            hp[ADAOPT_INITIAL_ACCUMULATOR_VALUE] != 0.0) /* born zero, unless set_state gave it */
+            adaopt__fill_slot(opt, t, 0, (float)hp[ADAOPT_INITIAL_ACCUMULATOR_VALUE]);
         if (!sparse_i && prev != NULL && prev_group == t->group && prev_step == t->step &&
             prev_ready == t->slot_ready[0] && opt->algorithm != ADAOPT_ALGO_NADAM) {
             opt->coeffs[i] = *prev;
@@ -835,22 +1027,30 @@ adaopt_status adaopt_step_sparse(adaopt_optimizer *opt, float *const *params,
             continue;
         const adaopt_tensor *t = &tensors[ch->tensor];
         size_t b = ch->begin;
+        if (adaopt__group_is_lowp(&opt->groups[t->group])) {
+            uint32_t seed = adaopt__noise_seed(opt->rounding_seed, ch->tensor, t->step + 1);
+            adaopt__step_staged(opt, ch->tensor, params[ch->tensor], grads[ch->tensor], b,
+                                ch->end, seed);
+            continue;
+        }
         float *s0 = t->slot[0] ? t->slot[0] + b : NULL;
         float *s1 = t->slot[1] ? t->slot[1] + b : NULL;
         float *s2 = t->slot[2] ? t->slot[2] + b : NULL;
-        kernel(&coeffs[ch->tensor], params[ch->tensor] + b, grads[ch->tensor] + b, s0, s1, s2,
-               ch->end - b);
+        kernel(&coeffs[ch->tensor], (float *)params[ch->tensor] + b,
+               (const float *)grads[ch->tensor] + b, s0, s1, s2, ch->end - b);
     }
 
     for (size_t i = 0; i < n_tensors; i++)
         if (is_sparse(sparse, i))
-            sparse_update(opt, i, params[i], &sparse[i]);
+            sparse_update(opt, i, (float *)params[i], &sparse[i]);
 
     for (size_t i = 0; i < n_tensors; i++) {
         if (grads[i] == NULL && !is_sparse(sparse, i))
             continue;
         adaopt_tensor *t = &opt->tensors[i];
         t->step++;
+        if (t->master != NULL)
+            t->master_ready = 1;
         if (opt->algorithm == ADAOPT_ALGO_SGD && opt->coeffs[i].use_momentum)
             t->slot_ready[0] = 1;
     }
@@ -953,8 +1153,9 @@ const char *adaopt_state_name(adaopt_state_kind kind)
         [ADAOPT_STATE_EXP_AVG_SQ] = "exp_avg_sq",
         [ADAOPT_STATE_MAX_EXP_AVG_SQ] = "max_exp_avg_sq",
         [ADAOPT_STATE_EXP_INF] = "exp_inf",
+        [ADAOPT_STATE_MASTER] = "master",
     };
-    return kind >= ADAOPT_STATE_STEP && kind <= ADAOPT_STATE_EXP_INF ? names[kind] : NULL;
+    return kind >= ADAOPT_STATE_STEP && kind <= ADAOPT_STATE_MASTER ? names[kind] : NULL;
 }
 
 static adaopt_status check_tensor(const adaopt_optimizer *opt, size_t tensor)
@@ -976,18 +1177,34 @@ adaopt_status adaopt_state(const adaopt_optimizer *opt, size_t tensor, adaopt_st
     adaopt_status st = check_tensor(opt, tensor);
     if (st != ADAOPT_OK)
         return st;
+    if (kind == ADAOPT_STATE_MASTER) {
+        const adaopt_tensor *m = &opt->tensors[tensor];
+        if (m->master == NULL)
+            return adaopt__fail(o, ADAOPT_ERR_OPTION, "tensor %zu has no master weights (float32 "
+                                "parameters, or an update without them)", tensor);
+        if (!m->master_ready)
+            return adaopt__fail(o, ADAOPT_ERR_STATE, "tensor %zu has no 'master' yet", tensor);
+        *data = m->master;
+        if (numel != NULL)
+            *numel = m->numel;
+        return ADAOPT_OK;
+    }
     int s = adaopt__slot_of_state(opt->algorithm, kind);
     if (s < 0)
         return adaopt__fail(o, ADAOPT_ERR_OPTION, "%s has no array state '%s'",
                             adaopt_algorithm_name(opt->algorithm),
                             adaopt_state_name(kind) ? adaopt_state_name(kind) : "?");
-    const adaopt_tensor *t = &opt->tensors[tensor];
-    int exists = t->step > 0 && t->slot[s] != NULL &&
+    adaopt_tensor *t = &o->tensors[tensor];
+    int exists = t->step > 0 && adaopt__has_slot(t, s) &&
                  (opt->algorithm != ADAOPT_ALGO_SGD || t->slot_ready[s]);
     if (!exists)
         return adaopt__fail(o, ADAOPT_ERR_STATE, "tensor %zu has no '%s' yet", tensor,
                             adaopt_state_name(kind));
-    *data = t->slot[s];
+    const float *values = adaopt__slot_floats(opt, t, s); /* decoded, if packed */
+    if (values == NULL)
+        return adaopt__fail(o, ADAOPT_ERR_ALLOC, "state: out of memory decoding '%s'",
+                            adaopt_state_name(kind));
+    *data = values;
     if (numel != NULL)
         *numel = t->numel;
     return ADAOPT_OK;
@@ -1059,7 +1276,13 @@ adaopt_status adaopt_effective_lr(const adaopt_optimizer *opt, size_t tensor, fl
     step_scalars s = step_scalars_at(opt->algorithm, hp, t->step, mu_before);
     double eps = hp[ADAOPT_EPS];
     int mode = (int)hp[ADAOPT_EPS_MODE];
-    const float *s0 = t->slot[0], *s1 = t->slot[1], *s2 = t->slot[2];
+    const float *sv[ADAOPT_MAX_SLOTS];
+    for (int k = 0; k < ADAOPT_MAX_SLOTS; k++) {
+        sv[k] = adaopt__has_slot(t, k) ? adaopt__slot_floats(opt, &o->tensors[tensor], k) : NULL;
+        if (adaopt__has_slot(t, k) && sv[k] == NULL)
+            return adaopt__fail(o, ADAOPT_ERR_ALLOC, "effective_lr: out of memory");
+    }
+    const float *s0 = sv[0], *s1 = sv[1], *s2 = sv[2];
     for (size_t k = 0; k < numel; k++) {
         double e;
         switch (opt->algorithm) {
@@ -1110,22 +1333,62 @@ adaopt_status adaopt_set_state(adaopt_optimizer *opt, size_t tensor, adaopt_stat
     adaopt_status st = check_tensor(opt, tensor);
     if (st != ADAOPT_OK)
         return st;
+    adaopt_tensor *t = &opt->tensors[tensor];
+    if (numel != t->numel)
+        return adaopt__fail(opt, ADAOPT_ERR_SIZE, "set_state: %zu floats for tensor %zu of %zu",
+                            numel, tensor, t->numel);
+    if (kind == ADAOPT_STATE_MASTER) {
+        if (t->master == NULL)
+            return adaopt__fail(opt, ADAOPT_ERR_OPTION, "tensor %zu has no master weights",
+                                tensor);
+        if (numel > 0)
+            memcpy(t->master, data, numel * sizeof *data);
+        t->master_ready = 1;
+        return ADAOPT_OK;
+    }
     int s = adaopt__slot_of_state(opt->algorithm, kind);
     if (s < 0)
         return adaopt__fail(opt, ADAOPT_ERR_OPTION, "%s has no array state '%s'",
                             adaopt_algorithm_name(opt->algorithm),
                             adaopt_state_name(kind) ? adaopt_state_name(kind) : "?");
-    adaopt_tensor *t = &opt->tensors[tensor];
-    if (numel != t->numel)
-        return adaopt__fail(opt, ADAOPT_ERR_SIZE, "set_state: %zu floats for tensor %zu of %zu",
-                            numel, tensor, t->numel);
     st = grow_slots(opt, tensor, 1, 1u << s);
     if (st != ADAOPT_OK)
         return st;
-    if (numel > 0)
-        memcpy(t->slot[s], data, numel * sizeof *data);
+    if (numel > 0) {
+        if (t->storage != ADAOPT_STORAGE_F32 && adaopt__ensure_qtables(opt) != 0)
+            return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "set_state: out of memory");
+        adaopt__write_slot(opt, t, s, data); /* encoded, if the storage is packed */
+    }
     t->slot_ready[s] = 1;
     return ADAOPT_OK;
+}
+
+adaopt_status adaopt_set_rounding_seed(adaopt_optimizer *opt, uint64_t seed)
+{
+    if (opt == NULL)
+        return ADAOPT_ERR_NULL;
+    opt->rounding_seed = seed;
+    return ADAOPT_OK;
+}
+
+size_t adaopt_state_bytes(const adaopt_optimizer *opt)
+{
+    if (opt == NULL)
+        return 0;
+    size_t bytes = 0;
+    for (size_t i = 0; i < opt->n_tensors; i++) {
+        const adaopt_tensor *t = &opt->tensors[i];
+        size_t n = t->numel, blocks = n / ADAOPT__BLOCK + (n % ADAOPT__BLOCK != 0);
+        for (int k = 0; k < ADAOPT_MAX_SLOTS; k++) {
+            if (t->slot[k] != NULL)
+                bytes += n * 4;
+            else if (t->packed[k] != NULL)
+                bytes += t->storage == ADAOPT_STORAGE_BF16 ? n * 2 : n + blocks * 4;
+        }
+        if (t->master != NULL)
+            bytes += n * 4;
+    }
+    return bytes;
 }
 
 adaopt_status adaopt_set_state_scalar(adaopt_optimizer *opt, size_t tensor, adaopt_state_kind kind,

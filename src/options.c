@@ -22,7 +22,9 @@ enum value_kind {
     UNIT_OPEN,   /* [0, 1) */
     FINITE,      /* any finite value */
     BOOLEAN,     /* 0 or 1 */
-    EPS_MODE     /* an adaopt_eps_mode the algorithm supports */
+    EPS_MODE,    /* an adaopt_eps_mode the algorithm supports */
+    CHOICE,      /* a whole number in [0, choices) */
+    COUNT        /* a whole number in [0, 2^53] */
 };
 
 typedef struct option_info {
@@ -30,6 +32,7 @@ typedef struct option_info {
     unsigned algorithms; /* ALGO_BIT mask */
     enum value_kind kind;
     double fallback;     /* default where default_for does not say otherwise */
+    int choices;         /* CHOICE: how many */
 } option_info;
 
 static const option_info OPTIONS[ADAOPT_OPTION_MAX + 1] = {
@@ -59,6 +62,9 @@ static const option_info OPTIONS[ADAOPT_OPTION_MAX + 1] = {
                              ALGO_BIT(ADAOPT_ALGO_ADAM) | ALGO_BIT(ADAOPT_ALGO_ADAMW) |
                              ALGO_BIT(ADAOPT_ALGO_NADAM) | ALGO_BIT(ADAOPT_ALGO_RADAM),
                          EPS_MODE, ADAOPT_EPS_OUTSIDE},
+    [ADAOPT_PARAM_UPDATE] = {"param_update", ALL_ALGOS, CHOICE, ADAOPT_UPDATE_MASTER, 4},
+    [ADAOPT_STATE_STORAGE] = {"state_storage", ALL_ALGOS, CHOICE, ADAOPT_STORAGE_F32, 3},
+    [ADAOPT_MIN_8BIT_NUMEL] = {"min_8bit_numel", ALL_ALGOS, COUNT, 4096},
 };
 
 static const char *const ALGORITHM_NAMES[] = {
@@ -192,6 +198,16 @@ adaopt_status adaopt__check_value(adaopt_optimizer *opt, adaopt_algorithm algori
                                 value, adaopt_algorithm_name(algorithm), hat_ok ? ", 2 hat" : "");
         break;
     }
+    case CHOICE:
+        if (!(value >= 0.0 && value < info->choices && value == floor(value)))
+            return adaopt__fail(opt, ADAOPT_ERR_VALUE, "%s must be 0..%d (got %g)", info->name,
+                                info->choices - 1, value);
+        break;
+    case COUNT:
+        if (!(value >= 0.0 && value <= 9007199254740992.0 && value == floor(value)))
+            return adaopt__fail(opt, ADAOPT_ERR_VALUE, "%s must be a whole number >= 0 (got %g)",
+                                info->name, value);
+        break;
     case FINITE:
         break;
     }

@@ -325,6 +325,11 @@ adaopt_status adaopt_zero_set(adaopt_zero *z, size_t group, adaopt_option option
 {
     if (z == NULL)
         return ADAOPT_ERR_NULL;
+    if ((option == ADAOPT_STATE_STORAGE || option == ADAOPT_MIN_8BIT_NUMEL) &&
+        !(option == ADAOPT_STATE_STORAGE && value == ADAOPT_STORAGE_F32) &&
+        !(option == ADAOPT_MIN_8BIT_NUMEL && value == 4096.0))
+        return fail(z, ADAOPT_ERR_CONFLICT, "set: adaopt_zero keeps float32 state (bf16 and 8-bit "
+                    "state are not sharded yet)");
     adaopt_status st = adaopt_set(z->local, group, option, value);
     if (st != ADAOPT_OK)
         fail(z, st, "%s", adaopt_last_error(z->local));

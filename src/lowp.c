@@ -1,0 +1,270 @@
+/*
+ * lowp.c -- low precision around the float32 kernels: bf16/fp16 parameters and gradients,
+ * float32 master weights, stochastic rounding, bf16 and 8-bit state (adaopt.h, "Low
+ * precision"; docs/ALGORITHMS.md).
+ *
+ * One arithmetic kernel per algorithm, whatever the types (STYLE.md): a chunk of a low-precision
+ * tensor goes through in blocks of 256 elements, each staged in float32 on the stack -- the
+ * parameter (or its master copy, in place), the gradient, every state array decoded -- then the
+ * float32 kernel of the chosen ISA runs on the block exactly as on a float32 tensor, and the
+ * results are encoded back: state to bf16 (nearest-even) or to 8-bit codes (bitsandbytes'
+ * order: absmax of the updated block, then each value / absmax quantized, with the sign fix for
+ * signed maps), the parameter rounded to its type.  Blocks are aligned to the tensor (chunks are
+ * multiples of 256), so an 8-bit block is always whole, and the noise of stochastic rounding is a
+ * function of (seed, tensor, element, step): the same bits on any ISA, thread count or chunking.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "precision.h"
+
+int adaopt__group_is_lowp(const adaopt_group *g)
+{
+    return g->param_dtype != ADAOPT_DTYPE_F32 || g->grad_dtype != ADAOPT_DTYPE_F32 ||
+           g->hp[ADAOPT_STATE_STORAGE] != ADAOPT_STORAGE_F32;
+}
+
+int adaopt__storage_for(const adaopt_group *g, size_t numel)
+{
+    int storage = (int)g->hp[ADAOPT_STATE_STORAGE];
+    if (storage == ADAOPT_STORAGE_8BIT && (double)numel < g->hp[ADAOPT_MIN_8BIT_NUMEL])
+        return ADAOPT_STORAGE_F32; /* small tensors: float32, as bitsandbytes */
+    return numel == 0 ? ADAOPT_STORAGE_F32 : storage;
+}
+
+static size_t blocks_of(size_t numel)
+{
+    return numel / ADAOPT__BLOCK + (numel % ADAOPT__BLOCK != 0);
+}
+
+int adaopt__alloc_slot(adaopt_tensor *t, int k, int storage)
+{
+    size_t n = t->numel;
+    if (storage == ADAOPT_STORAGE_F32)
+        return (t->slot[k] = adaopt__alloc_state(n)) != NULL ? 0 : -1;
+    size_t floats = storage == ADAOPT_STORAGE_BF16 ? n / 2 + 1 : n / 4 + 1;
+    float *packed = adaopt__alloc_state(floats);
+    float *absmax = storage == ADAOPT_STORAGE_8BIT ? adaopt__alloc_state(blocks_of(n)) : NULL;
+    if (packed == NULL || (storage == ADAOPT_STORAGE_8BIT && absmax == NULL)) {
+        adaopt__free_state(packed);
+        adaopt__free_state(absmax);
+        return -1;
+    }
+    t->packed[k] = packed;
+    t->absmax[k] = absmax;
+    return 0;
+}
+
+void adaopt__free_tensor_state(adaopt_tensor *t)
+{
+    for (int k = 0; k < ADAOPT_MAX_SLOTS; k++) {
+        adaopt__free_state(t->slot[k]);
+        adaopt__free_state(t->packed[k]);
+        adaopt__free_state(t->absmax[k]);
+        adaopt__free_state(t->view[k]);
+        t->slot[k] = NULL;
+        t->packed[k] = NULL;
+        t->absmax[k] = NULL;
+        t->view[k] = NULL;
+    }
+    adaopt__free_state(t->master);
+    t->master = NULL;
+}
+
+int adaopt__slot_is_signed(adaopt_algorithm algorithm, int k)
+{
+    static const adaopt_state_kind signed_kinds[] = {ADAOPT_STATE_EXP_AVG,
+                                                     ADAOPT_STATE_MOMENTUM_BUFFER,
+                                                     ADAOPT_STATE_GRAD_AVG};
+    for (int j = 0; j < 3; j++)
+        if (adaopt__slot_of_state(algorithm, signed_kinds[j]) == k)
+            return 1;
+    return 0;
+}
+
+int adaopt__ensure_qtables(adaopt_optimizer *opt)
+{
+    if (opt->qtables != NULL)
+        return 0;
+    opt->qtables = malloc(2 * sizeof *opt->qtables);
+    if (opt->qtables == NULL)
+        return -1;
+    adaopt__qtable_init(&opt->qtables[0], 1);
+    adaopt__qtable_init(&opt->qtables[1], 0);
+    return 0;
+}
+
+/* ---- one block of a packed slot: decode to float32, encode from float32 ---- */
+
+static void decode_block(const adaopt_optimizer *opt, const adaopt_tensor *t, int k, size_t at,
+                         size_t n, float *out)
+{
+    if (t->storage == ADAOPT_STORAGE_BF16) {
+        const uint16_t *h = (const uint16_t *)t->packed[k] + at;
+        for (size_t j = 0; j < n; j++)
+            out[j] = adaopt__bf16_to_f32(h[j]);
+        return;
+    }
+    const float *map = opt->qtables[adaopt__slot_is_signed(opt->algorithm, k) ? 0 : 1].map;
+    const uint8_t *code = (const uint8_t *)t->packed[k] + at;
+    float absmax = t->absmax[k][at / ADAOPT__BLOCK];
+    for (size_t j = 0; j < n; j++)
+        out[j] = map[code[j]] * absmax;
+}
+
+static void encode_block(const adaopt_optimizer *opt, const adaopt_tensor *t, int k, size_t at,
+                         size_t n, const float *in)
+{
+    if (t->storage == ADAOPT_STORAGE_BF16) {
+        uint16_t *h = (uint16_t *)t->packed[k] + at;
+        for (size_t j = 0; j < n; j++)
+            h[j] = adaopt__f32_to_bf16(in[j]);
+        return;
+    }
+    int is_signed = adaopt__slot_is_signed(opt->algorithm, k);
+    const adaopt__qtable *q = &opt->qtables[is_signed ? 0 : 1];
+    float absmax = 0.0f;
+    for (size_t j = 0; j < n; j++)
+        absmax = fmaxf(absmax, fabsf(in[j])); /* fmaxf: a NaN does not enter the max */
+    t->absmax[k][at / ADAOPT__BLOCK] = absmax;
+    uint8_t *code = (uint8_t *)t->packed[k] + at;
+    for (size_t j = 0; j < n; j++) {
+        uint8_t c = adaopt__quantize(q, in[j] / absmax);
+        if (is_signed && signbit(q->map[c]) != signbit(in[j])) /* keep the sign (bitsandbytes) */
+            c = (uint8_t)(in[j] > 0.0f ? c + 1 : c - 1);
+        code[j] = c;
+    }
+}
+
+void adaopt__read_slot(const adaopt_optimizer *opt, const adaopt_tensor *t, int k, float *out)
+{
+    if (t->storage == ADAOPT_STORAGE_F32) {
+        memcpy(out, t->slot[k], t->numel * sizeof *out);
+        return;
+    }
+    for (size_t at = 0; at < t->numel; at += ADAOPT__BLOCK) {
+        size_t n = t->numel - at < ADAOPT__BLOCK ? t->numel - at : ADAOPT__BLOCK;
+        decode_block(opt, t, k, at, n, out + at);
+    }
+}
+
+void adaopt__write_slot(const adaopt_optimizer *opt, adaopt_tensor *t, int k, const float *in)
+{
+    if (t->storage == ADAOPT_STORAGE_F32) {
+        memcpy(t->slot[k], in, t->numel * sizeof *in);
+        return;
+    }
+    for (size_t at = 0; at < t->numel; at += ADAOPT__BLOCK) {
+        size_t n = t->numel - at < ADAOPT__BLOCK ? t->numel - at : ADAOPT__BLOCK;
+        encode_block(opt, t, k, at, n, in + at);
+    }
+}
+
+void adaopt__fill_slot(const adaopt_optimizer *opt, adaopt_tensor *t, int k, float v)
+{
+    if (t->storage == ADAOPT_STORAGE_F32) {
+        for (size_t j = 0; j < t->numel; j++)
+            t->slot[k][j] = v;
+        return;
+    }
+    float block[ADAOPT__BLOCK];
+    for (int j = 0; j < ADAOPT__BLOCK; j++)
+        block[j] = v;
+    for (size_t at = 0; at < t->numel; at += ADAOPT__BLOCK) {
+        size_t n = t->numel - at < ADAOPT__BLOCK ? t->numel - at : ADAOPT__BLOCK;
+        encode_block(opt, t, k, at, n, block);
+    }
+}
+
+const float *adaopt__slot_floats(const adaopt_optimizer *opt, adaopt_tensor *t, int k)
+{
+    if (t->storage == ADAOPT_STORAGE_F32)
+        return t->slot[k];
+    if (t->view[k] == NULL && (t->view[k] = adaopt__alloc_state(t->numel)) == NULL)
+        return NULL;
+    adaopt__read_slot(opt, t, k, t->view[k]);
+    return t->view[k];
+}
+
+/* ---- parameters and gradients ---- */
+
+static void widen(int dtype, const void *src, size_t at, size_t n, float *out)
+{
+    const uint16_t *h = (const uint16_t *)src + at;
+    if (dtype == ADAOPT_DTYPE_BF16)
+        for (size_t j = 0; j < n; j++)
+            out[j] = adaopt__bf16_to_f32(h[j]);
+    else
+        for (size_t j = 0; j < n; j++)
+            out[j] = adaopt__f16_to_f32(h[j]);
+}
+
+static void narrow(int dtype, int stochastic, const float *in, size_t at, size_t n, void *dst,
+                   uint32_t noise_seed)
+{
+    uint16_t *h = (uint16_t *)dst + at;
+    if (dtype == ADAOPT_DTYPE_BF16) {
+        if (stochastic)
+            for (size_t j = 0; j < n; j++)
+                h[j] = adaopt__f32_to_bf16_sr(in[j], adaopt__noise(noise_seed, at + j));
+        else
+            for (size_t j = 0; j < n; j++)
+                h[j] = adaopt__f32_to_bf16(in[j]);
+    } else {
+        if (stochastic)
+            for (size_t j = 0; j < n; j++)
+                h[j] = adaopt__f32_to_f16_sr(in[j], adaopt__noise(noise_seed, at + j));
+        else
+            for (size_t j = 0; j < n; j++)
+                h[j] = adaopt__f32_to_f16(in[j]);
+    }
+}
+
+void adaopt__step_staged(const adaopt_optimizer *opt, size_t i, void *param, const void *grad,
+                         size_t begin, size_t end, uint32_t noise_seed)
+{
+    const adaopt_tensor *t = &opt->tensors[i];
+    const adaopt_group *g = &opt->groups[t->group];
+    const adaopt_coeffs *c = &opt->coeffs[i];
+    adaopt_kernel_fn kernel = opt->kernels->by_algorithm[opt->algorithm];
+    int pd = g->param_dtype, gd = g->grad_dtype, update = (int)g->hp[ADAOPT_PARAM_UPDATE];
+    int stochastic = update == ADAOPT_UPDATE_MASTER_SR || update == ADAOPT_UPDATE_SR;
+    float pbuf[ADAOPT__BLOCK], gbuf[ADAOPT__BLOCK], sbuf[ADAOPT_MAX_SLOTS][ADAOPT__BLOCK];
+    for (size_t at = begin; at < end; at += ADAOPT__BLOCK) {
+        size_t n = end - at < ADAOPT__BLOCK ? end - at : ADAOPT__BLOCK;
+        float *p;
+        if (t->master != NULL) { /* updated in place; filled from the parameter at first */
+            p = t->master + at;
+            if (!t->master_ready)
+                widen(pd, param, at, n, p);
+        } else if (pd == ADAOPT_DTYPE_F32) {
+            p = (float *)param + at;
+        } else {
+            widen(pd, param, at, n, pbuf);
+            p = pbuf;
+        }
+        const float *gr = (const float *)grad + at;
+        if (gd != ADAOPT_DTYPE_F32) {
+            widen(gd, grad, at, n, gbuf);
+            gr = gbuf;
+        }
+        float *s[ADAOPT_MAX_SLOTS];
+        for (int k = 0; k < ADAOPT_MAX_SLOTS; k++) {
+            s[k] = NULL;
+            if (t->slot[k] != NULL) {
+                s[k] = t->slot[k] + at;
+            } else if (t->packed[k] != NULL) {
+                decode_block(opt, t, k, at, n, sbuf[k]);
+                s[k] = sbuf[k];
+            }
+        }
+        kernel(c, p, gr, s[0], s[1], s[2], n);
+        for (int k = 0; k < ADAOPT_MAX_SLOTS; k++)
+            if (t->packed[k] != NULL)
+                encode_block(opt, t, k, at, n, sbuf[k]);
+        if (pd != ADAOPT_DTYPE_F32)
+            narrow(pd, stochastic, p, at, n, param, noise_seed);
+    }
+}
