@@ -14,10 +14,14 @@
  * The optimizer's kernels read every array they write, so they pay no such hidden read and
  * their counted bytes are their real traffic.  Counting the triad at 12 would flatter every
  * ratio by 4/3 (and put memory-bound kernels at "133% of the machine").
- * Then: Adam over 1,000 tensors of 4,096 elements against one tensor of 4,096,000.
+ * Then the low-precision modes of Adam and AdamW at 16M and 64M elements (bf16 parameters and
+ * gradients with master weights or stochastic rounding, bf16 or 8-bit state), each against the
+ * float32 step and the triad; and Adam over 1,000 tensors of 4,096 elements against one tensor
+ * of 4,096,000.  (--only precision runs that table alone.)
  * A benchmark, not a test: nothing here is asserted.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,6 +153,122 @@ static int step_seconds(const bench_case *bc, size_t n, int reps, int threads, f
     return 0;
 }
 
+/* Low-precision modes of Adam/AdamW (issue 13): element types, update and state storage, with
+ * the bytes one element's step really moves (reads + writes). */
+typedef struct {
+    const char *label;
+    adaopt_dtype dtype;  /* parameters and gradients */
+    int update;          /* adaopt_param_update */
+    int storage;         /* adaopt_state_storage */
+    double bytes_per_elem;
+} precision_case;
+
+static const precision_case PRECISION_CASES[] = {
+    {"f32", ADAOPT_DTYPE_F32, ADAOPT_UPDATE_MASTER, ADAOPT_STORAGE_F32, 28},
+    /* p written 2, g read 2, master r+w 8, m v r+w 16 */
+    {"bf16 master", ADAOPT_DTYPE_BF16, ADAOPT_UPDATE_MASTER, ADAOPT_STORAGE_F32, 28},
+    /* p 2, g 2, master 8, codes r+w 4, absmax 2 x 8 / 256 */
+    {"bf16 master 8bit", ADAOPT_DTYPE_BF16, ADAOPT_UPDATE_MASTER, ADAOPT_STORAGE_8BIT, 16.0625},
+    /* p r+w 4, g 2, m v r+w 8 */
+    {"bf16 sr bf16-state", ADAOPT_DTYPE_BF16, ADAOPT_UPDATE_SR, ADAOPT_STORAGE_BF16, 14},
+    /* p r+w 4, g 2, codes 4, absmax */
+    {"bf16 sr 8bit", ADAOPT_DTYPE_BF16, ADAOPT_UPDATE_SR, ADAOPT_STORAGE_8BIT, 10.0625},
+    /* p r+w 8, g 4, codes 4, absmax */
+    {"f32 8bit", ADAOPT_DTYPE_F32, ADAOPT_UPDATE_MASTER, ADAOPT_STORAGE_8BIT, 16.0625},
+};
+
+static int precision_seconds(const precision_case *pc, adaopt_algorithm algorithm, size_t n,
+                             int reps, int threads, void *p, const void *g, double *seconds)
+{
+    adaopt_optimizer *opt;
+    size_t group;
+    if (adaopt_create(algorithm, &opt) != ADAOPT_OK)
+        return -1;
+    if (adaopt_add_group_typed(opt, &n, 1, pc->dtype, pc->dtype, &group) != ADAOPT_OK ||
+        (pc->dtype != ADAOPT_DTYPE_F32 &&
+         adaopt_set(opt, group, ADAOPT_PARAM_UPDATE, pc->update) != ADAOPT_OK) ||
+        adaopt_set(opt, group, ADAOPT_STATE_STORAGE, pc->storage) != ADAOPT_OK ||
+        adaopt_set(opt, group, ADAOPT_LR, 1e-6) != ADAOPT_OK ||
+        adaopt_set_threads(opt, (size_t)threads) != ADAOPT_OK) {
+        fprintf(stderr, "bench %s: %s\n", pc->label, adaopt_last_error(opt));
+        adaopt_destroy(opt);
+        return -1;
+    }
+    void *params[1] = {p};
+    const void *grads[1] = {g};
+    adaopt_step_typed(opt, params, grads, 1); /* the first step fills state and master */
+    double samples[64];
+    int inner = inner_loops(n);
+    for (int r = 0; r < reps; r++) {
+        double t = now_seconds();
+        for (int k = 0; k < inner; k++)
+            adaopt_step_typed(opt, params, grads, 1);
+        samples[r] = (now_seconds() - t) / inner;
+    }
+    adaopt_destroy(opt);
+    *seconds = median(samples, reps);
+    return 0;
+}
+
+/* The precision table: each mode against the float32 step and the triad, same run. */
+static int precision_table(int json, int reps, const int *thread_list, int n_threads,
+                           size_t max_elems, float *p, const float *g, float *c, int *first)
+{
+    size_t sizes[2] = {(size_t)16 << 20, (size_t)64 << 20};
+    uint16_t *p16 = malloc(max_elems * sizeof *p16), *g16 = malloc(max_elems * sizeof *g16);
+    if (p16 == NULL || g16 == NULL)
+        return -1;
+    for (size_t i = 0; i < max_elems; i++) {
+        p16[i] = 0x3f80; /* 1.0 */
+        g16[i] = (uint16_t)(0x3c00 + (i % 13)); /* small positive values */
+    }
+    if (!json)
+        printf("\nLow precision: Adam and AdamW, bytes each mode moves per element, GB/s, ratio "
+               "to the triad, speed-up over the float32 step (same run)\n"
+               "%-7s %-19s %7s %10s %6s %9s %9s %7s %8s\n", "algo", "mode", "threads",
+               "elements", "B/elem", "ns/elem", "GB/s", "ratio", "vs f32");
+    static const adaopt_algorithm algorithms[2] = {ADAOPT_ALGO_ADAM, ADAOPT_ALGO_ADAMW};
+    for (int t = 0; t < n_threads; t++)
+        for (int z = 0; z < 2; z++) {
+            size_t n = sizes[z];
+            if (n > max_elems)
+                continue;
+            double triad = triad_seconds(n, reps, thread_list[t], p, g, c);
+            double triad_gbs = 16.0 * (double)n / triad / 1e9;
+            for (int a = 0; a < 2; a++) {
+                double f32_seconds = 0;
+                for (size_t k = 0; k < sizeof PRECISION_CASES / sizeof PRECISION_CASES[0]; k++) {
+                    const precision_case *pc = &PRECISION_CASES[k];
+                    double sec;
+                    int f32 = pc->dtype == ADAOPT_DTYPE_F32;
+                    if (precision_seconds(pc, algorithms[a], n, reps, thread_list[t],
+                                          f32 ? (void *)p : (void *)p16,
+                                          f32 ? (const void *)g : (const void *)g16, &sec) != 0)
+                        return -1;
+                    if (k == 0)
+                        f32_seconds = sec;
+                    double gbs = pc->bytes_per_elem * (double)n / sec / 1e9;
+                    const char *name = adaopt_algorithm_name(algorithms[a]);
+                    if (json)
+                        printf("%s  {\"algorithm\": \"%s\", \"mode\": \"%s\", \"threads\": %d, "
+                               "\"elements\": %zu, \"bytes_per_elem\": %.4f, \"ns_per_elem\": %.4f, "
+                               "\"gb_per_s\": %.3f, \"ratio_to_triad\": %.3f, \"speedup_vs_f32\": %.3f}",
+                               *first ? "" : ",\n", name, pc->label, thread_list[t], n,
+                               pc->bytes_per_elem, sec / (double)n * 1e9, gbs, gbs / triad_gbs,
+                               f32_seconds / sec);
+                    else
+                        printf("%-7s %-19s %7d %10zu %6.1f %9.3f %9.2f %7.2f %7.2fx\n", name,
+                               pc->label, thread_list[t], n, pc->bytes_per_elem,
+                               sec / (double)n * 1e9, gbs, gbs / triad_gbs, f32_seconds / sec);
+                    *first = 0;
+                }
+            }
+        }
+    free(p16);
+    free(g16);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     int json = 0, reps = 5, thread_list[8] = {1, 2}, n_threads = 2;
@@ -240,6 +360,13 @@ int main(int argc, char **argv)
             }
         }
     }
+    if (json)
+        printf("\n], \"precision\": [\n");
+    int first_precision = 1;
+    if ((only == NULL || strcmp(only, "precision") == 0) &&
+        precision_table(json, reps, thread_list, n_threads, max_elems, p, g, c,
+                        &first_precision) != 0)
+        return 1;
     if (json)
         printf("\n], \"many_tensors\": [\n");
     else
