@@ -96,46 +96,75 @@ int adaopt__ensure_qtables(adaopt_optimizer *opt)
     return 0;
 }
 
-/* ---- one block of a packed slot: decode to float32, encode from float32 ---- */
+/* ---- the scalar conversions (the reference; kernels.h's table has one set per ISA) ---- */
 
-static void decode_block(const adaopt_optimizer *opt, const adaopt_tensor *t, int k, size_t at,
-                         size_t n, float *out)
+void adaopt_decode8_scalar(const uint8_t *code, const float *map, float absmax, float *out,
+                           size_t n)
 {
-    if (t->storage == ADAOPT_STORAGE_BF16) {
-        const uint16_t *h = (const uint16_t *)t->packed[k] + at;
-        for (size_t j = 0; j < n; j++)
-            out[j] = adaopt__bf16_to_f32(h[j]);
-        return;
-    }
-    const float *map = opt->qtables[adaopt__slot_is_signed(opt->algorithm, k) ? 0 : 1].map;
-    const uint8_t *code = (const uint8_t *)t->packed[k] + at;
-    float absmax = t->absmax[k][at / ADAOPT__BLOCK];
     for (size_t j = 0; j < n; j++)
         out[j] = map[code[j]] * absmax;
 }
 
-static void encode_block(const adaopt_optimizer *opt, const adaopt_tensor *t, int k, size_t at,
-                         size_t n, const float *in)
+float adaopt_encode8_scalar(const struct adaopt__qtable *q, int is_signed, const float *in,
+                            size_t n, uint8_t *code)
 {
-    if (t->storage == ADAOPT_STORAGE_BF16) {
-        uint16_t *h = (uint16_t *)t->packed[k] + at;
-        for (size_t j = 0; j < n; j++)
-            h[j] = adaopt__f32_to_bf16(in[j]);
-        return;
-    }
-    int is_signed = adaopt__slot_is_signed(opt->algorithm, k);
-    const adaopt__qtable *q = &opt->qtables[is_signed ? 0 : 1];
     float absmax = 0.0f;
-    for (size_t j = 0; j < n; j++)
-        absmax = fmaxf(absmax, fabsf(in[j])); /* fmaxf: a NaN does not enter the max */
-    t->absmax[k][at / ADAOPT__BLOCK] = absmax;
-    uint8_t *code = (uint8_t *)t->packed[k] + at;
+    for (size_t j = 0; j < n; j++) { /* fmaxf(absmax, |x|): a NaN does not enter the max */
+        float a = fabsf(in[j]);
+        absmax = a > absmax ? a : absmax;
+    }
     for (size_t j = 0; j < n; j++) {
         uint8_t c = adaopt__quantize(q, in[j] / absmax);
         if (is_signed && signbit(q->map[c]) != signbit(in[j])) /* keep the sign (bitsandbytes) */
             c = (uint8_t)(in[j] > 0.0f ? c + 1 : c - 1);
         code[j] = c;
     }
+    return absmax;
+}
+
+void adaopt_bf16_widen_scalar(const uint16_t *in, float *out, size_t n)
+{
+    for (size_t j = 0; j < n; j++)
+        out[j] = adaopt__bf16_to_f32(in[j]);
+}
+
+void adaopt_bf16_narrow_scalar(const float *in, uint16_t *out, size_t n)
+{
+    for (size_t j = 0; j < n; j++)
+        out[j] = adaopt__f32_to_bf16(in[j]);
+}
+
+void adaopt_bf16_narrow_sr_scalar(const float *in, uint16_t *out, size_t n, uint32_t seed,
+                                  uint64_t index0)
+{
+    for (size_t j = 0; j < n; j++)
+        out[j] = adaopt__f32_to_bf16_sr(in[j], adaopt__noise(seed, index0 + j));
+}
+
+/* ---- one block of a packed slot: decode to float32, encode from float32 ---- */
+
+static void decode_block(const adaopt_optimizer *opt, const adaopt_tensor *t, int k, size_t at,
+                         size_t n, float *out)
+{
+    if (t->storage == ADAOPT_STORAGE_BF16) {
+        opt->kernels->lowp.bf16_widen((const uint16_t *)t->packed[k] + at, out, n);
+        return;
+    }
+    const float *map = opt->qtables[adaopt__slot_is_signed(opt->algorithm, k) ? 0 : 1].map;
+    opt->kernels->lowp.decode8((const uint8_t *)t->packed[k] + at, map,
+                               t->absmax[k][at / ADAOPT__BLOCK], out, n);
+}
+
+static void encode_block(const adaopt_optimizer *opt, const adaopt_tensor *t, int k, size_t at,
+                         size_t n, const float *in)
+{
+    if (t->storage == ADAOPT_STORAGE_BF16) {
+        opt->kernels->lowp.bf16_narrow(in, (uint16_t *)t->packed[k] + at, n);
+        return;
+    }
+    int is_signed = adaopt__slot_is_signed(opt->algorithm, k);
+    t->absmax[k][at / ADAOPT__BLOCK] = opt->kernels->lowp.encode8(
+        &opt->qtables[is_signed ? 0 : 1], is_signed, in, n, (uint8_t *)t->packed[k] + at);
 }
 
 void adaopt__read_slot(const adaopt_optimizer *opt, const adaopt_tensor *t, int k, float *out)
@@ -190,28 +219,26 @@ const float *adaopt__slot_floats(const adaopt_optimizer *opt, adaopt_tensor *t, 
 
 /* ---- parameters and gradients ---- */
 
-static void widen(int dtype, const void *src, size_t at, size_t n, float *out)
+static void widen(const adaopt_optimizer *opt, int dtype, const void *src, size_t at, size_t n,
+                  float *out)
 {
     const uint16_t *h = (const uint16_t *)src + at;
     if (dtype == ADAOPT_DTYPE_BF16)
-        for (size_t j = 0; j < n; j++)
-            out[j] = adaopt__bf16_to_f32(h[j]);
+        opt->kernels->lowp.bf16_widen(h, out, n);
     else
         for (size_t j = 0; j < n; j++)
             out[j] = adaopt__f16_to_f32(h[j]);
 }
 
-static void narrow(int dtype, int stochastic, const float *in, size_t at, size_t n, void *dst,
-                   uint32_t noise_seed)
+static void narrow(const adaopt_optimizer *opt, int dtype, int stochastic, const float *in,
+                   size_t at, size_t n, void *dst, uint32_t noise_seed)
 {
     uint16_t *h = (uint16_t *)dst + at;
     if (dtype == ADAOPT_DTYPE_BF16) {
         if (stochastic)
-            for (size_t j = 0; j < n; j++)
-                h[j] = adaopt__f32_to_bf16_sr(in[j], adaopt__noise(noise_seed, at + j));
+            opt->kernels->lowp.bf16_narrow_sr(in, h, n, noise_seed, at);
         else
-            for (size_t j = 0; j < n; j++)
-                h[j] = adaopt__f32_to_bf16(in[j]);
+            opt->kernels->lowp.bf16_narrow(in, h, n);
     } else {
         if (stochastic)
             for (size_t j = 0; j < n; j++)
@@ -238,16 +265,16 @@ void adaopt__step_staged(const adaopt_optimizer *opt, size_t i, void *param, con
         if (t->master != NULL) { /* updated in place; filled from the parameter at first */
             p = t->master + at;
             if (!t->master_ready)
-                widen(pd, param, at, n, p);
+                widen(opt, pd, param, at, n, p);
         } else if (pd == ADAOPT_DTYPE_F32) {
             p = (float *)param + at;
         } else {
-            widen(pd, param, at, n, pbuf);
+            widen(opt, pd, param, at, n, pbuf);
             p = pbuf;
         }
         const float *gr = (const float *)grad + at;
         if (gd != ADAOPT_DTYPE_F32) {
-            widen(gd, grad, at, n, gbuf);
+            widen(opt, gd, grad, at, n, gbuf);
             gr = gbuf;
         }
         float *s[ADAOPT_MAX_SLOTS];
@@ -265,6 +292,6 @@ void adaopt__step_staged(const adaopt_optimizer *opt, size_t i, void *param, con
             if (t->packed[k] != NULL)
                 encode_block(opt, t, k, at, n, sbuf[k]);
         if (pd != ADAOPT_DTYPE_F32)
-            narrow(pd, stochastic, p, at, n, param, noise_seed);
+            narrow(opt, pd, stochastic, p, at, n, param, noise_seed);
     }
 }

@@ -228,6 +228,8 @@ void adaopt__qtable_init(adaopt__qtable *t, int is_signed)
     for (int c = 0; c < 256; c++) {
         t->upper[c] = c < 255 ? (map[c] + map[c + 1]) * 0.5f : INFINITY;
         t->tie_up[c] = c < 255 && adaopt__quantize_reference(map, is_signed, t->upper[c]) == c + 1;
+        /* x >= u is x > (the float just below u) for every float x: one compare */
+        t->bound[c] = t->tie_up[c] ? nextafterf(t->upper[c], -INFINITY) : t->upper[c];
     }
     for (uint32_t sign = 0; sign < 2; sign++)
         for (uint32_t e = 0; e < ADAOPT__QT_EXPS; e++)

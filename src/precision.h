@@ -122,7 +122,10 @@ typedef struct adaopt__qtable {
     const float *map;
     float upper[256];                      /* midpoint between code c and c + 1 (inf: none) */
     uint8_t tie_up[256];                   /* x exactly at upper[c] gives c + 1 */
+    float bound[256];                      /* code c + 1 exactly when x > bound[c]: upper[c],
+                                              or the float below it when the tie goes up */
     uint8_t code[2 * ADAOPT__QT_EXPS * 128]; /* by (sign, exponent, 7 mantissa bits) */
+    uint8_t pad[4]; /* 32-bit gathers of code[] and tie_up[] may read 3 bytes past an entry */
 } adaopt__qtable;
 
 void adaopt__qtable_init(adaopt__qtable *t, int is_signed);
@@ -139,7 +142,7 @@ static inline uint8_t adaopt__quantize(const adaopt__qtable *t, float x)
     uint32_t key = ((b >> 31) * ADAOPT__QT_EXPS + (e - ADAOPT__QT_EXP_MIN)) * 128 +
                    ((b >> 16) & 0x7fu);
     uint32_t c = t->code[key];
-    return (uint8_t)(c + (x > t->upper[c] || (x == t->upper[c] && t->tie_up[c])));
+    return (uint8_t)(c + (x > t->bound[c]));
 }
 
 #endif

@@ -7,25 +7,28 @@
 #include "kernels.h"
 #include "../../include/adaopt.h"
 
-#define TABLE(isa)                                                                            \
+/* The update kernels of `isa` with the conversions of `lowp` (AVX-512 CPUs run AVX2's). */
+#define TABLE(isa, lowp)                                                                      \
     {{                                                                                        \
-        [ADAOPT_ALGO_SGD] = adaopt_sgd_##isa,                                                 \
-        [ADAOPT_ALGO_ADAGRAD] = adaopt_adagrad_##isa,                                         \
-        [ADAOPT_ALGO_RMSPROP] = adaopt_rmsprop_##isa,                                         \
-        [ADAOPT_ALGO_ADAM] = adaopt_adam_##isa,                                               \
-        [ADAOPT_ALGO_ADAMW] = adaopt_adam_##isa,                                              \
-        [ADAOPT_ALGO_ADAMAX] = adaopt_adamax_##isa,                                           \
-        [ADAOPT_ALGO_NADAM] = adaopt_nadam_##isa,                                             \
-        [ADAOPT_ALGO_RADAM] = adaopt_radam_##isa,                                             \
-    }}
+         [ADAOPT_ALGO_SGD] = adaopt_sgd_##isa,                                                \
+         [ADAOPT_ALGO_ADAGRAD] = adaopt_adagrad_##isa,                                        \
+         [ADAOPT_ALGO_RMSPROP] = adaopt_rmsprop_##isa,                                        \
+         [ADAOPT_ALGO_ADAM] = adaopt_adam_##isa,                                              \
+         [ADAOPT_ALGO_ADAMW] = adaopt_adam_##isa,                                             \
+         [ADAOPT_ALGO_ADAMAX] = adaopt_adamax_##isa,                                          \
+         [ADAOPT_ALGO_NADAM] = adaopt_nadam_##isa,                                            \
+         [ADAOPT_ALGO_RADAM] = adaopt_radam_##isa,                                            \
+     },                                                                                       \
+     {adaopt_decode8_##lowp, adaopt_encode8_##lowp, adaopt_bf16_widen_##lowp,                 \
+      adaopt_bf16_narrow_##lowp, adaopt_bf16_narrow_sr_##lowp}}
 
-static const adaopt_kernel_table SCALAR = TABLE(scalar);
+static const adaopt_kernel_table SCALAR = TABLE(scalar, scalar);
 #if defined(ADAOPT_HAVE_X86_KERNELS)
-static const adaopt_kernel_table AVX2 = TABLE(avx2);
-static const adaopt_kernel_table AVX512 = TABLE(avx512);
+static const adaopt_kernel_table AVX2 = TABLE(avx2, avx2);
+static const adaopt_kernel_table AVX512 = TABLE(avx512, avx2);
 #endif
 #if defined(ADAOPT_HAVE_NEON_KERNELS)
-static const adaopt_kernel_table NEON = TABLE(neon);
+static const adaopt_kernel_table NEON = TABLE(neon, scalar);
 #endif
 
 const adaopt_kernel_table *adaopt__kernel_table(int isa)

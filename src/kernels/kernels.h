@@ -15,6 +15,7 @@
 #define ADAOPT_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* The state arrays of one tensor; which slot holds what depends on the algorithm
  * (see slot_of_state in optimizer.c). */
@@ -104,9 +105,38 @@ ADAOPT_DECLARE_KERNELS(avx2)
 ADAOPT_DECLARE_KERNELS(avx512)
 ADAOPT_DECLARE_KERNELS(neon)
 
-/* One ISA's kernel for each algorithm, indexed by adaopt_algorithm. */
+/* Conversions of the low-precision path (src/lowp.c), per ISA and bit-identical to the scalar
+ * ones (lowp.c), each over n elements:
+ *   decode8      out = map[code] * absmax
+ *   encode8      absmax = max |in| (NaN ignored), code = quantize(in / absmax) with the sign fix
+ *                when is_signed; returns absmax
+ *   bf16_widen   out = in << 16
+ *   bf16_narrow  round to nearest-even; stochastic: with the noise of elements index0, ... */
+struct adaopt__qtable;
+typedef struct adaopt_lowp_fns {
+    void (*decode8)(const uint8_t *code, const float *map, float absmax, float *out, size_t n);
+    float (*encode8)(const struct adaopt__qtable *q, int is_signed, const float *in, size_t n,
+                     uint8_t *code);
+    void (*bf16_widen)(const uint16_t *in, float *out, size_t n);
+    void (*bf16_narrow)(const float *in, uint16_t *out, size_t n);
+    void (*bf16_narrow_sr)(const float *in, uint16_t *out, size_t n, uint32_t seed,
+                           uint64_t index0);
+} adaopt_lowp_fns;
+
+#define ADAOPT_DECLARE_LOWP(isa)                                                              \
+    void adaopt_decode8_##isa(const uint8_t *, const float *, float, float *, size_t);        \
+    float adaopt_encode8_##isa(const struct adaopt__qtable *, int, const float *, size_t,     \
+                               uint8_t *);                                                    \
+    void adaopt_bf16_widen_##isa(const uint16_t *, float *, size_t);                          \
+    void adaopt_bf16_narrow_##isa(const float *, uint16_t *, size_t);                         \
+    void adaopt_bf16_narrow_sr_##isa(const float *, uint16_t *, size_t, uint32_t, uint64_t);
+ADAOPT_DECLARE_LOWP(scalar)
+ADAOPT_DECLARE_LOWP(avx2)
+
+/* One ISA's kernel for each algorithm, indexed by adaopt_algorithm, and its conversions. */
 typedef struct adaopt_kernel_table {
     adaopt_kernel_fn by_algorithm[9];
+    adaopt_lowp_fns lowp;
 } adaopt_kernel_table;
 
 /* The table of `isa` (an adaopt_isa), or NULL if it is not built in or this CPU lacks it. */
