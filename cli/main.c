@@ -31,7 +31,7 @@ static const char USAGE[] =
     "      every K steps and at the end; --json prints one object with \"x\" and \"loss\"\n"
     "      (and \"trajectory\" with --every)\n"
     "  adaopt lab NAME [--out DIR] [--activity F] [--sweep] [--data PATH] [--epochs N]\n"
-    "      NAME: sparse regression rosenbrock long-run worked digits all\n"
+    "      NAME: sparse regression rosenbrock long-run worked digits precision all\n"
     "      prints tables; writes CSV and PNG files into DIR (default: adaopt-lab)\n"
     "  adaopt --help | --version\n";
 
@@ -302,7 +302,8 @@ static int cmd_lab(int argc, char **argv)
         int (*run)(const lab_ctx *);
     } labs[] = {{"worked", lab_worked},       {"long-run", lab_long_run},
                 {"rosenbrock", lab_rosenbrock}, {"regression", lab_regression},
-                {"sparse", lab_sparse},       {"digits", lab_digits}};
+                {"sparse", lab_sparse},       {"digits", lab_digits},
+                {"precision", lab_precision}};
     const int n_labs = sizeof labs / sizeof labs[0];
     int all = strcmp(name, "all") == 0, found = 0, failed = 0;
     for (int k = 0; k < n_labs; k++)

@@ -22,6 +22,7 @@ int lab_rosenbrock(const lab_ctx *ctx);
 int lab_long_run(const lab_ctx *ctx);
 int lab_worked(const lab_ctx *ctx);
 int lab_digits(const lab_ctx *ctx);
+int lab_precision(const lab_ctx *ctx);
 
 /* Helpers (report.c). */
 /* Creates the output folder (and parents); 0 or -1 with a message on stderr. */

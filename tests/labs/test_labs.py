@@ -143,11 +143,12 @@ class Labs(unittest.TestCase):
         return os.path.join(self.out, name)
 
     def test_all_ran_and_drew(self):
-        self.assertIn("6 labs run, 0 failed", self.stdout)
+        self.assertIn("7 labs run, 0 failed", self.stdout)
         if shutil.which("gnuplot"):
             for png in ("rosenbrock", "long_run_effective_lr", "long_run_x", "regression_loss",
                         "sparse_contours", "sparse_loss", "sparse_effective_lr", "sparse_burst",
-                        "sparse_sweep", "digits_default", "digits_tuned"):
+                        "sparse_sweep", "digits_default", "digits_tuned", "precision_long_run",
+                        "precision_digits"):
                 self.assertGreater(os.path.getsize(self.path(png + ".png")), 10000, png)
 
     def test_worked_numbers(self):
@@ -221,6 +222,26 @@ class Labs(unittest.TestCase):
         self.assertGreater(float(summary["Adam"]["default_test_accuracy"]), 0.90)
         for name, r in summary.items():
             self.assertGreater(float(r["tuned_test_accuracy"]), 0.93, name)
+
+    def test_precision(self):
+        """Issue 13's claims: bf16 with round-to-nearest stalls where stochastic rounding and
+        master weights keep learning (the lab itself fails otherwise); 8-bit state and bf16 with
+        stochastic rounding end within 0.5 points of float32's test accuracy; the bytes each
+        mode keeps per parameter."""
+        long_run = rows(self.path("precision_long_run.csv"))
+        first, last = long_run[0], long_run[-1]
+        self.assertEqual(float(last["bf16-nearest_loss"]), float(first["bf16-nearest_loss"]))
+        for name in ("bf16-stochastic", "bf16-master", "float32"):
+            self.assertLess(float(last[name + "_loss"]), 0.01 * float(first[name + "_loss"]), name)
+        digits = {r["mode"]: r for r in rows(self.path("precision_digits.csv"))}
+        self.assertGreater(float(digits["float32"]["test_accuracy"]), 0.95)
+        for name in ("8bit-state", "bf16-stochastic", "bf16-sr+8bit", "bf16-master"):
+            self.assertGreaterEqual(float(digits[name]["accuracy_minus_float32"]), -0.005, name)
+        bytes_per = {k: float(v["bytes_per_parameter"]) for k, v in digits.items()}
+        self.assertEqual(bytes_per["float32"], 12.0)
+        self.assertEqual(bytes_per["bf16-master"], 14.0)
+        self.assertEqual(bytes_per["bf16-state"], 8.0)
+        self.assertLess(bytes_per["bf16-sr+8bit"], 4.2)
 
 
 if __name__ == "__main__":
