@@ -12,6 +12,17 @@ names, keyword arguments and defaults; parameters are float32 numpy arrays updat
     opt.state[w]["exp_avg"]          # a copy of the state, keyed by the array or its index
     opt.effective_lr(w)              # per-coordinate effective learning rate
 
+Low precision: parameters may be float16 arrays or bf16 ones (numpy has no bf16: a uint16
+array marked with ``adaopt.as_bf16``; ``to_bf16`` / ``from_bf16`` convert), all of one dtype per
+group; gradients have the parameters' dtype, or float32 with the group key
+``grad_dtype="float32"``.  The keywords ``param_update`` ('master', 'master_sr', 'sr',
+'nearest'), ``state_storage`` ('float32', 'bf16', '8bit') and ``min_8bit_numel`` choose how
+(adaopt.h, "Low precision")::
+
+    w = adaopt.to_bf16(np.random.randn(4096).astype(np.float32))
+    opt = adaopt.AdamW([w], lr=1e-3, param_update="sr", state_storage="8bit")
+    opt.step([adaopt.to_bf16(grad)])      # bf16 in, bf16 out; state in 8 bits
+
 The shared library is found through $ADAOPT_LIBRARY, next to this package, in the source tree's
 build/ folder, or on the system library path, in that order.
 """
@@ -24,7 +35,7 @@ import numpy as np
 
 __all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Adamax", "NAdam", "RAdam",
            "Optimizer", "AdaoptError", "clip_grad_norm_", "clip_grad_value_", "library_path",
-           "supported_isas"]
+           "supported_isas", "bf16array", "as_bf16", "to_bf16", "from_bf16"]
 
 
 def _find_library():
@@ -71,6 +82,13 @@ _create = _fn("adaopt_create", ctypes.c_int, ctypes.c_int, ctypes.POINTER(ctypes
 _destroy = _fn("adaopt_destroy", None, ctypes.c_void_p)
 _add_group = _fn("adaopt_add_group", ctypes.c_int, ctypes.c_void_p, _c_size_p, ctypes.c_size_t,
                  _c_size_p)
+_add_group_typed = _fn("adaopt_add_group_typed", ctypes.c_int, ctypes.c_void_p, _c_size_p,
+                       ctypes.c_size_t, ctypes.c_int, ctypes.c_int, _c_size_p)
+_step_typed = _fn("adaopt_step_typed", ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p,
+                  ctypes.c_void_p, ctypes.c_size_t)
+_state_bytes = _fn("adaopt_state_bytes", ctypes.c_size_t, ctypes.c_void_p)
+_set_rounding_seed = _fn("adaopt_set_rounding_seed", ctypes.c_int, ctypes.c_void_p,
+                         ctypes.c_uint64)
 _set = _fn("adaopt_set", ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
            ctypes.c_double)
 _step = _fn("adaopt_step", ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
@@ -127,6 +145,8 @@ _STATE_KEYS = {
     "radam": ["exp_avg", "exp_avg_sq"],
 }
 _EPS_MODES = {"outside": 0, "inside": 1, "hat": 2}
+_WORDS = {"param_update": {"master": 0, "master_sr": 1, "sr": 2, "nearest": 3},
+          "state_storage": {"float32": 0, "bf16": 1, "8bit": 2}}
 _POLICIES = {"propagate": 0, "skip": 1, "error": 2}
 _NO_ROWS = np.zeros(1, np.int64)  # a valid pointer for a sparse gradient of no rows
 _ISAS = {"auto": 0, "scalar": 1, "avx2": 2, "avx512": 3, "neon": 4}
@@ -161,11 +181,54 @@ def _option_id(name):
     return out.value
 
 
-def _as_param(a, what):
+class bf16array(np.ndarray):
+    """A uint16 numpy array whose elements are bfloat16 values (the top 16 bits of a float32):
+    numpy has no bf16 dtype, so ``adaopt.as_bf16(a)`` marks a uint16 array as one.  Parameters
+    and gradients may be float32, float16 or bf16 (see the module docstring)."""
+
+
+def as_bf16(a):
+    """The uint16 array `a` (no copy), marked as holding bf16 values."""
+    if not isinstance(a, np.ndarray) or a.dtype != np.uint16:
+        raise TypeError("as_bf16 takes a uint16 numpy array, got %r" % (getattr(a, "dtype", a),))
+    return a.view(bf16array)
+
+
+def to_bf16(x):
+    """float32 values rounded to the nearest bf16 (ties to even), as a bf16array."""
+    b = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    r = ((b + 0x7FFF + ((b >> 16) & 1)) >> 16).astype(np.uint16)
+    nan = np.isnan(np.asarray(x, dtype=np.float32))
+    r[nan] = ((b[nan] >> 16) | 0x40).astype(np.uint16)
+    return r.view(bf16array)
+
+
+def from_bf16(a):
+    """The float32 values of a bf16array (exact)."""
+    return (np.asarray(a, dtype=np.uint16).astype(np.uint32) << 16).view(np.float32)
+
+
+_DTYPE_F32, _DTYPE_BF16, _DTYPE_F16 = 0, 1, 2
+_DTYPE_NAMES = {_DTYPE_F32: "float32", _DTYPE_BF16: "bf16", _DTYPE_F16: "float16"}
+
+
+def _dtype_code(a):
+    if isinstance(a, bf16array):
+        return _DTYPE_BF16
+    if a.dtype == np.float32:
+        return _DTYPE_F32
+    if a.dtype == np.float16:
+        return _DTYPE_F16
+    return None
+
+
+def _as_param(a, what, allow_low=True):
     if not isinstance(a, np.ndarray):
         raise TypeError("%s must be a numpy.ndarray, got %s" % (what, type(a).__name__))
-    if a.dtype != np.float32:
-        raise TypeError("%s must be float32, got %s" % (what, a.dtype))
+    code = _dtype_code(a)
+    if code is None or (code != _DTYPE_F32 and not allow_low):
+        raise TypeError("%s must be float32%s, got %s" % (
+            what, ", float16 or bf16 (adaopt.as_bf16)" if allow_low else "", a.dtype))
     if not a.flags.c_contiguous:
         raise TypeError("%s must be C-contiguous" % what)
     return a
@@ -207,6 +270,7 @@ class Optimizer:
         _check(_algorithm_from_name(self._algorithm.encode(), ctypes.byref(algo)))
         self._algo = algo.value
         self.defaults = self._default_hyperparameters()
+        self._default_grad_dtype = kwargs.pop("grad_dtype", None)
         for key, value in kwargs.items():
             if key not in self.defaults:
                 raise TypeError("%s got an unexpected keyword argument %r"
@@ -238,7 +302,7 @@ class Optimizer:
         for name in ("lr", "beta1", "beta2", "eps", "weight_decay", "momentum", "dampening",
                      "nesterov", "maximize", "amsgrad", "centered", "alpha", "lr_decay",
                      "initial_accumulator_value", "momentum_decay", "decoupled_weight_decay",
-                     "eps_mode"):
+                     "eps_mode", "param_update", "state_storage", "min_8bit_numel"):
             value = ctypes.c_double()
             if _default(self._algo, _option_id(name), ctypes.byref(value)) != 0:
                 continue
@@ -248,6 +312,10 @@ class Optimizer:
                 v = bool(v)
             elif name == "eps_mode":
                 v = {0: "outside", 1: "inside", 2: "hat"}[int(v)]
+            elif name in _WORDS:
+                v = {code: word for word, code in _WORDS[name].items()}[int(v)]
+            elif name == "min_8bit_numel":
+                v = int(v)
             out[name] = v
         if "beta1" in out:
             out["betas"] = (out.pop("beta1"), out.pop("beta2"))
@@ -257,9 +325,22 @@ class Optimizer:
         """Adds a group: a dict with 'params' and any hyperparameters (others: defaults)."""
         group = dict(group)
         arrays = group.pop("params")
+        grad_dtype = group.pop("grad_dtype", getattr(self, "_default_grad_dtype", None))
         if isinstance(arrays, np.ndarray):
             arrays = [arrays]
         arrays = [_as_param(a, "parameter") for a in arrays]
+        codes = {_dtype_code(a) for a in arrays}
+        if len(codes) != 1:
+            raise TypeError("the parameters of one group must share a dtype (float32, float16 or "
+                            "bf16), got %s" % sorted(_DTYPE_NAMES[c] for c in codes))
+        param_dtype = codes.pop()
+        if grad_dtype is None:
+            grad_code = param_dtype
+        elif grad_dtype in ("float32", np.float32):
+            grad_code = _DTYPE_F32
+        else:
+            raise TypeError("grad_dtype must be None (the parameters' dtype) or 'float32', got %r"
+                            % (grad_dtype,))
         seen = list(self._params)
         for a in arrays:
             if not a.flags.writeable:
@@ -280,8 +361,11 @@ class Optimizer:
                     name, value, type(self).__name__, _status_name(st).decode()))
         numels = (ctypes.c_size_t * len(arrays))(*[a.size for a in arrays])
         index = ctypes.c_size_t()
-        _check(_add_group(self._handle, numels, len(arrays), ctypes.byref(index)), self._handle,
-               "add_param_group")
+        _check(_add_group_typed(self._handle, numels, len(arrays), param_dtype, grad_code,
+                                ctypes.byref(index)), self._handle, "add_param_group")
+        self._grad_dtypes = getattr(self, "_grad_dtypes", []) + [grad_code] * len(arrays)
+        self._typed = getattr(self, "_typed", False) or param_dtype != _DTYPE_F32 or \
+            grad_code != _DTYPE_F32
         full["params"] = arrays
         self.param_groups.append(full)
         self._synced.append({})
@@ -311,6 +395,10 @@ class Optimizer:
             if value not in _EPS_MODES:
                 raise ValueError("eps_mode must be one of %s, got %r" % (sorted(_EPS_MODES), value))
             pairs = [(key, _EPS_MODES[value])]
+        elif key in _WORDS:
+            if value not in _WORDS[key]:
+                raise ValueError("%s must be one of %s, got %r" % (key, sorted(_WORDS[key]), value))
+            pairs = [(key, _WORDS[key][value])]
         else:
             pairs = [(key, value)]
         out = []
@@ -364,13 +452,18 @@ class Optimizer:
                 dense[i] = None
                 continue
             _as_param(g, "gradient %d" % i)
+            if _dtype_code(g) != self._grad_dtypes[i]:
+                raise TypeError("gradient %d must be %s (its group's gradient dtype), got %s"
+                                % (i, _DTYPE_NAMES[self._grad_dtypes[i]],
+                                   _DTYPE_NAMES.get(_dtype_code(g), g.dtype)))
             if g.size != p.size:
                 raise ValueError("gradient %d has %d elements, its parameter %d"
                                  % (i, g.size, p.size))
         for g in range(len(self.param_groups)):
             self._sync(g)
         if sparse is None:
-            _check(_step(self._handle, self._param_ptrs, _pointer_array(dense), len(dense)),
+            step = _step_typed if self._typed else _step
+            _check(step(self._handle, self._param_ptrs, _pointer_array(dense), len(dense)),
                    self._handle, "step")
             return
         need = [0, 0, 0]
@@ -390,7 +483,7 @@ class Optimizer:
         if not isinstance(indices, np.ndarray) or indices.dtype != np.int64 or indices.ndim != 1:
             raise TypeError("sparse gradient %d: indices must be a 1-D int64 array" % i)
         indices = np.ascontiguousarray(indices)
-        _as_param(values, "sparse gradient %d values" % i)
+        _as_param(values, "sparse gradient %d values" % i, allow_low=False)
         if values.ndim != 2 or values.shape[0] != indices.shape[0]:
             raise ValueError("sparse gradient %d: values must have shape (len(indices), row_len)"
                              % i)
@@ -564,6 +657,15 @@ class Optimizer:
         _check(_set_policy(self._handle, _POLICIES[name]), self._handle, "nonfinite")
 
     @property
+    def state_bytes(self):
+        """Bytes of optimizer state held now (every array in its storage, master weights)."""
+        return int(_state_bytes(self._handle))
+
+    def set_rounding_seed(self, seed):
+        """The seed of stochastic rounding's noise (saved in checkpoints)."""
+        _check(_set_rounding_seed(self._handle, int(seed)), self._handle)
+
+    @property
     def steps_skipped(self):
         return int(_steps_skipped(self._handle))
 
@@ -645,7 +747,7 @@ RAdam = _make("RAdam", "radam", ("lr", "betas", "eps", "weight_decay"),
 def _grad_list(grads):
     grads = [g for g in grads if g is not None]
     for i, g in enumerate(grads):
-        _as_param(g, "gradient %d" % i)
+        _as_param(g, "gradient %d" % i, allow_low=False)
         if not g.flags.writeable:
             raise TypeError("gradient arrays must be writeable")
     numels = (ctypes.c_size_t * len(grads))(*[g.size for g in grads])

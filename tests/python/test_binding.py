@@ -15,7 +15,9 @@ class Interface(unittest.TestCase):
         w = np.zeros(3, np.float32)
         self.assertEqual(adaopt.Adam([w]).defaults,
                          dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                              amsgrad=False, maximize=False, eps_mode="outside"))
+                              amsgrad=False, maximize=False, eps_mode="outside",
+                              param_update="master", state_storage="float32",
+                              min_8bit_numel=4096))
         self.assertEqual(adaopt.AdamW([w]).defaults["weight_decay"], 1e-2)
         d = adaopt.Adagrad([w]).defaults
         self.assertEqual((d["lr"], d["eps"], d["lr_decay"], d["initial_accumulator_value"]),
@@ -24,6 +26,49 @@ class Interface(unittest.TestCase):
         self.assertEqual((d["alpha"], d["centered"], d["momentum"]), (0.99, False, 0.0))
         self.assertEqual(adaopt.NAdam([w]).defaults["momentum_decay"], 4e-3)
         self.assertEqual(adaopt.RAdam([w]).defaults["eps_mode"], "hat")
+
+    def test_low_precision(self):
+        rng = np.random.default_rng(0)
+        w32 = rng.standard_normal(5000).astype(np.float32)
+        grads = [rng.standard_normal(5000).astype(np.float32) for _ in range(5)]
+        # float16 parameters rounded to nearest after each step (no master): numpy's own
+        # float16 rounding applied to a float32 run gives the same bits
+        w16 = w32.astype(np.float16)
+        ref = w16.astype(np.float32)
+        a = adaopt.AdamW([w16], lr=1e-2, param_update="nearest", grad_dtype="float32")
+        b = adaopt.AdamW([ref], lr=1e-2)
+        for g in grads:
+            a.step([g])
+            b.step([g])
+            ref[:] = ref.astype(np.float16).astype(np.float32)
+            np.testing.assert_array_equal(w16.view(np.uint16), ref.astype(np.float16).view(np.uint16))
+        # bf16 parameters with master weights: the master is the float32 path exactly
+        wb = adaopt.to_bf16(w32)
+        f = adaopt.from_bf16(wb)
+        c = adaopt.Adam([wb], lr=1e-2, grad_dtype="float32")
+        d = adaopt.Adam([f], lr=1e-2)
+        for g in grads:
+            c.step([g])
+            d.step([g])
+        np.testing.assert_array_equal(np.asarray(wb).view(np.uint16), np.asarray(adaopt.to_bf16(f)))
+        # 8-bit state: a quarter of the bytes; the state reads back as float32 arrays
+        e = adaopt.Adam([adaopt.to_bf16(w32)], lr=1e-3, param_update="sr", state_storage="8bit")
+        self.assertEqual(e.state_bytes, 2 * (5000 + 20 * 4))
+        e.step([adaopt.to_bf16(grads[0])])
+        st = e.state[0]
+        self.assertEqual(st["exp_avg"].dtype, np.float32)
+        self.assertGreater(np.abs(st["exp_avg"]).max(), 0)
+        # misuse is refused clearly
+        with self.assertRaises(TypeError):
+            e.step([grads[0]])  # float32 gradient for a bf16 group
+        with self.assertRaises(TypeError):
+            adaopt.Adam([w32, w16.copy()])  # mixed dtypes in one group
+        with self.assertRaises(ValueError):
+            adaopt.Adam([w32.copy()], state_storage="4bit")
+        with self.assertRaises(adaopt.AdaoptError):
+            adaopt.Adam([w32.copy()], param_update="sr")  # float32 parameters
+        with self.assertRaises(TypeError):
+            adaopt.as_bf16(w32)
 
     def test_updates_in_place_zero_copy(self):
         w = np.ones((2, 3), np.float32)
