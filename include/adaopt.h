@@ -345,6 +345,22 @@ ADAOPT_API adaopt_status adaopt_add_group_typed(adaopt_optimizer *opt, const siz
  * with bf16/fp16 groups: ADAOPT_ERR_CONFLICT.) */
 ADAOPT_API adaopt_status adaopt_step_typed(adaopt_optimizer *opt, void *const *params,
                                            const void *const *grads, size_t n_tensors);
+/* For the next step only: every gradient is multiplied by `factor` (rounded to float32) as the
+ * step reads it, with no pass of its own -- AMP's unscale (factor 1/scale), a clipping
+ * coefficient (below), or their product.  For float32 gradients the bits are those of
+ * multiplying them in place first (adaopt_unscale_grads, adaopt_clip_grad_norm) and stepping;
+ * bf16/fp16 gradients are widened, then multiplied in float32.  `factor` finite and >= 0.  The
+ * non-finite policy looks at the gradients as given (a NaN or infinity stays one).  Sparse steps
+ * refuse it (ADAOPT_ERR_CONFLICT).  Cleared by the next step, whatever it returns. */
+ADAOPT_API adaopt_status adaopt_scale_next_grads(adaopt_optimizer *opt, double factor);
+/* The norm of the gradients grads[0 .. n_tensors) of this optimizer's tensors, read in their
+ * types, as adaopt_clip_grad_norm computes it (norm_type 1, 2 or INFINITY; in double, the same
+ * bits as on the gradients widened to float32), without changing them; NULL gradients are
+ * skipped.  Clipping for any gradient type, in one read pass plus the step:
+ *     adaopt_grad_norm(opt, grads, n, 2.0, &norm);
+ *     adaopt_scale_next_grads(opt, fmin(1.0, max_norm / (norm + 1e-6)));  (torch's clip_coef) */
+ADAOPT_API adaopt_status adaopt_grad_norm(const adaopt_optimizer *opt, const void *const *grads,
+                                          size_t n_tensors, double norm_type, double *norm);
 /* The seed of stochastic rounding's noise (default 0); saved in checkpoints. */
 ADAOPT_API adaopt_status adaopt_set_rounding_seed(adaopt_optimizer *opt, uint64_t seed);
 /* Bytes of state the optimizer holds now: every state array in its storage (8-bit codes and

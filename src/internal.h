@@ -86,6 +86,8 @@ struct adaopt_optimizer {
     int last_skipped;
     uint64_t steps_taken, steps_skipped;
     uint64_t rounding_seed;           /* stochastic rounding's noise */
+    float grad_factor;                /* for the next step (adaopt_scale_next_grads) */
+    int grad_factor_set;
     struct adaopt__qtable *qtables;   /* 8-bit quantizers (signed, unsigned), made when needed */
     int isa;                          /* adaopt_isa in use */
     const adaopt_kernel_table *kernels;
@@ -152,7 +154,7 @@ int adaopt__ensure_qtables(adaopt_optimizer *opt);
 /* One chunk [begin, end) of tensor i in the staged path: converts each block of 256 elements to
  * float32, runs the float32 kernel, converts back (lowp.c). */
 void adaopt__step_staged(const adaopt_optimizer *opt, size_t i, void *param, const void *grad,
-                         size_t begin, size_t end, uint32_t noise_seed);
+                         size_t begin, size_t end, uint32_t noise_seed, const float *grad_factor);
 
 /* Option table (options.c). */
 ADAOPT_INTERNAL_API int adaopt__algorithm_valid(adaopt_algorithm algorithm);

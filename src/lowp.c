@@ -250,7 +250,7 @@ static void narrow(const adaopt_optimizer *opt, int dtype, int stochastic, const
 }
 
 void adaopt__step_staged(const adaopt_optimizer *opt, size_t i, void *param, const void *grad,
-                         size_t begin, size_t end, uint32_t noise_seed)
+                         size_t begin, size_t end, uint32_t noise_seed, const float *grad_factor)
 {
     const adaopt_tensor *t = &opt->tensors[i];
     const adaopt_group *g = &opt->groups[t->group];
@@ -277,6 +277,11 @@ void adaopt__step_staged(const adaopt_optimizer *opt, size_t i, void *param, con
             widen(opt, gd, grad, at, n, gbuf);
             gr = gbuf;
         }
+        if (grad_factor != NULL) { /* the fused unscale / clipping coefficient */
+            for (size_t j = 0; j < n; j++)
+                gbuf[j] = gr[j] * *grad_factor;
+            gr = gbuf;
+        }
         float *s[ADAOPT_MAX_SLOTS];
         for (int k = 0; k < ADAOPT_MAX_SLOTS; k++) {
             s[k] = NULL;
@@ -294,4 +299,69 @@ void adaopt__step_staged(const adaopt_optimizer *opt, size_t i, void *param, con
         if (pd != ADAOPT_DTYPE_F32)
             narrow(opt, pd, stochastic, p, at, n, param, noise_seed);
     }
+}
+
+/* ---- the norm of gradients of any type (adaopt_grad_norm) ---- */
+
+/* part[k % 8] += |g|^p of element k, as clip.c's adaopt__sum_pow groups them; max |g| and NaN. */
+typedef struct norm_acc {
+    double part[8];
+    float max;
+    int nan;
+} norm_acc;
+
+static void accumulate(norm_acc *a, const float *g, size_t n, size_t first, int squares)
+{
+    for (size_t j = 0; j < n; j++) {
+        double v = (double)g[j];
+        a->part[(first + j) % 8] += squares ? v * v : fabs(v);
+        float x = fabsf(g[j]);
+        a->max = x > a->max ? x : a->max;
+        a->nan |= x != x;
+    }
+}
+
+adaopt_status adaopt_grad_norm(const adaopt_optimizer *opt, const void *const *grads,
+                               size_t n_tensors, double norm_type, double *norm)
+{
+    adaopt_optimizer *o = (adaopt_optimizer *)opt;
+    if (opt == NULL)
+        return ADAOPT_ERR_NULL;
+    if (grads == NULL || norm == NULL)
+        return adaopt__fail(o, ADAOPT_ERR_NULL, "grad_norm: grads and norm must not be NULL");
+    if (n_tensors != opt->n_tensors)
+        return adaopt__fail(o, ADAOPT_ERR_SIZE, "grad_norm: got %zu tensors, the optimizer has %zu",
+                            n_tensors, opt->n_tensors);
+    int inf_norm = isinf(norm_type) && norm_type > 0;
+    if (!inf_norm && norm_type != 1.0 && norm_type != 2.0)
+        return adaopt__fail(o, ADAOPT_ERR_VALUE, "grad_norm: norm_type must be 1, 2 or INFINITY "
+                            "(got %g)", norm_type);
+    double acc = 0.0;
+    for (size_t i = 0; i < n_tensors; i++) {
+        if (grads[i] == NULL)
+            continue;
+        const adaopt_tensor *t = &opt->tensors[i];
+        int gd = opt->groups[t->group].grad_dtype;
+        if (gd == ADAOPT_DTYPE_F32) { /* clip.c's own passes: the same bits */
+            const float *g = grads[i];
+            acc = inf_norm ? adaopt__max_abs(g, t->numel, acc)
+                           : adaopt__sum_pow(g, t->numel, norm_type == 2.0, acc);
+            continue;
+        }
+        norm_acc a;
+        memset(&a, 0, sizeof a);
+        float block[ADAOPT__BLOCK];
+        for (size_t at = 0; at < t->numel; at += ADAOPT__BLOCK) {
+            size_t n = t->numel - at < ADAOPT__BLOCK ? t->numel - at : ADAOPT__BLOCK;
+            widen(opt, gd, grads[i], at, n, block);
+            accumulate(&a, block, n, at, norm_type == 2.0);
+        }
+        if (inf_norm)
+            acc = (a.nan || acc != acc) ? NAN : ((double)a.max > acc ? (double)a.max : acc);
+        else
+            acc += ((a.part[0] + a.part[1]) + (a.part[2] + a.part[3])) +
+                   ((a.part[4] + a.part[5]) + (a.part[6] + a.part[7]));
+    }
+    *norm = (inf_norm || norm_type == 1.0) ? acc : sqrt(acc);
+    return ADAOPT_OK;
 }

@@ -916,6 +916,9 @@ static adaopt_status step_impl(adaopt_optimizer *opt, void *const *params,
         return ADAOPT_ERR_NULL;
     int hint = opt->hint;
     opt->hint = -1; /* a hint is for one step, whatever happens to it */
+    float factor = opt->grad_factor;
+    int scaled = opt->grad_factor_set;
+    opt->grad_factor_set = 0; /* and so is a gradient factor */
     opt->last_skipped = 0;
     if (params == NULL || grads == NULL)
         return adaopt__fail(opt, ADAOPT_ERR_NULL, "step: params and grads must not be NULL");
@@ -933,6 +936,12 @@ static adaopt_status step_impl(adaopt_optimizer *opt, void *const *params,
                                 "with adaopt_step_typed", gi,
                                 adaopt_dtype_name((adaopt_dtype)g->param_dtype),
                                 adaopt_dtype_name((adaopt_dtype)g->grad_dtype));
+        if (sparse != NULL && scaled)
+            for (size_t i = g->first_tensor; i < g->first_tensor + g->n_tensors; i++)
+                if (is_sparse(sparse, i))
+                    return adaopt__fail(opt, ADAOPT_ERR_CONFLICT,
+                                        "step: tensor %zu has a sparse gradient, which "
+                                        "adaopt_scale_next_grads does not apply to", i);
         if (sparse != NULL && adaopt__group_is_lowp(g))
             for (size_t i = g->first_tensor; i < g->first_tensor + g->n_tensors; i++)
                 if (is_sparse(sparse, i))
@@ -1027,10 +1036,10 @@ static adaopt_status step_impl(adaopt_optimizer *opt, void *const *params,
             continue;
         const adaopt_tensor *t = &tensors[ch->tensor];
         size_t b = ch->begin;
-        if (adaopt__group_is_lowp(&opt->groups[t->group])) {
+        if (scaled || adaopt__group_is_lowp(&opt->groups[t->group])) {
             uint32_t seed = adaopt__noise_seed(opt->rounding_seed, ch->tensor, t->step + 1);
             adaopt__step_staged(opt, ch->tensor, params[ch->tensor], grads[ch->tensor], b,
-                                ch->end, seed);
+                                ch->end, seed, scaled ? &factor : NULL);
             continue;
         }
         float *s0 = t->slot[0] ? t->slot[0] + b : NULL;
@@ -1360,6 +1369,18 @@ adaopt_status adaopt_set_state(adaopt_optimizer *opt, size_t tensor, adaopt_stat
         adaopt__write_slot(opt, t, s, data); /* encoded, if the storage is packed */
     }
     t->slot_ready[s] = 1;
+    return ADAOPT_OK;
+}
+
+adaopt_status adaopt_scale_next_grads(adaopt_optimizer *opt, double factor)
+{
+    if (opt == NULL)
+        return ADAOPT_ERR_NULL;
+    if (!(factor >= 0.0) || !isfinite(factor) || !isfinite((float)factor))
+        return adaopt__fail(opt, ADAOPT_ERR_VALUE, "scale_next_grads: the factor must be finite "
+                            "and >= 0 (got %g)", factor);
+    opt->grad_factor = (float)factor;
+    opt->grad_factor_set = 1;
     return ADAOPT_OK;
 }
 

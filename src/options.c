@@ -32,7 +32,6 @@ typedef struct option_info {
     unsigned algorithms; /* ALGO_BIT mask */
     enum value_kind kind;
     double fallback;     /* default where default_for does not say otherwise */
-    int choices;         /* CHOICE: how many */
 } option_info;
 
 static const option_info OPTIONS[ADAOPT_OPTION_MAX + 1] = {
@@ -62,8 +61,8 @@ static const option_info OPTIONS[ADAOPT_OPTION_MAX + 1] = {
                              ALGO_BIT(ADAOPT_ALGO_ADAM) | ALGO_BIT(ADAOPT_ALGO_ADAMW) |
                              ALGO_BIT(ADAOPT_ALGO_NADAM) | ALGO_BIT(ADAOPT_ALGO_RADAM),
                          EPS_MODE, ADAOPT_EPS_OUTSIDE},
-    [ADAOPT_PARAM_UPDATE] = {"param_update", ALL_ALGOS, CHOICE, ADAOPT_UPDATE_MASTER, 4},
-    [ADAOPT_STATE_STORAGE] = {"state_storage", ALL_ALGOS, CHOICE, ADAOPT_STORAGE_F32, 3},
+    [ADAOPT_PARAM_UPDATE] = {"param_update", ALL_ALGOS, CHOICE, ADAOPT_UPDATE_MASTER},
+    [ADAOPT_STATE_STORAGE] = {"state_storage", ALL_ALGOS, CHOICE, ADAOPT_STORAGE_F32},
     [ADAOPT_MIN_8BIT_NUMEL] = {"min_8bit_numel", ALL_ALGOS, COUNT, 4096},
 };
 
@@ -198,11 +197,13 @@ adaopt_status adaopt__check_value(adaopt_optimizer *opt, adaopt_algorithm algori
                                 value, adaopt_algorithm_name(algorithm), hat_ok ? ", 2 hat" : "");
         break;
     }
-    case CHOICE:
-        if (!(value >= 0.0 && value < info->choices && value == floor(value)))
+    case CHOICE: {
+        int choices = option == ADAOPT_PARAM_UPDATE ? 4 : 3; /* adaopt_param_update, _storage */
+        if (!(value >= 0.0 && value < choices && value == floor(value)))
             return adaopt__fail(opt, ADAOPT_ERR_VALUE, "%s must be 0..%d (got %g)", info->name,
-                                info->choices - 1, value);
+                                choices - 1, value);
         break;
+    }
     case COUNT:
         if (!(value >= 0.0 && value <= 9007199254740992.0 && value == floor(value)))
             return adaopt__fail(opt, ADAOPT_ERR_VALUE, "%s must be a whole number >= 0 (got %g)",

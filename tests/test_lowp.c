@@ -487,6 +487,83 @@ static void memory_per_parameter(void **unused)
     adaopt_destroy(opt);
 }
 
+/* The fused gradient factor has the bits of multiplying in place first; the norm of 16-bit
+ * gradients has the bits of clip_grad_norm's on them widened. */
+static void fused_factor_and_typed_norm(void **unused)
+{
+    (void)unused;
+    for (int r = 0; r < N_RECIPES; r++) {
+        adaopt_optimizer *fused = make_reference(&RECIPES[r]), *plain = make_reference(&RECIPES[r]);
+        float *p = calloc(NT, 4), *q = calloc(NT, 4), *g = calloc(NT, 4);
+        assert_true(p && q && g);
+        for (size_t i = 0; i < NT; i++)
+            p[i] = q[i] = value_at(21, i, 1.0f);
+        adaopt_grad_scaler scaler = adaopt_grad_scaler_defaults();
+        for (int s = 0; s < 4; s++) {
+            for (size_t i = 0; i < NT; i++)
+                g[i] = value_at(300u + (uint32_t)s, i, 65536.0f); /* loss-scaled gradients */
+            if (s != 2) /* one step without the factor: it lasts one step */
+                assert_int_equal(adaopt_scale_next_grads(fused, 1.0 / scaler.scale), ADAOPT_OK);
+            assert_int_equal(adaopt_step_flat(fused, p, g), ADAOPT_OK);
+            if (s != 2) {
+                float *gp[1] = {g};
+                size_t n = NT;
+                int found;
+                assert_int_equal(adaopt_unscale_grads(&scaler, gp, &n, 1, &found), ADAOPT_OK);
+            }
+            assert_int_equal(adaopt_step_flat(plain, q, g), ADAOPT_OK);
+            if (memcmp(p, q, NT * 4) != 0)
+                fail_msg("%s step %d: the fused factor differs from unscaling in place",
+                         adaopt_algorithm_name(RECIPES[r].algorithm), s);
+        }
+        free(p);
+        free(q);
+        free(g);
+        adaopt_destroy(fused);
+        adaopt_destroy(plain);
+    }
+    /* the norm of bf16 and fp16 gradients */
+    for (int d = 1; d <= 2; d++) {
+        adaopt_optimizer *opt;
+        size_t group;
+        adaopt_dtype dt = d == 1 ? ADAOPT_DTYPE_BF16 : ADAOPT_DTYPE_F16;
+        assert_int_equal(adaopt_create(ADAOPT_ALGO_ADAM, &opt), ADAOPT_OK);
+        assert_int_equal(adaopt_add_group_typed(opt, NUMELS, 2, dt, dt, &group), ADAOPT_OK);
+        uint16_t *g16 = calloc(NT, 2);
+        float *wide = calloc(NT, 4);
+        for (size_t i = 0; i < NT; i++) {
+            g16[i] = narrow_rne(dt, value_at(77, i, 3.0f));
+            wide[i] = widen(dt, g16[i]);
+        }
+        static const double types[3] = {1.0, 2.0, INFINITY};
+        for (int k = 0; k < 3; k++) {
+            const void *gg[2] = {g16, g16 + N0};
+            double got, want;
+            assert_int_equal(adaopt_grad_norm(opt, gg, 2, types[k], &got), ADAOPT_OK);
+            float *ww[2] = {wide, wide + N0};
+            assert_int_equal(adaopt_clip_grad_norm(ww, NUMELS, 2, 1e300, types[k], &want),
+                             ADAOPT_OK);
+            assert_memory_equal(&got, &want, sizeof got);
+        }
+        const void *gg[2] = {g16, NULL};
+        double only0;
+        assert_int_equal(adaopt_grad_norm(opt, gg, 2, 2.0, &only0), ADAOPT_OK);
+        assert_true(only0 > 0);
+        assert_int_equal(adaopt_grad_norm(opt, gg, 1, 2.0, &only0), ADAOPT_ERR_SIZE);
+        assert_int_equal(adaopt_grad_norm(opt, gg, 2, 3.0, &only0), ADAOPT_ERR_VALUE);
+        assert_int_equal(adaopt_grad_norm(opt, NULL, 2, 2.0, &only0), ADAOPT_ERR_NULL);
+        free(g16);
+        free(wide);
+        adaopt_destroy(opt);
+    }
+    adaopt_optimizer *opt = make_reference(&RECIPES[0]);
+    assert_int_equal(adaopt_scale_next_grads(opt, -1.0), ADAOPT_ERR_VALUE);
+    assert_int_equal(adaopt_scale_next_grads(opt, NAN), ADAOPT_ERR_VALUE);
+    assert_int_equal(adaopt_scale_next_grads(opt, 1e300), ADAOPT_ERR_VALUE);
+    assert_int_equal(adaopt_scale_next_grads(NULL, 1.0), ADAOPT_ERR_NULL);
+    adaopt_destroy(opt);
+}
+
 static void errors(void **unused)
 {
     (void)unused;
@@ -620,6 +697,7 @@ int main(void)
         cmocka_unit_test(checkpoints_resume_exactly),
         cmocka_unit_test(golden_files_load),
         cmocka_unit_test(memory_per_parameter),
+        cmocka_unit_test(fused_factor_and_typed_norm),
         cmocka_unit_test(errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

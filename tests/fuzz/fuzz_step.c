@@ -5,6 +5,7 @@
  */
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,8 +51,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t k = 1 + byte(&in) % 3, start = n;
         for (size_t i = 0; i < k && n < MAX_T; i++)
             numels[n++] = byte(&in) % 40;
-        if (n > start)
-            adaopt_add_group(opt, numels + start, n - start, &group);
+        if (n > start) {
+            if (byte(&in) % 3 == 0) /* bf16/fp16 (or invalid) element types */
+                adaopt_add_group_typed(opt, numels + start, n - start,
+                                       (adaopt_dtype)(byte(&in) % 4), (adaopt_dtype)(byte(&in) % 4),
+                                       &group);
+            else
+                adaopt_add_group(opt, numels + start, n - start, &group);
+        }
     }
     adaopt_reserve_sparse(opt, byte(&in) % 8, byte(&in) % 16, byte(&in) % 64);
     static float params[MAX_T][40], grads[MAX_T][40], values[8 * 16];
@@ -59,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int round = 0; round < 4 && in.left > 0; round++) {
         for (int k = byte(&in) % 4; k > 0; k--) /* options: any id, any value */
             adaopt_set(opt, byte(&in) % 4 == 0 ? ADAOPT_ALL_GROUPS : byte(&in) % 4,
-                       (adaopt_option)(byte(&in) % 20), byte(&in) % 2 ? number(&in) : byte(&in) % 3);
+                       (adaopt_option)(byte(&in) % 23), byte(&in) % 2 ? number(&in) : byte(&in) % 3);
         if (byte(&in) % 4 == 0) { /* several options as a string of any bytes */
             char spec[48];
             size_t len = byte(&in) % sizeof spec;
@@ -95,7 +102,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         if (byte(&in) % 3 == 0)
             adaopt_hint_nonfinite(opt, byte(&in) % 3);
-        adaopt_step_sparse(opt, pp, gg, byte(&in) % 2 ? sparse : NULL, n + (byte(&in) % 8 == 0));
+        if (byte(&in) % 5 == 0)
+            adaopt_scale_next_grads(opt, byte(&in) % 2 ? (double)number(&in) : 0.5);
+        if (byte(&in) % 3 == 0) { /* any types: the buffers are float arrays, large enough */
+            void *tp[MAX_T];
+            const void *tg[MAX_T];
+            for (size_t t = 0; t < n; t++) {
+                tp[t] = pp[t];
+                tg[t] = gg[t];
+            }
+            adaopt_step_typed(opt, tp, tg, n + (byte(&in) % 8 == 0));
+            double norm;
+            adaopt_grad_norm(opt, tg, n, byte(&in) % 2 ? 2.0 : INFINITY, &norm);
+        } else {
+            adaopt_step_sparse(opt, pp, gg, byte(&in) % 2 ? sparse : NULL, n + (byte(&in) % 8 == 0));
+        }
         for (size_t t = 0; t < n; t++) {
             float eff[40];
             const float *state;
@@ -108,8 +129,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t bytes = adaopt_checkpoint_size(opt);
     unsigned char *buf = malloc(bytes);
     if (buf != NULL && adaopt_save_buffer(opt, buf, bytes, &bytes) == ADAOPT_OK &&
-        adaopt_load_buffer(opt, buf, bytes) != ADAOPT_OK)
+        adaopt_load_buffer(opt, buf, bytes) != ADAOPT_OK) {
+        fprintf(stderr, "fuzz_step: its own checkpoint did not load: %s\n", adaopt_last_error(opt));
         abort(); /* its own checkpoint must load */
+    }
     free(buf);
     adaopt_destroy(opt);
     return 0;
