@@ -156,6 +156,27 @@ int adaopt__ensure_qtables(adaopt_optimizer *opt);
 void adaopt__step_staged(const adaopt_optimizer *opt, size_t i, void *param, const void *grad,
                          size_t begin, size_t end, uint32_t noise_seed, const float *grad_factor);
 
+/* Shared by optimizer.c, step.c and state.c. */
+/* OpenMP's default thread count (OMP_NUM_THREADS, else every core); 1 without OpenMP. */
+size_t adaopt__default_threads(void);
+/* Gives tensors [first, first+count) the slots in `mask` they lack, zero, in their storage;
+ * all or nothing. */
+adaopt_status adaopt__grow_slots(adaopt_optimizer *opt, size_t first, size_t count, unsigned mask);
+/* Option combinations that are each valid but not together (nesterov; param_update on float32
+ * groups), for group gi with hyperparameters hp. */
+adaopt_status adaopt__check_combination(adaopt_optimizer *opt, size_t gi, const double *hp);
+/* Every per-step scalar of one tensor at step t (t >= 1), in double.  `mu_product_before` is
+ * NAdam's P_{t-1}. */
+typedef struct adaopt_step_scalars {
+    double lr, clr, bc1, bc2, step_size;
+    double mu, mu_next, mu_product; /* NAdam: mu_t, mu_{t+1}, P_t */
+    double grad_coef, avg_coef;     /* NAdam: lr(1-mu_t)/(1-P_t), lr mu_next/(1-P_t mu_next) */
+    double rho_t, rect;             /* RAdam */
+    int rectified;
+} adaopt_step_scalars;
+adaopt_step_scalars adaopt__step_scalars_at(adaopt_algorithm algorithm, const double *hp,
+                                            uint64_t t, double mu_product_before);
+
 /* Option table (options.c). */
 ADAOPT_INTERNAL_API int adaopt__algorithm_valid(adaopt_algorithm algorithm);
 ADAOPT_INTERNAL_API int adaopt__option_applies(adaopt_algorithm algorithm, adaopt_option option);

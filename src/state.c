@@ -1,0 +1,279 @@
+/*
+ * state.c -- inspecting and importing the state: state arrays (decoded when stored in bf16 or
+ * 8 bits), scalar state, the per-coordinate effective learning rate, and the bytes held.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+const char *adaopt_state_name(adaopt_state_kind kind)
+{
+    static const char *const names[] = {
+        [ADAOPT_STATE_STEP] = "step",
+        [ADAOPT_STATE_MU_PRODUCT] = "mu_product",
+        [ADAOPT_STATE_MOMENTUM_BUFFER] = "momentum_buffer",
+        [ADAOPT_STATE_SUM] = "sum",
+        [ADAOPT_STATE_SQUARE_AVG] = "square_avg",
+        [ADAOPT_STATE_GRAD_AVG] = "grad_avg",
+        [ADAOPT_STATE_EXP_AVG] = "exp_avg",
+        [ADAOPT_STATE_EXP_AVG_SQ] = "exp_avg_sq",
+        [ADAOPT_STATE_MAX_EXP_AVG_SQ] = "max_exp_avg_sq",
+        [ADAOPT_STATE_EXP_INF] = "exp_inf",
+        [ADAOPT_STATE_MASTER] = "master",
+    };
+    return kind >= ADAOPT_STATE_STEP && kind <= ADAOPT_STATE_MASTER ? names[kind] : NULL;
+}
+
+static adaopt_status check_tensor(const adaopt_optimizer *opt, size_t tensor)
+{
+    if (tensor >= opt->n_tensors)
+        return adaopt__fail((adaopt_optimizer *)opt, ADAOPT_ERR_INDEX,
+                            "tensor %zu out of range (%zu tensors)", tensor, opt->n_tensors);
+    return ADAOPT_OK;
+}
+
+adaopt_status adaopt_state(const adaopt_optimizer *opt, size_t tensor, adaopt_state_kind kind,
+                           const float **data, size_t *numel)
+{
+    adaopt_optimizer *o = (adaopt_optimizer *)opt; /* only its error buffer is written */
+    if (opt == NULL)
+        return ADAOPT_ERR_NULL;
+    if (data == NULL)
+        return adaopt__fail(o, ADAOPT_ERR_NULL, "state: data must not be NULL");
+    adaopt_status st = check_tensor(opt, tensor);
+    if (st != ADAOPT_OK)
+        return st;
+    if (kind == ADAOPT_STATE_MASTER) {
+        const adaopt_tensor *m = &opt->tensors[tensor];
+        if (m->master == NULL)
+            return adaopt__fail(o, ADAOPT_ERR_OPTION, "tensor %zu has no master weights (float32 "
+                                "parameters, or an update without them)", tensor);
+        if (!m->master_ready)
+            return adaopt__fail(o, ADAOPT_ERR_STATE, "tensor %zu has no 'master' yet", tensor);
+        *data = m->master;
+        if (numel != NULL)
+            *numel = m->numel;
+        return ADAOPT_OK;
+    }
+    int s = adaopt__slot_of_state(opt->algorithm, kind);
+    if (s < 0)
+        return adaopt__fail(o, ADAOPT_ERR_OPTION, "%s has no array state '%s'",
+                            adaopt_algorithm_name(opt->algorithm),
+                            adaopt_state_name(kind) ? adaopt_state_name(kind) : "?");
+    adaopt_tensor *t = &o->tensors[tensor];
+    int exists = t->step > 0 && adaopt__has_slot(t, s) &&
+                 (opt->algorithm != ADAOPT_ALGO_SGD || t->slot_ready[s]);
+    if (!exists)
+        return adaopt__fail(o, ADAOPT_ERR_STATE, "tensor %zu has no '%s' yet", tensor,
+                            adaopt_state_name(kind));
+    const float *values = adaopt__slot_floats(opt, t, s); /* decoded, if packed */
+    if (values == NULL)
+        return adaopt__fail(o, ADAOPT_ERR_ALLOC, "state: out of memory decoding '%s'",
+                            adaopt_state_name(kind));
+    *data = values;
+    if (numel != NULL)
+        *numel = t->numel;
+    return ADAOPT_OK;
+}
+
+adaopt_status adaopt_state_scalar(const adaopt_optimizer *opt, size_t tensor,
+                                  adaopt_state_kind kind, double *value)
+{
+    adaopt_optimizer *o = (adaopt_optimizer *)opt;
+    if (opt == NULL)
+        return ADAOPT_ERR_NULL;
+    if (value == NULL)
+        return adaopt__fail(o, ADAOPT_ERR_NULL, "state_scalar: value must not be NULL");
+    adaopt_status st = check_tensor(opt, tensor);
+    if (st != ADAOPT_OK)
+        return st;
+    if (kind == ADAOPT_STATE_STEP) {
+        *value = (double)opt->tensors[tensor].step;
+        return ADAOPT_OK;
+    }
+    if (kind == ADAOPT_STATE_MU_PRODUCT && opt->algorithm == ADAOPT_ALGO_NADAM) {
+        *value = opt->tensors[tensor].mu_product;
+        return ADAOPT_OK;
+    }
+    return adaopt__fail(o, ADAOPT_ERR_OPTION, "%s has no scalar state '%s'",
+                        adaopt_algorithm_name(opt->algorithm),
+                        adaopt_state_name(kind) ? adaopt_state_name(kind) : "?");
+}
+
+/* The denominator of ALGORITHMS.md for second-moment value u already divided as the eps mode
+ * says: returns d such that the step is coefficient * (gradient-like) / d. */
+static double denom_for(int eps_mode, double u, double bc2, double eps)
+{
+    switch (eps_mode) {
+    case ADAOPT_EPS_INSIDE:
+        return sqrt(u / bc2 + eps);
+    case ADAOPT_EPS_HAT:
+        return (sqrt(u) + eps) / sqrt(bc2);
+    default:
+        return sqrt(u) / sqrt(bc2) + eps;
+    }
+}
+
+adaopt_status adaopt_effective_lr(const adaopt_optimizer *opt, size_t tensor, float *out,
+                                  size_t numel)
+{
+    adaopt_optimizer *o = (adaopt_optimizer *)opt;
+    if (opt == NULL)
+        return ADAOPT_ERR_NULL;
+    if (out == NULL)
+        return adaopt__fail(o, ADAOPT_ERR_NULL, "effective_lr: out must not be NULL");
+    adaopt_status st = check_tensor(opt, tensor);
+    if (st != ADAOPT_OK)
+        return st;
+    const adaopt_tensor *t = &opt->tensors[tensor];
+    if (numel != t->numel)
+        return adaopt__fail(o, ADAOPT_ERR_SIZE, "effective_lr: out has %zu floats, tensor %zu has %zu",
+                            numel, tensor, t->numel);
+    if (t->step == 0)
+        return adaopt__fail(o, ADAOPT_ERR_STATE,
+                            "effective_lr: tensor %zu has not taken a step yet", tensor);
+    const double *hp = opt->groups[t->group].hp;
+    /* NAdam: recompute the last step's scalars from P_{t-1} = P_t / mu_t. */
+    double mu_before = 1.0;
+    if (opt->algorithm == ADAOPT_ALGO_NADAM) {
+        adaopt_step_scalars last = adaopt__step_scalars_at(opt->algorithm, hp, t->step, 1.0);
+        mu_before = last.mu > 0.0 ? t->mu_product / last.mu : 0.0;
+    }
+    adaopt_step_scalars s = adaopt__step_scalars_at(opt->algorithm, hp, t->step, mu_before);
+    double eps = hp[ADAOPT_EPS];
+    int mode = (int)hp[ADAOPT_EPS_MODE];
+    const float *sv[ADAOPT_MAX_SLOTS];
+    for (int k = 0; k < ADAOPT_MAX_SLOTS; k++) {
+        sv[k] = adaopt__has_slot(t, k) ? adaopt__slot_floats(opt, &o->tensors[tensor], k) : NULL;
+        if (adaopt__has_slot(t, k) && sv[k] == NULL)
+            return adaopt__fail(o, ADAOPT_ERR_ALLOC, "effective_lr: out of memory");
+    }
+    const float *s0 = sv[0], *s1 = sv[1], *s2 = sv[2];
+    for (size_t k = 0; k < numel; k++) {
+        double e;
+        switch (opt->algorithm) {
+        case ADAOPT_ALGO_SGD:
+            e = s.lr;
+            break;
+        case ADAOPT_ALGO_ADAGRAD:
+            e = s.clr / denom_for(mode, s0[k], 1.0, eps);
+            break;
+        case ADAOPT_ALGO_RMSPROP: {
+            double var = s0[k];
+            if (hp[ADAOPT_CENTERED] != 0.0 && s2 != NULL)
+                var -= (double)s2[k] * s2[k];
+            e = s.lr / denom_for(mode, var, 1.0, eps);
+            break;
+        }
+        case ADAOPT_ALGO_ADAM:
+        case ADAOPT_ALGO_ADAMW: {
+            double u = (hp[ADAOPT_AMSGRAD] != 0.0 && s2 != NULL) ? s2[k] : s1[k];
+            e = s.lr / s.bc1 / denom_for(mode, u, s.bc2, eps);
+            break;
+        }
+        case ADAOPT_ALGO_ADAMAX:
+            e = s.lr / s.bc1 / s1[k];
+            break;
+        case ADAOPT_ALGO_NADAM:
+            e = (s.grad_coef + s.avg_coef) / denom_for(mode, s1[k], s.bc2, eps);
+            break;
+        case ADAOPT_ALGO_RADAM:
+            e = s.rectified ? s.lr * s.rect / s.bc1 / denom_for(mode, s1[k], s.bc2, eps)
+                            : s.lr / s.bc1;
+            break;
+        default:
+            e = NAN;
+        }
+        out[k] = (float)e;
+    }
+    return ADAOPT_OK;
+}
+
+adaopt_status adaopt_set_state(adaopt_optimizer *opt, size_t tensor, adaopt_state_kind kind,
+                               const float *data, size_t numel)
+{
+    if (opt == NULL)
+        return ADAOPT_ERR_NULL;
+    if (data == NULL && numel > 0)
+        return adaopt__fail(opt, ADAOPT_ERR_NULL, "set_state: data must not be NULL");
+    adaopt_status st = check_tensor(opt, tensor);
+    if (st != ADAOPT_OK)
+        return st;
+    adaopt_tensor *t = &opt->tensors[tensor];
+    if (numel != t->numel)
+        return adaopt__fail(opt, ADAOPT_ERR_SIZE, "set_state: %zu floats for tensor %zu of %zu",
+                            numel, tensor, t->numel);
+    if (kind == ADAOPT_STATE_MASTER) {
+        if (t->master == NULL)
+            return adaopt__fail(opt, ADAOPT_ERR_OPTION, "tensor %zu has no master weights",
+                                tensor);
+        if (numel > 0)
+            memcpy(t->master, data, numel * sizeof *data);
+        t->master_ready = 1;
+        return ADAOPT_OK;
+    }
+    int s = adaopt__slot_of_state(opt->algorithm, kind);
+    if (s < 0)
+        return adaopt__fail(opt, ADAOPT_ERR_OPTION, "%s has no array state '%s'",
+                            adaopt_algorithm_name(opt->algorithm),
+                            adaopt_state_name(kind) ? adaopt_state_name(kind) : "?");
+    st = adaopt__grow_slots(opt, tensor, 1, 1u << s);
+    if (st != ADAOPT_OK)
+        return st;
+    if (numel > 0) {
+        if (t->storage != ADAOPT_STORAGE_F32 && adaopt__ensure_qtables(opt) != 0)
+            return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "set_state: out of memory");
+        adaopt__write_slot(opt, t, s, data); /* encoded, if the storage is packed */
+    }
+    t->slot_ready[s] = 1;
+    return ADAOPT_OK;
+}
+
+size_t adaopt_state_bytes(const adaopt_optimizer *opt)
+{
+    if (opt == NULL)
+        return 0;
+    size_t bytes = 0;
+    for (size_t i = 0; i < opt->n_tensors; i++) {
+        const adaopt_tensor *t = &opt->tensors[i];
+        size_t n = t->numel, blocks = n / ADAOPT__BLOCK + (n % ADAOPT__BLOCK != 0);
+        for (int k = 0; k < ADAOPT_MAX_SLOTS; k++) {
+            if (t->slot[k] != NULL)
+                bytes += n * 4;
+            else if (t->packed[k] != NULL)
+                bytes += t->storage == ADAOPT_STORAGE_BF16 ? n * 2 : n + blocks * 4;
+        }
+        if (t->master != NULL)
+            bytes += n * 4;
+    }
+    return bytes;
+}
+
+adaopt_status adaopt_set_state_scalar(adaopt_optimizer *opt, size_t tensor, adaopt_state_kind kind,
+                                      double value)
+{
+    if (opt == NULL)
+        return ADAOPT_ERR_NULL;
+    adaopt_status st = check_tensor(opt, tensor);
+    if (st != ADAOPT_OK)
+        return st;
+    if (kind == ADAOPT_STATE_STEP) {
+        if (!(value >= 0.0 && value <= 9007199254740992.0) || value != floor(value))
+            return adaopt__fail(opt, ADAOPT_ERR_VALUE, "step must be a whole number >= 0 (got %g)",
+                                value);
+        opt->tensors[tensor].step = (uint64_t)value;
+        return ADAOPT_OK;
+    }
+    if (kind == ADAOPT_STATE_MU_PRODUCT && opt->algorithm == ADAOPT_ALGO_NADAM) {
+        if (!(value >= 0.0 && value <= 1.0)) /* 0 when beta1 = 0 */
+            return adaopt__fail(opt, ADAOPT_ERR_VALUE, "mu_product must be in [0, 1] (got %g)", value);
+        opt->tensors[tensor].mu_product = value;
+        return ADAOPT_OK;
+    }
+    return adaopt__fail(opt, ADAOPT_ERR_OPTION, "%s has no scalar state '%s'",
+                        adaopt_algorithm_name(opt->algorithm),
+                        adaopt_state_name(kind) ? adaopt_state_name(kind) : "?");
+}
