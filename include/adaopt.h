@@ -403,6 +403,15 @@ ADAOPT_API adaopt_status adaopt_reserve_sparse(adaopt_optimizer *opt, size_t max
 ADAOPT_API adaopt_status adaopt_step_sparse(adaopt_optimizer *opt, float *const *params,
                                             const float *const *grads,
                                             const adaopt_sparse_grad *sparse, size_t n_tensors);
+/* adaopt_step_sparse for any element types (adaopt_step_typed's arrays); the sparse values
+ * are float32 whatever the group's gradient type.  Low-precision parameters and bf16 state are
+ * updated row by row as the dense path updates them (master weights, stochastic rounding with
+ * the element's own noise); 8-bit state needs rows of a multiple of 256 elements (its blocks),
+ * else ADAOPT_ERR_CONFLICT. */
+ADAOPT_API adaopt_status adaopt_step_sparse_typed(adaopt_optimizer *opt, void *const *params,
+                                                  const void *const *grads,
+                                                  const adaopt_sparse_grad *sparse,
+                                                  size_t n_tensors);
 
 /* ---------------------------------------------------------------------------------------------
  * Speed: kernels and threads.  Neither changes results: every kernel is bit-identical to the

@@ -142,6 +142,8 @@ void adaopt__free_tensor_state(adaopt_tensor *t);
 int adaopt__slot_is_signed(adaopt_algorithm algorithm, int k);
 /* Sets every element of slot k to v, in its storage (AdaGrad's initial accumulator). */
 void adaopt__fill_slot(const adaopt_optimizer *opt, adaopt_tensor *t, int k, float v);
+/* Fills t's master weights from its parameter (bf16 or fp16 widened). */
+void adaopt__fill_master(const adaopt_optimizer *opt, adaopt_tensor *t, const void *param);
 /* Decodes slot k into out[0 .. numel). */
 void adaopt__read_slot(const adaopt_optimizer *opt, const adaopt_tensor *t, int k, float *out);
 /* Encodes in[0 .. numel) into slot k (8-bit: block by block). */
@@ -151,10 +153,13 @@ void adaopt__write_slot(const adaopt_optimizer *opt, adaopt_tensor *t, int k, co
 const float *adaopt__slot_floats(const adaopt_optimizer *opt, adaopt_tensor *t, int k);
 /* Makes the 8-bit quantizers if a group needs them: 0, or -1 (out of memory). */
 int adaopt__ensure_qtables(adaopt_optimizer *opt);
-/* One chunk [begin, end) of tensor i in the staged path: converts each block of 256 elements to
- * float32, runs the float32 kernel, converts back (lowp.c). */
+/* Elements [begin, end) of tensor i in the staged path: converts each block of 256 elements to
+ * float32, runs the float32 kernel, converts back (lowp.c).  `param` is the whole tensor;
+ * `grad` points to the gradient of element `begin`, of type grad_dtype.  begin is a multiple of
+ * 256 when the tensor has 8-bit state. */
 void adaopt__step_staged(const adaopt_optimizer *opt, size_t i, void *param, const void *grad,
-                         size_t begin, size_t end, uint32_t noise_seed, const float *grad_factor);
+                         int grad_dtype, size_t begin, size_t end, uint32_t noise_seed,
+                         const float *grad_factor);
 
 /* Shared by optimizer.c, step.c and state.c. */
 /* OpenMP's default thread count (OMP_NUM_THREADS, else every core); 1 without OpenMP. */

@@ -249,14 +249,20 @@ static void narrow(const adaopt_optimizer *opt, int dtype, int stochastic, const
     }
 }
 
+void adaopt__fill_master(const adaopt_optimizer *opt, adaopt_tensor *t, const void *param)
+{
+    widen(opt, opt->groups[t->group].param_dtype, param, 0, t->numel, t->master);
+}
+
 void adaopt__step_staged(const adaopt_optimizer *opt, size_t i, void *param, const void *grad,
-                         size_t begin, size_t end, uint32_t noise_seed, const float *grad_factor)
+                         int grad_dtype, size_t begin, size_t end, uint32_t noise_seed,
+                         const float *grad_factor)
 {
     const adaopt_tensor *t = &opt->tensors[i];
     const adaopt_group *g = &opt->groups[t->group];
     const adaopt_coeffs *c = &opt->coeffs[i];
     adaopt_kernel_fn kernel = opt->kernels->by_algorithm[opt->algorithm];
-    int pd = g->param_dtype, gd = g->grad_dtype, update = (int)g->hp[ADAOPT_PARAM_UPDATE];
+    int pd = g->param_dtype, gd = grad_dtype, update = (int)g->hp[ADAOPT_PARAM_UPDATE];
     int stochastic = update == ADAOPT_UPDATE_MASTER_SR || update == ADAOPT_UPDATE_SR;
     float pbuf[ADAOPT__BLOCK], gbuf[ADAOPT__BLOCK], sbuf[ADAOPT_MAX_SLOTS][ADAOPT__BLOCK];
     for (size_t at = begin; at < end; at += ADAOPT__BLOCK) {
@@ -272,9 +278,9 @@ void adaopt__step_staged(const adaopt_optimizer *opt, size_t i, void *param, con
             widen(opt, pd, param, at, n, pbuf);
             p = pbuf;
         }
-        const float *gr = (const float *)grad + at;
+        const float *gr = (const float *)grad + (at - begin);
         if (gd != ADAOPT_DTYPE_F32) {
-            widen(opt, gd, grad, at, n, gbuf);
+            widen(opt, gd, grad, at - begin, n, gbuf);
             gr = gbuf;
         }
         if (grad_factor != NULL) { /* the fused unscale / clipping coefficient */

@@ -169,7 +169,7 @@ static adaopt_status check_sparse(adaopt_optimizer *opt, size_t i, const adaopt_
  * tensor's kernel runs on each distinct row (rows are independent: the kernel is element-wise,
  * so any split of the rows among threads gives the same bits).  O(n_indices * row_len), nothing
  * proportional to the table. */
-static void sparse_update(adaopt_optimizer *opt, size_t i, float *p, const adaopt_sparse_grad *sg)
+static void sparse_update(adaopt_optimizer *opt, size_t i, void *p, const adaopt_sparse_grad *sg)
 {
     const size_t none = SIZE_MAX, len = sg->row_len;
     adaopt_tensor *t = &opt->tensors[i];
@@ -195,6 +195,8 @@ static void sparse_update(adaopt_optimizer *opt, size_t i, float *p, const adaop
     float *s0 = t->slot[0], *s1 = t->slot[1], *s2 = t->slot[2];
     const float *values = sg->values;
     long n_rows = (long)n_distinct;
+    int lowp = adaopt__group_is_lowp(&opt->groups[t->group]);
+    uint32_t seed = adaopt__noise_seed(opt->rounding_seed, i, t->step + 1);
     int threads = (int)(opt->threads < opt->sparse.threads ? opt->threads : opt->sparse.threads);
     (void)threads;
 #ifdef _OPENMP
@@ -216,7 +218,11 @@ static void sparse_update(adaopt_optimizer *opt, size_t i, float *p, const adaop
             row = sum;
         }
         size_t b = r * len;
-        kernel(c, p + b, row, s0 ? s0 + b : NULL, s1 ? s1 + b : NULL, s2 ? s2 + b : NULL, len);
+        if (lowp) /* the row staged as the dense path stages its blocks (float32 values) */
+            adaopt__step_staged(opt, i, p, row, ADAOPT_DTYPE_F32, b, b + len, seed, NULL);
+        else
+            kernel(c, (float *)p + b, row, s0 ? s0 + b : NULL, s1 ? s1 + b : NULL,
+                   s2 ? s2 + b : NULL, len);
     }
 }
 
@@ -369,6 +375,13 @@ adaopt_status adaopt_step_typed(adaopt_optimizer *opt, void *const *params,
     return step_impl(opt, params, grads, NULL, n_tensors, 1);
 }
 
+adaopt_status adaopt_step_sparse_typed(adaopt_optimizer *opt, void *const *params,
+                                       const void *const *grads, const adaopt_sparse_grad *sparse,
+                                       size_t n_tensors)
+{
+    return step_impl(opt, params, grads, sparse, n_tensors, 1);
+}
+
 static adaopt_status step_impl(adaopt_optimizer *opt, void *const *params,
                                const void *const *grads, const adaopt_sparse_grad *sparse,
                                size_t n_tensors, int typed)
@@ -403,13 +416,15 @@ static adaopt_status step_impl(adaopt_optimizer *opt, void *const *params,
                     return adaopt__fail(opt, ADAOPT_ERR_CONFLICT,
                                         "step: tensor %zu has a sparse gradient, which "
                                         "adaopt_scale_next_grads does not apply to", i);
-        if (sparse != NULL && adaopt__group_is_lowp(g))
+        if (sparse != NULL)
             for (size_t i = g->first_tensor; i < g->first_tensor + g->n_tensors; i++)
-                if (is_sparse(sparse, i))
+                if (is_sparse(sparse, i) && opt->tensors[i].storage == ADAOPT_STORAGE_8BIT &&
+                    sparse[i].row_len % ADAOPT__BLOCK != 0)
                     return adaopt__fail(opt, ADAOPT_ERR_CONFLICT,
-                                        "step: tensor %zu has a sparse gradient, but group %zu "
-                                        "has low-precision types or state, which sparse steps "
-                                        "do not support yet", i, gi);
+                                        "step: tensor %zu has 8-bit state in blocks of %d, which "
+                                        "rows of %zu elements cut: sparse rows need a multiple "
+                                        "of %d", i, ADAOPT__BLOCK, sparse[i].row_len,
+                                        ADAOPT__BLOCK);
     }
     for (size_t i = 0; i < n_tensors; i++) {
         int has_sparse = is_sparse(sparse, i);
@@ -451,6 +466,11 @@ static adaopt_status step_impl(adaopt_optimizer *opt, void *const *params,
         if (t->step == 0 && opt->algorithm == ADAOPT_ALGO_ADAGRAD && !t->slot_ready[0] &&
             hp[ADAOPT_INITIAL_ACCUMULATOR_VALUE] != 0.0) /* born zero, unless set_state gave it */
             adaopt__fill_slot(opt, t, 0, (float)hp[ADAOPT_INITIAL_ACCUMULATOR_VALUE]);
+        if (sparse_i && t->master != NULL && !t->master_ready) {
+            /* a sparse step touches some rows only: the whole master is filled now, once */
+            adaopt__fill_master(opt, t, params[i]);
+            t->master_ready = 1;
+        }
         if (!sparse_i && prev != NULL && prev_group == t->group && prev_step == t->step &&
             prev_ready == t->slot_ready[0] && opt->algorithm != ADAOPT_ALGO_NADAM) {
             opt->coeffs[i] = *prev;
@@ -499,8 +519,12 @@ static adaopt_status step_impl(adaopt_optimizer *opt, void *const *params,
         size_t b = ch->begin;
         if (scaled || adaopt__group_is_lowp(&opt->groups[t->group])) {
             uint32_t seed = adaopt__noise_seed(opt->rounding_seed, ch->tensor, t->step + 1);
-            adaopt__step_staged(opt, ch->tensor, params[ch->tensor], grads[ch->tensor], b,
-                                ch->end, seed, scaled ? &factor : NULL);
+            int gd = opt->groups[t->group].grad_dtype;
+            const void *grad = gd == ADAOPT_DTYPE_F32
+                                   ? (const void *)((const float *)grads[ch->tensor] + b)
+                                   : (const void *)((const uint16_t *)grads[ch->tensor] + b);
+            adaopt__step_staged(opt, ch->tensor, params[ch->tensor], grad, gd, b, ch->end, seed,
+                                scaled ? &factor : NULL);
             continue;
         }
         float *s0 = t->slot[0] ? t->slot[0] + b : NULL;
@@ -512,7 +536,7 @@ static adaopt_status step_impl(adaopt_optimizer *opt, void *const *params,
 
     for (size_t i = 0; i < n_tensors; i++)
         if (is_sparse(sparse, i))
-            sparse_update(opt, i, (float *)params[i], &sparse[i]);
+            sparse_update(opt, i, params[i], &sparse[i]);
 
     for (size_t i = 0; i < n_tensors; i++) {
         if (grads[i] == NULL && !is_sparse(sparse, i))
