@@ -24,6 +24,11 @@ int lab_worked(const lab_ctx *ctx);
 int lab_digits(const lab_ctx *ctx);
 int lab_precision(const lab_ctx *ctx);
 
+/* The digits (--data or the copy in the tree) and their split order: a shuffle with seed 0,
+ * the same for every lab that trains on them (lab_digits.c).  0, or -1 with a message. */
+struct digits;
+int lab_digits_data(const lab_ctx *ctx, struct digits *d, int *order, int min_images);
+
 /* Helpers (report.c). */
 /* Creates the output folder (and parents); 0 or -1 with a message on stderr. */
 int lab_make_dir(const char *path);

@@ -121,34 +121,41 @@ static int write_curves(const lab_ctx *ctx, const char *name, const result *res,
     return 0;
 }
 
+int lab_digits_data(const lab_ctx *ctx, digits *d, int *order, int min_images)
+{
+    char err[512];
+    const char *path = ctx->data_path ? ctx->data_path : digits_default_path();
+    if (digits_load(path, d, err, sizeof err) != 0) {
+        fprintf(stderr, "adaopt: %s (give the file with --data PATH)\n", err);
+        return -1;
+    }
+    if (d->n < min_images) {
+        fprintf(stderr, "adaopt: %s has %d images; the lab needs at least %d\n", path, d->n,
+                min_images);
+        return -1;
+    }
+    lab_rng r;
+    lab_rng_seed(&r, 0);
+    for (int i = 0; i < d->n; i++)
+        order[i] = i;
+    for (int i = d->n - 1; i > 0; i--) {
+        int j = (int)(lab_rng_uniform(&r) * (i + 1)), t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    return 0;
+}
+
 int lab_digits(const lab_ctx *ctx)
 {
     lab_heading("digits: a 64-64-10 MLP on scikit-learn's 8x8 handwritten digits");
     static digits d;
     static setup s;
-    char err[512];
-    const char *path = ctx->data_path ? ctx->data_path : digits_default_path();
-    if (digits_load(path, &d, err, sizeof err) != 0) {
-        fprintf(stderr, "adaopt: %s (give the file with --data PATH)\n", err);
+    if (lab_digits_data(ctx, &d, s.order, N_TRAIN + N_VAL + 10) != 0)
         return 1;
-    }
-    if (d.n < N_TRAIN + N_VAL + 10) {
-        fprintf(stderr, "adaopt: %s has %d images; the lab needs at least %d\n", path, d.n,
-                N_TRAIN + N_VAL + 10);
-        return 1;
-    }
     s.d = &d;
     s.n_test = d.n - N_TRAIN - N_VAL;
     s.epochs = ctx->epochs > 0 ? ctx->epochs : DEFAULT_EPOCHS;
-    lab_rng r;
-    lab_rng_seed(&r, 0);
-    for (int i = 0; i < d.n; i++)
-        s.order[i] = i;
-    for (int i = d.n - 1; i > 0; i--) {
-        int j = (int)(lab_rng_uniform(&r) * (i + 1)), t = s.order[i];
-        s.order[i] = s.order[j];
-        s.order[j] = t;
-    }
     printf("%d images: %d train, %d validation, %d test; %d epochs of batches of %d\n\n", d.n,
            N_TRAIN, N_VAL, s.n_test, s.epochs, BATCH);
     static result def[N_ENTRIES], tuned[N_ENTRIES], trial;

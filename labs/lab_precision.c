@@ -274,27 +274,9 @@ int lab_precision(const lab_ctx *ctx)
     failed |= !stalls || !sr_tracks || !master_tracks;
 
     static digits d;
-    char err[512];
-    const char *path = ctx->data_path ? ctx->data_path : digits_default_path();
-    if (digits_load(path, &d, err, sizeof err) != 0) {
-        fprintf(stderr, "adaopt: %s (give the file with --data PATH)\n", err);
-        return 1;
-    }
-    if (d.n < N_TRAIN + N_VAL + 10) {
-        fprintf(stderr, "adaopt: %s has %d images; the lab needs at least %d\n", path, d.n,
-                N_TRAIN + N_VAL + 10);
-        return 1;
-    }
     static int order[DIGITS_MAX];
-    lab_rng r;
-    lab_rng_seed(&r, 0);
-    for (int i = 0; i < d.n; i++)
-        order[i] = i;
-    for (int i = d.n - 1; i > 0; i--) {
-        int j = (int)(lab_rng_uniform(&r) * (i + 1)), t = order[i];
-        order[i] = order[j];
-        order[j] = t;
-    }
+    if (lab_digits_data(ctx, &d, order, N_TRAIN + N_VAL + 10) != 0)
+        return 1;
     int n_test = d.n - N_TRAIN - N_VAL;
     static dresult res[N_MODES];
     for (int k = 0; k < N_MODES; k++) {

@@ -81,17 +81,24 @@ static int close_checked(int fd)
     return close(fd) != 0 && errno != EINTR ? -1 : 0;
 }
 
+/* The folder holding `path` into dir; returns the file's name within it. */
+static const char *folder_of(const char *path, char dir[PATH_MAX])
+{
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        snprintf(dir, PATH_MAX, ".");
+    else if (slash == path)
+        snprintf(dir, PATH_MAX, "/");
+    else
+        snprintf(dir, PATH_MAX, "%.*s", (int)(slash - path), path);
+    return slash ? slash + 1 : path;
+}
+
 /* fsync of the folder holding `path`, so that a rename into it is durable. */
 static int sync_folder(const char *path, adaopt__io_error *err)
 {
     char dir[PATH_MAX];
-    const char *slash = strrchr(path, '/');
-    if (slash == NULL)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == path)
-        snprintf(dir, sizeof dir, "/");
-    else
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    folder_of(path, dir);
     int fd = retry_open(dir, O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0) {
         set_failure(err, "open (the folder)", errno);
@@ -168,15 +175,8 @@ void adaopt__atomic_abort(adaopt__atomic_file *f)
  * shard files do): names "<path>...<TMP_MARK><12 hex>" whose lock can be taken. */
 static void remove_stale(const char *path)
 {
-    const char *slash = strrchr(path, '/');
-    const char *base = slash ? slash + 1 : path;
     char dir[PATH_MAX];
-    if (slash == NULL)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == path)
-        snprintf(dir, sizeof dir, "/");
-    else
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    const char *base = folder_of(path, dir);
     DIR *d = opendir(dir);
     if (d == NULL)
         return; /* best effort: the save itself has succeeded */

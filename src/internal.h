@@ -136,6 +136,8 @@ int adaopt__group_is_lowp(const adaopt_group *g);
 int adaopt__storage_for(const adaopt_group *g, size_t numel);
 /* Allocates slot k of tensor t (zero) in the form of `storage`: 0, or -1 (out of memory). */
 int adaopt__alloc_slot(adaopt_tensor *t, int k, int storage);
+/* Frees slot k of t in whatever form it has. */
+void adaopt__drop_slot(adaopt_tensor *t, int k);
 /* Frees every state array, view and the master of t. */
 void adaopt__free_tensor_state(adaopt_tensor *t);
 /* Whether the state in slot k of `algorithm` takes the signed 8-bit map. */

@@ -57,18 +57,22 @@ int adaopt__alloc_slot(adaopt_tensor *t, int k, int storage)
     return 0;
 }
 
+void adaopt__drop_slot(adaopt_tensor *t, int k)
+{
+    adaopt__free_state(t->slot[k]);
+    adaopt__free_state(t->packed[k]);
+    adaopt__free_state(t->absmax[k]);
+    adaopt__free_state(t->view[k]);
+    t->slot[k] = NULL;
+    t->packed[k] = NULL;
+    t->absmax[k] = NULL;
+    t->view[k] = NULL;
+}
+
 void adaopt__free_tensor_state(adaopt_tensor *t)
 {
-    for (int k = 0; k < ADAOPT_MAX_SLOTS; k++) {
-        adaopt__free_state(t->slot[k]);
-        adaopt__free_state(t->packed[k]);
-        adaopt__free_state(t->absmax[k]);
-        adaopt__free_state(t->view[k]);
-        t->slot[k] = NULL;
-        t->packed[k] = NULL;
-        t->absmax[k] = NULL;
-        t->view[k] = NULL;
-    }
+    for (int k = 0; k < ADAOPT_MAX_SLOTS; k++)
+        adaopt__drop_slot(t, k);
     adaopt__free_state(t->master);
     t->master = NULL;
 }

@@ -110,19 +110,6 @@ unsigned adaopt__slots_needed(adaopt_algorithm algorithm, const double *hp)
     return 0u;
 }
 
-/* Frees slot k of t in whatever form it has. */
-static void drop_slot(adaopt_tensor *t, int k)
-{
-    adaopt__free_state(t->slot[k]);
-    adaopt__free_state(t->packed[k]);
-    adaopt__free_state(t->absmax[k]);
-    adaopt__free_state(t->view[k]);
-    t->slot[k] = NULL;
-    t->packed[k] = NULL;
-    t->absmax[k] = NULL;
-    t->view[k] = NULL;
-}
-
 /* Gives every tensor in [first, first+count) the slots in `mask` it lacks, zero-filled, in
  * the tensor's storage.  All or nothing: on a failure the slots made here are freed again. */
 adaopt_status adaopt__grow_slots(adaopt_optimizer *opt, size_t first, size_t count, unsigned mask)
@@ -139,7 +126,7 @@ adaopt_status adaopt__grow_slots(adaopt_optimizer *opt, size_t first, size_t cou
             for (size_t j = first; j <= i; j++)
                 for (int r = 0; r < ADAOPT_MAX_SLOTS; r++)
                     if (opt->tensors[j].slot_ready[r] == -1) {
-                        drop_slot(&opt->tensors[j], r);
+                        adaopt__drop_slot(&opt->tensors[j], r);
                         opt->tensors[j].slot_ready[r] = 0;
                     }
             return adaopt__fail(opt, ADAOPT_ERR_ALLOC,
@@ -444,18 +431,25 @@ static adaopt_status restructure(adaopt_optimizer *opt, size_t gi, const double 
     return ADAOPT_OK;
 }
 
+/* hp = g's hyperparameters with the n options set; 1 if that changes how state is stored. */
+static int with_options(const adaopt_group *g, const adaopt_option *options, const double *values,
+                        size_t n, double *hp)
+{
+    memcpy(hp, g->hp, sizeof g->hp);
+    int restructured = 0;
+    for (size_t k = 0; k < n; k++) {
+        restructured |= is_structural(options[k]) && hp[options[k]] != values[k];
+        hp[options[k]] = values[k];
+    }
+    return restructured;
+}
+
 adaopt_status adaopt__set_many(adaopt_optimizer *opt, size_t first, size_t count,
                                const adaopt_option *options, const double *values, size_t n)
 {
     for (size_t gi = first; gi < first + count; gi++) {
-        adaopt_group *g = &opt->groups[gi];
         double hp[ADAOPT_OPTION_MAX + 1];
-        memcpy(hp, g->hp, sizeof hp);
-        int restructured = 0;
-        for (size_t k = 0; k < n; k++) {
-            restructured |= is_structural(options[k]) && hp[options[k]] != values[k];
-            hp[options[k]] = values[k];
-        }
+        int restructured = with_options(&opt->groups[gi], options, values, n, hp);
         adaopt_status st = adaopt__check_combination(opt, gi, hp);
         if (st != ADAOPT_OK)
             return st;
@@ -470,12 +464,7 @@ adaopt_status adaopt__set_many(adaopt_optimizer *opt, size_t first, size_t count
     for (size_t gi = first; gi < first + count; gi++) {
         adaopt_group *g = &opt->groups[gi];
         double hp[ADAOPT_OPTION_MAX + 1];
-        memcpy(hp, g->hp, sizeof hp);
-        int restructured = 0;
-        for (size_t k = 0; k < n; k++) {
-            restructured |= is_structural(options[k]) && hp[options[k]] != values[k];
-            hp[options[k]] = values[k];
-        }
+        int restructured = with_options(g, options, values, n, hp);
         adaopt_status st = restructured ? restructure(opt, gi, hp)
                                         : adaopt__grow_slots(opt, g->first_tensor, g->n_tensors,
                                                      adaopt__slots_needed(opt->algorithm, hp));
