@@ -656,10 +656,9 @@ adaopt_status adaopt_set_step(adaopt_optimizer *opt, uint64_t steps_done)
         const double *hp = opt->groups[t->group].hp;
         if (t->step == 0 && steps_done > 0 && opt->algorithm == ADAOPT_ALGO_ADAGRAD &&
             !t->slot_ready[0] && hp[ADAOPT_INITIAL_ACCUMULATOR_VALUE] != 0.0) {
-            /* the sum its first step would have filled (unless adaopt_set_state wrote one) */
-            float init = (float)hp[ADAOPT_INITIAL_ACCUMULATOR_VALUE];
-            for (size_t k = 0; k < t->numel; k++)
-                t->slot[0][k] = init;
+            /* the sum its first step would have filled (unless adaopt_set_state wrote one), in
+             * its storage */
+            adaopt__fill_slot(opt, t, 0, (float)hp[ADAOPT_INITIAL_ACCUMULATOR_VALUE]);
         }
         t->step = steps_done;
         if (opt->algorithm == ADAOPT_ALGO_NADAM)

@@ -713,6 +713,19 @@ static void errors(void **unused)
     assert_int_equal(adaopt_reserve_sparse(opt, 4, 300, 20), ADAOPT_OK);
     assert_int_equal(adaopt_step_sparse(opt, tp1, none, &sg, 1), ADAOPT_ERR_CONFLICT);
     adaopt_destroy(opt);
+    /* set_step fills AdaGrad's accumulator in its storage (fuzz_step found the float32 write) */
+    for (int storage = ADAOPT_STORAGE_BF16; storage <= ADAOPT_STORAGE_8BIT; storage++) {
+        size_t big = 5000;
+        assert_int_equal(adaopt_create(ADAOPT_ALGO_ADAGRAD, &opt), ADAOPT_OK);
+        assert_int_equal(adaopt_add_group(opt, &big, 1, &group), ADAOPT_OK);
+        assert_int_equal(adaopt_set(opt, 0, ADAOPT_STATE_STORAGE, storage), ADAOPT_OK);
+        assert_int_equal(adaopt_set(opt, 0, ADAOPT_INITIAL_ACCUMULATOR_VALUE, 0.25), ADAOPT_OK);
+        assert_int_equal(adaopt_set_step(opt, 3), ADAOPT_OK);
+        const float *sum;
+        assert_int_equal(adaopt_state(opt, 0, ADAOPT_STATE_SUM, &sum, NULL), ADAOPT_OK);
+        assert_true(sum[0] == 0.25f && sum[4999] == 0.25f);
+        adaopt_destroy(opt);
+    }
     assert_int_equal(adaopt_step_typed(NULL, tp, tg, 2), ADAOPT_ERR_NULL);
     assert_null(adaopt_dtype_name((adaopt_dtype)9));
     assert_string_equal(adaopt_dtype_name(ADAOPT_DTYPE_BF16), "bf16");
