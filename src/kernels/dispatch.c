@@ -7,7 +7,7 @@
 #include "kernels.h"
 #include "../../include/adaopt.h"
 
-/* The update kernels of `isa` with the conversions of `lowp` (AVX-512 CPUs run AVX2's). */
+/* The update kernels of `isa` with the conversions of `lowp`. */
 #define TABLE(isa, lowp)                                                                      \
     {{                                                                                        \
          [ADAOPT_ALGO_SGD] = adaopt_sgd_##isa,                                                \
@@ -25,7 +25,19 @@
 static const adaopt_kernel_table SCALAR = TABLE(scalar, scalar);
 #if defined(ADAOPT_HAVE_X86_KERNELS)
 static const adaopt_kernel_table AVX2 = TABLE(avx2, avx2);
-static const adaopt_kernel_table AVX512 = TABLE(avx512, avx2);
+static const adaopt_kernel_table AVX512 = {
+    {
+        [ADAOPT_ALGO_SGD] = adaopt_sgd_avx512,
+        [ADAOPT_ALGO_ADAGRAD] = adaopt_adagrad_avx512,
+        [ADAOPT_ALGO_RMSPROP] = adaopt_rmsprop_avx512,
+        [ADAOPT_ALGO_ADAM] = adaopt_adam_avx512,
+        [ADAOPT_ALGO_ADAMW] = adaopt_adam_avx512,
+        [ADAOPT_ALGO_ADAMAX] = adaopt_adamax_avx512,
+        [ADAOPT_ALGO_NADAM] = adaopt_nadam_avx512,
+        [ADAOPT_ALGO_RADAM] = adaopt_radam_avx512,
+    },
+    {adaopt_decode8_avx512, adaopt_encode8_avx512, adaopt_bf16_widen_avx512,
+     adaopt_bf16_narrow_avx512, adaopt_bf16_narrow_sr_avx2}};
 #endif
 #if defined(ADAOPT_HAVE_NEON_KERNELS)
 static const adaopt_kernel_table NEON = TABLE(neon, scalar);

@@ -1,0 +1,119 @@
+/*
+ * lowp_avx512.c -- the 8-bit and bf16 conversions for AVX-512F (16 lanes, masks instead of
+ * blends), lane for lane the operations of their scalar twins in lowp.c and of lowp_avx2.c,
+ * so the bits are the same on every ISA (tests/test_lowp.c).  Compiled with -mavx512f only for
+ * this file, used only when the CPU has AVX-512F (dispatch.c).
+ */
+#include <immintrin.h>
+#include <math.h>
+
+#include "kernels.h"
+#include "../precision.h"
+
+void adaopt_decode8_avx512(const uint8_t *code, const float *map, float absmax, float *out,
+                           size_t n)
+{
+    const __m512 scale = _mm512_set1_ps(absmax);
+    size_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        __m512i c = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(code + j)));
+        _mm512_storeu_ps(out + j, _mm512_mul_ps(_mm512_i32gather_ps(c, map, 4), scale));
+    }
+    if (j < n)
+        adaopt_decode8_scalar(code + j, map, absmax, out + j, n - j);
+}
+
+/* adaopt__quantize of 16 lanes (precision.h). */
+static inline __m512i quantize16(const adaopt__qtable *q, __m512 y)
+{
+    const __m512i b = _mm512_castps_si512(y);
+    const __mmask16 is_nan = _mm512_cmpgt_epi32_mask(
+        _mm512_and_si512(b, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
+    __m512i e = _mm512_and_si512(_mm512_srli_epi32(b, 23), _mm512_set1_epi32(0xff));
+    e = _mm512_max_epi32(e, _mm512_set1_epi32(ADAOPT__QT_EXP_MIN));
+    e = _mm512_min_epi32(e, _mm512_set1_epi32(ADAOPT__QT_EXP_MIN + ADAOPT__QT_EXPS - 1));
+    __m512i key = _mm512_add_epi32(_mm512_mullo_epi32(_mm512_srli_epi32(b, 31),
+                                                      _mm512_set1_epi32(ADAOPT__QT_EXPS)),
+                                   _mm512_sub_epi32(e, _mm512_set1_epi32(ADAOPT__QT_EXP_MIN)));
+    key = _mm512_add_epi32(_mm512_slli_epi32(key, 7),
+                           _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(0x7f)));
+    __m512i c = _mm512_and_si512(_mm512_i32gather_epi32(key, (const void *)q->code, 1),
+                                 _mm512_set1_epi32(0xff));
+    __mmask16 up = _mm512_cmp_ps_mask(y, _mm512_i32gather_ps(c, q->bound, 4), _CMP_GT_OQ);
+    c = _mm512_mask_add_epi32(c, up, c, _mm512_set1_epi32(1));
+    return _mm512_maskz_mov_epi32((__mmask16)~is_nan, c); /* NaN: 0 */
+}
+
+float adaopt_encode8_avx512(const struct adaopt__qtable *q, int is_signed, const float *in,
+                            size_t n, uint8_t *code)
+{
+    const __m512i magnitude = _mm512_set1_epi32(0x7fffffff);
+    __m512 vmax = _mm512_setzero_ps();
+    size_t j = 0;
+    for (; j + 16 <= n; j += 16) { /* max_ps returns its second operand when one is NaN */
+        __m512i bits = _mm512_castps_si512(_mm512_loadu_ps(in + j));
+        vmax = _mm512_max_ps(_mm512_castsi512_ps(_mm512_and_si512(bits, magnitude)), vmax);
+    }
+    float lanes[16], absmax = 0.0f;
+    _mm512_storeu_ps(lanes, vmax);
+    for (int k = 0; k < 16; k++)
+        absmax = lanes[k] > absmax ? lanes[k] : absmax;
+    for (; j < n; j++) {
+        float a = fabsf(in[j]);
+        absmax = a > absmax ? a : absmax;
+    }
+    const __m512 scale = _mm512_set1_ps(absmax);
+    const __m512i one = _mm512_set1_epi32(1);
+    j = 0;
+    for (; j + 16 <= n; j += 16) {
+        __m512 x = _mm512_loadu_ps(in + j);
+        __m512i c = quantize16(q, _mm512_div_ps(x, scale));
+        if (is_signed) { /* the sign fix; the signed map is negative exactly below code 127 */
+            __mmask16 map_negative = _mm512_cmplt_epi32_mask(c, _mm512_set1_epi32(127));
+            __mmask16 x_negative = _mm512_cmplt_epi32_mask(_mm512_castps_si512(x),
+                                                           _mm512_setzero_si512());
+            __mmask16 flip = (__mmask16)(map_negative ^ x_negative);
+            __mmask16 positive = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GT_OQ);
+            c = _mm512_mask_add_epi32(c, (__mmask16)(flip & positive), c, one);
+            c = _mm512_mask_sub_epi32(c, (__mmask16)(flip & ~positive), c, one);
+            c = _mm512_and_si512(c, _mm512_set1_epi32(0xff));
+        }
+        _mm_storeu_si128((__m128i *)(code + j), _mm512_cvtepi32_epi8(c));
+    }
+    for (; j < n; j++) { /* the tail, as the scalar twin does with the same absmax */
+        uint8_t c = adaopt__quantize(q, in[j] / absmax);
+        if (is_signed && signbit(q->map[c]) != signbit(in[j]))
+            c = (uint8_t)(in[j] > 0.0f ? c + 1 : c - 1);
+        code[j] = c;
+    }
+    return absmax;
+}
+
+void adaopt_bf16_widen_avx512(const uint16_t *in, float *out, size_t n)
+{
+    size_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        __m512i h = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(in + j)));
+        _mm512_storeu_ps(out + j, _mm512_castsi512_ps(_mm512_slli_epi32(h, 16)));
+    }
+    if (j < n)
+        adaopt_bf16_widen_scalar(in + j, out + j, n - j);
+}
+
+void adaopt_bf16_narrow_avx512(const float *in, uint16_t *out, size_t n)
+{
+    size_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        __m512i b = _mm512_castps_si512(_mm512_loadu_ps(in + j));
+        __mmask16 is_nan = _mm512_cmpgt_epi32_mask(
+            _mm512_and_si512(b, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
+        __m512i odd = _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1));
+        __m512i r = _mm512_srli_epi32(
+            _mm512_add_epi32(_mm512_add_epi32(b, _mm512_set1_epi32(0x7fff)), odd), 16);
+        __m512i quiet = _mm512_or_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(0x40));
+        r = _mm512_mask_mov_epi32(r, is_nan, quiet);
+        _mm256_storeu_si256((__m256i *)(out + j), _mm512_cvtepi32_epi16(r));
+    }
+    if (j < n)
+        adaopt_bf16_narrow_scalar(in + j, out + j, n - j);
+}
