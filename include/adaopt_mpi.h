@@ -51,6 +51,20 @@ ADAOPT_API adaopt_status adaopt_zero_create(MPI_Comm comm, adaopt_algorithm algo
                                             const size_t *numels, size_t n_tensors,
                                             const size_t *group_sizes, size_t n_groups,
                                             adaopt_zero **out, char *error, size_t error_size);
+/* adaopt_zero_create for a model of bf16 or fp16 parameters (every group of one type),
+ * gradients of that type or float32.  Each rank keeps the float32 master weights (or, with
+ * param_update sr/nearest, none) and state of its shard only; the gradients are averaged in
+ * float32 (widened exactly, summed in rank order); the all-gather moves the parameters in their
+ * own type, half the bytes of float32.  Stochastic rounding draws each element's noise by its
+ * index in the whole tensor, so the result is the bits of one process stepping with the
+ * average (tests/mpi/test_zero.c).  bf16 or 8-bit state is not sharded yet (adaopt_zero_set
+ * refuses it).  Step with adaopt_zero_step_typed. */
+ADAOPT_API adaopt_status adaopt_zero_create_typed(MPI_Comm comm, adaopt_algorithm algorithm,
+                                                  const size_t *numels, size_t n_tensors,
+                                                  const size_t *group_sizes, size_t n_groups,
+                                                  adaopt_dtype param_dtype,
+                                                  adaopt_dtype grad_dtype, adaopt_zero **out,
+                                                  char *error, size_t error_size);
 ADAOPT_API void adaopt_zero_destroy(adaopt_zero *z);
 /* The last failure's detail ("" if none).  Local. */
 ADAOPT_API const char *adaopt_zero_last_error(const adaopt_zero *z);
@@ -93,6 +107,9 @@ ADAOPT_API adaopt_status adaopt_zero_set_piece_limit(adaopt_zero *z, uint64_t el
  * part of the batch); read only.  Every tensor needs a gradient on every rank. */
 ADAOPT_API adaopt_status adaopt_zero_step(adaopt_zero *z, float *const *params,
                                           const float *const *grads, size_t n_tensors);
+/* adaopt_zero_step for a typed optimizer: params[i] and grads[i] in its types. */
+ADAOPT_API adaopt_status adaopt_zero_step_typed(adaopt_zero *z, void *const *params,
+                                                const void *const *grads, size_t n_tensors);
 /* Whether the last step was skipped (non-finite gradient under SKIP), and steps taken. */
 ADAOPT_API int adaopt_zero_last_step_skipped(const adaopt_zero *z);
 ADAOPT_API uint64_t adaopt_zero_steps_taken(const adaopt_zero *z);

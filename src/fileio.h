@@ -9,10 +9,12 @@
 
 #include "../include/adaopt.h"
 
+#ifndef ADAOPT_INTERNAL_API
 #if defined(__GNUC__)
 #define ADAOPT_INTERNAL_API __attribute__((visibility("default")))
 #else
 #define ADAOPT_INTERNAL_API
+#endif
 #endif
 
 /* Which call failed ("open", "write", "fsync", "rename", "fsync (the folder)", ...) and errno. */

@@ -37,6 +37,8 @@ typedef struct adaopt_tensor {
     int slot_ready[ADAOPT_MAX_SLOTS]; /* holds a value (SGD's buffer is born at a step) */
     int storage;        /* adaopt_state_storage in effect (8-bit falls back to float32 below
                            the group's min_8bit_numel) */
+    uint64_t noise_base; /* stochastic rounding's element index of element 0 (a ZeRO shard's
+                            piece of a tensor: where the piece begins in it) */
     float *master;      /* float32 master weights of a bf16/fp16 tensor (MASTER modes) */
     int master_ready;   /* filled from the parameter (at the first step, or by a load) */
 } adaopt_tensor;

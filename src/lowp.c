@@ -235,18 +235,19 @@ static void widen(const adaopt_optimizer *opt, int dtype, const void *src, size_
 }
 
 static void narrow(const adaopt_optimizer *opt, int dtype, int stochastic, const float *in,
-                   size_t at, size_t n, void *dst, uint32_t noise_seed)
+                   size_t at, size_t n, void *dst, uint32_t noise_seed, uint64_t noise_base)
 {
     uint16_t *h = (uint16_t *)dst + at;
+    uint64_t index = noise_base + at; /* the element's index in its whole tensor */
     if (dtype == ADAOPT_DTYPE_BF16) {
         if (stochastic)
-            opt->kernels->lowp.bf16_narrow_sr(in, h, n, noise_seed, at);
+            opt->kernels->lowp.bf16_narrow_sr(in, h, n, noise_seed, index);
         else
             opt->kernels->lowp.bf16_narrow(in, h, n);
     } else {
         if (stochastic)
             for (size_t j = 0; j < n; j++)
-                h[j] = adaopt__f32_to_f16_sr(in[j], adaopt__noise(noise_seed, at + j));
+                h[j] = adaopt__f32_to_f16_sr(in[j], adaopt__noise(noise_seed, index + j));
         else
             for (size_t j = 0; j < n; j++)
                 h[j] = adaopt__f32_to_f16(in[j]);
@@ -307,7 +308,7 @@ void adaopt__step_staged(const adaopt_optimizer *opt, size_t i, void *param, con
             if (t->packed[k] != NULL)
                 encode_block(opt, t, k, at, n, sbuf[k]);
         if (pd != ADAOPT_DTYPE_F32)
-            narrow(opt, pd, stochastic, p, at, n, param, noise_seed);
+            narrow(opt, pd, stochastic, p, at, n, param, noise_seed, t->noise_base);
     }
 }
 

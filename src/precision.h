@@ -11,6 +11,15 @@
 #include <stdint.h>
 #include <string.h>
 
+/* Exported from the shared library for adaopt_mpi (as in fileio.h); not part of the API. */
+#ifndef ADAOPT_INTERNAL_API
+#if defined(__GNUC__)
+#define ADAOPT_INTERNAL_API __attribute__((visibility("default")))
+#else
+#define ADAOPT_INTERNAL_API
+#endif
+#endif
+
 static inline uint32_t adaopt__f32_bits(float x)
 {
     uint32_t b;
@@ -57,7 +66,7 @@ static inline uint16_t adaopt__f32_to_bf16_sr(float x, uint32_t noise)
 
 /* ---- fp16 (IEEE binary16) ---- */
 
-float adaopt__f16_to_f32(uint16_t h);
+ADAOPT_INTERNAL_API float adaopt__f16_to_f32(uint16_t h);
 /* Round to nearest, ties to even (subnormals included); NaN stays NaN; overflow gives inf. */
 uint16_t adaopt__f32_to_f16(float x);
 /* Stochastic rounding with the same law: the k bits the conversion drops (13 for a normal

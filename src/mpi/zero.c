@@ -27,6 +27,7 @@
 #include "../../include/adaopt_mpi.h"
 #include "../fileio.h"
 #include "../internal.h"
+#include "../precision.h"
 
 enum { ROUND_BUDGET = 1 << 22 }; /* floats per collective buffer (16 MiB) */
 
@@ -47,8 +48,10 @@ struct adaopt_zero {
     float *send, *recv;               /* world * round floats each */
     float *gshard;                    /* len floats: the averaged gradient of the shard */
     double *norm_parts;               /* world: every shard's part of the clipping norm */
-    float **lparams;
-    const float **lgrads;
+    void **lparams;
+    const void **lgrads;
+    int param_dtype, grad_dtype;      /* adaopt_dtype of every group's parameters, gradients */
+    size_t param_bytes;               /* 4 or 2 */
     adaopt_optimizer *local;
     size_t threads;
     double clip_max, clip_type, last_norm;
@@ -154,13 +157,20 @@ static adaopt_status make_local(adaopt_zero *z, uint64_t off, uint64_t len, adao
         piece_of(z, i, off, len, &begin, &sizes[i]);
     size_t first = 0;
     for (size_t g = 0; g < z->n_groups && st == ADAOPT_OK; g++) {
-        st = adaopt_add_group(opt, sizes + first, z->group_sizes[g], &group);
+        /* the shard steps with the averaged gradient, which is float32 whatever was sent */
+        st = adaopt_add_group_typed(opt, sizes + first, z->group_sizes[g],
+                                    (adaopt_dtype)z->param_dtype, ADAOPT_DTYPE_F32, &group);
         first += z->group_sizes[g];
     }
     free(sizes);
     if (st != ADAOPT_OK) {
         adaopt_destroy(opt);
         return st;
+    }
+    for (size_t i = 0; i < z->n_tensors; i++) { /* stochastic rounding: the whole tensor's index */
+        size_t count;
+        piece_of(z, i, off, len, &begin, &count);
+        opt->tensors[i].noise_base = begin;
     }
     *out = opt;
     return ADAOPT_OK;
@@ -202,6 +212,16 @@ adaopt_status adaopt_zero_create(MPI_Comm comm, adaopt_algorithm algorithm, cons
                                  size_t n_tensors, const size_t *group_sizes, size_t n_groups,
                                  adaopt_zero **out, char *error, size_t error_size)
 {
+    return adaopt_zero_create_typed(comm, algorithm, numels, n_tensors, group_sizes, n_groups,
+                                    ADAOPT_DTYPE_F32, ADAOPT_DTYPE_F32, out, error, error_size);
+}
+
+adaopt_status adaopt_zero_create_typed(MPI_Comm comm, adaopt_algorithm algorithm,
+                                       const size_t *numels, size_t n_tensors,
+                                       const size_t *group_sizes, size_t n_groups,
+                                       adaopt_dtype param_dtype, adaopt_dtype grad_dtype,
+                                       adaopt_zero **out, char *error, size_t error_size)
+{
     if (error != NULL && error_size > 0)
         error[0] = '\0';
     if (out == NULL)
@@ -221,12 +241,20 @@ adaopt_status adaopt_zero_create(MPI_Comm comm, adaopt_algorithm algorithm, cons
     z->n_tensors = n_tensors;
     z->n_groups = n_groups;
     z->last_norm = NAN;
+    z->param_dtype = (int)param_dtype;
+    z->grad_dtype = (int)grad_dtype;
+    z->param_bytes = param_dtype == ADAOPT_DTYPE_F32 ? 4 : 2;
 
     /* Local checks first, then every rank learns whether all passed. */
     adaopt_status st = ADAOPT_OK;
     size_t in_groups = 0;
     if (!adaopt__algorithm_valid(algorithm))
         st = fail(z, ADAOPT_ERR_ALGORITHM, "create: unknown algorithm %d", (int)algorithm);
+    else if (adaopt_dtype_name(param_dtype) == NULL ||
+             (grad_dtype != param_dtype && grad_dtype != ADAOPT_DTYPE_F32))
+        st = fail(z, ADAOPT_ERR_VALUE, "create: parameters of type %d with gradients of type %d: "
+                  "the gradients' type must be the parameters' or float32", (int)param_dtype,
+                  (int)grad_dtype);
     else if ((n_tensors > 0 && numels == NULL) || (n_groups > 0 && group_sizes == NULL))
         st = fail(z, ADAOPT_ERR_NULL, "create: numels and group_sizes must not be NULL");
     else if (n_tensors == 0 || n_groups == 0)
@@ -300,6 +328,8 @@ adaopt_status adaopt_zero_create(MPI_Comm comm, adaopt_algorithm algorithm, cons
     uint32_t sig = 0;
     if (st == ADAOPT_OK) {
         sig = adaopt__crc32c(0, &algorithm, sizeof algorithm);
+        sig = adaopt__crc32c(sig, &z->param_dtype, sizeof z->param_dtype);
+        sig = adaopt__crc32c(sig, &z->grad_dtype, sizeof z->grad_dtype);
         sig = adaopt__crc32c(sig, numels, n_tensors * sizeof *numels);
         sig = adaopt__crc32c(sig, group_sizes, n_groups * sizeof *group_sizes);
     }
@@ -437,20 +467,16 @@ size_t adaopt_zero_state_bytes(const adaopt_zero *z)
 {
     if (z == NULL)
         return 0;
-    size_t bytes = 0;
-    for (size_t i = 0; i < z->local->n_tensors; i++)
-        for (int k = 0; k < ADAOPT_MAX_SLOTS; k++)
-            bytes += z->local->tensors[i].slot[k] != NULL ? z->local->tensors[i].numel * 4 : 0;
-    return bytes;
+    return adaopt_state_bytes(z->local); /* the master weights of a 16-bit model included */
 }
 
 /* ------------------------------------------------------------------------------------------ */
 /* The step                                                                                   */
 
-/* Copies flat elements [begin, begin + count) of the tensors `src` to dst (gather = 1) or
- * dst's values into them (gather = 0). */
-static void copy_flat(const adaopt_zero *z, float *const *tensors, uint64_t begin, uint64_t count,
-                      float *buf, int gather)
+/* Copies flat elements [begin, begin + count) of the tensors, `bytes` each, into buf
+ * (gather = 1) or buf's elements into them (gather = 0). */
+static void copy_flat(const adaopt_zero *z, void *const *tensors, size_t bytes, uint64_t begin,
+                      uint64_t count, void *buf, int gather)
 {
     if (count == 0)
         return;
@@ -463,18 +489,38 @@ static void copy_flat(const adaopt_zero *z, float *const *tensors, uint64_t begi
         else
             hi = mid;
     }
+    unsigned char *b8 = buf;
     for (size_t i = lo; i < z->n_tensors && count > 0; i++) {
         uint64_t a = z->tensor_off[i], b = z->tensor_off[i + 1];
         if (begin >= b)
             continue;
         size_t at = (size_t)(begin - a), n = (size_t)(b - begin < count ? b - begin : count);
+        unsigned char *t = (unsigned char *)tensors[i] + at * bytes;
         if (gather)
-            memcpy(buf, tensors[i] + at, n * sizeof *buf);
+            memcpy(b8, t, n * bytes);
         else
-            memcpy(tensors[i] + at, buf, n * sizeof *buf);
-        buf += n;
+            memcpy(t, b8, n * bytes);
+        b8 += n * bytes;
         begin += n;
         count -= n;
+    }
+}
+
+/* The gradients of flat elements [begin, begin + count) as float32 into out (bf16 and fp16
+ * widened exactly). */
+static void copy_grads(const adaopt_zero *z, const void *const *grads, uint64_t begin,
+                       uint64_t count, float *out)
+{
+    if (z->grad_dtype == ADAOPT_DTYPE_F32) {
+        copy_flat(z, (void *const *)grads, 4, begin, count, out, 1);
+        return;
+    }
+    uint16_t *h = (uint16_t *)out + count; /* the upper half of out: widened in place, upwards */
+    copy_flat(z, (void *const *)grads, 2, begin, count, h, 1);
+    for (uint64_t j = 0; j < count; j++) {
+        uint16_t v = h[j];
+        out[j] = z->grad_dtype == ADAOPT_DTYPE_BF16 ? adaopt__bf16_to_f32(v)
+                                                     : adaopt__f16_to_f32(v);
     }
 }
 
@@ -485,7 +531,7 @@ static uint64_t round_count(uint64_t shard_len, uint64_t k, uint64_t round)
 }
 
 /* gshard = the average over ranks of their gradients of this rank's shard. */
-static adaopt_status reduce_gradients(adaopt_zero *z, const float *const *grads)
+static adaopt_status reduce_gradients(adaopt_zero *z, const void *const *grads)
 {
     uint64_t rounds = (z->shard_len[0] + z->round - 1) / z->round;
     float world_f = (float)z->world;
@@ -494,8 +540,8 @@ static adaopt_status reduce_gradients(adaopt_zero *z, const float *const *grads)
             uint64_t n = round_count(z->shard_len[r], k, z->round);
             z->counts[r] = (int)n;
             z->displs[r] = (int)((uint64_t)r * z->round);
-            copy_flat(z, (float *const *)grads, z->shard_off[r] + k * z->round, n,
-                      z->send + (size_t)r * z->round, 1);
+            copy_grads(z, grads, z->shard_off[r] + k * z->round, n,
+                       z->send + (size_t)r * z->round);
         }
         uint64_t mine = round_count(z->len, k, z->round);
         float *out = z->gshard + k * z->round;
@@ -533,24 +579,28 @@ static adaopt_status reduce_gradients(adaopt_zero *z, const float *const *grads)
     return ADAOPT_OK;
 }
 
-/* Every rank's updated shard to every rank, into the caller's tensors. */
-static adaopt_status gather_params(adaopt_zero *z, float *const *params)
+/* Every rank's updated shard to every rank, into the caller's tensors, in the parameters' own
+ * type (bf16 and fp16 halve the bytes). */
+static adaopt_status gather_params(adaopt_zero *z, void *const *params)
 {
     uint64_t rounds = (z->shard_len[0] + z->round - 1) / z->round;
+    size_t bytes = z->param_bytes;
+    MPI_Datatype type = bytes == 4 ? MPI_FLOAT : MPI_UINT16_T;
+    unsigned char *recv = (unsigned char *)z->recv;
     for (uint64_t k = 0; k < rounds; k++) {
         for (int r = 0; r < z->world; r++) {
             z->counts[r] = (int)round_count(z->shard_len[r], k, z->round);
             z->displs[r] = (int)((uint64_t)r * z->round);
         }
-        float *mine = z->recv + (size_t)z->rank * z->round;
-        copy_flat(z, params, z->off + k * z->round, (uint64_t)z->counts[z->rank], mine, 1);
-        if (MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, z->recv, z->counts, z->displs,
-                           MPI_FLOAT, z->comm) != MPI_SUCCESS)
+        unsigned char *mine = recv + (size_t)z->rank * z->round * bytes;
+        copy_flat(z, params, bytes, z->off + k * z->round, (uint64_t)z->counts[z->rank], mine, 1);
+        if (MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, recv, z->counts, z->displs,
+                           type, z->comm) != MPI_SUCCESS)
             return fail(z, ADAOPT_ERR_IO, "step: MPI_Allgatherv failed");
         for (int r = 0; r < z->world; r++)
             if (r != z->rank)
-                copy_flat(z, params, z->shard_off[r] + k * z->round, (uint64_t)z->counts[r],
-                          z->recv + (size_t)r * z->round, 0);
+                copy_flat(z, params, bytes, z->shard_off[r] + k * z->round,
+                          (uint64_t)z->counts[r], recv + (size_t)r * z->round * bytes, 0);
     }
     return ADAOPT_OK;
 }
@@ -572,14 +622,35 @@ static int any_nonfinite(const float *g, size_t n)
     return bad;
 }
 
+static adaopt_status zero_step(adaopt_zero *z, void *const *params, const void *const *grads,
+                               size_t n_tensors, int typed);
+
 adaopt_status adaopt_zero_step(adaopt_zero *z, float *const *params, const float *const *grads,
                                size_t n_tensors)
+{
+    return zero_step(z, (void *const *)params, (const void *const *)grads, n_tensors, 0);
+}
+
+adaopt_status adaopt_zero_step_typed(adaopt_zero *z, void *const *params,
+                                     const void *const *grads, size_t n_tensors)
+{
+    return zero_step(z, params, grads, n_tensors, 1);
+}
+
+static adaopt_status zero_step(adaopt_zero *z, void *const *params, const void *const *grads,
+                               size_t n_tensors, int typed)
 {
     if (z == NULL)
         return ADAOPT_ERR_NULL;
     z->last_skipped = 0;
     adaopt_status st = ADAOPT_OK;
-    if (params == NULL || grads == NULL)
+    int lowp_types = z->param_dtype != ADAOPT_DTYPE_F32 || z->grad_dtype != ADAOPT_DTYPE_F32;
+    if (!typed && lowp_types)
+        st = fail(z, ADAOPT_ERR_CONFLICT, "step: the parameters are %s and the gradients %s: "
+                  "step with adaopt_zero_step_typed",
+                  adaopt_dtype_name((adaopt_dtype)z->param_dtype),
+                  adaopt_dtype_name((adaopt_dtype)z->grad_dtype));
+    else if (params == NULL || grads == NULL)
         st = fail(z, ADAOPT_ERR_NULL, "step: params and grads must not be NULL");
     else if (n_tensors != z->n_tensors)
         st = fail(z, ADAOPT_ERR_SIZE, "step: %zu tensors given, the optimizer has %zu", n_tensors,
@@ -595,24 +666,24 @@ adaopt_status adaopt_zero_step(adaopt_zero *z, float *const *params, const float
     if (st != ADAOPT_OK)
         return st;
 
-    /* One rank without clipping: nothing to exchange or scale, so the update reads the
-     * caller's gradients directly -- the core library's step, plus one small message. */
-    if (z->world == 1 && !z->clip_on) {
+    /* One rank without clipping, in float32: nothing to exchange or scale, so the update reads
+     * the caller's gradients directly -- the core library's step, plus one small message. */
+    if (z->world == 1 && !z->clip_on && !lowp_types) {
         z->last_norm = NAN;
         for (size_t i = 0; i < n_tensors; i++) {
             z->lparams[i] = z->numels[i] > 0 ? params[i] : z->gshard;
             z->lgrads[i] = z->numels[i] > 0 ? grads[i] : z->gshard;
         }
-        st = adaopt_step(z->local, z->lparams, z->lgrads, n_tensors);
+        st = adaopt_step_typed(z->local, z->lparams, z->lgrads, n_tensors);
         if (st != ADAOPT_OK)
             return fail(z, st, "%s", adaopt_last_error(z->local));
         z->last_skipped = adaopt_last_step_skipped(z->local);
         return ADAOPT_OK;
     }
 
-    /* 1. The averaged gradient of this shard. */
+    /* 1. The averaged gradient of this shard (float32, whatever the gradients' type). */
     if (z->world == 1) {
-        copy_flat(z, (float *const *)grads, 0, z->len, z->gshard, 1);
+        copy_grads(z, grads, 0, z->len, z->gshard);
     } else {
         st = agree(z, reduce_gradients(z, grads));
         if (st != ADAOPT_OK)
@@ -661,11 +732,13 @@ adaopt_status adaopt_zero_step(adaopt_zero *z, float *const *params, const float
         int inside = z->piece_len[i] > 0;
         z->lgrads[i] = inside ? z->gshard + (z->tensor_off[i] + z->piece_begin[i] - z->off)
                               : z->gshard;
-        z->lparams[i] = inside && params[i] != NULL ? params[i] + z->piece_begin[i] : z->gshard;
+        z->lparams[i] = inside && params[i] != NULL
+                            ? (void *)((unsigned char *)params[i] + z->piece_begin[i] * z->param_bytes)
+                            : (void *)z->gshard;
     }
     if (found >= 0)
         adaopt_hint_nonfinite(z->local, found);
-    st = adaopt_step(z->local, z->lparams, z->lgrads, n_tensors);
+    st = adaopt_step_typed(z->local, z->lparams, z->lgrads, n_tensors);
     if (st != ADAOPT_OK)
         fail(z, st, "%s", adaopt_last_error(z->local));
     /* The local steps fail or succeed together (the same hyperparameters, checked above, the
@@ -1105,6 +1178,11 @@ static adaopt_status take_shard(adaopt_zero *z, adaopt_optimizer *stg, const ada
             t->slot_ready[k] = s->slot_ready[k];
             if (hi > lo)
                 memcpy(t->slot[k] + (lo - pb), s->slot[k] + (lo - qb), (hi - lo) * sizeof(float));
+        }
+        if (s->master != NULL && t->master != NULL) { /* a 16-bit model's master weights */
+            t->master_ready = s->master_ready;
+            if (hi > lo)
+                memcpy(t->master + (lo - pb), s->master + (lo - qb), (hi - lo) * sizeof(float));
         }
     }
     return ADAOPT_OK;

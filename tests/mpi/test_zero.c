@@ -249,6 +249,158 @@ static void piece_limit_errors(void)
     adaopt_zero_destroy(z);
 }
 
+/* A model of bf16 or fp16 parameters (adaopt_zero_create_typed): every rank's parameters and
+ * master weights are those of one process stepping a typed optimizer with the rank-ordered
+ * average of the widened gradients, bit for bit -- stochastic rounding included (each element's
+ * noise comes from its index in the whole tensor) -- with clipping, and through a sharded
+ * checkpoint. */
+static uint16_t narrow16(adaopt_dtype d, float x)
+{
+    uint32_t b;
+    memcpy(&b, &x, 4);
+    if (d == ADAOPT_DTYPE_BF16)
+        return (uint16_t)((b + 0x7fffu + ((b >> 16) & 1u)) >> 16); /* finite inputs */
+    /* fp16 through the reference library: a one-element typed optimizer is overkill; the
+     * gradients are exact small multiples of 2^-10, which fp16 holds exactly */
+    int e = (int)((b >> 23) & 0xff) - 127 + 15;
+    uint32_t m = (b >> 13) & 0x3ff;
+    if (x == 0.0f)
+        return (uint16_t)((b >> 16) & 0x8000u);
+    return (uint16_t)(((b >> 16) & 0x8000u) | (uint32_t)e << 10 | m);
+}
+
+static float widen16(adaopt_dtype d, uint16_t h)
+{
+    if (d == ADAOPT_DTYPE_BF16) {
+        uint32_t b = (uint32_t)h << 16;
+        float f;
+        memcpy(&f, &b, 4);
+        return f;
+    }
+    int e = (h >> 10) & 0x1f;
+    float m = (float)(h & 0x3ff);
+    float v = e == 0 ? m * 0x1p-24f : ldexpf(1.0f + m / 1024.0f, e - 15);
+    return (h & 0x8000u) ? -v : v;
+}
+
+static void typed_model(void)
+{
+    static const struct {
+        const char *name;
+        adaopt_dtype pd, gd;
+        const char *options;
+        double clip;
+    } cases[] = {
+        {"bf16 master", ADAOPT_DTYPE_BF16, ADAOPT_DTYPE_F32, "lr=0.01, weight_decay=0.1", 0},
+        {"bf16 sr, bf16 grads, clip", ADAOPT_DTYPE_BF16, ADAOPT_DTYPE_BF16, "lr=0.01, param_update=sr", 1.0},
+        {"fp16 nearest", ADAOPT_DTYPE_F16, ADAOPT_DTYPE_F16, "lr=0.01, param_update=nearest", 0},
+        {"fp16 master_sr", ADAOPT_DTYPE_F16, ADAOPT_DTYPE_F32, "lr=0.01, param_update=master_sr", 0},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        adaopt_dtype pd = cases[c].pd, gd = cases[c].gd;
+        adaopt_zero *z;
+        adaopt_optimizer *ref;
+        char msg[256];
+        size_t group, first = 0;
+        if (adaopt_zero_create_typed(MPI_COMM_WORLD, ADAOPT_ALGO_ADAMW, NUMELS, N_TENSORS,
+                                     GROUP_SIZES, N_GROUPS, pd, gd, &z, msg, sizeof msg) != ADAOPT_OK) {
+            CHECK(0, "typed %s: create: %s", cases[c].name, msg);
+            continue;
+        }
+        CHECK(adaopt_create(ADAOPT_ALGO_ADAMW, &ref) == ADAOPT_OK, "reference");
+        for (int g = 0; g < N_GROUPS; g++) {
+            adaopt_add_group_typed(ref, NUMELS + first, GROUP_SIZES[g], pd, ADAOPT_DTYPE_F32, &group);
+            first += GROUP_SIZES[g];
+        }
+        /* the same options on both, by the string: zero through adaopt_zero_set */
+        CHECK(adaopt_set_options(ref, ADAOPT_ALL_GROUPS, cases[c].options) == ADAOPT_OK, "ref options");
+        for (int o = ADAOPT_LR; o <= ADAOPT_OPTION_MAX; o++) {
+            double v;
+            if (adaopt_get(ref, 0, (adaopt_option)o, &v) == ADAOPT_OK)
+                CHECK(adaopt_zero_set(z, ADAOPT_ALL_GROUPS, (adaopt_option)o, v) == ADAOPT_OK,
+                      "typed %s: zero_set %d: %s", cases[c].name, o, adaopt_zero_last_error(z));
+        }
+        if (cases[c].clip > 0)
+            CHECK(adaopt_zero_set_clip(z, cases[c].clip, 2.0) == ADAOPT_OK, "clip");
+        static uint16_t zp[TOTAL], rp[TOTAL], g16[TOTAL];
+        static float g32[TOTAL], avg[TOTAL];
+        for (size_t j = 0; j < TOTAL; j++)
+            zp[j] = rp[j] = narrow16(pd, (float)((int)(j % 17) - 8) * 0.125f);
+        void *zparams[N_TENSORS], *rparams[N_TENSORS];
+        const void *zgrads[N_TENSORS], *rgrads[N_TENSORS];
+        size_t at = 0;
+        for (int i = 0; i < N_TENSORS; i++) {
+            zparams[i] = zp + at;
+            rparams[i] = rp + at;
+            zgrads[i] = gd == ADAOPT_DTYPE_F32 ? (const void *)(g32 + at) : (const void *)(g16 + at);
+            rgrads[i] = avg + at;
+            at += NUMELS[i];
+        }
+        for (int s = 0; s < 30; s++) {
+            /* rank r's gradient: small multiples of 2^-10, exact in both 16-bit types */
+            for (size_t j = 0; j < TOTAL; j++) {
+                float sum = 0.0f;
+                for (int r = 0; r < world; r++) {
+                    float v = (float)((int)((j * 7 + (size_t)s * 13 + (size_t)r * 5) % 41) - 20) / 1024.0f;
+                    v = gd == ADAOPT_DTYPE_F32 ? v : widen16(gd, narrow16(gd, v));
+                    sum = r == 0 ? v : sum + v;
+                    if (r == rank) {
+                        g32[j] = v;
+                        g16[j] = narrow16(gd == ADAOPT_DTYPE_F32 ? ADAOPT_DTYPE_BF16 : gd, v);
+                    }
+                }
+                avg[j] = sum / (float)world;
+            }
+            CHECK(adaopt_zero_step_typed(z, zparams, zgrads, N_TENSORS) == ADAOPT_OK,
+                  "typed %s step %d: %s", cases[c].name, s, adaopt_zero_last_error(z));
+            if (cases[c].clip > 0) {
+                float *cg[N_TENSORS];
+                for (int i = 0; i < N_TENSORS; i++)
+                    cg[i] = (float *)(uintptr_t)rgrads[i];
+                adaopt_clip_grad_norm(cg, NUMELS, N_TENSORS, cases[c].clip, 2.0, NULL);
+            }
+            CHECK(adaopt_step_typed(ref, rparams, rgrads, N_TENSORS) == ADAOPT_OK, "ref step");
+            if (s == 14) { /* through a sharded checkpoint, into a fresh optimizer */
+                char path[256];
+                snprintf(path, sizeof path, "/tmp/adaopt-zero-typed-%d-%zu", world, c);
+                CHECK(adaopt_zero_save(z, path) == ADAOPT_OK, "save: %s", adaopt_zero_last_error(z));
+                adaopt_zero *back;
+                adaopt_zero_create_typed(MPI_COMM_WORLD, ADAOPT_ALGO_ADAMW, NUMELS, N_TENSORS,
+                                         GROUP_SIZES, N_GROUPS, pd, gd, &back, NULL, 0);
+                if (cases[c].clip > 0)
+                    adaopt_zero_set_clip(back, cases[c].clip, 2.0);
+                CHECK(adaopt_zero_load(back, path) == ADAOPT_OK, "load: %s",
+                      adaopt_zero_last_error(back));
+                adaopt_zero_destroy(z);
+                z = back;
+            }
+        }
+        CHECK(memcmp(zp, rp, sizeof zp) == 0, "typed %s: parameters differ from one process",
+              cases[c].name);
+        /* this rank's master weights against the reference's, where the mode keeps them */
+        uint64_t off, len;
+        adaopt_zero_shard(z, &off, &len);
+        const adaopt_optimizer *local = adaopt_zero_local(z);
+        for (int i = 0; i < N_TENSORS; i++) {
+            const float *zm, *rm;
+            size_t n;
+            if (adaopt_state(local, (size_t)i, ADAOPT_STATE_MASTER, &zm, &n) != ADAOPT_OK || n == 0)
+                continue;
+            CHECK(adaopt_state(ref, (size_t)i, ADAOPT_STATE_MASTER, &rm, NULL) == ADAOPT_OK, "ref master");
+            size_t t_off = 0;
+            for (int k = 0; k < i; k++)
+                t_off += NUMELS[k];
+            uint64_t begin = off > t_off ? off - t_off : 0; /* where this rank's piece begins */
+            CHECK(memcmp(zm, rm + begin, n * 4) == 0, "typed %s: tensor %d's master differs",
+                  cases[c].name, i);
+        }
+        adaopt_zero_destroy(z);
+        adaopt_destroy(ref);
+        if (rank == 0)
+            printf("  typed %-26s %d ranks: bit-identical to one process\n", cases[c].name, world);
+    }
+}
+
 /* A model of 3 x 2^31 elements (past MPI's int counts) is accepted: Adam over three tensors of
  * 2^31 floats, sharded; its buffers and state stay untouched zero pages, so this runs in little
  * memory.  (The step's split path is tested bit for bit on small models with small pieces.) */
@@ -300,6 +452,7 @@ int main(int argc, char **argv)
     collective_errors();
     tiny_model();
     piece_limit_errors();
+    typed_model();
     int total;
     MPI_Allreduce(&failures, &total, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
     if (rank == 0)
