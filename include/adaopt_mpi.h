@@ -57,8 +57,8 @@ ADAOPT_API adaopt_status adaopt_zero_create(MPI_Comm comm, adaopt_algorithm algo
  * float32 (widened exactly, summed in rank order); the all-gather moves the parameters in their
  * own type, half the bytes of float32.  Stochastic rounding draws each element's noise by its
  * index in the whole tensor, so the result is the bits of one process stepping with the
- * average (tests/mpi/test_zero.c).  bf16 or 8-bit state is not sharded yet (adaopt_zero_set
- * refuses it).  Step with adaopt_zero_step_typed. */
+ * average (tests/mpi/test_zero.c).  State may be float32 or bf16 (state_storage); 8-bit state is
+ * not sharded yet (adaopt_zero_set refuses it).  Step with adaopt_zero_step_typed. */
 ADAOPT_API adaopt_status adaopt_zero_create_typed(MPI_Comm comm, adaopt_algorithm algorithm,
                                                   const size_t *numels, size_t n_tensors,
                                                   const size_t *group_sizes, size_t n_groups,

@@ -355,11 +355,9 @@ adaopt_status adaopt_zero_set(adaopt_zero *z, size_t group, adaopt_option option
 {
     if (z == NULL)
         return ADAOPT_ERR_NULL;
-    if ((option == ADAOPT_STATE_STORAGE || option == ADAOPT_MIN_8BIT_NUMEL) &&
-        !(option == ADAOPT_STATE_STORAGE && value == ADAOPT_STORAGE_F32) &&
-        !(option == ADAOPT_MIN_8BIT_NUMEL && value == 4096.0))
-        return fail(z, ADAOPT_ERR_CONFLICT, "set: adaopt_zero keeps float32 state (bf16 and 8-bit "
-                    "state are not sharded yet)");
+    if (option == ADAOPT_STATE_STORAGE && value == ADAOPT_STORAGE_8BIT)
+        return fail(z, ADAOPT_ERR_CONFLICT, "set: adaopt_zero shards float32 and bf16 state; 8-bit "
+                    "state (blocks of 256 that shards would cut) is not sharded yet");
     adaopt_status st = adaopt_set(z->local, group, option, value);
     if (st != ADAOPT_OK)
         fail(z, st, "%s", adaopt_last_error(z->local));
@@ -1171,13 +1169,20 @@ static adaopt_status take_shard(adaopt_zero *z, adaopt_optimizer *stg, const ada
         adaopt_tensor *t = &stg->tensors[i];
         const adaopt_tensor *s = &old->tensors[i];
         for (int k = 0; k < ADAOPT_MAX_SLOTS; k++) {
-            if (s->slot[k] == NULL)
+            if (!adaopt__has_slot(s, k))
                 continue;
-            if (t->slot[k] == NULL && (t->slot[k] = adaopt__alloc_state(t->numel)) == NULL)
+            if (s->storage != t->storage) /* both from the same options: cannot happen */
+                return fail(z, ADAOPT_ERR_FORMAT, "load: shards of different state storage");
+            if (!adaopt__has_slot(t, k) && adaopt__alloc_slot(t, k, t->storage) != 0)
                 return fail(z, ADAOPT_ERR_ALLOC, "load: out of memory");
             t->slot_ready[k] = s->slot_ready[k];
-            if (hi > lo)
+            if (hi <= lo)
+                continue;
+            if (t->storage == ADAOPT_STORAGE_F32) /* element ranges: float32 or bf16 arrays */
                 memcpy(t->slot[k] + (lo - pb), s->slot[k] + (lo - qb), (hi - lo) * sizeof(float));
+            else
+                memcpy((uint16_t *)t->packed[k] + (lo - pb), (const uint16_t *)s->packed[k] + (lo - qb),
+                       (hi - lo) * sizeof(uint16_t));
         }
         if (s->master != NULL && t->master != NULL) { /* a 16-bit model's master weights */
             t->master_ready = s->master_ready;

@@ -235,6 +235,8 @@ static void piece_limit_errors(void)
               strstr(adaopt_zero_last_error(z), "more than the buffers hold") != NULL,
           "pieces: a limit past the buffers: %s", adaopt_zero_last_error(z));
     CHECK(adaopt_zero_set_piece_limit(NULL, 1) == ADAOPT_ERR_NULL, "pieces: NULL");
+    CHECK(adaopt_zero_set(z, ADAOPT_ALL_GROUPS, ADAOPT_STATE_STORAGE, ADAOPT_STORAGE_8BIT) ==
+              ADAOPT_ERR_CONFLICT, "8-bit state in ZeRO: refused (not sharded yet)");
     if (world > 1) {
         CHECK(adaopt_zero_set_piece_limit(z, rank == 0 ? 3 : 4) == ADAOPT_OK, "pieces: set");
         float **p = alloc_tensors(), **g = alloc_tensors();
@@ -295,6 +297,8 @@ static void typed_model(void)
         {"bf16 sr, bf16 grads, clip", ADAOPT_DTYPE_BF16, ADAOPT_DTYPE_BF16, "lr=0.01, param_update=sr", 1.0},
         {"fp16 nearest", ADAOPT_DTYPE_F16, ADAOPT_DTYPE_F16, "lr=0.01, param_update=nearest", 0},
         {"fp16 master_sr", ADAOPT_DTYPE_F16, ADAOPT_DTYPE_F32, "lr=0.01, param_update=master_sr", 0},
+        {"bf16 sr, bf16 state", ADAOPT_DTYPE_BF16, ADAOPT_DTYPE_BF16,
+         "lr=0.01, param_update=sr, state_storage=bf16", 0},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         adaopt_dtype pd = cases[c].pd, gd = cases[c].gd;
