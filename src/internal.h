@@ -137,7 +137,7 @@ int adaopt__group_is_lowp(const adaopt_group *g);
 /* The storage tensor t of group g gets. */
 int adaopt__storage_for(const adaopt_group *g, size_t numel);
 /* Allocates slot k of tensor t (zero) in the form of `storage`: 0, or -1 (out of memory). */
-int adaopt__alloc_slot(adaopt_tensor *t, int k, int storage);
+ADAOPT_INTERNAL_API int adaopt__alloc_slot(adaopt_tensor *t, int k, int storage);
 /* Frees slot k of t in whatever form it has. */
 void adaopt__drop_slot(adaopt_tensor *t, int k);
 /* Frees every state array, view and the master of t. */
