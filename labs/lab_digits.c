@@ -84,11 +84,7 @@ static int train(const setup *s, const entry *e, double lr, result *out)
     lab_rng r;
     lab_rng_seed(&r, 3);
     for (int epoch = 0; epoch < s->epochs; epoch++) {
-        for (int i = N_TRAIN - 1; i > 0; i--) {
-            int j = (int)(lab_rng_uniform(&r) * (i + 1)), t = train_idx[i];
-            train_idx[i] = train_idx[j];
-            train_idx[j] = t;
-        }
+        lab_shuffle(train_idx, N_TRAIN, &r);
         for (int start = 0; start < N_TRAIN; start += BATCH) {
             int b = start + BATCH <= N_TRAIN ? BATCH : N_TRAIN - start;
             mlp_loss_grad(&model, s->d, train_idx + start, b, &grad);
@@ -138,11 +134,7 @@ int lab_digits_data(const lab_ctx *ctx, digits *d, int *order, int min_images)
     lab_rng_seed(&r, 0);
     for (int i = 0; i < d->n; i++)
         order[i] = i;
-    for (int i = d->n - 1; i > 0; i--) {
-        int j = (int)(lab_rng_uniform(&r) * (i + 1)), t = order[i];
-        order[i] = order[j];
-        order[j] = t;
-    }
+    lab_shuffle(order, d->n, &r);
     return 0;
 }
 

@@ -223,11 +223,7 @@ static int digits_run(const digits *d, const int *order, int n_test, const pmode
     lab_rng r;
     lab_rng_seed(&r, 3);
     for (int epoch = 0; epoch < EPOCHS; epoch++) {
-        for (int i = N_TRAIN - 1; i > 0; i--) {
-            int j = (int)(lab_rng_uniform(&r) * (i + 1)), t = train_idx[i];
-            train_idx[i] = train_idx[j];
-            train_idx[j] = t;
-        }
+        lab_shuffle(train_idx, N_TRAIN, &r);
         for (int start = 0; start < N_TRAIN; start += BATCH) {
             int b = start + BATCH <= N_TRAIN ? BATCH : N_TRAIN - start;
             mlp_loss_grad(&model, d, train_idx + start, b, &grad);

@@ -86,12 +86,7 @@ static int train(const char *algorithm, double lr, const dataset *d, double *los
     for (int e = 0; e < EPOCHS; e++) {
         for (int i = 0; i < N; i++)
             order[i] = i;
-        for (int i = N - 1; i > 0; i--) { /* Fisher-Yates */
-            int j = (int)(lab_rng_uniform(&r) * (i + 1));
-            int t = order[i];
-            order[i] = order[j];
-            order[j] = t;
-        }
+        lab_shuffle(order, N, &r);
         double epoch_loss = 0.0;
         for (int start = 0; start < N; start += BATCH) {
             int b = start + BATCH <= N ? BATCH : N - start;

@@ -21,6 +21,15 @@ double lab_rng_uniform(lab_rng *r)
     return (double)((r->state * 0x2545F4914F6CDD1Dull) >> 11) / 9007199254740992.0;
 }
 
+void lab_shuffle(int *a, int n, lab_rng *r)
+{
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)(lab_rng_uniform(r) * (i + 1)), t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+    }
+}
+
 double lab_rng_normal(lab_rng *r)
 {
     double u = 1.0 - lab_rng_uniform(r), v = lab_rng_uniform(r);

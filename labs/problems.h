@@ -59,5 +59,7 @@ typedef struct lab_rng {
 void lab_rng_seed(lab_rng *r, uint64_t seed);
 double lab_rng_uniform(lab_rng *r); /* [0, 1) */
 double lab_rng_normal(lab_rng *r);  /* N(0, 1), Box-Muller */
+/* Shuffles a[0 .. n) in place (Fisher-Yates, from the end), drawing from r. */
+void lab_shuffle(int *a, int n, lab_rng *r);
 
 #endif
