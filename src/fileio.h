@@ -9,13 +9,7 @@
 
 #include "../include/adaopt.h"
 
-#ifndef ADAOPT_INTERNAL_API
-#if defined(__GNUC__)
-#define ADAOPT_INTERNAL_API __attribute__((visibility("default")))
-#else
-#define ADAOPT_INTERNAL_API
-#endif
-#endif
+#include "internal_api.h"
 
 /* Which call failed ("open", "write", "fsync", "rename", "fsync (the folder)", ...) and errno. */
 typedef struct adaopt__io_error {

@@ -117,12 +117,8 @@ float adaopt_encode8_scalar(const struct adaopt__qtable *q, int is_signed, const
         float a = fabsf(in[j]);
         absmax = a > absmax ? a : absmax;
     }
-    for (size_t j = 0; j < n; j++) {
-        uint8_t c = adaopt__quantize(q, in[j] / absmax);
-        if (is_signed && signbit(q->map[c]) != signbit(in[j])) /* keep the sign (bitsandbytes) */
-            c = (uint8_t)(in[j] > 0.0f ? c + 1 : c - 1);
-        code[j] = c;
-    }
+    for (size_t j = 0; j < n; j++)
+        code[j] = adaopt__encode8_one(q, is_signed, in[j], absmax);
     return absmax;
 }
 

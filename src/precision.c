@@ -226,10 +226,10 @@ void adaopt__qtable_init(adaopt__qtable *t, int is_signed)
     const float *map = is_signed ? ADAOPT__QMAP_SIGNED : ADAOPT__QMAP_UNSIGNED;
     t->map = map;
     for (int c = 0; c < 256; c++) {
-        t->upper[c] = c < 255 ? (map[c] + map[c + 1]) * 0.5f : INFINITY;
-        t->tie_up[c] = c < 255 && adaopt__quantize_reference(map, is_signed, t->upper[c]) == c + 1;
+        float upper = c < 255 ? (map[c] + map[c + 1]) * 0.5f : INFINITY;
+        int tie_up = c < 255 && adaopt__quantize_reference(map, is_signed, upper) == c + 1;
         /* x >= u is x > (the float just below u) for every float x: one compare */
-        t->bound[c] = t->tie_up[c] ? nextafterf(t->upper[c], -INFINITY) : t->upper[c];
+        t->bound[c] = tie_up ? nextafterf(upper, -INFINITY) : upper;
     }
     for (uint32_t sign = 0; sign < 2; sign++)
         for (uint32_t e = 0; e < ADAOPT__QT_EXPS; e++)

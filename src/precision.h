@@ -11,14 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Exported from the shared library for adaopt_mpi (as in fileio.h); not part of the API. */
-#ifndef ADAOPT_INTERNAL_API
-#if defined(__GNUC__)
-#define ADAOPT_INTERNAL_API __attribute__((visibility("default")))
-#else
-#define ADAOPT_INTERNAL_API
-#endif
-#endif
+#include "internal_api.h"
 
 static inline uint32_t adaopt__f32_bits(float x)
 {
@@ -129,12 +122,11 @@ uint8_t adaopt__quantize_reference(const float *map, int is_signed, float x);
 enum { ADAOPT__QT_EXP_MIN = 100, ADAOPT__QT_EXPS = 29 };
 typedef struct adaopt__qtable {
     const float *map;
-    float upper[256];                      /* midpoint between code c and c + 1 (inf: none) */
-    uint8_t tie_up[256];                   /* x exactly at upper[c] gives c + 1 */
-    float bound[256];                      /* code c + 1 exactly when x > bound[c]: upper[c],
-                                              or the float below it when the tie goes up */
+    float bound[256]; /* code c + 1 exactly when x > bound[c]: the midpoint between codes c and
+                         c + 1, or the float below it when the search sends that tie up; inf
+                         for c = 255 */
     uint8_t code[2 * ADAOPT__QT_EXPS * 128]; /* by (sign, exponent, 7 mantissa bits) */
-    uint8_t pad[4]; /* 32-bit gathers of code[] and tie_up[] may read 3 bytes past an entry */
+    uint8_t pad[4]; /* a 32-bit gather of code[] may read 3 bytes past its entry */
 } adaopt__qtable;
 
 void adaopt__qtable_init(adaopt__qtable *t, int is_signed);
@@ -152,6 +144,18 @@ static inline uint8_t adaopt__quantize(const adaopt__qtable *t, float x)
                    ((b >> 16) & 0x7fu);
     uint32_t c = t->code[key];
     return (uint8_t)(c + (x > t->bound[c]));
+}
+
+/* The 8-bit code of state value x in a block of absmax: quantize(x / absmax), and for a signed
+ * map bitsandbytes' sign fix (code +- 1 where map[code]'s sign is not x's).  The scalar encode
+ * and the vector encodes' tails (lowp.c, kernels/lowp_*.c). */
+static inline uint8_t adaopt__encode8_one(const adaopt__qtable *t, int is_signed, float x,
+                                          float absmax)
+{
+    uint8_t c = adaopt__quantize(t, x / absmax);
+    if (is_signed && (adaopt__f32_bits(t->map[c]) >> 31) != (adaopt__f32_bits(x) >> 31))
+        c = (uint8_t)(x > 0.0f ? c + 1 : c - 1);
+    return c;
 }
 
 #endif

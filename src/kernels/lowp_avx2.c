@@ -88,12 +88,8 @@ float adaopt_encode8_avx2(const struct adaopt__qtable *q, int is_signed, const f
                                                      gather_dwords);
         _mm_storel_epi64((__m128i *)(code + j), _mm256_castsi256_si128(packed));
     }
-    for (; j < n; j++) { /* the tail, as the scalar twin does with the same absmax */
-        uint8_t c = adaopt__quantize(q, in[j] / absmax);
-        if (is_signed && signbit(q->map[c]) != signbit(in[j]))
-            c = (uint8_t)(in[j] > 0.0f ? c + 1 : c - 1);
-        code[j] = c;
-    }
+    for (; j < n; j++) /* the tail, as the scalar twin does with the same absmax */
+        code[j] = adaopt__encode8_one(q, is_signed, in[j], absmax);
     return absmax;
 }
 
@@ -155,25 +151,22 @@ static inline __m256i squirrel5(__m256i x, __m256i seed)
 void adaopt_bf16_narrow_sr_avx2(const float *in, uint16_t *out, size_t n, uint32_t seed,
                                 uint64_t index0)
 {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i low16 = _mm256_set1_epi32(0xffff), exp_mask = _mm256_set1_epi32(0x7f800000);
     size_t j = 0;
-    /* lanes share the high 32 bits of their index (a run of 8 from a multiple of 8 never
-     * crosses 2^32 when index0 is a multiple of 8; otherwise the scalar twin takes over) */
-    if (index0 % 8 == 0) {
-        const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-        const __m256i low16 = _mm256_set1_epi32(0xffff), exp_mask = _mm256_set1_epi32(0x7f800000);
-        for (; j + 8 <= n; j += 8) {
-            uint64_t index = index0 + j;
-            uint32_t s = (index >> 32) == 0 ? seed : adaopt__squirrel5((uint32_t)(index >> 32), seed);
-            __m256i pos = _mm256_add_epi32(_mm256_set1_epi32((int)(uint32_t)index), lane);
-            __m256i noise = squirrel5(pos, _mm256_set1_epi32((int)s));
-            __m256i b = _mm256_castps_si256(_mm256_loadu_ps(in + j));
-            /* up = (noise & 0xffff) < (b & 0xffff), both below 2^16 */
-            __m256i up = _mm256_cmpgt_epi32(_mm256_and_si256(b, low16),
-                                            _mm256_and_si256(noise, low16));
-            __m256i r = _mm256_sub_epi32(_mm256_srli_epi32(b, 16), up);
-            __m256i special = _mm256_cmpeq_epi32(_mm256_and_si256(b, exp_mask), exp_mask);
-            store_halves(out + j, _mm256_blendv_epi8(r, bf16_rne(b), special));
-        }
+    for (; j + 8 <= n; j += 8) {
+        uint64_t index = index0 + j;
+        if ((uint32_t)index > 0xfffffff8u)
+            break; /* the 8 lanes would not share their index's high 32 bits: the scalar twin */
+        uint32_t s = (index >> 32) == 0 ? seed : adaopt__squirrel5((uint32_t)(index >> 32), seed);
+        __m256i pos = _mm256_add_epi32(_mm256_set1_epi32((int)(uint32_t)index), lane);
+        __m256i noise = squirrel5(pos, _mm256_set1_epi32((int)s));
+        __m256i b = _mm256_castps_si256(_mm256_loadu_ps(in + j));
+        /* up = (noise & 0xffff) < (b & 0xffff), both below 2^16 */
+        __m256i up = _mm256_cmpgt_epi32(_mm256_and_si256(b, low16), _mm256_and_si256(noise, low16));
+        __m256i r = _mm256_sub_epi32(_mm256_srli_epi32(b, 16), up);
+        __m256i special = _mm256_cmpeq_epi32(_mm256_and_si256(b, exp_mask), exp_mask);
+        store_halves(out + j, _mm256_blendv_epi8(r, bf16_rne(b), special));
     }
     if (j < n)
         adaopt_bf16_narrow_sr_scalar(in + j, out + j, n - j, seed, index0 + j);

@@ -80,12 +80,8 @@ float adaopt_encode8_avx512(const struct adaopt__qtable *q, int is_signed, const
         }
         _mm_storeu_si128((__m128i *)(code + j), _mm512_cvtepi32_epi8(c));
     }
-    for (; j < n; j++) { /* the tail, as the scalar twin does with the same absmax */
-        uint8_t c = adaopt__quantize(q, in[j] / absmax);
-        if (is_signed && signbit(q->map[c]) != signbit(in[j]))
-            c = (uint8_t)(in[j] > 0.0f ? c + 1 : c - 1);
-        code[j] = c;
-    }
+    for (; j < n; j++) /* the tail, as the scalar twin does with the same absmax */
+        code[j] = adaopt__encode8_one(q, is_signed, in[j], absmax);
     return absmax;
 }
 
