@@ -1,0 +1,753 @@
+"""adaopt.torch: drop-in replacements for torch.optim's optimizers, stepping with adaopt's C kernels.
+
+Change one import and nothing else::
+
+    from adaopt.torch import AdamW          # was: from torch.optim import AdamW
+    opt = AdamW(model.parameters(), lr=3e-4, weight_decay=0.1)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-3, total_steps=1000)
+    for x, y in data:
+        opt.zero_grad()
+        loss_fn(model(x), y).backward()
+        opt.step()
+        sched.step()
+    torch.save(opt.state_dict(), "opt.pt")  # torch's own format: loads into torch.optim.AdamW
+
+Each class (SGD, Adagrad, RMSprop, Adam, AdamW, Adamax, NAdam, RAdam, SparseAdam) subclasses
+torch.optim.Optimizer and takes the constructor arguments and defaults of the installed torch's
+class of the same name (its signature is copied at import).  A step updates the parameters in
+place, on the tensors' own memory (no copy), all tensors of all groups in one C call, with the
+thread count torch uses (torch.get_num_threads(), unless ``opt.threads`` is set).
+
+What is the same as torch.optim: ``step(closure)``, ``zero_grad``, ``add_param_group``, edits of
+``param_groups`` (so every lr_scheduler works), ``state_dict`` / ``load_state_dict`` in torch's
+format (either way between torch.optim and adaopt.torch, mid-run), the step hooks of torch 2.x,
+pickling and ``copy.deepcopy``, sparse gradients (``nn.Embedding(sparse=True)``) for SGD,
+Adagrad and SparseAdam.
+
+What differs, on purpose:
+- ``opt.state[p]`` holds snapshots: torch tensors copied from adaopt's state when read (after
+  each step, on first access); writing into them changes nothing (use load_state_dict).
+  State arrays are float32 whatever the parameter's dtype (adaopt keeps them so).
+- Refused, with the reason: parameters that are not on the CPU, not strided and contiguous, or
+  not float32 / bfloat16 / float16; ``capturable=True``; ``differentiable=True``; Adam's
+  ``decoupled_weight_decay=True`` (that is AdamW: use it).  ``foreach`` and ``fused`` are
+  accepted and ignored (adaopt has one fused path).
+- bfloat16 / float16 parameters are updated through adaopt's low-precision modes (keyword-only
+  extras, also per group): ``param_update`` ('master' -- float32 master weights, the default --,
+  'master_sr', 'sr', 'nearest'), ``state_storage`` ('float32', 'bf16', '8bit'),
+  ``min_8bit_numel``; and ``eps_mode`` ('outside', 'inside', 'hat').  torch.optim instead
+  computes in the parameter's dtype.  A state_dict carries adaopt's float32 master weights as
+  the extra key 'master' (torch ignores it).
+- ``save(path)`` / ``load(path)`` write adaopt's own checksummed checkpoint file (exact resume in
+  every mode, 8-bit state included); ``threads``, ``isa`` and ``nonfinite`` as in adaopt.
+"""
+
+import ctypes
+import inspect
+import math
+
+import torch
+
+import adaopt as _a
+
+__all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Adamax", "NAdam", "RAdam",
+           "SparseAdam"]
+
+_DTYPES = {torch.float32: _a._DTYPE_F32, torch.bfloat16: _a._DTYPE_BF16,
+           torch.float16: _a._DTYPE_F16}
+_STRIDED = torch.strided
+# torch hyperparameters that adaopt's C options hold (betas is two of them).
+_C_KEYS = ("lr", "betas", "eps", "weight_decay", "momentum", "dampening", "nesterov", "maximize",
+           "amsgrad", "centered", "alpha", "lr_decay", "initial_accumulator_value",
+           "momentum_decay", "decoupled_weight_decay", "eps_mode", "param_update",
+           "state_storage", "min_8bit_numel")
+_EXTRAS = ("eps_mode", "param_update", "state_storage", "min_8bit_numel")
+_MISSING = object()
+_PLAIN = (float, int, bool, str)
+_NOT_PROBED = ("foreach", "fused", "capturable", "differentiable")  # CUDA-only, or refused
+
+
+def _scalar(v):
+    """A hyperparameter as a float, or a tuple of floats (betas); tensors of one element too."""
+    if isinstance(v, (tuple, list)):
+        return tuple(_scalar(x) for x in v)
+    if isinstance(v, torch.Tensor):
+        if v.numel() != 1:
+            raise ValueError("a tensor hyperparameter must have one element, got shape %s"
+                             % (tuple(v.shape),))
+        return float(v.item())
+    return v
+
+
+def _torch_state_format(cls):
+    """How the installed torch's class stores 'step' (and NAdam's 'mu_product'): a Python int or
+    a 0-d tensor of some dtype -- found by letting it take one step."""
+    if "_format" in cls.__dict__:
+        return cls._format
+    p = torch.zeros(2, requires_grad=True)
+    ref = cls._torch_class([p], lr=1e-3)
+    if cls._torch_class is torch.optim.SparseAdam:
+        p.grad = torch.sparse_coo_tensor(torch.tensor([[0]]), torch.ones(1), (2,))
+    else:
+        p.grad = torch.ones(2)
+    ref.step()
+    fmt = {}
+    for key in ("step", "mu_product"):
+        v = ref.state[p].get(key)
+        fmt[key] = v.dtype if isinstance(v, torch.Tensor) else type(v)
+    cls._format = fmt
+    return fmt
+
+
+class _State(dict):
+    """optimizer.state: {param: {'step': .., 'exp_avg': tensor, ..}}, torch's shape, filled from
+    adaopt's state when read (one parameter at a time; everything for items() and the like)."""
+
+    def __init__(self, opt, initial=()):
+        super().__init__(initial)
+        self._opt = opt
+
+    def __getitem__(self, key):
+        self._opt._refresh(key)
+        return dict.get(self, key, {}) if self._opt._has_param(key) else \
+            dict.__getitem__(self, key)
+
+    def get(self, key, default=None):
+        self._opt._refresh(key)
+        return dict.get(self, key, default)
+
+    def __contains__(self, key):
+        self._opt._refresh(key)
+        return dict.__contains__(self, key)
+
+    def __iter__(self):
+        self._opt._refresh_all()
+        return dict.__iter__(self)
+
+    def __len__(self):
+        self._opt._refresh_all()
+        return dict.__len__(self)
+
+    def keys(self):
+        self._opt._refresh_all()
+        return dict.keys(self)
+
+    def values(self):
+        self._opt._refresh_all()
+        return dict.values(self)
+
+    def items(self):
+        self._opt._refresh_all()
+        return dict.items(self)
+
+    def __reduce__(self):  # pickled as a plain dict
+        self._opt._refresh_all()
+        return (dict, (dict(dict.items(self)),))
+
+
+class _Handle:
+    """Owns one C optimizer (destroyed with this object)."""
+
+    def __init__(self, algorithm):
+        algo = ctypes.c_int()
+        _a._check(_a._algorithm_from_name(algorithm.encode(), ctypes.byref(algo)))
+        h = ctypes.c_void_p()
+        _a._check(_a._create(algo.value, ctypes.byref(h)))
+        self.h, self.algo = h, algo.value
+
+    def __del__(self):
+        if getattr(self, "h", None):
+            _a._destroy(self.h)
+            self.h = None
+
+
+class Optimizer(torch.optim.Optimizer):
+    """The base of adaopt.torch's classes (see the module docstring)."""
+
+    _torch_class = None   # the torch.optim class this one replaces
+    _algorithm = None     # adaopt's algorithm
+    _sparse_only = False  # SparseAdam
+
+    def __init__(self, params, *args, **kwargs):
+        sig = inspect.signature(self._torch_class.__init__)
+        extras = {k: kwargs.pop(k) for k in _EXTRAS if k in kwargs}
+        bound = sig.bind(self, params, *args, **kwargs)  # torch's own TypeErrors
+        bound.apply_defaults()
+        defaults = {k: v for k, v in bound.arguments.items() if k not in ("self", "params")}
+        # torch's own checks of the values, and the defaults its class adds beyond its
+        # signature (torch 2.x's AdamW: decoupled_weight_decay=True), from a probe instance.
+        probe = self._torch_class([torch.zeros(1, requires_grad=True)], **{
+            k: v for k, v in defaults.items() if k not in _NOT_PROBED})
+        for key, value in probe.defaults.items():
+            defaults.setdefault(key, value)
+        defaults.update(extras)
+        self._core = _Handle(self._algorithm)
+        self._init_tables()
+        super().__init__(params, defaults)
+        self.state = _State(self)
+
+    def _init_tables(self):
+        self._cparams = []     # parameters in the C optimizer's tensor order
+        self._cgroups = []     # per torch group: its C groups (one per parameter dtype)
+        self._synced = []      # per torch group: the hyperparameters the C groups have
+        self._index = {}       # id(param) -> C tensor index
+        self._ptrs = []        # data_ptr of each parameter when last checked
+        self._numels = []
+        self._dtypes = []
+        self._version = 0      # steps taken through this object (state snapshots go stale)
+        self._fresh = {}       # C index -> self._version of its snapshot
+        self._threads = None   # None: follow torch.get_num_threads()
+        self._threads_set = None
+        self._reserved = (0, 0, 0)
+        self._rounding_seed = 0
+        self._typed = False
+        self._pp = self._gp = None
+
+    # -- groups -----------------------------------------------------------------------------
+    def add_param_group(self, param_group):
+        g = len(self.param_groups)
+        super().add_param_group(param_group)  # torch's checks: tensors, duplicates, defaults
+        group = self.param_groups[g]
+        try:
+            self._add_c_groups(g, group["params"])
+        except Exception:
+            self.param_groups.pop()
+            raise
+
+    def _check_param(self, p, what):
+        if not isinstance(p, torch.Tensor):
+            raise TypeError("%s must be a torch.Tensor, got %s" % (what, type(p).__name__))
+        if p.device.type != "cpu":
+            raise ValueError("adaopt.torch runs on the CPU: %s is on %s (keep the model on the "
+                             "CPU, or use torch.optim for it)" % (what, p.device))
+        if p.layout is not _STRIDED:
+            raise ValueError("%s must be a dense (strided) tensor, got layout %s"
+                             % (what, p.layout))
+        if p.dtype not in _DTYPES:
+            raise TypeError("%s must be float32, bfloat16 or float16, got %s" % (what, p.dtype))
+        if not p.is_contiguous():
+            raise ValueError("%s is not contiguous: adaopt updates a parameter's memory in "
+                             "place, so it must be one block (make it with .contiguous() "
+                             "before building the model's optimizer)" % what)
+
+    def _add_c_groups(self, g, params):
+        first = len(self._cparams)
+        for k, p in enumerate(params):
+            self._check_param(p, "parameter %d of group %d" % (k, g))
+        spans = sorted((p.data_ptr(), p.data_ptr() + p.numel() * p.element_size())
+                       for p in list(self._cparams) + list(params) if p.numel())
+        for (_, end), (start, _) in zip(spans, spans[1:]):
+            if start < end:
+                raise ValueError("two parameters share memory: each would be updated twice "
+                                 "per step")
+        order = []  # C groups: the parameters of each dtype, in order of first appearance
+        for dt in dict.fromkeys(p.dtype for p in params):
+            order.append((dt, [p for p in params if p.dtype is dt]))
+        made = []
+        h = self._core.h
+        for dt, ps in order:
+            numels = (ctypes.c_size_t * len(ps))(*[p.numel() for p in ps])
+            index = ctypes.c_size_t()
+            code = _DTYPES[dt]
+            _a._check(_a._add_group_typed(h, numels, len(ps), code, code, ctypes.byref(index)),
+                      h, "add_param_group")
+            made.append(index.value)
+            self._typed |= code != _a._DTYPE_F32
+            for p in ps:
+                self._index[id(p)] = len(self._cparams)
+                self._cparams.append(p)
+                self._ptrs.append(p.data_ptr())
+                self._numels.append(p.numel())
+                self._dtypes.append(dt)
+        # The C library has no "remove group": a failure below leaves unused C groups behind,
+        # which are harmless (their tensors are never given gradients) but counted; rebuild.
+        self._cgroups.append(made)
+        self._synced.append({})
+        n = len(self._cparams)
+        self._pp = (ctypes.c_void_p * n)(*self._ptrs)
+        self._gp = (ctypes.c_void_p * n)()
+        try:
+            self._sync(g)
+        except Exception:
+            self._rebuild_without_last(first)
+            raise
+
+    def _rebuild_without_last(self, first):
+        groups = self.param_groups[:-1]
+        self._core = _Handle(self._algorithm)
+        self._init_tables()
+        for g, group in enumerate(groups):
+            self._add_c_groups(g, group["params"])
+
+    # -- hyperparameters --------------------------------------------------------------------
+    def _check_unsupported(self, g, group):
+        if group.get("capturable"):
+            raise ValueError("param_groups[%d]: capturable=True is not supported: it is for "
+                             "CUDA graphs, and adaopt.torch steps on the CPU" % g)
+        if group.get("differentiable"):
+            raise ValueError("param_groups[%d]: differentiable=True is not supported: adaopt's "
+                             "step is not recorded by autograd" % g)
+        if self._algorithm == "adam" and group.get("decoupled_weight_decay") and \
+                not self._sparse_only:
+            raise ValueError("param_groups[%d]: Adam(decoupled_weight_decay=True) is AdamW: "
+                             "use adaopt.torch.AdamW" % g)
+
+    def _sync(self, g):
+        """Pushes the changed hyperparameters of param_groups[g] to its C groups."""
+        group, synced = self.param_groups[g], self._synced[g]
+        for key in _C_KEYS:
+            v = group.get(key, _MISSING)
+            if v is _MISSING or (synced.get(key, _MISSING) is v and type(v) in _PLAIN):
+                continue  # (a tensor lr may have been filled in place: compare its value)
+            value = _scalar(v)
+            if synced.get("=" + key, _MISSING) == value:
+                synced[key] = v
+                continue
+            if key == "decoupled_weight_decay" and self._algorithm == "adam":
+                self._check_unsupported(g, group)  # (False: nothing to set)
+                synced[key], synced["=" + key] = v, value
+                continue
+            if not self._applies(key):
+                synced[key], synced["=" + key] = v, value
+                continue
+            for name, c in _a.Optimizer._c_pairs(key, value):
+                for cg in self._cgroups[g]:
+                    _a._check(_a._set(self._core.h, cg, _a._option_id(name), c), self._core.h,
+                              "param_groups[%d][%r]" % (g, key))
+            synced[key], synced["=" + key] = v, value
+        if group.get("capturable") or group.get("differentiable"):
+            self._check_unsupported(g, group)
+
+    def _applies(self, key):
+        names = ["beta1"] if key == "betas" else [key]
+        value = ctypes.c_double()
+        return _a._default(self._core.algo, _a._option_id(names[0]), ctypes.byref(value)) == 0
+
+    def _sync_all(self):
+        for g in range(len(self.param_groups)):
+            self._sync(g)
+
+    # -- the step ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def step(self, closure=None):
+        """One step for every parameter that has a gradient (torch.optim's contract)."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        if len(self._cgroups) != len(self.param_groups):
+            raise RuntimeError("param_groups was changed by hand; add groups with "
+                               "add_param_group")
+        self._sync_all()
+        threads = self._threads if self._threads is not None else torch.get_num_threads()
+        if threads != self._threads_set:
+            _a._check(_a._set_threads(self._core.h, threads), self._core.h, "threads")
+            self._threads_set = threads
+        pp, gp, ptrs, numels, dtypes = self._pp, self._gp, self._ptrs, self._numels, self._dtypes
+        sparse = keep = None
+        for i, p in enumerate(self._cparams):
+            ptr = p.data_ptr()
+            if ptr != ptrs[i]:
+                self._recheck_param(i, p)
+                pp[i] = ptrs[i] = ptr
+            g = p.grad
+            if g is None:
+                gp[i] = None
+                continue
+            if g.layout is not _STRIDED or g.dtype is not dtypes[i] or not g.is_cpu or \
+                    not g.is_contiguous() or g.numel() != numels[i]:
+                if keep is None:
+                    keep = []
+                g = self._odd_grad(i, p, g)
+                if isinstance(g, tuple):  # row-sparse
+                    if sparse is None:
+                        sparse = (_a._SparseGrad * len(pp))()
+                    sparse[i] = g[0]
+                    keep.append(g[1])
+                    gp[i] = None
+                    continue
+                keep.append(g)
+            elif self._sparse_only:
+                raise RuntimeError("SparseAdam does not support dense gradients, please "
+                                   "consider Adam instead")
+            gp[i] = g.data_ptr()
+        h = self._core.h
+        if sparse is None:
+            _a._check((_a._step_typed if self._typed else _a._step)(h, pp, gp, len(pp)), h,
+                      "step")
+        else:
+            need = list(self._reserved)
+            for s, n in zip(sparse, numels):
+                if s.row_len:
+                    need = [max(need[0], s.n_indices), max(need[1], s.row_len),
+                            max(need[2], n // s.row_len)]
+            if tuple(need) != self._reserved:
+                _a._check(_a._reserve_sparse(h, *need), h, "step")
+                self._reserved = tuple(need)
+            step = _a._step_sparse_typed if self._typed else _a._step_sparse
+            _a._check(step(h, pp, gp, ctypes.cast(sparse, ctypes.c_void_p), len(pp)), h, "step")
+        self._version += 1
+        return loss
+
+    def _recheck_param(self, i, p):
+        self._check_param(p, "parameter %d" % i)
+        if p.numel() != self._numels[i] or p.dtype is not self._dtypes[i]:
+            raise ValueError("parameter %d was replaced by one of another size or dtype (%d %s, "
+                             "was %d %s): build a new optimizer" % (
+                                 i, p.numel(), p.dtype, self._numels[i], self._dtypes[i]))
+
+    def _odd_grad(self, i, p, g):
+        """A gradient the fast path does not take: a row-sparse one (returned as its C
+        description and the tensors to keep alive), a non-contiguous one (a contiguous copy),
+        or an error."""
+        name = self._torch_class.__name__
+        if g.layout is torch.sparse_coo:
+            if self._algorithm not in ("sgd", "adagrad") and not self._sparse_only:
+                raise RuntimeError("%s does not support sparse gradients%s" % (
+                    name, ", please consider SparseAdam instead" if name.startswith("Adam")
+                    else ""))
+            if g.sparse_dim() != 1 or tuple(g.shape) != tuple(p.shape) or p.dim() < 1:
+                raise RuntimeError("parameter %d: adaopt takes row-sparse gradients (sparse "
+                                   "along the first dimension only, as nn.Embedding's)" % i)
+            if g.dtype is not self._dtypes[i] and g.dtype is not torch.float32:
+                raise TypeError("parameter %d: sparse gradient of dtype %s for a %s parameter"
+                                % (i, g.dtype, self._dtypes[i]))
+            if not g.is_cpu:
+                raise ValueError("parameter %d: its gradient is on %s, not the CPU"
+                                 % (i, g.device))
+            idx = g._indices()[0].contiguous()
+            vals = g._values().to(torch.float32).contiguous()
+            row_len = p.numel() // p.shape[0] if p.shape[0] else 0
+            if row_len == 0:
+                raise RuntimeError("parameter %d: a sparse gradient of an empty table" % i)
+            if idx.numel() == 0:
+                idx = torch.zeros(1, dtype=torch.int64)
+                n = 0
+            else:
+                n = idx.numel()
+            s = _a._SparseGrad(idx.data_ptr(), n, vals.data_ptr() if n else None, row_len)
+            return s, (idx, vals)
+        if g.layout is not _STRIDED:
+            raise RuntimeError("parameter %d: gradients of layout %s are not supported"
+                               % (i, g.layout))
+        if not g.is_cpu:
+            raise ValueError("parameter %d: its gradient is on %s, not the CPU" % (i, g.device))
+        if g.dtype is not self._dtypes[i]:
+            raise TypeError("parameter %d: gradient of dtype %s for a %s parameter (adaopt takes "
+                            "gradients in the parameter's dtype)" % (i, g.dtype, self._dtypes[i]))
+        if g.numel() != self._numels[i]:
+            raise ValueError("parameter %d: gradient of %d elements for a parameter of %d"
+                             % (i, g.numel(), self._numels[i]))
+        if self._sparse_only:
+            raise RuntimeError("SparseAdam does not support dense gradients, please consider "
+                               "Adam instead")
+        return g.contiguous()
+
+    # -- state: snapshots in torch's format -------------------------------------------------
+    def _has_param(self, key):
+        return isinstance(key, torch.Tensor) and id(key) in self._index
+
+    def _refresh(self, key):
+        if isinstance(key, torch.Tensor):
+            i = self._index.get(id(key))
+            if i is not None and self._fresh.get(i) != self._version:
+                self._snapshot(i)
+
+    def _refresh_all(self):
+        for i in range(len(self._cparams)):
+            if self._fresh.get(i) != self._version:
+                self._snapshot(i)
+
+    def _snapshot(self, i):
+        h, p = self._core.h, self._cparams[i]
+        step = ctypes.c_double()
+        _a._check(_a._state_scalar(h, i, _a._STATE_KINDS["step"], ctypes.byref(step)), h)
+        entry = {}
+        if step.value > 0:
+            fmt = _torch_state_format(type(self))
+            if fmt["step"] is not type(None):  # (torch's SGD keeps no step)
+                entry["step"] = self._scalar_out(step.value, fmt["step"])
+            if self._algorithm == "nadam":
+                mu = ctypes.c_double()
+                _a._check(_a._state_scalar(h, i, _a._STATE_KINDS["mu_product"],
+                                           ctypes.byref(mu)), h)
+                entry["mu_product"] = self._scalar_out(mu.value, fmt["mu_product"])
+            for key in _a._STATE_KEYS[self._algorithm]:
+                t = self._array_out(i, _a._STATE_KINDS[key])
+                if t is not None:
+                    entry[key] = t
+            master = self._array_out(i, _MASTER)
+            if master is not None:
+                entry["master"] = master
+        dict.pop(self.state, p, None)
+        if entry:
+            dict.__setitem__(self.state, p, entry)
+        self._fresh[i] = self._version
+
+    @staticmethod
+    def _scalar_out(value, fmt):
+        if fmt is int:
+            return int(value)
+        if fmt is float or not isinstance(fmt, torch.dtype):
+            return float(value)
+        return torch.tensor(value, dtype=fmt)
+
+    def _array_out(self, i, kind):
+        h = self._core.h
+        data, n = _a._c_float_p(), ctypes.c_size_t()
+        st = _a._state(h, i, kind, ctypes.byref(data), ctypes.byref(n))
+        if st in (_a._ERR_STATE, _a._ERR_OPTION):
+            return None
+        _a._check(st, h)
+        out = torch.empty(self._cparams[i].shape, dtype=torch.float32)
+        if n.value:
+            ctypes.memmove(out.data_ptr(), data, n.value * 4)
+        return out
+
+    def state_dict(self):
+        """torch.optim's state_dict: {'state': {index: {'step', 'exp_avg', ..}}, 'param_groups':
+        [..]}, loadable by the installed torch's class of the same name (tensors are copies)."""
+        self._refresh_all()
+        return super().state_dict()
+
+    def load_state_dict(self, state_dict):
+        """Loads a state_dict of this class or of torch.optim's class of the same name (either
+        torch version).  Everything is checked before anything changes."""
+        groups = state_dict["param_groups"]
+        if len(groups) != len(self.param_groups):
+            raise ValueError("loaded state dict has a different number of parameter groups")
+        for mine, theirs in zip(self.param_groups, groups):
+            if len(mine["params"]) != len(theirs["params"]):
+                raise ValueError("loaded state dict contains a parameter group that doesn't "
+                                 "match the size of optimizer's group")
+        saved = state_dict["state"]
+        entries = {}  # C index -> {key: float32 tensor or float}
+        for mine, theirs in zip(self.param_groups, groups):
+            for p, key in zip(mine["params"], theirs["params"]):
+                if key in saved:
+                    entries[self._index[id(p)]] = self._entry_in(p, saved[key])
+        for g, (mine, theirs) in enumerate(zip(self.param_groups, groups)):
+            merged = dict(mine)
+            merged.update(theirs)
+            self._check_unsupported(g, merged)
+            for key in _C_KEYS:
+                if key in merged and self._applies(key):
+                    for name, c in _a.Optimizer._c_pairs(key, _scalar(merged[key])):
+                        st = _a._check_option(self._core.algo, _a._option_id(name), c)
+                        if st != 0:
+                            raise _a.AdaoptError(st, "group %d: invalid %s=%r" % (g, name, c))
+        # Checked: torch's own load (param_groups, and its own copy of the state, replaced).
+        super().load_state_dict(state_dict)
+        for group in self.param_groups:
+            for key, value in self.defaults.items():
+                group.setdefault(key, value)
+        self._sync_all()
+        self._push_state(entries)
+        self.state = _State(self)
+        self._version += 1
+
+    def _entry_in(self, p, saved):
+        keys = _a._STATE_KEYS[self._algorithm]
+        entry = {}
+        for k, v in saved.items():
+            if v is None:
+                continue
+            if k in ("step", "mu_product"):
+                entry[k] = float(v.item() if isinstance(v, torch.Tensor) else v)
+                if not math.isfinite(entry[k]) or (k == "step" and entry[k] < 0):
+                    raise ValueError("state %r = %r is not valid" % (k, v))
+                continue
+            if k not in keys and k != "master":
+                raise ValueError("%s keeps no state %r (is this state dict of another "
+                                 "optimizer?)" % (type(self).__name__, k))
+            if not isinstance(v, torch.Tensor) or v.numel() != p.numel():
+                raise ValueError("state %r must be a tensor of %d elements, got %r" % (
+                    k, p.numel(), getattr(v, "shape", type(v).__name__)))
+            entry[k] = v.detach().to("cpu", torch.float32).contiguous().reshape(-1)
+        if entry and "step" not in entry:
+            if self._algorithm != "sgd":
+                raise ValueError("a parameter's state has no 'step'")
+            entry["step"] = 1.0  # torch's SGD keeps no step: a momentum buffer means stepped
+        return entry
+
+    def _push_state(self, entries):
+        h = self._core.h
+        for i, p in enumerate(self._cparams):
+            entry = entries.get(i, {})
+            for key in _a._STATE_KEYS[self._algorithm]:
+                kind = _a._STATE_KINDS[key]
+                a = entry.get(key)
+                if a is None:
+                    if self._array_out(i, kind) is None:
+                        continue  # nothing held: stays fresh (zero)
+                    a = torch.zeros(p.numel(), dtype=torch.float32)
+                st = _a._set_state(h, i, kind, a.data_ptr(), a.numel())
+                if st != _a._ERR_OPTION:
+                    _a._check(st, h, "load_state_dict")
+            master = entry.get("master")
+            if master is None:
+                master = p.detach().to(torch.float32).contiguous().reshape(-1)
+            st = _a._set_state(h, i, _MASTER, master.data_ptr(), master.numel())
+            if st != _a._ERR_OPTION:
+                _a._check(st, h, "load_state_dict")
+            _a._check(_a._set_state_scalar(h, i, _a._STATE_KINDS["step"],
+                                           entry.get("step", 0.0)), h, "load_state_dict")
+            if self._algorithm == "nadam":
+                _a._check(_a._set_state_scalar(h, i, _a._STATE_KINDS["mu_product"],
+                                               entry.get("mu_product", 1.0)), h,
+                          "load_state_dict")
+
+    # -- pickling: the groups, and adaopt's exact state as its checkpoint bytes ------------
+    def __getstate__(self):
+        self._sync_all()
+        h = self._core.h
+        size = _a._lib.adaopt_checkpoint_size(h)
+        buf = ctypes.create_string_buffer(size)
+        _a._check(_a._save_buffer(h, buf, size, None), h, "pickle")
+        return {"defaults": self.defaults, "param_groups": self.param_groups,
+                "_adaopt": {"checkpoint": buf.raw, "threads": self._threads,
+                            "rounding_seed": self._rounding_seed}}
+
+    def __setstate__(self, state):
+        if "_core" in self.__dict__:  # torch's load_state_dict installing its own copy
+            super().__setstate__(state)
+            return
+        extra = state.pop("_adaopt")
+        groups = state.pop("param_groups")
+        super().__setstate__(state)
+        self._core = _Handle(self._algorithm)
+        self._init_tables()
+        self.param_groups = []
+        self.state = _State(self)
+        for group in groups:
+            self.param_groups.append(group)
+            self._add_c_groups(len(self.param_groups) - 1, group["params"])
+        blob = extra["checkpoint"]
+        _a._check(_a._load_buffer(self._core.h, blob, len(blob)), self._core.h, "unpickle")
+        self._threads = extra["threads"]
+        self.set_rounding_seed(extra["rounding_seed"])
+
+    # -- adaopt extensions ------------------------------------------------------------------
+    def save(self, path):
+        """Writes adaopt's checkpoint file (atomically): exact resume in every mode."""
+        self._sync_all()
+        _a._check(_a._save_file(self._core.h, _a.os.fsencode(path)), self._core.h, "save")
+
+    def load(self, path):
+        """Loads a checkpoint written by save() of an optimizer built the same way (the
+        hyperparameters in param_groups are set from it)."""
+        h = self._core.h
+        _a._check(_a._load_file(h, _a.os.fsencode(path)), h, "load")
+        value = ctypes.c_double()
+        for g, group in enumerate(self.param_groups):
+            cg = self._cgroups[g][0]
+            for key in _C_KEYS:
+                if key not in group or not self._applies(key):
+                    continue
+                names = ["beta1", "beta2"] if key == "betas" else [key]
+                got = []
+                for name in names:
+                    _a._check(_a._get(h, cg, _a._option_id(name), ctypes.byref(value)), h)
+                    got.append(value.value)
+                old = group[key]
+                if key == "betas":
+                    new = tuple(got)
+                elif isinstance(old, bool):
+                    new = bool(got[0])
+                elif isinstance(old, str):
+                    words = _a._WORDS.get(key, _a._EPS_MODES)
+                    new = {c: w for w, c in words.items()}[int(got[0])]
+                else:
+                    new = got[0]
+                group[key] = new
+                self._synced[g][key], self._synced[g]["=" + key] = new, _scalar(new)
+        self._version += 1
+
+    @property
+    def threads(self):
+        """Threads per step: torch.get_num_threads() unless set (None: follow torch again)."""
+        return self._threads if self._threads is not None else torch.get_num_threads()
+
+    @threads.setter
+    def threads(self, n):
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            raise ValueError("threads must be a positive integer, or None to follow torch")
+        self._threads = n
+
+    @property
+    def isa(self):
+        code = _a._get_isa(self._core.h)
+        return [k for k, v in _a._ISAS.items() if v == code][0]
+
+    @isa.setter
+    def isa(self, name):
+        if name not in _a._ISAS:
+            raise ValueError("isa must be one of %s" % sorted(_a._ISAS))
+        _a._check(_a._set_isa(self._core.h, _a._ISAS[name]), self._core.h, "isa")
+
+    @property
+    def nonfinite(self):
+        """'propagate' (torch's behaviour), 'skip' or 'error': see adaopt.Optimizer."""
+        code = _a._get_policy(self._core.h)
+        return [k for k, v in _a._POLICIES.items() if v == code][0]
+
+    @nonfinite.setter
+    def nonfinite(self, name):
+        if name not in _a._POLICIES:
+            raise ValueError("nonfinite must be one of %s" % sorted(_a._POLICIES))
+        _a._check(_a._set_policy(self._core.h, _a._POLICIES[name]), self._core.h, "nonfinite")
+
+    def set_rounding_seed(self, seed):
+        """The seed of stochastic rounding's noise (kept in checkpoints and pickles)."""
+        _a._check(_a._set_rounding_seed(self._core.h, int(seed)), self._core.h)
+        self._rounding_seed = int(seed)
+
+    @property
+    def state_bytes(self):
+        """Bytes of optimizer state adaopt holds (8-bit codes, master weights included)."""
+        return int(_a._state_bytes(self._core.h))
+
+
+_MASTER = 11  # ADAOPT_STATE_MASTER
+_a._save_buffer = _a._fn("adaopt_save_buffer", ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p,
+                         ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t))
+_a._load_buffer = _a._fn("adaopt_load_buffer", ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p,
+                         ctypes.c_size_t)
+_a._lib.adaopt_checkpoint_size.restype = ctypes.c_size_t
+_a._lib.adaopt_checkpoint_size.argtypes = [ctypes.c_void_p]
+
+
+def _signature(torch_cls):
+    sig = inspect.signature(torch_cls.__init__)
+    params = list(sig.parameters.values())
+    kw = inspect.Parameter.KEYWORD_ONLY
+    params += [inspect.Parameter(name, kw, default=None) for name in _EXTRAS
+               if name not in sig.parameters]
+    return sig.replace(parameters=params)
+
+
+def _make(name, algorithm, sparse_only=False):
+    torch_cls = getattr(torch.optim, name)
+
+    def __init__(self, params, *args, **kwargs):
+        Optimizer.__init__(self, params, *args, **kwargs)
+    __init__.__signature__ = _signature(torch_cls)
+    __init__.__doc__ = "As torch.optim.%s%s; see adaopt.torch." % (
+        name, str(inspect.signature(torch_cls.__init__)).replace("self, ", "", 1))
+    cls = type(name, (Optimizer,), {
+        "_torch_class": torch_cls, "_algorithm": algorithm, "_sparse_only": sparse_only,
+        "__init__": __init__, "__module__": __name__,
+        "__doc__": "adaopt's %s with torch.optim.%s's interface (see adaopt.torch)."
+                   % (algorithm, name)})
+    return cls
+
+
+SGD = _make("SGD", "sgd")
+Adagrad = _make("Adagrad", "adagrad")
+RMSprop = _make("RMSprop", "rmsprop")
+Adam = _make("Adam", "adam")
+AdamW = _make("AdamW", "adamw")
+Adamax = _make("Adamax", "adamax")
+NAdam = _make("NAdam", "nadam")
+RAdam = _make("RAdam", "radam")
+SparseAdam = _make("SparseAdam", "adam", sparse_only=True)

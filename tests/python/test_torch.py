@@ -1,0 +1,481 @@
+"""adaopt.torch against torch.optim, on real nn.Modules, with whichever torch runs this file.
+
+    /usr/bin/python3 tests/python/test_torch.py            # Debian's torch 1.13, source tree
+    .venv/bin/python tests/python/test_torch.py             # torch 2.x from PyPI, pip-installed
+                                                            # adaopt (ADAOPT_TEST_INSTALLED=1)
+
+- every optimizer, with options, trains the digits MLP (scikit-learn's 8x8 digits, 64-32-10,
+  tanh) 500 steps as torch.optim does: every loss and every parameter within 1e-5;
+- an EmbeddingBag model with sparse gradients: SparseAdam, sparse Adagrad and SGD;
+- state_dicts cross over both ways mid-run (through torch.save / torch.load) and training goes
+  on as if it had never switched;
+- StepLR, OneCycleLR (which cycles momentum / betas), CosineAnnealingWarmRestarts and LambdaLR
+  give the same learning rates and the same training;
+- the Optimizer protocol: closure, zero_grad, add_param_group, state, pickling and deepcopy
+  (bit-exact continuation), the step hooks (torch 2.x), and the refusals;
+- bf16 parameters: the same bits as adaopt's numpy binding in each low-precision mode.
+"""
+
+import copy
+import gzip
+import inspect
+import io
+import os
+import pickle
+import sys
+import unittest
+
+import numpy as np
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
+if os.environ.get("ADAOPT_TEST_INSTALLED") != "1":
+    sys.path.insert(0, os.path.join(ROOT, "python"))
+import adaopt  # noqa: E402
+import adaopt.torch as at  # noqa: E402
+
+torch.set_num_threads(1)
+TOL = 1e-5
+STEPS = 500
+TORCH2 = int(torch.__version__.split(".")[0]) >= 2
+
+
+def has_kw(cls, name):
+    return name in inspect.signature(cls.__init__).parameters
+
+
+def digits():
+    with gzip.open(os.path.join(ROOT, "labs", "data", "digits.csv.gz"), "rt") as f:
+        rows = np.loadtxt(f, delimiter=",", dtype=np.float32)
+    return torch.tensor(rows[:, :64] / 16.0), torch.tensor(rows[:, 64], dtype=torch.int64)
+
+
+X, Y = digits()
+
+
+def mlp(seed=0, dtype=torch.float32):
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.Tanh(),
+                               torch.nn.Linear(32, 10)).to(dtype)
+
+
+def batches(n, seed=1, size=64):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randint(0, X.shape[0], (size,), generator=g) for _ in range(n)]
+
+
+BATCHES = batches(STEPS)
+
+
+def train(model, opt, steps, sched=None, start=0, set_to_none=True):
+    losses, lrs = [], []
+    for k in range(start, start + steps):
+        b = BATCHES[k % len(BATCHES)]
+        opt.zero_grad(set_to_none=set_to_none)
+        loss = torch.nn.functional.cross_entropy(model(X[b].to(next(model.parameters()).dtype)),
+                                                 Y[b])
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        if sched is not None:
+            lrs.append([g["lr"] for g in opt.param_groups])
+            sched.step()
+    return losses, lrs
+
+
+def params_of(model):
+    return [p.detach().clone() for p in model.parameters()]
+
+
+# (name, options): the optimizer's own options, on the MLP.
+CASES = [
+    ("SGD", dict(lr=0.1)),
+    ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-4)),
+    ("SGD", dict(lr=0.05, momentum=0.9, dampening=0.1)),
+    ("Adagrad", dict(lr=0.05)),
+    ("Adagrad", dict(lr=0.05, lr_decay=1e-3, weight_decay=1e-4, initial_accumulator_value=0.1,
+                     eps=1e-8)),
+    ("RMSprop", dict(lr=1e-3)),
+    # (with eps=1e-8, alpha=0.9 drives the centered variance of some weights to ~0 and
+    # 1/sqrt amplifies last-bit differences exponentially after ~300 steps: 2e-4 at 500)
+    ("RMSprop", dict(lr=5e-4, alpha=0.9, eps=1e-6, centered=True, momentum=0.5,
+                     weight_decay=1e-4)),
+    ("Adam", dict(lr=1e-3)),
+    ("Adam", dict(lr=1e-3, betas=(0.8, 0.99), eps=1e-6, weight_decay=1e-3, amsgrad=True)),
+    ("AdamW", dict(lr=1e-3, weight_decay=0.1)),
+    ("AdamW", dict(lr=1e-3, amsgrad=True)),
+    ("Adamax", dict(lr=2e-3)),
+    ("Adamax", dict(lr=1e-3, betas=(0.8, 0.99), weight_decay=1e-3)),
+    ("NAdam", dict(lr=1e-3)),
+    ("NAdam", dict(lr=1e-3, momentum_decay=8e-3, weight_decay=1e-3)),
+    ("NAdam", dict(lr=1e-3, weight_decay=1e-2, decoupled_weight_decay=True)),
+    ("RAdam", dict(lr=1e-3)),
+    ("RAdam", dict(lr=1e-3, weight_decay=1e-2, decoupled_weight_decay=True)),
+]
+
+
+def torch_kw(name, kw):
+    """torch 1.13's default NAdam path has a bug that 2.0 fixed (docs/ALGORITHMS.md, "NAdam and
+    torch 1.13"); its foreach path is right: compare with that one."""
+    if name == "NAdam" and not TORCH2:
+        return dict(kw, foreach=True)
+    return kw
+
+
+def usable(name, kw):
+    return all(has_kw(getattr(torch.optim, name), k) for k in kw)
+
+
+class Parity(unittest.TestCase):
+    def assertClose(self, ours, theirs, what, tol=TOL):
+        for k, (a, b) in enumerate(zip(ours, theirs)):
+            err = (a.float() - b.float()).abs().max().item()
+            self.assertLessEqual(err, tol, "%s[%d]: max |diff| %.3g" % (what, k, err))
+
+    def test_training_matches_torch(self):
+        for name, kw in CASES:
+            if not usable(name, kw):
+                continue
+            with self.subTest(name=name, **kw):
+                m1, m2 = mlp(), mlp()
+                l1, _ = train(m1, getattr(torch.optim, name)(m1.parameters(), **torch_kw(name, kw)),
+                              STEPS)
+                l2, _ = train(m2, getattr(at, name)(m2.parameters(), **kw), STEPS)
+                self.assertTrue(l1[-1] < 0.8 * l1[0], "%s did not train" % name)
+                np.testing.assert_allclose(l2, l1, rtol=0, atol=TOL)
+                self.assertClose(params_of(m2), params_of(m1), name)
+
+    def test_state_dicts_cross_over(self):
+        half = STEPS // 2
+        for name, kw in CASES:
+            if not usable(name, kw):
+                continue
+            with self.subTest(name=name, **kw):
+                ref = mlp()
+                ref_losses, _ = train(ref, getattr(torch.optim, name)(
+                    ref.parameters(), **torch_kw(name, kw)), STEPS)
+                for first, second in ((torch.optim, at), (at, torch.optim)):
+                    m = mlp()
+                    o1 = getattr(first, name)(m.parameters(), **torch_kw(name, kw))
+                    la, _ = train(m, o1, half)
+                    buf = io.BytesIO()
+                    torch.save(o1.state_dict(), buf)
+                    buf.seek(0)
+                    o2 = getattr(second, name)(m.parameters(), lr=123.0)  # overwritten by load
+                    o2.load_state_dict(torch.load(buf))
+                    if second is torch.optim and name == "NAdam" and not TORCH2:
+                        o2.param_groups[0]["foreach"] = True
+                    self.assertEqual(o2.param_groups[0]["lr"], kw["lr"])
+                    lb, _ = train(m, o2, STEPS - half, start=half)
+                    np.testing.assert_allclose(la + lb, ref_losses, rtol=0, atol=TOL)
+                    self.assertClose(params_of(m), params_of(ref), "%s via %s" % (
+                        name, first.__name__))
+
+    def test_state_reads_as_torch(self):
+        m1, m2 = mlp(), mlp()
+        o1 = torch.optim.Adam(m1.parameters(), amsgrad=True)
+        o2 = at.Adam(m2.parameters(), amsgrad=True)
+        self.assertEqual(len(o2.state), 0)
+        train(m1, o1, 20)
+        train(m2, o2, 20)
+        for p1, p2 in zip(m1.parameters(), m2.parameters()):
+            s1, s2 = o1.state[p1], o2.state[p2]
+            self.assertEqual(sorted(s1), sorted(s2))
+            self.assertEqual(float(s1["step"]), float(s2["step"]))
+            self.assertEqual(type(s1["step"]), type(s2["step"]))
+            for k in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
+                self.assertEqual(s2[k].shape, p2.shape)
+                self.assertClose([s2[k]], [s1[k]], k, tol=1e-6)
+        self.assertEqual(len(o2.state), 4)
+        sd1, sd2 = o1.state_dict(), o2.state_dict()
+        self.assertEqual(sorted(sd1["param_groups"][0]), sorted(sd2["param_groups"][0]))
+
+    def test_schedulers(self):
+        S = torch.optim.lr_scheduler
+        makers = [
+            ("StepLR", lambda o: S.StepLR(o, step_size=60, gamma=0.5)),
+            ("OneCycleLR", lambda o: S.OneCycleLR(o, max_lr=0.01, total_steps=STEPS)),
+            ("CosineAnnealingWarmRestarts",
+             lambda o: S.CosineAnnealingWarmRestarts(o, T_0=50, T_mult=2, eta_min=1e-5)),
+            ("LambdaLR", lambda o: S.LambdaLR(o, lambda k: 1.0 / (1.0 + 0.01 * k))),
+        ]
+        for sname, make in makers:
+            for name, kw in (("AdamW", dict(lr=1e-3)), ("SGD", dict(lr=0.05, momentum=0.9))):
+                with self.subTest(scheduler=sname, optimizer=name):
+                    m1, m2 = mlp(), mlp()
+                    o1 = getattr(torch.optim, name)(m1.parameters(), **kw)
+                    o2 = getattr(at, name)(m2.parameters(), **kw)
+                    l1, lr1 = train(m1, o1, STEPS, make(o1))
+                    l2, lr2 = train(m2, o2, STEPS, make(o2))
+                    self.assertEqual(lr1, lr2)
+                    self.assertGreater(len(set(map(tuple, lr1))), 3)
+                    np.testing.assert_allclose(l2, l1, rtol=0, atol=TOL)
+                    self.assertClose(params_of(m2), params_of(m1), sname)
+                    if sname == "OneCycleLR":  # it cycles the momentum too
+                        key = "betas" if name == "AdamW" else "momentum"
+                        self.assertEqual(o1.param_groups[0][key], o2.param_groups[0][key])
+
+
+class Sparse(unittest.TestCase):
+    ROWS, DIM = 1000, 16
+
+    def model(self):
+        torch.manual_seed(3)
+        return torch.nn.ModuleDict({"emb": torch.nn.EmbeddingBag(self.ROWS, self.DIM,
+                                                                 mode="sum", sparse=True),
+                                    "head": torch.nn.Linear(self.DIM, 1)})
+
+    def run_model(self, model, opts, steps=STEPS):
+        g = torch.Generator().manual_seed(5)
+        target = torch.randn(self.ROWS, generator=g)
+        losses = []
+        for _ in range(steps):
+            # Zipf-like rows, repeats common, unsorted; bags of 1..8
+            idx = torch.clamp(torch.distributions.Pareto(1.0, 0.7).sample((64,)).long() - 1,
+                              max=self.ROWS - 1)
+            offsets = torch.arange(0, 64, 8)
+            y = target[idx].reshape(8, 8).sum(1, keepdim=True)
+            for o in opts:
+                o.zero_grad()
+            out = model["head"](model["emb"](idx, offsets))
+            loss = torch.nn.functional.mse_loss(out, y)
+            loss.backward()
+            for o in opts:
+                o.step()
+            losses.append(loss.item())
+        return losses
+
+    def compare(self, make):
+        runs = []
+        for lib in (torch.optim, at):
+            torch.manual_seed(11)
+            m = self.model()
+            runs.append((self.run_model(m, make(lib, m)), params_of(m)))
+        (l1, p1), (l2, p2) = runs
+        np.testing.assert_allclose(l2, l1, rtol=0, atol=TOL * max(1.0, max(l1)))
+        for a, b in zip(p2, p1):
+            self.assertLessEqual((a - b).abs().max().item(),
+                                 TOL * max(1.0, b.abs().max().item()))
+        self.assertLess(np.mean(l1[-50:]), np.mean(l1[:50]))
+
+    def test_sparse_adam(self):
+        # the embedding with (adaopt's or torch's) SparseAdam, the head with torch's Adam
+        self.compare(lambda lib, m: [lib.SparseAdam(list(m["emb"].parameters()), lr=0.01),
+                                     torch.optim.Adam(m["head"].parameters(), lr=0.01)])
+
+    def test_sparse_adagrad_and_sgd(self):
+        self.compare(lambda lib, m: [lib.Adagrad(m.parameters(), lr=0.1)])
+        self.compare(lambda lib, m: [lib.SGD(m.parameters(), lr=0.01)])
+
+    def test_sparse_refusals(self):
+        m = self.model()
+        opt = at.Adam(m.parameters())
+        m["emb"](torch.tensor([1, 2]), torch.tensor([0])).sum().backward()
+        with self.assertRaisesRegex(RuntimeError, "does not support sparse gradients"):
+            opt.step()
+        dense = torch.nn.Linear(3, 1)
+        opt = at.SparseAdam(dense.parameters())
+        dense(torch.ones(3)).sum().backward()
+        with self.assertRaisesRegex(RuntimeError, "does not support dense gradients"):
+            opt.step()
+
+
+class Protocol(unittest.TestCase):
+    def test_signatures_are_torchs(self):
+        for name in at.__all__:
+            theirs = inspect.signature(getattr(torch.optim, name).__init__).parameters
+            ours = inspect.signature(getattr(at, name).__init__).parameters
+            self.assertEqual(list(theirs.items()), list(ours.items())[:len(theirs)])
+            m = mlp()
+            if name == "SparseAdam":
+                continue
+            kw = {} if has_kw(torch.optim.SGD, "lr") and name != "SGD" else dict(lr=0.1)
+            if name == "SGD" and inspect.signature(torch.optim.SGD.__init__).parameters[
+                    "lr"].default is not inspect.Parameter.empty:
+                kw = {}
+            try:
+                ref = getattr(torch.optim, name)(m.parameters(), **kw)
+            except ValueError:  # torch 1.13's SGD requires lr
+                kw = dict(lr=0.1)
+                ref = getattr(torch.optim, name)(m.parameters(), **kw)
+            self.assertEqual(getattr(at, name)(m.parameters(), **kw).defaults, ref.defaults)
+        with self.assertRaises(TypeError):
+            at.Adam(mlp().parameters(), 1e-3, (0.9, 0.99), 1e-8, 0, False, True)  # too many
+        with self.assertRaises(TypeError):
+            at.Adam(mlp().parameters(), learning_rate=1e-3)
+        with self.assertRaises(ValueError):
+            at.Adam(mlp().parameters(), lr=-1.0)
+
+    def test_closure_zero_grad_and_groups(self):
+        m1, m2 = mlp(), mlp()
+        o1 = torch.optim.Adam(list(m1.parameters())[:2], lr=1e-3)
+        o2 = at.Adam(list(m2.parameters())[:2], lr=1e-3)
+        for m, o in ((m1, o1), (m2, o2)):
+            b = BATCHES[0]
+
+            def closure():
+                o.zero_grad()
+                loss = torch.nn.functional.cross_entropy(m(X[b]), Y[b])
+                loss.backward()
+                return loss
+            self.assertIsInstance(o.step(closure), torch.Tensor)
+            train(m, o, 20, set_to_none=False)
+            o.add_param_group({"params": list(m.parameters())[2:], "lr": 3e-3,
+                               "weight_decay": 0.01})
+            o.param_groups[0]["lr"] = 2e-3
+            train(m, o, 30, start=20)
+        for a, b in zip(m1.parameters(), m2.parameters()):
+            self.assertLessEqual((a - b).abs().max().item(), TOL)
+        self.assertEqual(o2.param_groups[1]["betas"], (0.9, 0.999))
+        o2.zero_grad(set_to_none=True)
+        self.assertTrue(all(p.grad is None for p in m2.parameters()))
+        o2.step()  # no gradients: nothing moves
+        with self.assertRaisesRegex(ValueError, "more than one parameter group"):
+            o2.add_param_group({"params": [next(m2.parameters())]})
+
+    def test_pickle_and_deepcopy_continue_exactly(self):
+        for name, kw in (("AdamW", dict(lr=1e-3)), ("NAdam", dict(lr=1e-3)),
+                         ("SGD", dict(lr=0.05, momentum=0.9))):
+            m = mlp()
+            o = getattr(at, name)(m.parameters(), **kw)
+            train(m, o, 30)
+            m2, o2 = pickle.loads(pickle.dumps((m, o)))
+            m3, o3 = copy.deepcopy((m, o))
+            for mm, oo in ((m, o), (m2, o2), (m3, o3)):
+                train(mm, oo, 30, start=30)
+            for a, b, c in zip(m.parameters(), m2.parameters(), m3.parameters()):
+                self.assertTrue(torch.equal(a, b) and torch.equal(a, c), name)
+            self.assertEqual(float(o2.state[next(m2.parameters())].get("step", 60)), 60.0)
+
+    @unittest.skipUnless(TORCH2, "torch 1.13 has no optimizer step hooks")
+    def test_step_hooks(self):
+        m = mlp()
+        o = at.AdamW(m.parameters())
+        calls = []
+        o.register_step_pre_hook(lambda opt, args, kwargs: calls.append("pre"))
+        o.register_step_post_hook(lambda opt, args, kwargs: calls.append("post"))
+        train(m, o, 2)
+        self.assertEqual(calls, ["pre", "post", "pre", "post"])
+
+    def test_refusals(self):
+        with self.assertRaisesRegex(ValueError, "on the CPU"):
+            at.Adam([torch.nn.Parameter(torch.empty(3, device="meta"))])
+        with self.assertRaisesRegex(ValueError, "not contiguous"):
+            at.Adam([torch.nn.Parameter(torch.randn(4, 5).t())])
+        with self.assertRaisesRegex(TypeError, "float32, bfloat16 or float16"):
+            at.Adam([torch.nn.Parameter(torch.randn(4, dtype=torch.float64))])
+        for kw in ("capturable", "differentiable"):
+            if has_kw(torch.optim.Adam, kw):
+                with self.assertRaisesRegex(ValueError, kw):
+                    at.Adam(mlp().parameters(), **{kw: True})
+        if has_kw(torch.optim.Adam, "decoupled_weight_decay"):
+            with self.assertRaisesRegex(ValueError, "AdamW"):
+                at.Adam(mlp().parameters(), decoupled_weight_decay=True)
+        for kw in ("foreach", "fused"):  # accepted, ignored
+            if has_kw(torch.optim.AdamW, kw):
+                at.AdamW(mlp().parameters(), **{kw: True})
+        m = mlp()
+        o = at.Adam(m.parameters())
+        train(m, o, 3)
+        before = [p.detach().clone() for p in m.parameters()]
+        p0 = next(m.parameters())
+        p0.grad = torch.ones_like(p0)
+        p0.grad.data = torch.ones(p0.numel() + 1)  # wrong size (assigned around torch's check)
+        with self.assertRaises(ValueError):
+            o.step()
+        bad = o.state_dict()
+        bad["state"][0]["exp_avg"] = torch.zeros(3)
+        with self.assertRaisesRegex(ValueError, "exp_avg"):
+            o.load_state_dict(bad)
+        self.assertEqual(float(o.state[p0]["step"]), 3.0)  # a refused load changed nothing
+        for a, b in zip(m.parameters(), before):
+            self.assertTrue(torch.equal(a, b))
+
+    def test_threads_follow_torch_and_do_not_change_results(self):
+        outs = []
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            m = mlp()
+            o = at.AdamW(m.parameters())
+            self.assertEqual(o.threads, n)
+            train(m, o, 20)
+            outs.append(params_of(m))
+        torch.set_num_threads(1)
+        for a, b in zip(*outs):
+            self.assertTrue(torch.equal(a, b))
+
+    def test_checkpoint_file(self):
+        import tempfile
+        m = mlp()
+        o = at.AdamW(m.parameters(), lr=1e-3)
+        train(m, o, 10)
+        with tempfile.TemporaryDirectory() as d:
+            o.save(os.path.join(d, "opt.ckpt"))
+            snapshot = params_of(m)
+            train(m, o, 10, start=10)
+            after = params_of(m)
+            with torch.no_grad():
+                for p, s in zip(m.parameters(), snapshot):
+                    p.copy_(s)
+            o2 = at.AdamW(m.parameters(), lr=5.0)
+            o2.load(os.path.join(d, "opt.ckpt"))
+            self.assertEqual(o2.param_groups[0]["lr"], 1e-3)
+            train(m, o2, 10, start=10)
+        for a, b in zip(params_of(m), after):
+            self.assertTrue(torch.equal(a, b))
+
+
+class LowPrecision(unittest.TestCase):
+    def test_bf16_same_bits_as_the_numpy_binding(self):
+        for opts in (dict(), dict(param_update="sr"), dict(param_update="nearest",
+                                                            state_storage="bf16"),
+                     dict(param_update="master_sr", state_storage="8bit", min_8bit_numel=256)):
+            with self.subTest(**opts):
+                m = mlp(dtype=torch.bfloat16)
+                arrays = [adaopt.as_bf16(p.detach().view(torch.int16).numpy().view(np.uint16)
+                                         .copy()) for p in m.parameters()]
+                o = at.AdamW(m.parameters(), lr=1e-2, **opts)
+                ref = adaopt.AdamW(arrays, lr=1e-2, **opts)
+                for k in range(30):
+                    b = BATCHES[k]
+                    o.zero_grad()
+                    torch.nn.functional.cross_entropy(m(X[b].bfloat16()).float(), Y[b]).backward()
+                    ref.step([adaopt.as_bf16(p.grad.view(torch.int16).numpy().view(np.uint16)
+                                             .copy()) for p in m.parameters()])
+                    o.step()
+                for p, a in zip(m.parameters(), arrays):
+                    np.testing.assert_array_equal(p.detach().view(torch.int16).numpy()
+                                                  .view(np.uint16), a)
+                self.assertEqual(o.state_bytes, ref.state_bytes)
+
+    def test_bf16_state_dict_resume_is_exact(self):
+        m = mlp(dtype=torch.bfloat16)
+        o = at.AdamW(m.parameters(), lr=1e-2)
+        train(m, o, 10)
+        sd = o.state_dict()
+        self.assertIn("master", sd["state"][0])
+        self.assertEqual(sd["state"][0]["exp_avg"].dtype, torch.float32)
+        m2 = copy.deepcopy(m)
+        o2 = at.AdamW(m2.parameters(), lr=1e-2)
+        o2.load_state_dict(sd)
+        train(m, o, 10, start=10)
+        train(m2, o2, 10, start=10)
+        for a, b in zip(m.parameters(), m2.parameters()):
+            self.assertTrue(torch.equal(a, b))
+        # and torch's AdamW takes it (its state in the parameters' dtype)
+        ref = torch.optim.AdamW(m2.parameters(), lr=1e-2)
+        ref.load_state_dict(o2.state_dict())
+        train(m2, ref, 2, start=20)
+
+
+class Installed(unittest.TestCase):
+    @unittest.skipUnless(os.environ.get("ADAOPT_TEST_INSTALLED") == "1", "source tree run")
+    def test_imports_the_installed_package(self):
+        here = os.path.dirname(os.path.abspath(adaopt.__file__))
+        self.assertFalse(here.startswith(ROOT + os.sep), here)
+        self.assertEqual(os.path.dirname(adaopt.library_path), here)
+
+
+if __name__ == "__main__":
+    unittest.main()
