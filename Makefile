@@ -10,7 +10,7 @@ JOBS ?= $(shell nproc)
 CTEST = ctest --output-on-failure -j$(JOBS)
 C_TESTS = worked|first_steps|invariants|errors|schedule_clip|kernels|sparse|checkpoint|threads|trainer_api|faults|precision|lowp
 
-.PHONY: all deps build demo bench bench-mpi web web-build test-web test test-gcc test-clang test-asan test-asan-clang test-valgrind test-fuzz clean
+.PHONY: all deps build demo bench bench-mpi bench-torch web web-build test-web test test-gcc test-clang test-asan test-asan-clang test-valgrind test-fuzz test-python venv clean
 
 all: build
 
@@ -27,6 +27,40 @@ demo: build
 bench: build
 	./build/adaopt-bench
 
+# Python packages from PyPI live in .venv (made with Debian's python3, then reused): current
+# PyTorch 2.x (with the CUDA libraries its wheel requires: about 3 GB on the first run), numpy
+# and the build backend.  Debian's python3-torch (1.13) stays the system interpreter's.
+VENV = .venv
+VENV_PY = $(CURDIR)/$(VENV)/bin/python
+$(VENV)/.ready: scripts/requirements-venv.txt
+	@sh scripts/install-deps.sh
+	test -x $(VENV_PY) || /usr/bin/python3 -m venv $(VENV)
+	$(VENV_PY) -m pip install -q -r scripts/requirements-venv.txt
+	touch $@
+venv: $(VENV)/.ready
+
+# The Python package as a user gets it: `pip install .` into the venv and `pip wheel .`; then,
+# from outside the source tree (so the installed package is what imports), adaopt.torch's
+# tests and the numpy binding's tests and parity tests against torch 2.x.  (ctest runs the
+# same files from the source tree against Debian's torch 1.13.)
+test-python: venv
+	$(VENV_PY) -m pip install -q --no-build-isolation --no-deps --force-reinstall .
+	rm -rf build/wheel && $(VENV_PY) -m pip wheel -q --no-build-isolation --no-deps . -w build/wheel
+	ls build/wheel/adaopt-*-py3-none-*.whl
+	cd build && for t in python/test_torch.py python/test_binding.py parity/torch_parity.py \
+	    parity/sparse_parity.py; do \
+	  echo "torch 2.x: $$t"; \
+	  ADAOPT_TEST_INSTALLED=1 $(VENV_PY) $(CURDIR)/tests/$$t >/dev/null 2>test-python.log || \
+	    { tail -40 test-python.log; exit 1; }; \
+	done
+
+# adaopt.torch against torch.optim (foreach, and fused where torch has it): the step alone and a
+# whole training iteration of a ~100M-parameter model, 1 and 2 threads, torch 2.x and 1.13.
+bench-torch: build venv
+	$(VENV_PY) -m pip install -q --no-build-isolation --no-deps --force-reinstall .
+	$(VENV_PY) bench/torch_bench.py
+	/usr/bin/python3 bench/torch_bench.py
+
 # ZeRO-1: the state memory table, then step time on 1, 2 and 4 ranks (this machine's cores).
 MPIRUN = OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_mpi_yield_when_idle=1 \
   mpirun --oversubscribe
@@ -37,7 +71,7 @@ bench-mpi: build
 	@echo "|--:|--:|--:|--:|--:|--:|--:|"
 	@for n in 1 2 4; do $(MPIRUN) -np $$n ./build/zero-bench --elems 8388608 || exit 1; done
 
-test: test-gcc test-clang test-asan test-asan-clang test-valgrind test-fuzz test-web
+test: test-gcc test-clang test-asan test-asan-clang test-valgrind test-fuzz test-web test-python
 	@echo "make test: all suites passed"
 
 test-gcc: build

@@ -2,7 +2,7 @@
 # Installs the Debian packages adaopt's build, demo and tests need, if any is missing.
 # Safe to run again: does nothing when all are present.
 set -eu
-packages="cmake make gcc clang libomp-dev libclang-rt-14-dev pkg-config libcmocka-dev zlib1g-dev gnuplot-nox valgrind python3-numpy python3-torch libopenmpi-dev openmpi-bin \
+packages="cmake make gcc clang libomp-dev libclang-rt-14-dev pkg-config libcmocka-dev zlib1g-dev gnuplot-nox valgrind python3-numpy python3-torch python3-venv libopenmpi-dev openmpi-bin \
   lld wasi-libc libclang-rt-14-dev-wasm32 chromium"
 missing=""
 for p in $packages; do

@@ -28,7 +28,8 @@ import sys
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+if os.environ.get("ADAOPT_TEST_INSTALLED") != "1":  # else: the pip-installed package
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
 import adaopt  # noqa: E402
 
 torch.set_num_threads(1)
