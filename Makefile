@@ -54,9 +54,13 @@ test-python: venv
 	    { tail -40 test-python.log; exit 1; }; \
 	done
 
-# adaopt.torch against torch.optim (foreach, and fused where torch has it): the step alone and a
+# adaopt.torch against torch.optim (foreach, and fused where torch has it) and DeepSpeed's CPU
+# Adam (installed into .venv here; its op compiles on first use): the step alone and a
 # whole training iteration of a ~100M-parameter model, 1 and 2 threads, torch 2.x and 1.13.
-bench-torch: build venv
+$(VENV)/.deepspeed: $(VENV)/.ready
+	$(VENV_PY) -m pip install -q deepspeed ninja
+	touch $@
+bench-torch: build venv $(VENV)/.deepspeed
 	$(VENV_PY) -m pip install -q --no-build-isolation --no-deps --force-reinstall .
 	$(VENV_PY) bench/torch_bench.py
 	/usr/bin/python3 bench/torch_bench.py

@@ -6,7 +6,8 @@
 1. The optimizer step of a real model: a 24-layer transformer language model (d=512, separate
    q/k/v/o projections: 108M parameters in 391 tensors), gradients from one backward pass,
    with torch.optim's AdamW (the default for-each path; fused=True where this torch has it on
-   the CPU) and adaopt.torch's AdamW; 1 and 2 threads.
+   the CPU), DeepSpeed's DeepSpeedCPUAdam when it is installed (make bench-torch installs it
+   into .venv) and adaopt.torch's AdamW; 1 and 2 threads.
 2. A whole training iteration of that model (forward, backward, step: batch 2 x 32 tokens).
 3. One 16M-element float32 tensor (the issue's target size), and bf16 parameters: torch's
    fastest path (fused, bf16 state) against adaopt's stochastic rounding with 8-bit state.
@@ -30,6 +31,12 @@ except ImportError:
     import adaopt.torch as at
 
 TORCH2 = int(torch.__version__.split(".")[0]) >= 2
+try:  # DeepSpeed's CPU Adam (its C++ op is compiled on first use: about a minute)
+    import logging
+    logging.getLogger("DeepSpeed").setLevel(logging.ERROR)
+    from deepspeed.ops.adam import DeepSpeedCPUAdam
+except Exception:  # not installed, or its op does not build here
+    DeepSpeedCPUAdam = None
 
 
 def median_time(fn, reps, warmup=1):
@@ -91,6 +98,10 @@ def optimizers(params, dtype=torch.float32):
                         lambda: torch.optim.AdamW(params, lr=1e-4, fused=True)))
         except (RuntimeError, TypeError):
             pass
+    if DeepSpeedCPUAdam is not None and dtype is torch.float32:
+        out.append(("DeepSpeedCPUAdam (adamw_mode)",
+                    lambda: DeepSpeedCPUAdam(params, lr=1e-4, adamw_mode=True,
+                                             weight_decay=0.01)))
     out.append(("adaopt.torch AdamW", lambda: at.AdamW(params, lr=1e-4)))
     return out
 

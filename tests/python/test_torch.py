@@ -348,6 +348,19 @@ class Protocol(unittest.TestCase):
                 self.assertTrue(torch.equal(a, b) and torch.equal(a, c), name)
             self.assertEqual(float(o2.state[next(m2.parameters())].get("step", 60)), 60.0)
 
+    @unittest.skipUnless(TORCH2, "torch 1.13 takes no named parameters")
+    def test_named_parameters(self):
+        m1, m2 = mlp(), mlp()
+        o1 = torch.optim.AdamW(m1.named_parameters())
+        o2 = at.AdamW(m2.named_parameters())
+        train(m1, o1, 10)
+        train(m2, o2, 10)
+        sd1, sd2 = o1.state_dict(), o2.state_dict()
+        self.assertEqual(sd1["param_groups"][0].get("param_names"),
+                         sd2["param_groups"][0].get("param_names"))
+        for a, b in zip(m1.parameters(), m2.parameters()):
+            self.assertLessEqual((a - b).abs().max().item(), TOL)
+
     @unittest.skipUnless(TORCH2, "torch 1.13 has no optimizer step hooks")
     def test_step_hooks(self):
         m = mlp()
@@ -427,26 +440,38 @@ class Protocol(unittest.TestCase):
 
 
 class LowPrecision(unittest.TestCase):
-    def test_bf16_same_bits_as_the_numpy_binding(self):
-        for opts in (dict(), dict(param_update="sr"), dict(param_update="nearest",
-                                                            state_storage="bf16"),
-                     dict(param_update="master_sr", state_storage="8bit", min_8bit_numel=256)):
-            with self.subTest(**opts):
-                m = mlp(dtype=torch.bfloat16)
-                arrays = [adaopt.as_bf16(p.detach().view(torch.int16).numpy().view(np.uint16)
-                                         .copy()) for p in m.parameters()]
+    @staticmethod
+    def as_numpy(t):
+        """The bits of a bf16 / fp16 tensor as the numpy binding takes them (a copy)."""
+        a = t.detach().view(torch.int16).numpy().view(np.uint16).copy()
+        return adaopt.as_bf16(a) if t.dtype is torch.bfloat16 else a.view(np.float16)
+
+    def test_low_precision_same_bits_as_the_numpy_binding(self):
+        for dtype, opts in ((torch.bfloat16, dict()), (torch.bfloat16, dict(param_update="sr")),
+                            (torch.bfloat16, dict(param_update="nearest", state_storage="bf16")),
+                            (torch.bfloat16, dict(param_update="master_sr", state_storage="8bit",
+                                                  min_8bit_numel=256)),
+                            (torch.float16, dict()), (torch.float16, dict(param_update="sr"))):
+            with self.subTest(dtype=dtype, **opts):
+                m = mlp(dtype=dtype)
+                arrays = [self.as_numpy(p) for p in m.parameters()]
                 o = at.AdamW(m.parameters(), lr=1e-2, **opts)
                 ref = adaopt.AdamW(arrays, lr=1e-2, **opts)
+                twin = mlp()  # float32 forward and backward (torch 1.13 has no fp16 matmul)
                 for k in range(30):
                     b = BATCHES[k]
-                    o.zero_grad()
-                    torch.nn.functional.cross_entropy(m(X[b].bfloat16()).float(), Y[b]).backward()
-                    ref.step([adaopt.as_bf16(p.grad.view(torch.int16).numpy().view(np.uint16)
-                                             .copy()) for p in m.parameters()])
+                    with torch.no_grad():
+                        for q, p in zip(twin.parameters(), m.parameters()):
+                            q.copy_(p.float())
+                    twin.zero_grad()
+                    torch.nn.functional.cross_entropy(twin(X[b]), Y[b]).backward()
+                    for q, p in zip(twin.parameters(), m.parameters()):
+                        p.grad = q.grad.to(dtype)
+                    ref.step([self.as_numpy(p.grad) for p in m.parameters()])
                     o.step()
                 for p, a in zip(m.parameters(), arrays):
                     np.testing.assert_array_equal(p.detach().view(torch.int16).numpy()
-                                                  .view(np.uint16), a)
+                                                  .view(np.uint16), a.view(np.uint16))
                 self.assertEqual(o.state_bytes, ref.state_bytes)
 
     def test_bf16_state_dict_resume_is_exact(self):
