@@ -22,6 +22,75 @@
 
 enum { MAX_REPS = 100 };
 
+/* Per-rank memory of a 7B-parameter model in each low-precision mode: the state bytes per
+ * element measured on a 65,536-element shard optimizer of that mode after one step (master
+ * weights and 8-bit absmax included), the replicated parameters and gradients, and the bytes
+ * each rank sends per step (reduce-scatter of float32 gradients, all-gather of the parameters
+ * in their own type). */
+static void precision_table(adaopt_algorithm algorithm)
+{
+    static const struct {
+        const char *name;
+        adaopt_dtype pd;
+        const char *options;
+    } modes[] = {
+        {"float32", ADAOPT_DTYPE_F32, ""},
+        {"float32, 8-bit state", ADAOPT_DTYPE_F32, "state_storage=8bit"},
+        {"bf16, master weights", ADAOPT_DTYPE_BF16, ""},
+        {"bf16, master weights, 8-bit state", ADAOPT_DTYPE_BF16, "state_storage=8bit"},
+        {"bf16, stochastic rounding, bf16 state", ADAOPT_DTYPE_BF16,
+         "param_update=sr, state_storage=bf16"},
+        {"bf16, stochastic rounding, 8-bit state", ADAOPT_DTYPE_BF16,
+         "param_update=sr, state_storage=8bit"},
+    };
+    const double P = 7e9;
+    static const int worlds[] = {1, 8, 64};
+    printf("\n| 7B parameters, %s | state B/param | state per rank, N = 1 | 8 | 64 | params + "
+           "grads per rank | sent per rank per step, N = 8 |\n|---|--:|--:|--:|--:|--:|--:|\n",
+           adaopt_algorithm_name(algorithm));
+    for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
+        enum { N = 65536 };
+        static uint16_t p16[N], g16[N];
+        static float p32[N], g32[N];
+        size_t n = N, one = 1;
+        adaopt_zero *z;
+        int ok = adaopt_zero_create_typed(MPI_COMM_SELF, algorithm, &n, 1, &one, 1, modes[m].pd,
+                                          modes[m].pd, &z, NULL, 0) == ADAOPT_OK;
+        adaopt_optimizer *opts = NULL; /* the option string, parsed by the core library */
+        if (ok && modes[m].options[0] && adaopt_create(algorithm, &opts) == ADAOPT_OK) {
+            size_t gi;
+            adaopt_add_group_typed(opts, &n, 1, modes[m].pd, modes[m].pd, &gi);
+            ok = adaopt_set_options(opts, ADAOPT_ALL_GROUPS, modes[m].options) == ADAOPT_OK;
+            for (int o = ADAOPT_PARAM_UPDATE; ok && o <= ADAOPT_STATE_STORAGE; o++) {
+                double v;
+                ok = adaopt_get(opts, 0, (adaopt_option)o, &v) == ADAOPT_OK &&
+                     adaopt_zero_set(z, ADAOPT_ALL_GROUPS, (adaopt_option)o, v) == ADAOPT_OK;
+            }
+        }
+        adaopt_destroy(opts);
+        for (size_t j = 0; j < N; j++) {
+            p32[j] = (float)(j % 100) * 0.01f;
+            g32[j] = 0.001f;
+            p16[j] = 0x3f80;
+            g16[j] = 0x3a83;
+        }
+        void *pp[1] = {modes[m].pd == ADAOPT_DTYPE_F32 ? (void *)p32 : (void *)p16};
+        const void *gg[1] = {modes[m].pd == ADAOPT_DTYPE_F32 ? (const void *)g32 : (const void *)g16};
+        ok = ok && adaopt_zero_step_typed(z, pp, gg, 1) == ADAOPT_OK;
+        if (!ok) {
+            fprintf(stderr, "zero-bench: cannot size mode %s\n", modes[m].name);
+            MPI_Abort(MPI_COMM_WORLD, 1);
+        }
+        double per = (double)adaopt_zero_state_bytes(z) / N;
+        adaopt_zero_destroy(z);
+        double pbytes = modes[m].pd == ADAOPT_DTYPE_F32 ? 4 : 2;
+        printf("| %s | %.2f |", modes[m].name, per);
+        for (size_t k = 0; k < sizeof worlds / sizeof worlds[0]; k++)
+            printf(" %.1f GB |", per * P / worlds[k] / 1e9);
+        printf(" %.0f GB | %.1f GB |\n", 2 * pbytes * P / 1e9, (4 + pbytes) * P * 7 / 8 / 1e9);
+    }
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
@@ -91,6 +160,7 @@ int main(int argc, char **argv)
                 }
                 printf(" %.1f GB |\n", 2.0 * 4 * (double)sizes[1] * (w - 1) / w / 1e9);
             }
+            precision_table(algorithm);
         }
         MPI_Finalize();
         return 0;

@@ -34,7 +34,8 @@ extern "C" {
 typedef struct adaopt_zero adaopt_zero;
 
 /* The balanced contiguous shard of rank `rank` out of `world` over `total` elements:
- * offset and length.  Pure; the same formula the optimizer uses. */
+ * offset and length.  Pure; the same formula the optimizer uses (before 8-bit state moves its
+ * boundaries to block starts: adaopt_zero_set). */
 ADAOPT_API void adaopt_zero_shard_range(uint64_t total, int world, int rank, uint64_t *offset,
                                         uint64_t *length);
 
@@ -57,8 +58,9 @@ ADAOPT_API adaopt_status adaopt_zero_create(MPI_Comm comm, adaopt_algorithm algo
  * float32 (widened exactly, summed in rank order); the all-gather moves the parameters in their
  * own type, half the bytes of float32.  Stochastic rounding draws each element's noise by its
  * index in the whole tensor, so the result is the bits of one process stepping with the
- * average (tests/mpi/test_zero.c).  State may be float32 or bf16 (state_storage); 8-bit state is
- * not sharded yet (adaopt_zero_set refuses it).  Step with adaopt_zero_step_typed. */
+ * average (tests/mpi/test_zero.c).  State may be float32, bf16 or 8-bit (state_storage; 8-bit
+ * moves the shard boundaries to 256-element block starts, see adaopt_zero_set).  Step with
+ * adaopt_zero_step_typed. */
 ADAOPT_API adaopt_status adaopt_zero_create_typed(MPI_Comm comm, adaopt_algorithm algorithm,
                                                   const size_t *numels, size_t n_tensors,
                                                   const size_t *group_sizes, size_t n_groups,
@@ -69,7 +71,11 @@ ADAOPT_API void adaopt_zero_destroy(adaopt_zero *z);
 /* The last failure's detail ("" if none).  Local. */
 ADAOPT_API const char *adaopt_zero_last_error(const adaopt_zero *z);
 
-/* Hyperparameters, as adaopt_set / adaopt_get (ADAOPT_ALL_GROUPS for every group). */
+/* Hyperparameters, as adaopt_set / adaopt_get (ADAOPT_ALL_GROUPS for every group).  Setting
+ * ADAOPT_STATE_STORAGE to 8-bit (before the first step, as every storage choice) also moves
+ * every shard boundary down to the start of the 256-element block of the tensor it falls in, so
+ * that no 8-bit block is cut (adaopt_zero_shard then reports the new range; the shards may
+ * differ in length by up to 255 elements); it stays so. */
 ADAOPT_API adaopt_status adaopt_zero_set(adaopt_zero *z, size_t group, adaopt_option option,
                                          double value);
 ADAOPT_API adaopt_status adaopt_zero_get(const adaopt_zero *z, size_t group, adaopt_option option,

@@ -656,7 +656,7 @@ adaopt_status adaopt_load_buffer(adaopt_optimizer *opt, const void *buf, size_t 
         int update = (int)row[ADAOPT_PARAM_UPDATE];
         int has_master = as_loaded.param_dtype != ADAOPT_DTYPE_F32 &&
                          (update == ADAOPT_UPDATE_MASTER || update == ADAOPT_UPDATE_MASTER_SR);
-        if ((int)storage != adaopt__storage_for(&as_loaded, t->numel) || master_flags > 3 ||
+        if ((int)storage != adaopt__storage_for(&as_loaded, t) || master_flags > 3 ||
             (int)(master_flags & 1u) != has_master) {
             st = adaopt__fail(opt, ADAOPT_ERR_FORMAT, "load: tensor %zu's storage does not "
                               "match its group's options (damaged)", i);

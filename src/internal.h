@@ -39,6 +39,8 @@ typedef struct adaopt_tensor {
                            the group's min_8bit_numel) */
     uint64_t noise_base; /* stochastic rounding's element index of element 0 (a ZeRO shard's
                             piece of a tensor: where the piece begins in it) */
+    size_t storage_numel; /* the size that decides 8-bit or float32 state (min_8bit_numel):
+                             numel, or the whole tensor's for a ZeRO shard's piece of it */
     float *master;      /* float32 master weights of a bf16/fp16 tensor (MASTER modes) */
     int master_ready;   /* filled from the parameter (at the first step, or by a load) */
 } adaopt_tensor;
@@ -135,7 +137,7 @@ adaopt_status adaopt__set_many(adaopt_optimizer *opt, size_t first, size_t count
 /* 1 if a group uses anything but float32 (types, storage, update mode): the step stages it. */
 int adaopt__group_is_lowp(const adaopt_group *g);
 /* The storage tensor t of group g gets. */
-int adaopt__storage_for(const adaopt_group *g, size_t numel);
+int adaopt__storage_for(const adaopt_group *g, const adaopt_tensor *t);
 /* Allocates slot k of tensor t (zero) in the form of `storage`: 0, or -1 (out of memory). */
 ADAOPT_INTERNAL_API int adaopt__alloc_slot(adaopt_tensor *t, int k, int storage);
 /* Frees slot k of t in whatever form it has. */

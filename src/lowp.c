@@ -26,12 +26,12 @@ int adaopt__group_is_lowp(const adaopt_group *g)
            g->hp[ADAOPT_STATE_STORAGE] != ADAOPT_STORAGE_F32;
 }
 
-int adaopt__storage_for(const adaopt_group *g, size_t numel)
+int adaopt__storage_for(const adaopt_group *g, const adaopt_tensor *t)
 {
     int storage = (int)g->hp[ADAOPT_STATE_STORAGE];
-    if (storage == ADAOPT_STORAGE_8BIT && (double)numel < g->hp[ADAOPT_MIN_8BIT_NUMEL])
+    if (storage == ADAOPT_STORAGE_8BIT && (double)t->storage_numel < g->hp[ADAOPT_MIN_8BIT_NUMEL])
         return ADAOPT_STORAGE_F32; /* small tensors: float32, as bitsandbytes */
-    return numel == 0 ? ADAOPT_STORAGE_F32 : storage;
+    return t->numel == 0 ? ADAOPT_STORAGE_F32 : storage;
 }
 
 static size_t blocks_of(size_t numel)

@@ -284,7 +284,8 @@ adaopt_status adaopt_add_group_typed(adaopt_optimizer *opt, const size_t *numels
         t->numel = numels[i];
         t->group = opt->n_groups;
         t->mu_product = 1.0;
-        t->storage = adaopt__storage_for(&g, numels[i]);
+        t->storage_numel = numels[i];
+        t->storage = adaopt__storage_for(&g, t);
     }
     /* The chunk plan and the per-tensor coefficients of all tensors, old and new. */
     size_t n_chunks = opt->n_chunks;
@@ -403,7 +404,8 @@ static adaopt_status restructure(adaopt_optimizer *opt, size_t gi, const double 
     for (size_t j = 0; j < g.n_tensors && !failed; j++) {
         adaopt_tensor *t = &fresh[j];
         t->numel = opt->tensors[g.first_tensor + j].numel;
-        t->storage = adaopt__storage_for(&g, t->numel);
+        t->storage_numel = opt->tensors[g.first_tensor + j].storage_numel;
+        t->storage = adaopt__storage_for(&g, t);
         for (int k = 0; k < ADAOPT_MAX_SLOTS && !failed; k++)
             if (mask & (1u << k))
                 failed = adaopt__alloc_slot(t, k, t->storage) != 0;

@@ -189,6 +189,7 @@ class Optimizer(torch.optim.Optimizer):
     def _init_tables(self):
         self._cparams = []     # parameters in the C optimizer's tensor order
         self._cgroups = []     # per torch group: its C groups (one per parameter dtype)
+        self._lists = []       # per torch group: its 'params' list and length when added
         self._synced = []      # per torch group: the hyperparameters the C groups have
         self._index = {}       # id(param) -> C tensor index
         self._ptrs = []        # data_ptr of each parameter when last checked
@@ -262,6 +263,7 @@ class Optimizer(torch.optim.Optimizer):
         # The C library has no "remove group": a failure below leaves unused C groups behind,
         # which are harmless (their tensors are never given gradients) but counted; rebuild.
         self._cgroups.append(made)
+        self._lists.append((params, len(params)))
         self._synced.append({})
         n = len(self._cparams)
         self._pp = (ctypes.c_void_p * n)(*self._ptrs)
@@ -335,9 +337,12 @@ class Optimizer(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        if len(self._cgroups) != len(self.param_groups):
-            raise RuntimeError("param_groups was changed by hand; add groups with "
-                               "add_param_group")
+        lists = self._lists
+        if len(lists) != len(self.param_groups) or any(
+                g["params"] is not l or len(l) != n for g, (l, n) in zip(self.param_groups, lists)):
+            raise RuntimeError("the parameters of param_groups were changed by hand: adaopt "
+                               "holds state per parameter, so add them with add_param_group "
+                               "(or build a new optimizer)")
         self._sync_all()
         threads = self._threads if self._threads is not None else torch.get_num_threads()
         if threads != self._threads_set:

@@ -7,6 +7,11 @@
  * counts, NAdam's mu product) behaves exactly as in one process.  The local optimizer updates the
  * caller's parameter arrays in place at the shard's positions; the collectives then spread them.
  *
+ * With 8-bit state (blocks of 256 elements, each with its absmax) the shard boundaries move down
+ * to the start of the block they fall in -- blocks of each tensor, counted from the tensor's
+ * first element, as one process counts them -- so that no block is cut (the "aligned" layout,
+ * recorded in checkpoints).
+ *
  * Collectives go in rounds of at most `round` elements per rank (whatever the model's size, every
  * count and displacement MPI sees stays far below its int limit), so that the buffers they need
  * stay bounded (2 x world x round floats) however large the model: the only memory that grows
@@ -39,6 +44,8 @@ struct adaopt_zero {
     size_t *numels, *group_sizes;
     uint64_t *tensor_off;             /* n_tensors + 1 flat offsets */
     uint64_t total, off, len;         /* this rank's shard */
+    uint64_t max_len;                 /* the longest shard */
+    int aligned;                      /* shard boundaries at 8-bit block starts */
     size_t *piece_begin, *piece_len;  /* per tensor, within the tensor */
     uint64_t *shard_off, *shard_len;  /* every rank's shard */
     uint64_t round;                   /* elements per rank per collective round */
@@ -103,6 +110,7 @@ static adaopt_status agree_step(adaopt_zero *z, adaopt_status mine)
     crc = adaopt__crc32c(crc, extra, sizeof extra);
     crc = adaopt__crc32c(crc, &z->reduce_mode, sizeof z->reduce_mode);
     crc = adaopt__crc32c(crc, &z->round, sizeof z->round);
+    crc = adaopt__crc32c(crc, &z->aligned, sizeof z->aligned);
     uint32_t local[4] = {(uint32_t)mine, mine != ADAOPT_OK ? (uint32_t)z->rank + 1 : 0, crc, ~crc};
     uint32_t most[4];
     if (MPI_Allreduce(local, most, 4, MPI_UINT32_T, MPI_MAX, z->comm) != MPI_SUCCESS)
@@ -141,6 +149,36 @@ static void piece_of(const adaopt_zero *z, size_t i, uint64_t off, uint64_t len,
     *count = hi > lo ? (size_t)(hi - lo) : 0;
 }
 
+/* Shard r's first element: the balanced split's, moved down (aligned) to the start of the
+ * 256-element block of the tensor it falls in.  Monotone in r, so shards never overlap. */
+static uint64_t boundary(const adaopt_zero *z, uint64_t total, int world, int r, int aligned)
+{
+    uint64_t off;
+    if (r >= world)
+        return total;
+    adaopt_zero_shard_range(total, world, r, &off, NULL);
+    if (!aligned || off == 0 || off >= total)
+        return off;
+    size_t lo = 0, hi = z->n_tensors; /* the last tensor starting at or before off */
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (z->tensor_off[mid] <= off)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    uint64_t a = z->tensor_off[lo];
+    return a + (off - a) / ADAOPT__BLOCK * ADAOPT__BLOCK;
+}
+
+static void shard_range(const adaopt_zero *z, uint64_t total, int world, int r, int aligned,
+                        uint64_t *off, uint64_t *len)
+{
+    uint64_t a = boundary(z, total, world, r, aligned);
+    *off = a;
+    *len = boundary(z, total, world, r + 1, aligned) - a;
+}
+
 /* An optimizer over the pieces of shard [off, off + len), in z's groups. */
 static adaopt_status make_local(adaopt_zero *z, uint64_t off, uint64_t len, adaopt_optimizer **out)
 {
@@ -171,6 +209,7 @@ static adaopt_status make_local(adaopt_zero *z, uint64_t off, uint64_t len, adao
         size_t count;
         piece_of(z, i, off, len, &begin, &count);
         opt->tensors[i].noise_base = begin;
+        opt->tensors[i].storage_numel = z->numels[i]; /* 8-bit or not: as the whole tensor */
     }
     *out = opt;
     return ADAOPT_OK;
@@ -206,6 +245,74 @@ void adaopt_zero_destroy(adaopt_zero *z)
 const char *adaopt_zero_last_error(const adaopt_zero *z)
 {
     return z == NULL ? "adaopt_zero is NULL" : z->error;
+}
+
+/* The shard layout (balanced, or aligned to 8-bit blocks), its buffers and a fresh local
+ * optimizer, which takes the hyperparameters, policy, seed, threads and ISA of the current one
+ * if there is one.  All or nothing: on a failure z is unchanged.  No collective call. */
+static adaopt_status set_layout(adaopt_zero *z, int aligned)
+{
+    size_t w = (size_t)z->world;
+    uint64_t *off = malloc(2 * w * sizeof *off), *len = off + w, max_len = 0;
+    if (off == NULL)
+        return ADAOPT_ERR_ALLOC;
+    for (int r = 0; r < z->world; r++) {
+        shard_range(z, z->total, z->world, r, aligned, &off[r], &len[r]);
+        max_len = len[r] > max_len ? len[r] : max_len;
+    }
+    uint64_t my_off = off[z->rank], my_len = len[z->rank], per = ROUND_BUDGET / (uint64_t)w;
+    uint64_t round = max_len < per ? max_len : per;
+    round = round == 0 ? 1 : round;
+    float *send = adaopt__alloc_state((size_t)(round * w));
+    float *recv = adaopt__alloc_state((size_t)(round * w));
+    float *gshard = adaopt__alloc_state((size_t)my_len);
+    adaopt_optimizer *local = NULL;
+    adaopt_status st = send && recv && gshard ? ADAOPT_OK : ADAOPT_ERR_ALLOC;
+    if (st == ADAOPT_OK)
+        st = make_local(z, my_off, my_len, &local);
+    if (st == ADAOPT_OK && z->local != NULL) { /* carry the settings over */
+        const adaopt_optimizer *old = z->local;
+        for (size_t g = 0; g < z->n_groups && st == ADAOPT_OK; g++)
+            for (int o = ADAOPT_LR; o <= ADAOPT_OPTION_MAX && st == ADAOPT_OK; o++) {
+                double v;
+                if (adaopt__option_applies(z->algorithm, (adaopt_option)o) &&
+                    adaopt_get(old, g, (adaopt_option)o, &v) == ADAOPT_OK)
+                    st = adaopt_set(local, g, (adaopt_option)o, v);
+            }
+        local->nonfinite_policy = old->nonfinite_policy;
+        local->rounding_seed = old->rounding_seed;
+        if (st == ADAOPT_OK)
+            st = adaopt_set_threads(local, z->threads);
+        if (st == ADAOPT_OK)
+            st = adaopt_set_isa(local, adaopt_get_isa(old));
+    }
+    if (st != ADAOPT_OK) {
+        adaopt_destroy(local);
+        adaopt__free_state(send);
+        adaopt__free_state(recv);
+        adaopt__free_state(gshard);
+        free(off);
+        return st;
+    }
+    memcpy(z->shard_off, off, w * sizeof *off);
+    memcpy(z->shard_len, len, w * sizeof *len);
+    z->off = my_off;
+    z->len = my_len;
+    z->max_len = max_len;
+    z->aligned = aligned;
+    z->round = z->round_capacity = round;
+    for (size_t i = 0; i < z->n_tensors; i++)
+        piece_of(z, i, z->off, z->len, &z->piece_begin[i], &z->piece_len[i]);
+    adaopt__free_state(z->send);
+    adaopt__free_state(z->recv);
+    adaopt__free_state(z->gshard);
+    z->send = send;
+    z->recv = recv;
+    z->gshard = gshard;
+    adaopt_destroy(z->local);
+    z->local = local;
+    free(off);
+    return ADAOPT_OK;
 }
 
 adaopt_status adaopt_zero_create(MPI_Comm comm, adaopt_algorithm algorithm, const size_t *numels,
@@ -299,30 +406,9 @@ adaopt_status adaopt_zero_create_typed(MPI_Comm comm, adaopt_algorithm algorithm
         for (size_t i = 0; i < n_tensors; i++)
             z->tensor_off[i + 1] = z->tensor_off[i] + numels[i];
         z->total = z->tensor_off[n_tensors];
-        for (int r = 0; r < z->world; r++)
-            adaopt_zero_shard_range(z->total, z->world, r, &z->shard_off[r], &z->shard_len[r]);
-        z->off = z->shard_off[z->rank];
-        z->len = z->shard_len[z->rank];
-    }
-    if (st == ADAOPT_OK) {
-        uint64_t maxlen = z->shard_len[0], per = ROUND_BUDGET / (uint64_t)z->world;
-        z->round = maxlen < per ? maxlen : per;
-        if (z->round == 0)
-            z->round = 1;
-        z->round_capacity = z->round;
-        size_t buf = (size_t)(z->round * (uint64_t)z->world);
-        z->send = adaopt__alloc_state(buf);
-        z->recv = adaopt__alloc_state(buf);
-        z->gshard = adaopt__alloc_state((size_t)z->len);
-        if (!z->send || !z->recv || !z->gshard)
-            st = fail(z, ADAOPT_ERR_ALLOC, "create: out of memory for the buffers");
-    }
-    if (st == ADAOPT_OK) {
-        for (size_t i = 0; i < n_tensors; i++)
-            piece_of(z, i, z->off, z->len, &z->piece_begin[i], &z->piece_len[i]);
-        st = make_local(z, z->off, z->len, &z->local);
+        st = set_layout(z, 0);
         if (st != ADAOPT_OK)
-            fail(z, st, "create: the shard's optimizer: %s", adaopt_status_name(st));
+            fail(z, st, "create: out of memory for the buffers or the shard's optimizer");
     }
     /* Do the ranks agree on the layout?  A CRC of it, gathered. */
     uint32_t sig = 0;
@@ -355,10 +441,20 @@ adaopt_status adaopt_zero_set(adaopt_zero *z, size_t group, adaopt_option option
 {
     if (z == NULL)
         return ADAOPT_ERR_NULL;
-    if (option == ADAOPT_STATE_STORAGE && value == ADAOPT_STORAGE_8BIT)
-        return fail(z, ADAOPT_ERR_CONFLICT, "set: adaopt_zero shards float32 and bf16 state; 8-bit "
-                    "state (blocks of 256 that shards would cut) is not sharded yet");
-    adaopt_status st = adaopt_set(z->local, group, option, value);
+    adaopt_status st;
+    if (option == ADAOPT_STATE_STORAGE && value == ADAOPT_STORAGE_8BIT && !z->aligned) {
+        /* 8-bit blocks must not be cut: move the boundaries to block starts (a new, empty
+         * shard state: the state's storage is chosen before the first step anyway) */
+        if (adaopt_steps_taken(z->local) > 0)
+            return fail(z, ADAOPT_ERR_CONFLICT, "set: state_storage is chosen before the first "
+                        "step");
+        if (group != ADAOPT_ALL_GROUPS && group >= z->n_groups)
+            return fail(z, ADAOPT_ERR_INDEX, "set: group %zu out of range (%zu groups)", group,
+                        z->n_groups);
+        if ((st = set_layout(z, 1)) != ADAOPT_OK)
+            return fail(z, st, "set: out of memory for the block-aligned shard layout");
+    }
+    st = adaopt_set(z->local, group, option, value);
     if (st != ADAOPT_OK)
         fail(z, st, "%s", adaopt_last_error(z->local));
     return st;
@@ -531,7 +627,7 @@ static uint64_t round_count(uint64_t shard_len, uint64_t k, uint64_t round)
 /* gshard = the average over ranks of their gradients of this rank's shard. */
 static adaopt_status reduce_gradients(adaopt_zero *z, const void *const *grads)
 {
-    uint64_t rounds = (z->shard_len[0] + z->round - 1) / z->round;
+    uint64_t rounds = (z->max_len + z->round - 1) / z->round;
     float world_f = (float)z->world;
     for (uint64_t k = 0; k < rounds; k++) {
         for (int r = 0; r < z->world; r++) {
@@ -581,7 +677,7 @@ static adaopt_status reduce_gradients(adaopt_zero *z, const void *const *grads)
  * type (bf16 and fp16 halve the bytes). */
 static adaopt_status gather_params(adaopt_zero *z, void *const *params)
 {
-    uint64_t rounds = (z->shard_len[0] + z->round - 1) / z->round;
+    uint64_t rounds = (z->max_len + z->round - 1) / z->round;
     size_t bytes = z->param_bytes;
     MPI_Datatype type = bytes == 4 ? MPI_FLOAT : MPI_UINT16_T;
     unsigned char *recv = (unsigned char *)z->recv;
@@ -963,7 +1059,7 @@ adaopt_status adaopt_zero_save(adaopt_zero *z, const char *path)
         put_u32(&m, ZERO_FORMAT_VERSION);
         put_u32(&m, (uint32_t)z->world);
         put_u32(&m, (uint32_t)z->algorithm);
-        put_u32(&m, 0);
+        put_u32(&m, (uint32_t)z->aligned); /* the layout: 1 = aligned to 8-bit blocks */
         put_u64(&m, token);
         put_u64(&m, z->total);
         put_layout(&m, z);
@@ -1010,7 +1106,7 @@ adaopt_status adaopt_zero_save(adaopt_zero *z, const char *path)
 }
 
 typedef struct manifest {
-    uint32_t world, algorithm;
+    uint32_t world, algorithm, aligned;
     uint64_t token, total;
     uint64_t *bytes;
     uint32_t *crc;
@@ -1034,7 +1130,7 @@ static adaopt_status parse_manifest(adaopt_zero *z, const char *path, manifest *
     }
     adaopt_status st = ADAOPT_OK;
     reader r = {buf, n};
-    uint32_t version, reserved, crc = 0;
+    uint32_t version, crc = 0;
     if (n < HEAD_FIXED + 4 || memcmp(buf, MANIFEST_MAGIC, 8) != 0) {
         st = fail(z, ADAOPT_ERR_FORMAT, "load: %s is not an adaopt_zero manifest", path);
     } else {
@@ -1045,8 +1141,8 @@ static adaopt_status parse_manifest(adaopt_zero *z, const char *path, manifest *
         if (crc != adaopt__crc32c(0, buf, n - 4))
             st = fail(z, ADAOPT_ERR_FORMAT, "load: the manifest %s is damaged (checksum)", path);
         else if (get_u32(&r, &version) || get_u32(&r, &m->world) || get_u32(&r, &m->algorithm) ||
-                 get_u32(&r, &reserved) || get_u64(&r, &m->token) || get_u64(&r, &m->total) ||
-                 version != ZERO_FORMAT_VERSION || reserved != 0 || m->world == 0 ||
+                 get_u32(&r, &m->aligned) || get_u64(&r, &m->token) || get_u64(&r, &m->total) ||
+                 version != ZERO_FORMAT_VERSION || m->aligned > 1 || m->world == 0 ||
                  m->world > (1u << 24))
             st = fail(z, ADAOPT_ERR_FORMAT, "load: the manifest %s has an unknown version or "
                       "a damaged head", path);
@@ -1171,18 +1267,29 @@ static adaopt_status take_shard(adaopt_zero *z, adaopt_optimizer *stg, const ada
         for (int k = 0; k < ADAOPT_MAX_SLOTS; k++) {
             if (!adaopt__has_slot(s, k))
                 continue;
-            if (s->storage != t->storage) /* both from the same options: cannot happen */
+            /* both from the same options: cannot differ (but an empty piece's is float32's) */
+            if (ql > 0 && pl > 0 && s->storage != t->storage)
                 return fail(z, ADAOPT_ERR_FORMAT, "load: shards of different state storage");
             if (!adaopt__has_slot(t, k) && adaopt__alloc_slot(t, k, t->storage) != 0)
                 return fail(z, ADAOPT_ERR_ALLOC, "load: out of memory");
             t->slot_ready[k] = s->slot_ready[k];
             if (hi <= lo)
                 continue;
-            if (t->storage == ADAOPT_STORAGE_F32) /* element ranges: float32 or bf16 arrays */
+            if (t->storage == ADAOPT_STORAGE_F32) { /* element ranges: float32, bf16 arrays */
                 memcpy(t->slot[k] + (lo - pb), s->slot[k] + (lo - qb), (hi - lo) * sizeof(float));
-            else
+            } else if (t->storage == ADAOPT_STORAGE_BF16) {
                 memcpy((uint16_t *)t->packed[k] + (lo - pb), (const uint16_t *)s->packed[k] + (lo - qb),
                        (hi - lo) * sizeof(uint16_t));
+            } else { /* 8-bit: codes and whole blocks' absmax (both layouts are aligned) */
+                if ((lo - pb) % ADAOPT__BLOCK || (lo - qb) % ADAOPT__BLOCK)
+                    return fail(z, ADAOPT_ERR_FORMAT, "load: 8-bit shards not on block "
+                                "boundaries (damaged)");
+                size_t blocks = (hi - lo + ADAOPT__BLOCK - 1) / ADAOPT__BLOCK;
+                memcpy((uint8_t *)t->packed[k] + (lo - pb), (const uint8_t *)s->packed[k] + (lo - qb),
+                       hi - lo);
+                memcpy(t->absmax[k] + (lo - pb) / ADAOPT__BLOCK,
+                       s->absmax[k] + (lo - qb) / ADAOPT__BLOCK, blocks * sizeof(float));
+            }
         }
         if (s->master != NULL && t->master != NULL) { /* a 16-bit model's master weights */
             t->master_ready = s->master_ready;
@@ -1203,6 +1310,16 @@ adaopt_status adaopt_zero_load(adaopt_zero *z, const char *path)
     manifest m = {0};
     adaopt_optimizer *stg = NULL;
     st = parse_manifest(z, path, &m, NULL);
+    if (st == ADAOPT_OK && m.aligned && !z->aligned) {
+        /* 8-bit state, saved in blocks: take the block-aligned layout first (it needs no state,
+         * so only an optimizer that has not stepped switches) */
+        if (adaopt_steps_taken(z->local) > 0)
+            st = fail(z, ADAOPT_ERR_CONFLICT, "load: %s holds 8-bit state, sharded on 8-bit "
+                      "block boundaries: load it into an adaopt_zero that has not stepped, or "
+                      "that was given state_storage=8bit", path);
+        else if ((st = set_layout(z, 1)) != ADAOPT_OK)
+            fail(z, st, "load: out of memory for the block-aligned shard layout");
+    }
     if (st == ADAOPT_OK && (st = make_local(z, z->off, z->len, &stg)) != ADAOPT_OK)
         fail(z, st, "load: out of memory");
     /* The saved shards overlapping this rank's; shard 0 alone if this one is empty (it still
@@ -1210,7 +1327,7 @@ adaopt_status adaopt_zero_load(adaopt_zero *z, const char *path)
     int first = 1;
     for (uint32_t q = 0; q < m.world && st == ADAOPT_OK; q++) {
         uint64_t qoff, qlen;
-        adaopt_zero_shard_range(m.total, (int)m.world, (int)q, &qoff, &qlen);
+        shard_range(z, m.total, (int)m.world, (int)q, (int)m.aligned, &qoff, &qlen);
         int overlaps = qoff < z->off + z->len && z->off < qoff + qlen;
         if (!overlaps && !(z->len == 0 && q == 0))
             continue;

@@ -235,8 +235,6 @@ static void piece_limit_errors(void)
               strstr(adaopt_zero_last_error(z), "more than the buffers hold") != NULL,
           "pieces: a limit past the buffers: %s", adaopt_zero_last_error(z));
     CHECK(adaopt_zero_set_piece_limit(NULL, 1) == ADAOPT_ERR_NULL, "pieces: NULL");
-    CHECK(adaopt_zero_set(z, ADAOPT_ALL_GROUPS, ADAOPT_STATE_STORAGE, ADAOPT_STORAGE_8BIT) ==
-              ADAOPT_ERR_CONFLICT, "8-bit state in ZeRO: refused (not sharded yet)");
     if (world > 1) {
         CHECK(adaopt_zero_set_piece_limit(z, rank == 0 ? 3 : 4) == ADAOPT_OK, "pieces: set");
         float **p = alloc_tensors(), **g = alloc_tensors();
@@ -405,6 +403,183 @@ static void typed_model(void)
     }
 }
 
+/* 8-bit state, sharded: the boundaries move to 256-element block starts of each tensor, so every
+ * rank's codes and absmax are exactly one process's for its blocks; parameters and decoded state
+ * bit-identical to one process, through a checkpoint loaded into an adaopt_zero that was not told
+ * about 8 bits, and re-sharded onto fewer ranks. */
+enum { Q_TENSORS = 6, Q_TOTAL = 1000 + 0 + 300 + 5000 + 77 + 513 };
+static const size_t Q_NUMELS[Q_TENSORS] = {1000, 0, 300, 5000, 77, 513};
+static const size_t Q_GROUPS[2] = {3, 3};
+
+static void compare_state_8bit(const adaopt_zero *z, const adaopt_optimizer *ref,
+                               const char *name, const char *when)
+{
+    uint64_t off, len;
+    adaopt_zero_shard(z, &off, &len);
+    const adaopt_optimizer *local = adaopt_zero_local(z);
+    size_t t_off = 0;
+    for (size_t i = 0; i < Q_TENSORS; t_off += Q_NUMELS[i], i++) {
+        uint64_t begin = off > t_off ? off - t_off : 0;
+        if (Q_NUMELS[i] && begin < Q_NUMELS[i] && off + len > t_off && begin % 256 != 0)
+            CHECK(0, "8-bit %s: tensor %zu's piece begins at %llu, inside a block", name, i,
+                  (unsigned long long)begin);
+        for (int kind = ADAOPT_STATE_EXP_AVG; kind <= ADAOPT_STATE_MAX_EXP_AVG_SQ; kind++) {
+            const float *zs, *rs;
+            size_t n;
+            if (adaopt_state(local, i, (adaopt_state_kind)kind, &zs, &n) != ADAOPT_OK || n == 0)
+                continue;
+            CHECK(adaopt_state(ref, i, (adaopt_state_kind)kind, &rs, NULL) == ADAOPT_OK, "ref");
+            CHECK(memcmp(zs, rs + begin, n * 4) == 0, "8-bit %s (%s): tensor %zu's state %d "
+                  "differs from one process", name, when, i, kind);
+        }
+    }
+}
+
+static void eight_bit_model(void)
+{
+    static const struct {
+        const char *name;
+        adaopt_dtype pd;
+        const char *options;
+    } cases[] = {
+        {"f32 params, amsgrad", ADAOPT_DTYPE_F32,
+         "lr=0.01, weight_decay=0.1, amsgrad=true, state_storage=8bit, min_8bit_numel=300"},
+        {"bf16 sr", ADAOPT_DTYPE_BF16, "lr=0.01, param_update=sr, state_storage=8bit, "
+                                       "min_8bit_numel=300"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        adaopt_dtype pd = cases[c].pd;
+        size_t bytes = pd == ADAOPT_DTYPE_F32 ? 4 : 2, group, first = 0;
+        adaopt_zero *z;
+        adaopt_optimizer *ref;
+        char msg[256];
+        if (adaopt_zero_create_typed(MPI_COMM_WORLD, ADAOPT_ALGO_ADAMW, Q_NUMELS, Q_TENSORS,
+                                     Q_GROUPS, 2, pd, ADAOPT_DTYPE_F32, &z, msg, sizeof msg) !=
+            ADAOPT_OK) {
+            CHECK(0, "8-bit %s: create: %s", cases[c].name, msg);
+            continue;
+        }
+        CHECK(adaopt_create(ADAOPT_ALGO_ADAMW, &ref) == ADAOPT_OK, "reference");
+        for (int g = 0; g < 2; g++) {
+            adaopt_add_group_typed(ref, Q_NUMELS + first, Q_GROUPS[g], pd, ADAOPT_DTYPE_F32,
+                                   &group);
+            first += Q_GROUPS[g];
+        }
+        CHECK(adaopt_set_options(ref, ADAOPT_ALL_GROUPS, cases[c].options) == ADAOPT_OK,
+              "ref options: %s", adaopt_last_error(ref));
+        for (int o = ADAOPT_LR; o <= ADAOPT_OPTION_MAX; o++) {
+            double v;
+            if (adaopt_get(ref, 0, (adaopt_option)o, &v) == ADAOPT_OK)
+                CHECK(adaopt_zero_set(z, ADAOPT_ALL_GROUPS, (adaopt_option)o, v) == ADAOPT_OK,
+                      "8-bit %s: zero_set %d: %s", cases[c].name, o, adaopt_zero_last_error(z));
+        }
+        static unsigned char zp[Q_TOTAL * 4], rp[Q_TOTAL * 4];
+        static float g32[Q_TOTAL], avg[Q_TOTAL];
+        for (size_t j = 0; j < Q_TOTAL; j++) {
+            float v = (float)((int)(j % 17) - 8) * 0.125f;
+            if (pd == ADAOPT_DTYPE_F32) {
+                memcpy(zp + 4 * j, &v, 4);
+            } else {
+                uint16_t h = narrow16(pd, v);
+                memcpy(zp + 2 * j, &h, 2);
+            }
+        }
+        memcpy(rp, zp, sizeof rp);
+        void *zparams[Q_TENSORS], *rparams[Q_TENSORS];
+        const void *zgrads[Q_TENSORS], *rgrads[Q_TENSORS];
+        size_t at = 0;
+        for (int i = 0; i < Q_TENSORS; i++) {
+            zparams[i] = zp + at * bytes;
+            rparams[i] = rp + at * bytes;
+            zgrads[i] = g32 + at;
+            rgrads[i] = avg + at;
+            at += Q_NUMELS[i];
+        }
+        for (int s = 0; s < 30; s++) {
+            for (size_t j = 0; j < Q_TOTAL; j++) {
+                float sum = 0.0f;
+                for (int r = 0; r < world; r++) {
+                    float v = (float)((int)((j * 7 + (size_t)s * 13 + (size_t)r * 5) % 41) - 20) /
+                              1024.0f * (float)(1 + (j / 256) % 5); /* blocks of other scales */
+                    sum = r == 0 ? v : sum + v;
+                    if (r == rank)
+                        g32[j] = v;
+                }
+                avg[j] = sum / (float)world;
+            }
+            CHECK(adaopt_zero_step_typed(z, zparams, zgrads, Q_TENSORS) == ADAOPT_OK,
+                  "8-bit %s step %d: %s", cases[c].name, s, adaopt_zero_last_error(z));
+            CHECK(adaopt_step_typed(ref, rparams, rgrads, Q_TENSORS) == ADAOPT_OK, "ref step: %s",
+                  adaopt_last_error(ref));
+            if (s == 14) { /* into an adaopt_zero that was not given state_storage=8bit */
+                char path[256];
+                snprintf(path, sizeof path, "/tmp/adaopt-zero-8bit-%d-%zu", world, c);
+                CHECK(adaopt_zero_save(z, path) == ADAOPT_OK, "save: %s", adaopt_zero_last_error(z));
+                adaopt_zero *back;
+                adaopt_zero_create_typed(MPI_COMM_WORLD, ADAOPT_ALGO_ADAMW, Q_NUMELS, Q_TENSORS,
+                                         Q_GROUPS, 2, pd, ADAOPT_DTYPE_F32, &back, NULL, 0);
+                CHECK(adaopt_zero_load(back, path) == ADAOPT_OK, "load: %s",
+                      adaopt_zero_last_error(back));
+                adaopt_zero_destroy(z);
+                z = back;
+            }
+        }
+        CHECK(memcmp(zp, rp, Q_TOTAL * bytes) == 0, "8-bit %s: parameters differ from one "
+              "process", cases[c].name);
+        compare_state_8bit(z, ref, cases[c].name, "after 30 steps");
+        CHECK(adaopt_zero_state_bytes(z) < (size_t)(Q_TOTAL * 3 * 4 / world + 4096),
+              "8-bit %s: the shard holds %zu bytes of state", cases[c].name,
+              adaopt_zero_state_bytes(z));
+        /* re-sharded: saved on every rank, loaded on all but the last */
+        char path[256];
+        snprintf(path, sizeof path, "/tmp/adaopt-zero-8bit-end-%d-%zu", world, c);
+        CHECK(adaopt_zero_save(z, path) == ADAOPT_OK, "save: %s", adaopt_zero_last_error(z));
+        MPI_Comm sub;
+        int keep = world == 1 || rank < world - 1;
+        MPI_Comm_split(MPI_COMM_WORLD, keep ? 0 : MPI_UNDEFINED, rank, &sub);
+        if (keep) {
+            adaopt_zero *fewer;
+            adaopt_zero_create_typed(sub, ADAOPT_ALGO_ADAMW, Q_NUMELS, Q_TENSORS, Q_GROUPS, 2, pd,
+                                     ADAOPT_DTYPE_F32, &fewer, NULL, 0);
+            CHECK(adaopt_zero_load(fewer, path) == ADAOPT_OK, "load on fewer ranks: %s",
+                  adaopt_zero_last_error(fewer));
+            compare_state_8bit(fewer, ref, cases[c].name, "re-sharded");
+            adaopt_zero_destroy(fewer);
+            MPI_Comm_free(&sub);
+        }
+        if (c == 0) { /* refused, with nothing changed: 8-bit after a step, by set or by load */
+            adaopt_zero *late;
+            adaopt_zero_create(MPI_COMM_WORLD, ADAOPT_ALGO_ADAMW, Q_NUMELS, Q_TENSORS, Q_GROUPS, 2,
+                               &late, NULL, 0);
+            float *lp[Q_TENSORS];
+            const float *lg[Q_TENSORS];
+            for (int i = 0; i < Q_TENSORS; i++) {
+                lp[i] = (float *)zparams[i];
+                lg[i] = (const float *)zgrads[i];
+            }
+            CHECK(adaopt_zero_step(late, lp, lg, Q_TENSORS) == ADAOPT_OK, "late step");
+            uint64_t off0, off1;
+            adaopt_zero_shard(late, &off0, NULL);
+            CHECK(adaopt_zero_set(late, ADAOPT_ALL_GROUPS, ADAOPT_STATE_STORAGE,
+                                  ADAOPT_STORAGE_8BIT) == ADAOPT_ERR_CONFLICT &&
+                      strstr(adaopt_zero_last_error(late), "before the first step") != NULL,
+                  "8-bit after a step: %s", adaopt_zero_last_error(late));
+            CHECK(adaopt_zero_load(late, path) == ADAOPT_ERR_CONFLICT &&
+                      strstr(adaopt_zero_last_error(late), "8-bit") != NULL,
+                  "an 8-bit checkpoint into a stepped, unaligned optimizer: %s",
+                  adaopt_zero_last_error(late));
+            adaopt_zero_shard(late, &off1, NULL);
+            CHECK(off0 == off1 && adaopt_zero_steps_taken(late) == 1, "refusals changed it");
+            adaopt_zero_destroy(late);
+        }
+        adaopt_zero_destroy(z);
+        adaopt_destroy(ref);
+        if (rank == 0)
+            printf("  8-bit %-25s %d ranks: bit-identical to one process, re-sharded to %d\n",
+                   cases[c].name, world, world > 1 ? world - 1 : 1);
+    }
+}
+
 /* A model of 3 x 2^31 elements (past MPI's int counts) is accepted: Adam over three tensors of
  * 2^31 floats, sharded; its buffers and state stay untouched zero pages, so this runs in little
  * memory.  (The step's split path is tested bit for bit on small models with small pieces.) */
@@ -457,6 +632,7 @@ int main(int argc, char **argv)
     tiny_model();
     piece_limit_errors();
     typed_model();
+    eight_bit_model();
     int total;
     MPI_Allreduce(&failures, &total, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
     if (rank == 0)

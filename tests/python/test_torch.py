@@ -333,6 +333,9 @@ class Protocol(unittest.TestCase):
         o2.step()  # no gradients: nothing moves
         with self.assertRaisesRegex(ValueError, "more than one parameter group"):
             o2.add_param_group({"params": [next(m2.parameters())]})
+        o2.param_groups[0]["params"].append(torch.nn.Parameter(torch.zeros(3)))
+        with self.assertRaisesRegex(RuntimeError, "add_param_group"):
+            o2.step()
 
     def test_pickle_and_deepcopy_continue_exactly(self):
         for name, kw in (("AdamW", dict(lr=1e-3)), ("NAdam", dict(lr=1e-3)),
