@@ -45,9 +45,9 @@ static void precision_table(adaopt_algorithm algorithm)
     };
     const double P = 7e9;
     static const int worlds[] = {1, 8, 64};
-    printf("\n| 7B parameters, %s | state B/param | state per rank, N = 1 | 8 | 64 | params + "
-           "grads per rank | sent per rank per step, N = 8 |\n|---|--:|--:|--:|--:|--:|--:|\n",
-           adaopt_algorithm_name(algorithm));
+    printf("\n| %s | state B/param | 1B params: state, N = 1 | 7B: state per rank, N = 1 | 8 | "
+           "64 | 7B: params + grads per rank | 7B: sent per rank per step, N = 8 |\n"
+           "|---|--:|--:|--:|--:|--:|--:|--:|\n", adaopt_algorithm_name(algorithm));
     for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
         enum { N = 65536 };
         static uint16_t p16[N], g16[N];
@@ -84,7 +84,7 @@ static void precision_table(adaopt_algorithm algorithm)
         double per = (double)adaopt_zero_state_bytes(z) / N;
         adaopt_zero_destroy(z);
         double pbytes = modes[m].pd == ADAOPT_DTYPE_F32 ? 4 : 2;
-        printf("| %s | %.2f |", modes[m].name, per);
+        printf("| %s | %.2f | %.2f GB |", modes[m].name, per, per); /* 1e9 x per bytes */
         for (size_t k = 0; k < sizeof worlds / sizeof worlds[0]; k++)
             printf(" %.1f GB |", per * P / worlds[k] / 1e9);
         printf(" %.0f GB | %.1f GB |\n", 2 * pbytes * P / 1e9, (4 + pbytes) * P * 7 / 8 / 1e9);
