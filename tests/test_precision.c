@@ -20,6 +20,8 @@
 #include <immintrin.h>
 #endif
 
+#include "../include/adaopt.h"
+#include "../src/kernels/kernels.h"
 #include "../src/precision.h"
 
 static long failures, checks;
@@ -263,6 +265,39 @@ static void exhaustive(void)
            "%ld differences\n", bad_bf16, bad_f16, bad_qs, bad_qu);
 }
 
+/* The vector stochastic-rounding kernels against the scalar one at element indices where the
+ * low 32 bits wrap inside a vector (each lane's noise is a function of its 64-bit index), with
+ * infinities and NaN among the values. */
+static void vector_sr_near_index_wrap(void)
+{
+#if defined(__x86_64__)
+    enum { N = 100 };
+    float in[N];
+    uint64_t s = 7;
+    for (int j = 0; j < N; j++) {
+        in[j] = ((float)lcg(&s) / 4294967296.0f * 2.0f - 1.0f) * ldexpf(1.0f, -(int)(lcg(&s) % 20));
+        if (j % 37 == 5)
+            in[j] = j % 2 ? INFINITY : NAN;
+    }
+    static const uint64_t starts[] = {0, 5, 0xffffffe0u, 0xfffffff3u, 0xfffffff9u,
+                                      ((uint64_t)1 << 32) - 3, ((uint64_t)1 << 33) + 7};
+    for (size_t k = 0; k < sizeof starts / sizeof starts[0]; k++) {
+        uint16_t want[N], got[N];
+        adaopt_bf16_narrow_sr_scalar(in, want, N, 0x9e3779b9u, starts[k]);
+        if (adaopt_isa_supported(ADAOPT_ISA_AVX2)) {
+            adaopt_bf16_narrow_sr_avx2(in, got, N, 0x9e3779b9u, starts[k]);
+            CHECK(memcmp(want, got, sizeof want) == 0, "AVX2 SR from index %llu",
+                  (unsigned long long)starts[k]);
+        }
+        if (adaopt_isa_supported(ADAOPT_ISA_AVX512)) {
+            adaopt_bf16_narrow_sr_avx512(in, got, N, 0x9e3779b9u, starts[k]);
+            CHECK(memcmp(want, got, sizeof want) == 0, "AVX-512 SR from index %llu",
+                  (unsigned long long)starts[k]);
+        }
+    }
+#endif
+}
+
 int main(int argc, char **argv)
 {
     int all = argc > 1 && strcmp(argv[1], "--exhaustive") == 0;
@@ -275,6 +310,7 @@ int main(int argc, char **argv)
         conversions_sampled();
         stochastic_rounding_law();
         noise_is_a_function_of_its_counters();
+        vector_sr_near_index_wrap();
         maps_and_quantizer_sampled();
     }
     printf("%ld checks: %s\n", checks, failures ? "FAILED" : "all passed");

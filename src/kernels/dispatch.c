@@ -37,7 +37,7 @@ static const adaopt_kernel_table AVX512 = {
         [ADAOPT_ALGO_RADAM] = adaopt_radam_avx512,
     },
     {adaopt_decode8_avx512, adaopt_encode8_avx512, adaopt_bf16_widen_avx512,
-     adaopt_bf16_narrow_avx512, adaopt_bf16_narrow_sr_avx2}};
+     adaopt_bf16_narrow_avx512, adaopt_bf16_narrow_sr_avx512}};
 #endif
 #if defined(ADAOPT_HAVE_NEON_KERNELS)
 static const adaopt_kernel_table NEON = TABLE(neon, scalar);

@@ -132,11 +132,12 @@ typedef struct adaopt_lowp_fns {
     void adaopt_bf16_narrow_sr_##isa(const float *, uint16_t *, size_t, uint32_t, uint64_t);
 ADAOPT_DECLARE_LOWP(scalar)
 ADAOPT_DECLARE_LOWP(avx2)
-/* AVX-512F has its own 8-bit and bf16 conversions; stochastic rounding uses AVX2's. */
+/* AVX-512F has its own 8-bit and bf16 conversions and stochastic rounding. */
 void adaopt_decode8_avx512(const uint8_t *, const float *, float, float *, size_t);
 float adaopt_encode8_avx512(const struct adaopt__qtable *, int, const float *, size_t, uint8_t *);
 void adaopt_bf16_widen_avx512(const uint16_t *, float *, size_t);
 void adaopt_bf16_narrow_avx512(const float *, uint16_t *, size_t);
+void adaopt_bf16_narrow_sr_avx512(const float *, uint16_t *, size_t, uint32_t, uint64_t);
 
 /* One ISA's kernel for each algorithm, indexed by adaopt_algorithm, and its conversions. */
 typedef struct adaopt_kernel_table {

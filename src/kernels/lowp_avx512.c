@@ -96,20 +96,70 @@ void adaopt_bf16_widen_avx512(const uint16_t *in, float *out, size_t n)
         adaopt_bf16_widen_scalar(in + j, out + j, n - j);
 }
 
+/* Round to nearest-even, NaN to a quiet NaN of the same sign (precision.h); 16 lanes. */
+static inline __m512i bf16_rne16(__m512i b)
+{
+    __mmask16 is_nan = _mm512_cmpgt_epi32_mask(_mm512_and_si512(b, _mm512_set1_epi32(0x7fffffff)),
+                                               _mm512_set1_epi32(0x7f800000));
+    __m512i odd = _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1));
+    __m512i r = _mm512_srli_epi32(
+        _mm512_add_epi32(_mm512_add_epi32(b, _mm512_set1_epi32(0x7fff)), odd), 16);
+    __m512i quiet = _mm512_or_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(0x40));
+    return _mm512_mask_mov_epi32(r, is_nan, quiet);
+}
+
 void adaopt_bf16_narrow_avx512(const float *in, uint16_t *out, size_t n)
 {
     size_t j = 0;
     for (; j + 16 <= n; j += 16) {
-        __m512i b = _mm512_castps_si512(_mm512_loadu_ps(in + j));
-        __mmask16 is_nan = _mm512_cmpgt_epi32_mask(
-            _mm512_and_si512(b, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
-        __m512i odd = _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1));
-        __m512i r = _mm512_srli_epi32(
-            _mm512_add_epi32(_mm512_add_epi32(b, _mm512_set1_epi32(0x7fff)), odd), 16);
-        __m512i quiet = _mm512_or_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(0x40));
-        r = _mm512_mask_mov_epi32(r, is_nan, quiet);
+        __m512i r = bf16_rne16(_mm512_castps_si512(_mm512_loadu_ps(in + j)));
         _mm256_storeu_si256((__m256i *)(out + j), _mm512_cvtepi32_epi16(r));
     }
     if (j < n)
         adaopt_bf16_narrow_scalar(in + j, out + j, n - j);
+}
+
+/* SquirrelNoise5 of 16 positions (precision.h). */
+static inline __m512i squirrel5_16(__m512i x, __m512i seed)
+{
+    x = _mm512_mullo_epi32(x, _mm512_set1_epi32((int)0xd2a80a3fu));
+    x = _mm512_add_epi32(x, seed);
+    x = _mm512_xor_si512(x, _mm512_srli_epi32(x, 9));
+    x = _mm512_add_epi32(x, _mm512_set1_epi32((int)0xa884f197u));
+    x = _mm512_xor_si512(x, _mm512_srli_epi32(x, 11));
+    x = _mm512_mullo_epi32(x, _mm512_set1_epi32((int)0x6c736f4bu));
+    x = _mm512_xor_si512(x, _mm512_srli_epi32(x, 13));
+    x = _mm512_add_epi32(x, _mm512_set1_epi32((int)0xb79f3abbu));
+    x = _mm512_xor_si512(x, _mm512_srli_epi32(x, 15));
+    x = _mm512_mullo_epi32(x, _mm512_set1_epi32((int)0x1b56c4f5u));
+    return _mm512_xor_si512(x, _mm512_srli_epi32(x, 17));
+}
+
+/* Stochastic rounding, lane for lane adaopt_bf16_narrow_sr_scalar / _avx2: round away from
+ * zero when the noise's low 16 bits are below the dropped ones; infinities and NaN as RNE. */
+void adaopt_bf16_narrow_sr_avx512(const float *in, uint16_t *out, size_t n, uint32_t seed,
+                                  uint64_t index0)
+{
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i low16 = _mm512_set1_epi32(0xffff), exp_mask = _mm512_set1_epi32(0x7f800000);
+    const __m512i one = _mm512_set1_epi32(1);
+    size_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        uint64_t index = index0 + j;
+        if ((uint32_t)index > 0xfffffff0u)
+            break; /* the 16 lanes would not share their index's high 32 bits: the scalar twin */
+        uint32_t s = (index >> 32) == 0 ? seed : adaopt__squirrel5((uint32_t)(index >> 32), seed);
+        __m512i pos = _mm512_add_epi32(_mm512_set1_epi32((int)(uint32_t)index), lane);
+        __m512i noise = squirrel5_16(pos, _mm512_set1_epi32((int)s));
+        __m512i b = _mm512_castps_si512(_mm512_loadu_ps(in + j));
+        __mmask16 up = _mm512_cmpgt_epi32_mask(_mm512_and_si512(b, low16),
+                                               _mm512_and_si512(noise, low16));
+        __m512i r = _mm512_mask_add_epi32(_mm512_srli_epi32(b, 16), up,
+                                          _mm512_srli_epi32(b, 16), one);
+        __mmask16 special = _mm512_cmpeq_epi32_mask(_mm512_and_si512(b, exp_mask), exp_mask);
+        r = _mm512_mask_mov_epi32(r, special, bf16_rne16(b));
+        _mm256_storeu_si256((__m256i *)(out + j), _mm512_cvtepi32_epi16(r));
+    }
+    if (j < n)
+        adaopt_bf16_narrow_sr_scalar(in + j, out + j, n - j, seed, index0 + j);
 }
