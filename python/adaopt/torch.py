@@ -330,8 +330,7 @@ class Optimizer(torch.optim.Optimizer):
             self._sync(g)
 
     # -- the step ---------------------------------------------------------------------------
-    @torch.no_grad()
-    def step(self, closure=None):
+    def step(self, closure=None):  # (no autograd here: the C call is outside it anyway)
         """One step for every parameter that has a gradient (torch.optim's contract)."""
         loss = None
         if closure is not None:
