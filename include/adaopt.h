@@ -128,11 +128,13 @@ typedef enum adaopt_algorithm {
     ADAOPT_ALGO_ADAMW = 5,   /* torch.optim.AdamW: Adam with decoupled weight decay */
     ADAOPT_ALGO_ADAMAX = 6,  /* torch.optim.Adamax */
     ADAOPT_ALGO_NADAM = 7,   /* torch.optim.NAdam (PyTorch >= 2.0 formula, see docs) */
-    ADAOPT_ALGO_RADAM = 8    /* torch.optim.RAdam */
+    ADAOPT_ALGO_RADAM = 8,   /* torch.optim.RAdam */
+    ADAOPT_ALGO_LION = 9     /* Lion (Chen et al., 2023), as lion-pytorch's Lion: the sign of
+                                an interpolated momentum, decoupled weight decay */
 } adaopt_algorithm;
 
 /* Lower-case name as in torch.optim ("sgd", "adagrad", "rmsprop", "adam", "adamw", "adamax",
- * "nadam", "radam"), or NULL for an unknown algorithm. */
+ * "nadam", "radam") or the reference package ("lion"), or NULL for an unknown algorithm. */
 ADAOPT_API const char *adaopt_algorithm_name(adaopt_algorithm algorithm);
 /* The algorithm of that name (case-insensitive), or ADAOPT_ERR_ALGORITHM. */
 ADAOPT_API adaopt_status adaopt_algorithm_from_name(const char *name, adaopt_algorithm *algorithm);

@@ -85,6 +85,8 @@ int adaopt__slot_of_state(adaopt_algorithm algorithm, adaopt_state_kind kind)
     case ADAOPT_ALGO_NADAM:
     case ADAOPT_ALGO_RADAM:
         return kind == ADAOPT_STATE_EXP_AVG ? 0 : kind == ADAOPT_STATE_EXP_AVG_SQ ? 1 : -1;
+    case ADAOPT_ALGO_LION:
+        return kind == ADAOPT_STATE_EXP_AVG ? 0 : -1;
     }
     return -1;
 }
@@ -106,6 +108,8 @@ unsigned adaopt__slots_needed(adaopt_algorithm algorithm, const double *hp)
     case ADAOPT_ALGO_NADAM:
     case ADAOPT_ALGO_RADAM:
         return 3u;
+    case ADAOPT_ALGO_LION:
+        return 1u;
     }
     return 0u;
 }

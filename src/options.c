@@ -12,7 +12,7 @@
 #define ALL_ALGOS                                                                             \
     (ALGO_BIT(ADAOPT_ALGO_SGD) | ALGO_BIT(ADAOPT_ALGO_ADAGRAD) | ALGO_BIT(ADAOPT_ALGO_RMSPROP) | \
      ALGO_BIT(ADAOPT_ALGO_ADAM) | ALGO_BIT(ADAOPT_ALGO_ADAMW) | ALGO_BIT(ADAOPT_ALGO_ADAMAX) |   \
-     ALGO_BIT(ADAOPT_ALGO_NADAM) | ALGO_BIT(ADAOPT_ALGO_RADAM))
+     ALGO_BIT(ADAOPT_ALGO_NADAM) | ALGO_BIT(ADAOPT_ALGO_RADAM) | ALGO_BIT(ADAOPT_ALGO_LION))
 #define ADAM_FAMILY                                                                           \
     (ALGO_BIT(ADAOPT_ALGO_ADAM) | ALGO_BIT(ADAOPT_ALGO_ADAMW) | ALGO_BIT(ADAOPT_ALGO_ADAMAX) |  \
      ALGO_BIT(ADAOPT_ALGO_NADAM) | ALGO_BIT(ADAOPT_ALGO_RADAM))
@@ -36,9 +36,10 @@ typedef struct option_info {
 
 static const option_info OPTIONS[ADAOPT_OPTION_MAX + 1] = {
     [ADAOPT_LR] = {"lr", ALL_ALGOS, NONNEGATIVE, 1e-3},
-    [ADAOPT_BETA1] = {"beta1", ADAM_FAMILY, UNIT_OPEN, 0.9},
-    [ADAOPT_BETA2] = {"beta2", ADAM_FAMILY, UNIT_OPEN, 0.999},
-    [ADAOPT_EPS] = {"eps", ALL_ALGOS & ~ALGO_BIT(ADAOPT_ALGO_SGD), NONNEGATIVE, 1e-8},
+    [ADAOPT_BETA1] = {"beta1", ADAM_FAMILY | ALGO_BIT(ADAOPT_ALGO_LION), UNIT_OPEN, 0.9},
+    [ADAOPT_BETA2] = {"beta2", ADAM_FAMILY | ALGO_BIT(ADAOPT_ALGO_LION), UNIT_OPEN, 0.999},
+    [ADAOPT_EPS] = {"eps", ALL_ALGOS & ~ALGO_BIT(ADAOPT_ALGO_SGD) & ~ALGO_BIT(ADAOPT_ALGO_LION),
+                    NONNEGATIVE, 1e-8},
     [ADAOPT_WEIGHT_DECAY] = {"weight_decay", ALL_ALGOS, NONNEGATIVE, 0.0},
     [ADAOPT_MOMENTUM] = {"momentum", ALGO_BIT(ADAOPT_ALGO_SGD) | ALGO_BIT(ADAOPT_ALGO_RMSPROP),
                          NONNEGATIVE, 0.0},
@@ -71,11 +72,12 @@ static const char *const ALGORITHM_NAMES[] = {
     [ADAOPT_ALGO_RMSPROP] = "rmsprop", [ADAOPT_ALGO_ADAM] = "adam",
     [ADAOPT_ALGO_ADAMW] = "adamw",   [ADAOPT_ALGO_ADAMAX] = "adamax",
     [ADAOPT_ALGO_NADAM] = "nadam",   [ADAOPT_ALGO_RADAM] = "radam",
+    [ADAOPT_ALGO_LION] = "lion",
 };
 
 int adaopt__algorithm_valid(adaopt_algorithm algorithm)
 {
-    return algorithm >= ADAOPT_ALGO_SGD && algorithm <= ADAOPT_ALGO_RADAM;
+    return algorithm >= ADAOPT_ALGO_SGD && algorithm <= ADAOPT_ALGO_LION;
 }
 
 static int option_valid(adaopt_option option)
@@ -98,7 +100,7 @@ adaopt_status adaopt_algorithm_from_name(const char *name, adaopt_algorithm *alg
 {
     if (name == NULL || algorithm == NULL)
         return ADAOPT_ERR_NULL;
-    for (int a = ADAOPT_ALGO_SGD; a <= ADAOPT_ALGO_RADAM; a++) {
+    for (int a = ADAOPT_ALGO_SGD; a <= ADAOPT_ALGO_LION; a++) {
         if (strcasecmp(name, ALGORITHM_NAMES[a]) == 0) {
             *algorithm = (adaopt_algorithm)a;
             return ADAOPT_OK;
@@ -140,6 +142,12 @@ adaopt_status adaopt_default(adaopt_algorithm algorithm, adaopt_option option, d
             v = 1e-2;
         else if (algorithm == ADAOPT_ALGO_ADAMAX || algorithm == ADAOPT_ALGO_NADAM)
             v = 2e-3;
+        else if (algorithm == ADAOPT_ALGO_LION)
+            v = 1e-4; /* lion-pytorch */
+        break;
+    case ADAOPT_BETA2:
+        if (algorithm == ADAOPT_ALGO_LION)
+            v = 0.99;
         break;
     case ADAOPT_EPS:
         if (algorithm == ADAOPT_ALGO_ADAGRAD)

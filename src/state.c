@@ -184,6 +184,9 @@ adaopt_status adaopt_effective_lr(const adaopt_optimizer *opt, size_t tensor, fl
             e = s.rectified ? s.lr * s.rect / s.bc1 / denom_for(mode, s1[k], s.bc2, eps)
                             : s.lr / s.bc1;
             break;
+        case ADAOPT_ALGO_LION: /* every coordinate moves by lr (or not at all) */
+            e = s.lr;
+            break;
         default:
             e = NAN;
         }

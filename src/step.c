@@ -58,7 +58,7 @@ static void fill_coeffs(adaopt_coeffs *c, adaopt_algorithm algorithm, const doub
 {
     memset(c, 0, sizeof *c);
     double wd = hp[ADAOPT_WEIGHT_DECAY];
-    int decoupled = algorithm == ADAOPT_ALGO_ADAMW ||
+    int decoupled = algorithm == ADAOPT_ALGO_ADAMW || algorithm == ADAOPT_ALGO_LION ||
                     ((algorithm == ADAOPT_ALGO_NADAM || algorithm == ADAOPT_ALGO_RADAM) &&
                      hp[ADAOPT_DECOUPLED_WEIGHT_DECAY] != 0.0);
     c->maximize = hp[ADAOPT_MAXIMIZE] != 0.0;
@@ -125,7 +125,7 @@ static int is_sparse(const adaopt_sparse_grad *sparse, size_t i)
 
 static int decoupled_decay(adaopt_algorithm algorithm, const double *hp)
 {
-    return algorithm == ADAOPT_ALGO_ADAMW ||
+    return algorithm == ADAOPT_ALGO_ADAMW || algorithm == ADAOPT_ALGO_LION ||
            ((algorithm == ADAOPT_ALGO_NADAM || algorithm == ADAOPT_ALGO_RADAM) &&
             hp[ADAOPT_DECOUPLED_WEIGHT_DECAY] != 0.0);
 }

@@ -38,6 +38,7 @@ static const setup SETUPS[] = {
     {ADAOPT_ALGO_ADAMAX, {ADAOPT_MAXIMIZE}, {1}},
     {ADAOPT_ALGO_NADAM, {ADAOPT_DECOUPLED_WEIGHT_DECAY, ADAOPT_WEIGHT_DECAY}, {1, 0.1}},
     {ADAOPT_ALGO_RADAM, {ADAOPT_EPS_MODE}, {ADAOPT_EPS_INSIDE}},
+    {ADAOPT_ALGO_LION, {ADAOPT_WEIGHT_DECAY}, {0.1}},
 };
 
 typedef struct {
@@ -394,7 +395,7 @@ static void golden_files_load(void **unused)
 {
     (void)unused;
     const char *write_dir = getenv("ADAOPT_WRITE_GOLDEN");
-    for (size_t k = 0; k < sizeof SETUPS / sizeof SETUPS[0]; k++) {
+    for (size_t k = 0; k < 9; k++) { /* the setups of 0.2 (Lion came later, in the same format) */
         char path[512];
         snprintf(path, sizeof path, "%s/v1-%zu-%s.ckpt", write_dir ? write_dir : ADAOPT_GOLDEN_DIR,
                  k, adaopt_algorithm_name(SETUPS[k].algorithm));

@@ -228,6 +228,41 @@ static void nadam_radam_first_steps(void **unused)
     adaopt_destroy(opt);
 }
 
+/* Lion (lion-pytorch): p *= 1 - lr wd; p -= lr sign(b1 m + (1-b1) g); m = b2 m + (1-b2) g.
+ * Defaults lr 1e-4, betas (0.9, 0.99).  By hand, lr 0.1, wd 0.1, g = 0.5 then -0.2:
+ *   t=1: p = 0.99 - 0.1 sign(0.05) = 0.89;          m = 0.01 * 0.5 = 0.005
+ *   t=2: p = 0.8811 - 0.1 sign(0.0045 - 0.02) = 0.9811;  m = 0.00495 - 0.002 = 0.00295
+ * and a zero interpolation moves nothing (sign 0). */
+static void lion_first_steps(void **unused)
+{
+    (void)unused;
+    double v;
+    assert_int_equal(adaopt_default(ADAOPT_ALGO_LION, ADAOPT_LR, &v), ADAOPT_OK);
+    assert_true(v == 1e-4);
+    assert_int_equal(adaopt_default(ADAOPT_ALGO_LION, ADAOPT_BETA2, &v), ADAOPT_OK);
+    assert_true(v == 0.99);
+    assert_int_equal(adaopt_default(ADAOPT_ALGO_LION, ADAOPT_EPS, &v), ADAOPT_ERR_OPTION);
+    adaopt_optimizer *opt = one_tensor(ADAOPT_ALGO_LION, 1);
+    set_ok(opt, ADAOPT_LR, 0.1);
+    set_ok(opt, ADAOPT_WEIGHT_DECAY, 0.1);
+    float x1, x2;
+    two_steps(opt, 0.5f, -0.2f, &x1, &x2);
+    assert_close(x1, 0.89, F);
+    assert_close(x2, 0.9811, F);
+    const float *m;
+    assert_int_equal(adaopt_state(opt, 0, ADAOPT_STATE_EXP_AVG, &m, NULL), ADAOPT_OK);
+    assert_close(m[0], 0.00295, F);
+    float e;
+    assert_int_equal(adaopt_effective_lr(opt, 0, &e, 1), ADAOPT_OK);
+    assert_close(e, 0.1, F);
+    adaopt_destroy(opt);
+
+    opt = one_tensor(ADAOPT_ALGO_LION, 1);
+    two_steps(opt, 0.0f, 0.0f, &x1, &x2);
+    assert_true(x1 == 1.0f && x2 == 1.0f);
+    adaopt_destroy(opt);
+}
+
 /* RAdam once rectified: constant gradient g, so m_hat = g and v_hat = g^2; the step is
  * lr * r_t * g / (|g| + eps sqrt(bc2)^-1 ...) -- with eps = 0 exactly lr * r_t * sign(g). */
 static void radam_rectified(void **unused)
@@ -261,6 +296,7 @@ int main(void)
         cmocka_unit_test(adam_family_first_steps),
         cmocka_unit_test(nadam_radam_first_steps),
         cmocka_unit_test(radam_rectified),
+        cmocka_unit_test(lion_first_steps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -106,7 +106,8 @@ static void lazy_for_adam_family_and_rmsprop(void **unused)
 {
     (void)unused;
     const adaopt_algorithm algos[] = {ADAOPT_ALGO_ADAM, ADAOPT_ALGO_ADAMW, ADAOPT_ALGO_ADAMAX,
-                                      ADAOPT_ALGO_NADAM, ADAOPT_ALGO_RADAM, ADAOPT_ALGO_RMSPROP};
+                                      ADAOPT_ALGO_NADAM, ADAOPT_ALGO_RADAM, ADAOPT_ALGO_RMSPROP,
+                                      ADAOPT_ALGO_LION};
     for (size_t a = 0; a < sizeof algos / sizeof algos[0]; a++) {
         adaopt_optimizer *opt = table_optimizer(algos[a]);
         float p[ROWS * LEN], before[ROWS * LEN], values[NIDX * LEN], dense[ROWS * LEN];

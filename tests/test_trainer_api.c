@@ -140,6 +140,7 @@ static const recipe RECIPES[] = {
     {ADAOPT_ALGO_ADAMAX, "lr=0.01"},
     {ADAOPT_ALGO_NADAM, "momentum_decay=0.01, decoupled_weight_decay=1, weight_decay=0.1"},
     {ADAOPT_ALGO_RADAM, "eps_mode=inside"},
+    {ADAOPT_ALGO_LION, "weight_decay=0.1, betas=0.8,0.95"},
 };
 
 static adaopt_optimizer *make(const recipe *r)

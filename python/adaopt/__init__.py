@@ -33,7 +33,7 @@ import os
 
 import numpy as np
 
-__all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Adamax", "NAdam", "RAdam",
+__all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "Lion",
            "Optimizer", "AdaoptError", "clip_grad_norm_", "clip_grad_value_", "library_path",
            "supported_isas", "bf16array", "as_bf16", "to_bf16", "from_bf16"]
 
@@ -142,7 +142,7 @@ _STATE_KEYS = {
     "adam": ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"],
     "adamw": ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"],
     "adamax": ["exp_avg", "exp_inf"], "nadam": ["exp_avg", "exp_avg_sq"],
-    "radam": ["exp_avg", "exp_avg_sq"],
+    "radam": ["exp_avg", "exp_avg_sq"], "lion": ["exp_avg"],
 }
 _EPS_MODES = {"outside": 0, "inside": 1, "hat": 2}
 _WORDS = {"param_update": {"master": 0, "master_sr": 1, "sr": 2, "nearest": 3},
@@ -742,6 +742,10 @@ NAdam = _make("NAdam", "nadam", ("lr", "betas", "eps", "weight_decay", "momentum
 RAdam = _make("RAdam", "radam", ("lr", "betas", "eps", "weight_decay"),
               "torch.optim.RAdam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, "
               "decoupled_weight_decay=False, maximize=False); eps_mode='hat' (torch's form)")
+
+Lion = _make("Lion", "lion", ("lr", "betas", "weight_decay"),
+             "lion_pytorch.Lion(params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0): the sign "
+             "of b1 m + (1-b1) g, decoupled weight decay")
 
 
 def _grad_list(grads):

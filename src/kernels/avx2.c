@@ -18,6 +18,13 @@
 #define VXOR _mm256_xor_ps
 #define VABS(x) _mm256_andnot_ps(_mm256_set1_ps(-0.0f), (x))
 /* (a is NaN or a > b) ? a : b, as torch.maximum / scalar.c's max_propagate_nan */
+/* a * b + c, one rounding (used only where torch's own kernels fuse: Lion; FMA3) */
+#define VFMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+/* 1 where x > 0, -1 where x < 0, x itself otherwise (zeros, NaN) */
+#define VSIGN(x)                                                                              \
+    _mm256_blendv_ps(_mm256_blendv_ps((x), _mm256_set1_ps(-1.0f),                             \
+                                      _mm256_cmp_ps((x), _mm256_setzero_ps(), _CMP_LT_OQ)),    \
+                     _mm256_set1_ps(1.0f), _mm256_cmp_ps((x), _mm256_setzero_ps(), _CMP_GT_OQ))
 #define VMAX_NAN(a, b)                                                                        \
     _mm256_blendv_ps((b), (a),                                                                \
                      _mm256_or_ps(_mm256_cmp_ps((a), (b), _CMP_GT_OQ),                        \

@@ -18,6 +18,15 @@
 /* AVX-512F has no float xor/andnot (that is AVX-512DQ): go through the integer view. */
 #define VXOR(a, b) _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(a), _mm512_castps_si512(b)))
 #define VABS(x) _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(0x7fffffff)))
+/* a * b + c, one rounding (used only where torch's own kernels fuse: Lion) */
+#define VFMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
+/* 1 where x > 0, -1 where x < 0, x itself otherwise (zeros, NaN) */
+#define VSIGN(x)                                                                              \
+    _mm512_mask_blend_ps(_mm512_cmp_ps_mask((x), _mm512_setzero_ps(), _CMP_GT_OQ),             \
+                         _mm512_mask_blend_ps(_mm512_cmp_ps_mask((x), _mm512_setzero_ps(),     \
+                                                                 _CMP_LT_OQ),                  \
+                                              (x), _mm512_set1_ps(-1.0f)),                     \
+                         _mm512_set1_ps(1.0f))
 #define VMAX_NAN(a, b)                                                                        \
     _mm512_mask_blend_ps(_mm512_cmp_ps_mask((a), (b), _CMP_GT_OQ) |                           \
                              _mm512_cmp_ps_mask((a), (a), _CMP_UNORD_Q),                      \

@@ -18,6 +18,7 @@
          [ADAOPT_ALGO_ADAMAX] = adaopt_adamax_##isa,                                          \
          [ADAOPT_ALGO_NADAM] = adaopt_nadam_##isa,                                            \
          [ADAOPT_ALGO_RADAM] = adaopt_radam_##isa,                                            \
+         [ADAOPT_ALGO_LION] = adaopt_lion_##isa,                                              \
      },                                                                                       \
      {adaopt_decode8_##lowp, adaopt_encode8_##lowp, adaopt_bf16_widen_##lowp,                 \
       adaopt_bf16_narrow_##lowp, adaopt_bf16_narrow_sr_##lowp}}
@@ -35,6 +36,7 @@ static const adaopt_kernel_table AVX512 = {
         [ADAOPT_ALGO_ADAMAX] = adaopt_adamax_avx512,
         [ADAOPT_ALGO_NADAM] = adaopt_nadam_avx512,
         [ADAOPT_ALGO_RADAM] = adaopt_radam_avx512,
+        [ADAOPT_ALGO_LION] = adaopt_lion_avx512,
     },
     {adaopt_decode8_avx512, adaopt_encode8_avx512, adaopt_bf16_widen_avx512,
      adaopt_bf16_narrow_avx512, adaopt_bf16_narrow_sr_avx512}};
@@ -50,7 +52,8 @@ const adaopt_kernel_table *adaopt__kernel_table(int isa)
         return &SCALAR;
 #if defined(ADAOPT_HAVE_X86_KERNELS)
     case ADAOPT_ISA_AVX2:
-        return __builtin_cpu_supports("avx2") ? &AVX2 : NULL;
+        /* (the AVX2 kernels use FMA3 where torch fuses: Lion; every AVX2 CPU has it) */
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? &AVX2 : NULL;
     case ADAOPT_ISA_AVX512:
         return __builtin_cpu_supports("avx512f") ? &AVX512 : NULL;
 #endif

@@ -83,6 +83,8 @@ void adaopt_nadam_scalar(const adaopt_coeffs *c, float *p, const float *g, float
                          float *exp_avg_sq, float *u2, size_t n);
 void adaopt_radam_scalar(const adaopt_coeffs *c, float *p, const float *g, float *exp_avg,
                          float *exp_avg_sq, float *u2, size_t n);
+void adaopt_lion_scalar(const adaopt_coeffs *c, float *p, const float *g, float *exp_avg,
+                        float *u1, float *u2, size_t n);
 
 /* The same kernels for each ISA (avx2.c, avx512.c, neon.c: simd_body.h), bit-identical to the
  * scalar ones. */
@@ -100,7 +102,9 @@ void adaopt_radam_scalar(const adaopt_coeffs *c, float *p, const float *g, float
     void adaopt_nadam_##isa(const adaopt_coeffs *, float *, const float *, float *, float *,  \
                             float *, size_t);                                                 \
     void adaopt_radam_##isa(const adaopt_coeffs *, float *, const float *, float *, float *,  \
-                            float *, size_t);
+                            float *, size_t);                                                 \
+    void adaopt_lion_##isa(const adaopt_coeffs *, float *, const float *, float *, float *,   \
+                           float *, size_t);
 ADAOPT_DECLARE_KERNELS(avx2)
 ADAOPT_DECLARE_KERNELS(avx512)
 ADAOPT_DECLARE_KERNELS(neon)
@@ -141,7 +145,7 @@ void adaopt_bf16_narrow_sr_avx512(const float *, uint16_t *, size_t, uint32_t, u
 
 /* One ISA's kernel for each algorithm, indexed by adaopt_algorithm, and its conversions. */
 typedef struct adaopt_kernel_table {
-    adaopt_kernel_fn by_algorithm[9];
+    adaopt_kernel_fn by_algorithm[10]; /* by adaopt_algorithm, 1 .. ADAOPT_ALGO_LION */
     adaopt_lowp_fns lowp;
 } adaopt_kernel_table;
 

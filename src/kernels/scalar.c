@@ -159,6 +159,32 @@ void adaopt_nadam_scalar(const adaopt_coeffs *c, float *p, const float *g, float
     }
 }
 
+/* Lion, as lion-pytorch's update_fn: p *= 1 - lr wd (decoupled); u = sign(b1 m + (1-b1) g);
+ * p -= lr u;  m = b2 m + (1-b2) g.  torch's add(other, alpha=) is one fused multiply-add in its
+ * vector kernels, and the sign turns a last-bit difference into a whole 2 lr step, so both
+ * interpolations are fused here too (fmaf: correctly rounded on every machine).  sign(0) = 0,
+ * sign(NaN) = NaN, as torch.sgn. */
+static inline float lion_sign(float x)
+{
+    return x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : x);
+}
+
+void adaopt_lion_scalar(const adaopt_coeffs *c, float *p, const float *g, float *exp_avg,
+                        float *u1, float *u2, size_t n)
+{
+    (void)u1;
+    (void)u2;
+    for (size_t i = 0; i < n; i++) {
+        float pi = p[i], m = exp_avg[i];
+        if (c->decoupled)
+            pi = pi * c->decay_factor;                 /* p.data.mul_(1 - lr * wd) */
+        float gi = prologue_grad(c, g[i], pi);         /* (maximize) */
+        float u = lion_sign(fmaf(c->one_minus_beta1, gi, m * c->beta1));
+        p[i] = pi + c->neg_lr * u;                     /* p.add_(update, alpha=-lr) */
+        exp_avg[i] = fmaf(c->one_minus_beta2, gi, m * c->beta2);
+    }
+}
+
 void adaopt_radam_scalar(const adaopt_coeffs *c, float *p, const float *g, float *exp_avg,
                          float *exp_avg_sq, float *u2, size_t n)
 {

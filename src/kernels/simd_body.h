@@ -211,3 +211,24 @@ void KERNEL(radam)(const adaopt_coeffs *c, float *p, const float *g, float *exp_
     }
     TAIL(adaopt_radam_scalar, exp_avg, exp_avg_sq, u2);
 }
+
+/* Lion (lion_scalar in scalar.c: the two interpolations fused, as torch's vector kernels do). */
+void KERNEL(lion)(const adaopt_coeffs *c, float *p, const float *g, float *exp_avg, float *u1,
+                  float *u2, size_t n)
+{
+    COMMON_CONSTANTS;
+    (void)eps;
+    const VEC decay = VSET1(c->decay_factor), neg_lr = VSET1(c->neg_lr);
+    const VEC b1 = VSET1(c->beta1), omb1 = VSET1(c->one_minus_beta1);
+    const VEC b2 = VSET1(c->beta2), omb2 = VSET1(c->one_minus_beta2);
+    for (; i + W <= n; i += W) {
+        VEC pi = VLOAD(p + i), m = VLOAD(exp_avg + i);
+        if (c->decoupled)
+            pi = VMUL(pi, decay);
+        VEC gi = prologue(c, VLOAD(g + i), pi, sign, wd);
+        VEC u = VSIGN(VFMA(omb1, gi, VMUL(m, b1)));
+        VSTORE(p + i, VADD(pi, VMUL(neg_lr, u)));
+        VSTORE(exp_avg + i, VFMA(omb2, gi, VMUL(m, b2)));
+    }
+    TAIL(adaopt_lion_scalar, exp_avg, u1, u2);
+}
