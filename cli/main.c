@@ -22,7 +22,7 @@ static const char USAGE[] =
     "               [--every K] [--json | --csv] [--a A] [--activity F] [--seed S]\n"
     "      P: rosenbrock (default x0 -1,1), quadratic (f = a sum x^2; default x0 10, a 1),\n"
     "         sparse-regression (seed 000's lab; default x0 -2,-2, activity 0.1)\n"
-    "      O: sgd adagrad rmsprop adam adamw adamax nadam radam\n"
+    "      O: sgd adagrad rmsprop adam adamw adamax nadam radam lion\n"
     "      hyperparameters as in torch.optim: --lr 0.01 --betas 0.9,0.999 --eps 1e-8\n"
     "         --weight-decay 0 --momentum 0.9 --dampening 0 --nesterov --amsgrad --maximize\n"
     "         --alpha 0.99 --centered --lr-decay 0 --initial-accumulator-value 0\n"

@@ -54,6 +54,7 @@
  *   NAdam    lr 2e-3, betas 0.9,0.999, eps 1e-8, momentum_decay 4e-3, weight_decay 0,
  *            decoupled_weight_decay 0
  *   RAdam    lr 1e-3, betas 0.9,0.999, eps 1e-8, weight_decay 0, decoupled_weight_decay 0
+ *   Lion     lr 1e-4, betas 0.9,0.99, weight_decay 0 (decoupled; lion-pytorch's defaults)
  *   every    maximize 0; eps_mode outside (RAdam: hat), see adaopt_eps_mode;
  *            param_update master; state_storage f32; min_8bit_numel 4096 (low precision)
  *

@@ -205,12 +205,13 @@ static void refusals(const config *c, adaopt_zero *z, const char *path, int save
     }
 }
 
-static void resume_all(const char *base, int saved_world)
+/* golden: the configurations of the golden checkpoints (saved by 0.2, before Lion) only */
+static void resume_all(const char *base, int saved_world, int golden)
 {
     int done = 0;
     for (int ci = 0; ci < N_CONFIGS; ci++) {
         const config *c = &CONFIGS[ci];
-        if (!usable(c))
+        if (!usable(c) || (golden && c->algorithm > ADAOPT_ALGO_RADAM))
             continue;
         char path[512];
         snprintf(path, sizeof path, "%s.%s", base, c->name);
@@ -262,11 +263,12 @@ int main(int argc, char **argv)
     MPI_Comm_size(MPI_COMM_WORLD, &world);
     if (argc == 3 && strcmp(argv[1], "save") == 0) {
         save_all(argv[2]);
-    } else if (argc == 4 && strcmp(argv[1], "resume") == 0 && atoi(argv[3]) > 0) {
-        resume_all(argv[2], atoi(argv[3]));
+    } else if ((argc == 4 || (argc == 5 && strcmp(argv[4], "golden") == 0)) &&
+               strcmp(argv[1], "resume") == 0 && atoi(argv[3]) > 0) {
+        resume_all(argv[2], atoi(argv[3]), argc == 5);
     } else {
         if (rank == 0)
-            fprintf(stderr, "usage: %s save PATH | resume PATH SAVED_WORLD\n", argv[0]);
+            fprintf(stderr, "usage: %s save PATH | resume PATH SAVED_WORLD [golden]\n", argv[0]);
         MPI_Finalize();
         return 2;
     }

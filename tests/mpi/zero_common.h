@@ -74,6 +74,8 @@ static const config CONFIGS[] = {
     {"adam-clip-l2-pieces-1", ADAOPT_ALGO_ADAM, {{ADAOPT_LR, 0.01}}, 1.0, 2.0, 0, 0, 1},
     {"rmsprop-centered-pieces-13", ADAOPT_ALGO_RMSPROP, {{ADAOPT_LR, 0.01}, {ADAOPT_CENTERED, 1}, {ADAOPT_MOMENTUM, 0.9}}, 0, 0, 0, 0, 13},
     {"sgd-skip-nan-pieces-5", ADAOPT_ALGO_SGD, {{ADAOPT_LR, 0.05}, {ADAOPT_MOMENTUM, 0.9}}, 0, 0, 50, 0, 5},
+    /* (added after the golden checkpoints: configurations are numbered into the gradients) */
+    {"lion", ADAOPT_ALGO_LION, {{ADAOPT_LR, 0.001}, {ADAOPT_WEIGHT_DECAY, 0.1}}, 0, 0, 0, 0, 0},
 };
 enum { N_CONFIGS = sizeof CONFIGS / sizeof CONFIGS[0] };
 
