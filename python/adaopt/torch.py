@@ -51,7 +51,7 @@ import torch
 import adaopt as _a
 
 __all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Adamax", "NAdam", "RAdam",
-           "SparseAdam"]
+           "SparseAdam", "Lion"]
 
 _DTYPES = {torch.float32: _a._DTYPE_F32, torch.bfloat16: _a._DTYPE_BF16,
            torch.float16: _a._DTYPE_F16}
@@ -83,6 +83,9 @@ def _torch_state_format(cls):
     """How the installed torch's class stores 'step' (and NAdam's 'mu_product'): a Python int or
     a 0-d tensor of some dtype -- found by letting it take one step."""
     if "_format" in cls.__dict__:
+        return cls._format
+    if cls._torch_class is _LionReference:  # lion-pytorch keeps exp_avg only
+        cls._format = {"step": type(None), "mu_product": type(None)}
         return cls._format
     p = torch.zeros(2, requires_grad=True)
     ref = cls._torch_class([p], lr=1e-3)
@@ -167,6 +170,7 @@ class Optimizer(torch.optim.Optimizer):
     _torch_class = None   # the torch.optim class this one replaces
     _algorithm = None     # adaopt's algorithm
     _sparse_only = False  # SparseAdam
+    _wd_divisor = None    # lion-pytorch's decoupled_weight_decay: weight_decay / initial lr
 
     def __init__(self, params, *args, **kwargs):
         sig = inspect.signature(self._torch_class.__init__)
@@ -181,6 +185,11 @@ class Optimizer(torch.optim.Optimizer):
         for key, value in probe.defaults.items():
             defaults.setdefault(key, value)
         defaults.update(extras)
+        if defaults.get("use_triton"):
+            raise ValueError("use_triton=True is not supported: adaopt.torch steps on the CPU")
+        # lion-pytorch's decoupled_weight_decay: the decay is weight_decay / (the initial lr)
+        self._wd_divisor = _scalar(defaults["lr"]) if defaults.get("decoupled_weight_decay") \
+            and self._algorithm == "lion" else None
         self._core = _Handle(self._algorithm)
         self._init_tables()
         super().__init__(params, defaults)
@@ -302,6 +311,8 @@ class Optimizer(torch.optim.Optimizer):
             if v is _MISSING or (synced.get(key, _MISSING) is v and type(v) in _PLAIN):
                 continue  # (a tensor lr may have been filled in place: compare its value)
             value = _scalar(v)
+            if key == "weight_decay" and self._wd_divisor is not None:
+                value = value / self._wd_divisor
             if synced.get("=" + key, _MISSING) == value:
                 synced[key] = v
                 continue
@@ -569,9 +580,9 @@ class Optimizer(torch.optim.Optimizer):
                     k, p.numel(), getattr(v, "shape", type(v).__name__)))
             entry[k] = v.detach().to("cpu", torch.float32).contiguous().reshape(-1)
         if entry and "step" not in entry:
-            if self._algorithm != "sgd":
+            if self._algorithm not in ("sgd", "lion"):
                 raise ValueError("a parameter's state has no 'step'")
-            entry["step"] = 1.0  # torch's SGD keeps no step: a momentum buffer means stepped
+            entry["step"] = 1.0  # torch's SGD, lion-pytorch keep no step: a buffer means stepped
         return entry
 
     def _push_state(self, entries):
@@ -610,7 +621,8 @@ class Optimizer(torch.optim.Optimizer):
         _a._check(_a._save_buffer(h, buf, size, None), h, "pickle")
         return {"defaults": self.defaults, "param_groups": self.param_groups,
                 "_adaopt": {"checkpoint": buf.raw, "threads": self._threads,
-                            "rounding_seed": self._rounding_seed}}
+                            "rounding_seed": self._rounding_seed,
+                            "wd_divisor": self._wd_divisor}}
 
     def __setstate__(self, state):
         if "_core" in self.__dict__:  # torch's load_state_dict installing its own copy
@@ -619,6 +631,7 @@ class Optimizer(torch.optim.Optimizer):
         extra = state.pop("_adaopt")
         groups = state.pop("param_groups")
         super().__setstate__(state)
+        self._wd_divisor = extra.get("wd_divisor")
         self._core = _Handle(self._algorithm)
         self._init_tables()
         self.param_groups = []
@@ -730,14 +743,31 @@ def _signature(torch_cls):
     return sig.replace(parameters=params)
 
 
-def _make(name, algorithm, sparse_only=False):
-    torch_cls = getattr(torch.optim, name)
+class _LionReference:
+    """lion-pytorch's Lion, as far as its constructor goes (lion_pytorch/lion_pytorch.py 0.2.5):
+    its signature, defaults and checks, so adaopt.torch.Lion needs no lion-pytorch installed."""
+
+    def __init__(self, params, lr: float = 1e-4, betas=(0.9, 0.99), weight_decay: float = 0.0,
+                 use_triton: bool = False, decoupled_weight_decay: bool = False):
+        if not _scalar(lr) > 0.0:
+            raise ValueError("Invalid learning rate: %r (Lion needs lr > 0)" % (lr,))
+        if not all(0.0 <= _scalar(b) <= 1.0 for b in betas):
+            raise ValueError("Invalid betas: %r (each in [0, 1])" % (betas,))
+        self.defaults = dict(lr=lr, betas=betas, weight_decay=weight_decay)
+
+
+_LionReference.__name__ = "Lion"
+
+
+def _make(name, algorithm, sparse_only=False, torch_cls=None):
+    torch_cls = torch_cls or getattr(torch.optim, name)
 
     def __init__(self, params, *args, **kwargs):
         Optimizer.__init__(self, params, *args, **kwargs)
     __init__.__signature__ = _signature(torch_cls)
-    __init__.__doc__ = "As torch.optim.%s%s; see adaopt.torch." % (
-        name, str(inspect.signature(torch_cls.__init__)).replace("self, ", "", 1))
+    __init__.__doc__ = "As %s.%s%s; see adaopt.torch." % (
+        "lion_pytorch" if torch_cls is _LionReference else "torch.optim", name,
+        str(inspect.signature(torch_cls.__init__)).replace("self, ", "", 1))
     cls = type(name, (Optimizer,), {
         "_torch_class": torch_cls, "_algorithm": algorithm, "_sparse_only": sparse_only,
         "__init__": __init__, "__module__": __name__,
@@ -755,3 +785,4 @@ Adamax = _make("Adamax", "adamax")
 NAdam = _make("NAdam", "nadam")
 RAdam = _make("RAdam", "radam")
 SparseAdam = _make("SparseAdam", "adam", sparse_only=True)
+Lion = _make("Lion", "lion", torch_cls=_LionReference)  # lion-pytorch's Lion

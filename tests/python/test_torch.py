@@ -217,6 +217,54 @@ class Parity(unittest.TestCase):
                         self.assertEqual(o1.param_groups[0][key], o2.param_groups[0][key])
 
 
+try:
+    import lion_pytorch
+except ImportError:  # in .venv (scripts/requirements-venv.txt), not in Debian's Python
+    lion_pytorch = None
+
+
+@unittest.skipIf(lion_pytorch is None, "lion-pytorch is not installed (it is in .venv)")
+class LionParity(unittest.TestCase):
+    """adaopt.torch.Lion against lion-pytorch's Lion: the MLP 300 steps, options, state dicts
+    both ways (lion-pytorch's is {'exp_avg'} per parameter, no step)."""
+
+    CASES = [dict(lr=1e-3), dict(lr=3e-4, betas=(0.8, 0.95), weight_decay=0.1),
+             dict(lr=3e-4, weight_decay=1e-3, decoupled_weight_decay=True)]
+
+    def test_signature(self):
+        theirs = inspect.signature(lion_pytorch.Lion.__init__).parameters
+        ours = inspect.signature(at.Lion.__init__).parameters
+        self.assertEqual([(k, p.default) for k, p in theirs.items()],
+                         [(k, p.default) for k, p in ours.items()][:len(theirs)])
+
+    def test_training_and_state_dicts(self):
+        for kw in self.CASES:
+            with self.subTest(**kw):
+                m1, m2 = mlp(), mlp()
+                l1, _ = train(m1, lion_pytorch.Lion(m1.parameters(), **kw), 300)
+                l2, _ = train(m2, at.Lion(m2.parameters(), **kw), 300)
+                self.assertLess(l1[-1], 0.8 * l1[0])
+                np.testing.assert_allclose(l2, l1, rtol=0, atol=TOL)
+                for a, b in zip(m1.parameters(), m2.parameters()):
+                    self.assertLessEqual((a - b).abs().max().item(), TOL)
+                ref = mlp()
+                ref_losses, _ = train(ref, lion_pytorch.Lion(ref.parameters(), **kw), 300)
+                for first, second in ((lion_pytorch, at), (at, lion_pytorch)):
+                    m = mlp()
+                    o1 = first.Lion(m.parameters(), **kw)
+                    la, _ = train(m, o1, 150)
+                    o2 = second.Lion(m.parameters(), **kw)
+                    o2.load_state_dict(o1.state_dict())
+                    lb, _ = train(m, o2, 150, start=150)
+                    np.testing.assert_allclose(la + lb, ref_losses, rtol=0, atol=TOL)
+
+    def test_refusals(self):
+        with self.assertRaisesRegex(ValueError, "triton"):
+            at.Lion(mlp().parameters(), use_triton=True)
+        with self.assertRaisesRegex(ValueError, "learning rate"):
+            at.Lion(mlp().parameters(), lr=0.0)
+
+
 class Sparse(unittest.TestCase):
     ROWS, DIM = 1000, 16
 
@@ -284,6 +332,8 @@ class Sparse(unittest.TestCase):
 class Protocol(unittest.TestCase):
     def test_signatures_are_torchs(self):
         for name in at.__all__:
+            if name == "Lion":  # lion-pytorch's (LionParity)
+                continue
             theirs = inspect.signature(getattr(torch.optim, name).__init__).parameters
             ours = inspect.signature(getattr(at, name).__init__).parameters
             self.assertEqual(list(theirs.items()), list(ours.items())[:len(theirs)])
