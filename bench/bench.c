@@ -54,6 +54,7 @@ static const bench_case CASES[] = {
     {"adamax", ADAOPT_ALGO_ADAMAX, 0, 0, 28},
     {"nadam", ADAOPT_ALGO_NADAM, 0, 0, 28},
     {"radam", ADAOPT_ALGO_RADAM, 0, 0, 28},
+    {"lion", ADAOPT_ALGO_LION, ADAOPT_WEIGHT_DECAY, 0.1, 20}, /* p r+w, g, m r+w */
 };
 
 /* Repetitions so that each timed sample covers at least ~20 ms of work at small sizes. */

@@ -203,6 +203,26 @@ def bench_overhead(reps):
            for label, t in rows])
 
 
+def bench_lion(threads, reps, numel):
+    """adaopt.torch.Lion against its reference, lion-pytorch's Lion (when installed)."""
+    try:
+        import lion_pytorch
+    except ImportError:
+        return
+    p = torch.nn.Parameter(torch.randn(numel))
+    p.grad = torch.randn(numel)
+    rows = []
+    for t in threads:
+        torch.set_num_threads(t)
+        ref = median_time(lion_pytorch.Lion([p], lr=1e-4, weight_decay=0.1).step, reps)
+        ours = median_time(at.Lion([p], lr=1e-4, weight_decay=0.1).step, reps)
+        rows.append([str(t), "%.2f" % (ref * 1e3), "%.2f" % (ours * 1e3), "%.2f" % (ref / ours),
+                     "%.2f" % (numel * 20 / ours / 1e9)])
+    table("Lion, one tensor of %dM elements: lion-pytorch %s against adaopt.torch.Lion "
+          "(20 bytes/element)" % (numel >> 20, getattr(lion_pytorch, "__version__", "")),
+          ["threads", "lion-pytorch ms", "adaopt ms", "speed-up", "adaopt GB/s"], rows)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a 6-layer model, fewer repetitions")
@@ -214,6 +234,7 @@ def main():
     bench_model(threads, reps, args.quick)
     bench_flat(threads, reps, 1 << 24)
     bench_overhead(reps)
+    bench_lion(threads, reps, 1 << 24)
 
 
 if __name__ == "__main__":

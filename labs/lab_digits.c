@@ -31,7 +31,7 @@ static const entry ENTRIES[] = {
     {"AdaGrad", "adagrad", 0, 0},  {"RMSProp", "rmsprop", 0, 0},
     {"Adam", "adam", 0, 0},        {"AdamW", "adamw", 0, 0},
     {"Adamax", "adamax", 0, 0},    {"NAdam", "nadam", 0, 0},
-    {"RAdam", "radam", 0, 0},
+    {"RAdam", "radam", 0, 0},      {"Lion", "lion", 0, 0},
 };
 enum { N_ENTRIES = sizeof ENTRIES / sizeof ENTRIES[0] };
 static const double GRID[] = {1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3};

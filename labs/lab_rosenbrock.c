@@ -32,6 +32,7 @@ static const entry ENTRIES[] = {
     {"Adamax", "adamax", 0, 0},
     {"NAdam", "nadam", 0, 0},
     {"RAdam", "radam", 0, 0},
+    {"Lion", "lion", 0, 0}, /* lion-pytorch's default lr, 1e-4 */
 };
 enum { N = sizeof ENTRIES / sizeof ENTRIES[0] };
 

@@ -187,7 +187,7 @@ class Labs(unittest.TestCase):
 
     def test_rosenbrock_final_points(self):
         final = {r["optimizer"]: r for r in rows(self.path("rosenbrock_final.csv"))}
-        self.assertEqual(len(final), 10)
+        self.assertEqual(len(final), 11)
         for name in ("SGD+momentum", "Adamax", "NAdam"):
             self.assertLess(float(final[name]["distance"]), 1e-3, name)
         self.assertLess(float(final["Adam"]["distance"]), float(final["SGD"]["distance"]))

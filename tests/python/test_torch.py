@@ -258,6 +258,27 @@ class LionParity(unittest.TestCase):
                     lb, _ = train(m, o2, 150, start=150)
                     np.testing.assert_allclose(la + lb, ref_losses, rtol=0, atol=TOL)
 
+    def test_numpy_binding_on_every_isa(self):
+        """adaopt.Lion (numpy) against lion-pytorch, 300 steps, every kernel ISA here."""
+        for isa in adaopt.supported_isas():
+            for kw in self.CASES[:2]:
+                rng = np.random.default_rng(0)
+                w0 = rng.standard_normal(10007).astype(np.float32)
+                ours, theirs = w0.copy(), torch.tensor(w0.copy(), requires_grad=True)
+                o = adaopt.Lion([ours], **kw)
+                o.isa = isa
+                ref = lion_pytorch.Lion([theirs], **kw)
+                for s in range(300):
+                    g = rng.standard_normal(10007).astype(np.float32) * (1 + s % 3)
+                    o.step([g])
+                    theirs.grad = torch.tensor(g)
+                    ref.step()
+                err = np.abs(ours - theirs.detach().numpy()).max()
+                self.assertLessEqual(err, TOL, "%s %s" % (isa, kw))
+                np.testing.assert_allclose(o.state[0]["exp_avg"],
+                                           ref.state[theirs]["exp_avg"].numpy(), rtol=0,
+                                           atol=1e-6)
+
     def test_refusals(self):
         with self.assertRaisesRegex(ValueError, "triton"):
             at.Lion(mlp().parameters(), use_triton=True)

@@ -66,6 +66,7 @@ try {
     ['--problem rosenbrock --optimizer radam --lr 0.002', 120],
     ['--problem rosenbrock --optimizer sgd --lr 1', 40], // diverges: NaN in both
     ['--problem sparse-regression --optimizer nadam --lr 0.1 --seed 7 --activity 0.2', 80],
+    ['--problem rosenbrock --optimizer lion --lr 0.003 --betas 0.9,0.99 --weight-decay 0.01', 400], // fmaf
   ];
   for (const [args, steps] of cases) {
     const native = JSON.parse(execFileSync(cli, ['trace', ...args.split(' '), '--steps', String(steps), '--json']).toString());
@@ -82,7 +83,7 @@ try {
   for (const [args, words] of [['--problem rosenbrock --optimizer adam --lr -1', 'lr'],
     ['--problem rosenbrock --optimizer adam --betas 0.9', 'betas'],
     ['--problem bowl --optimizer sgd', 'problem'], ['--problem rosenbrock --optimizer sgd --x0 1,x', 'x0'],
-    ['--problem rosenbrock --optimizer lion', 'optimizer']]) {
+    ['--problem rosenbrock --optimizer adabelief', 'optimizer']]) {
     const message = await page.evaluate((a) => { try { window.__adaopt.trace(a, 1); return ''; } catch (e) { return e.message; } }, args);
     check(message.includes(words), `refused: ${args} (${message})`);
   }
@@ -117,12 +118,12 @@ try {
     `Space plays and pauses (${paused} steps)`);
   await page.screenshot({ path: join(artifacts, 'page-1280x800.png') });
 
-  // Rosenbrock, with all nine optimizers ticked.
+  // Rosenbrock, with all ten optimizers ticked.
   await page.selectOption('#problem', 'rosenbrock');
-  for (const id of ['momentum', 'adamw', 'adamax', 'nadam', 'radam']) await page.check(`#on-${id}`);
+  for (const id of ['momentum', 'adamw', 'adamax', 'nadam', 'radam', 'lion']) await page.check(`#on-${id}`);
   for (let i = 0; i < 5; i++) await page.click('#step');
-  check((await page.locator('#bars rect').count()) === 18, 'nine optimizers ticked, two bars each');
-  check((await page.locator('#paths path').count()) === 9, 'nine paths on the contours');
+  check((await page.locator('#bars rect').count()) === 20, 'ten optimizers ticked, two bars each');
+  check((await page.locator('#paths path').count()) === 10, 'ten paths on the contours');
   await page.screenshot({ path: join(artifacts, 'page-rosenbrock.png') });
 
   // 5. Phone width: everything fits (no horizontal scrolling).
