@@ -360,7 +360,10 @@ class Optimizer(torch.optim.Optimizer):
             self._threads_set = threads
         pp, gp, ptrs, numels, dtypes = self._pp, self._gp, self._ptrs, self._numels, self._dtypes
         sparse = keep = None
-        for i, p in enumerate(self._cparams):
+        fast = None if self._sparse_only else self._plain_grads()
+        if fast is not None:  # every gradient dense, contiguous, as expected; no param moved
+            gp[:] = fast
+        for i, p in enumerate(self._cparams if fast is None else ()):
             ptr = p.data_ptr()
             if ptr != ptrs[i]:
                 self._recheck_param(i, p)
@@ -403,6 +406,25 @@ class Optimizer(torch.optim.Optimizer):
             _a._check(step(h, pp, gp, ctypes.cast(sparse, ctypes.c_void_p), len(pp)), h, "step")
         self._version += 1
         return loss
+
+    def _plain_grads(self):
+        """The gradients' addresses in C order (None where a parameter has none) when every
+        one is the plain case -- dense, contiguous, on the CPU, of the parameter's dtype and
+        size -- and no parameter's memory moved; else None (the step's slow path sorts it out)."""
+        out = []
+        append = out.append
+        for p, ptr, dt, n in zip(self._cparams, self._ptrs, self._dtypes, self._numels):
+            if p.data_ptr() != ptr:
+                return None
+            g = p.grad
+            if g is None:
+                append(None)
+            elif g.dtype is dt and g.layout is _STRIDED and g.is_cpu and g.is_contiguous() and \
+                    g.numel() == n:
+                append(g.data_ptr())
+            else:
+                return None
+        return out
 
     def _recheck_param(self, i, p):
         self._check_param(p, "parameter %d" % i)
