@@ -381,7 +381,7 @@ ADAOPT_API size_t adaopt_state_bytes(const adaopt_optimizer *opt);
  *       named rows' state and parameters change; t is the tensor's step count, which every
  *       sparse step advances; eps sits where SparseAdam puts it (eps_mode hat), whatever the
  *       group's eps_mode.  AdamW's decoupled decay applies to the named rows only.
- *   RMSProp: lazy likewise (only named rows decay their averages and move).
+ *   RMSProp, Lion: lazy likewise (only named rows decay their averages and move).
  * Refused with ADAOPT_ERR_CONFLICT: coupled weight decay (as torch), SGD momentum (it would make
  * every row move).
  * ------------------------------------------------------------------------------------------- */
