@@ -198,6 +198,7 @@ class Optimizer(torch.optim.Optimizer):
     def _init_tables(self):
         self._cparams = []     # parameters in the C optimizer's tensor order
         self._cgroups = []     # per torch group: its C groups (one per parameter dtype)
+        self._cgroup_dtypes = []  # per torch group: the parameter dtype of each C group
         self._lists = []       # per torch group: its 'params' list and length when added
         self._synced = []      # per torch group: the hyperparameters the C groups have
         self._index = {}       # id(param) -> C tensor index
@@ -219,10 +220,24 @@ class Optimizer(torch.optim.Optimizer):
         super().add_param_group(param_group)  # torch's checks: tensors, duplicates, defaults
         group = self.param_groups[g]
         try:
+            self._check_group(g, group)  # every value, before the C optimizer changes
             self._add_c_groups(g, group["params"])
         except Exception:
             self.param_groups.pop()
             raise
+
+    def _check_group(self, g, group):
+        self._check_unsupported(g, group)
+        for k, p in enumerate(group["params"]):
+            self._check_param(p, "parameter %d of group %d" % (k, g))
+        for key in _C_KEYS:
+            if key in group and self._applies(key):
+                value = _scalar(group[key])
+                for name, c in _a.Optimizer._c_pairs(key, value):
+                    st = _a._check_option(self._core.algo, _a._option_id(name), c)
+                    if st != 0:
+                        raise _a.AdaoptError(st, "param_groups[%d]: invalid %s=%r for %s (%s)" % (
+                            g, name, c, type(self).__name__, _a._status_name(st).decode()))
 
     def _check_param(self, p, what):
         if not isinstance(p, torch.Tensor):
@@ -272,6 +287,7 @@ class Optimizer(torch.optim.Optimizer):
         # The C library has no "remove group": a failure below leaves unused C groups behind,
         # which are harmless (their tensors are never given gradients) but counted; rebuild.
         self._cgroups.append(made)
+        self._cgroup_dtypes.append([dt for dt, _ in order])
         self._lists.append((params, len(params)))
         self._synced.append({})
         n = len(self._cparams)
@@ -284,11 +300,24 @@ class Optimizer(torch.optim.Optimizer):
             raise
 
     def _rebuild_without_last(self, first):
+        """A new group whose options the C optimizer refused after all (the values were checked
+        before): a new C optimizer with the other groups, their state carried over."""
         groups = self.param_groups[:-1]
+        entries = {}
+        for i in range(first):
+            self._snapshot(i)
+            p = self._cparams[i]
+            entries[i] = self._entry_in(p, dict.get(self.state, p, {}))
+        keep = (self.nonfinite, self._rounding_seed, self._threads, self.isa)
         self._core = _Handle(self._algorithm)
         self._init_tables()
         for g, group in enumerate(groups):
             self._add_c_groups(g, group["params"])
+        self._push_state(entries)
+        self.nonfinite, self._threads = keep[0], keep[2]
+        self.set_rounding_seed(keep[1])
+        self.isa = keep[3]
+        self.state = _State(self)
 
     # -- hyperparameters --------------------------------------------------------------------
     def _check_unsupported(self, g, group):
@@ -324,7 +353,9 @@ class Optimizer(torch.optim.Optimizer):
                 synced[key], synced["=" + key] = v, value
                 continue
             for name, c in _a.Optimizer._c_pairs(key, value):
-                for cg in self._cgroups[g]:
+                for cg, dt in zip(self._cgroups[g], self._cgroup_dtypes[g]):
+                    if key == "param_update" and dt is torch.float32:
+                        continue  # how a bf16/fp16 parameter is written: not for float32 ones
                     _a._check(_a._set(self._core.h, cg, _a._option_id(name), c), self._core.h,
                               "param_groups[%d][%r]" % (g, key))
             synced[key], synced["=" + key] = v, value

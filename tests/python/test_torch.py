@@ -408,6 +408,20 @@ class Protocol(unittest.TestCase):
         with self.assertRaisesRegex(RuntimeError, "add_param_group"):
             o2.step()
 
+    def test_a_refused_group_changes_nothing(self):
+        m1, m2 = mlp(), mlp()
+        o1, o2 = at.Adam(list(m1.parameters())[:2]), at.Adam(list(m2.parameters())[:2])
+        train(m1, o1, 5)
+        train(m2, o2, 5)
+        for bad in ({"lr": -1.0}, {"betas": (0.9, 1.5)}, {"capturable": True}):
+            with self.assertRaises(ValueError):
+                o2.add_param_group(dict(bad, params=list(m2.parameters())[2:]))
+            self.assertEqual(len(o2.param_groups), 1)
+        train(m1, o1, 5, start=5)
+        train(m2, o2, 5, start=5)
+        for a, b in zip(m1.parameters(), m2.parameters()):
+            self.assertTrue(torch.equal(a, b))
+
     def test_pickle_and_deepcopy_continue_exactly(self):
         for name, kw in (("AdamW", dict(lr=1e-3)), ("NAdam", dict(lr=1e-3)),
                          ("SGD", dict(lr=0.05, momentum=0.9))):
@@ -547,6 +561,28 @@ class LowPrecision(unittest.TestCase):
                     np.testing.assert_array_equal(p.detach().view(torch.int16).numpy()
                                                   .view(np.uint16), a.view(np.uint16))
                 self.assertEqual(o.state_bytes, ref.state_bytes)
+
+    def test_mixed_dtypes_in_one_group(self):
+        """bf16 weights and float32 biases in one group, param_update='sr': the float32
+        parameters step as float32 AdamW does (param_update is for bf16/fp16 ones only)."""
+        m = mlp()
+        with torch.no_grad():
+            for layer in (m[0], m[2]):
+                layer.weight.data = layer.weight.data.bfloat16()
+        o = at.AdamW(m.parameters(), lr=1e-2, param_update="sr")
+        biases = [m[0].bias, m[2].bias]
+        ref_b = [torch.nn.Parameter(b.detach().clone()) for b in biases]
+        ref = torch.optim.AdamW(ref_b, lr=1e-2)
+        for k in range(5):
+            for p in m.parameters():
+                p.grad = torch.full_like(p, 0.01 * (k + 1))
+            for rb in ref_b:
+                rb.grad = torch.full_like(rb, 0.01 * (k + 1))
+            o.step()
+            ref.step()
+        self.assertEqual(m[0].weight.dtype, torch.bfloat16)
+        for b, rb in zip(biases, ref_b):
+            self.assertLessEqual((b - rb).abs().max().item(), 1e-6)
 
     def test_bf16_state_dict_resume_is_exact(self):
         m = mlp(dtype=torch.bfloat16)
