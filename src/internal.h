@@ -8,6 +8,7 @@
 
 #include <stdarg.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "../include/adaopt.h"
 #include "fileio.h"
@@ -98,6 +99,17 @@ struct adaopt_optimizer {
     size_t threads;
     char error[256];
 };
+
+/* Frees the sparse steps' workspace arrays (adaopt_reserve_sparse makes them). */
+static inline void adaopt__free_sparse_workspace(adaopt_optimizer *opt)
+{
+    free(opt->sparse.row_stamp);
+    free(opt->sparse.row_first);
+    free(opt->sparse.row_last);
+    free(opt->sparse.next);
+    free(opt->sparse.distinct);
+    free(opt->sparse.row_sum);
+}
 
 /* Records a formatted message in opt->error (if opt) and returns `status`. */
 adaopt_status adaopt__fail(adaopt_optimizer *opt, adaopt_status status, const char *fmt, ...)

@@ -180,12 +180,7 @@ void adaopt_destroy(adaopt_optimizer *opt)
     free(opt->coeffs);
     free(opt->flat_params);
     free(opt->flat_grads);
-    free(opt->sparse.row_stamp);
-    free(opt->sparse.row_first);
-    free(opt->sparse.row_last);
-    free(opt->sparse.next);
-    free(opt->sparse.distinct);
-    free(opt->sparse.row_sum);
+    adaopt__free_sparse_workspace(opt);
     free(opt);
 }
 

@@ -260,12 +260,7 @@ adaopt_status adaopt_reserve_sparse(adaopt_optimizer *opt, size_t max_indices, s
                             "out of memory reserving a sparse workspace (%zu indices, rows of "
                             "%zu, %zu rows)", want_i, want_l, want_r);
     }
-    free(opt->sparse.row_stamp);
-    free(opt->sparse.row_first);
-    free(opt->sparse.row_last);
-    free(opt->sparse.next);
-    free(opt->sparse.distinct);
-    free(opt->sparse.row_sum);
+    adaopt__free_sparse_workspace(opt);
     opt->sparse.row_stamp = stamp; /* zero: older than any stamp a step uses (>= 1) */
     opt->sparse.row_first = first;
     opt->sparse.row_last = last;

@@ -247,6 +247,27 @@ const char *adaopt_zero_last_error(const adaopt_zero *z)
     return z == NULL ? "adaopt_zero is NULL" : z->error;
 }
 
+/* Every group's hyperparameters, the non-finite policy and the rounding seed of `from` onto
+ * `to`, an optimizer over other pieces of the same groups. */
+static adaopt_status carry_settings(const adaopt_zero *z, const adaopt_optimizer *from,
+                                   adaopt_optimizer *to)
+{
+    for (size_t g = 0; g < z->n_groups; g++)
+        for (int o = ADAOPT_LR; o <= ADAOPT_OPTION_MAX; o++) {
+            double v;
+            if (!adaopt__option_applies(z->algorithm, (adaopt_option)o))
+                continue;
+            adaopt_status st = adaopt_get(from, g, (adaopt_option)o, &v);
+            if (st == ADAOPT_OK)
+                st = adaopt_set(to, g, (adaopt_option)o, v);
+            if (st != ADAOPT_OK)
+                return st;
+        }
+    to->nonfinite_policy = from->nonfinite_policy;
+    to->rounding_seed = from->rounding_seed;
+    return ADAOPT_OK;
+}
+
 /* The shard layout (balanced, or aligned to 8-bit blocks), its buffers and a fresh local
  * optimizer, which takes the hyperparameters, policy, seed, threads and ISA of the current one
  * if there is one.  All or nothing: on a failure z is unchanged.  No collective call. */
@@ -271,20 +292,11 @@ static adaopt_status set_layout(adaopt_zero *z, int aligned)
     if (st == ADAOPT_OK)
         st = make_local(z, my_off, my_len, &local);
     if (st == ADAOPT_OK && z->local != NULL) { /* carry the settings over */
-        const adaopt_optimizer *old = z->local;
-        for (size_t g = 0; g < z->n_groups && st == ADAOPT_OK; g++)
-            for (int o = ADAOPT_LR; o <= ADAOPT_OPTION_MAX && st == ADAOPT_OK; o++) {
-                double v;
-                if (adaopt__option_applies(z->algorithm, (adaopt_option)o) &&
-                    adaopt_get(old, g, (adaopt_option)o, &v) == ADAOPT_OK)
-                    st = adaopt_set(local, g, (adaopt_option)o, v);
-            }
-        local->nonfinite_policy = old->nonfinite_policy;
-        local->rounding_seed = old->rounding_seed;
+        st = carry_settings(z, z->local, local);
         if (st == ADAOPT_OK)
             st = adaopt_set_threads(local, z->threads);
         if (st == ADAOPT_OK)
-            st = adaopt_set_isa(local, adaopt_get_isa(old));
+            st = adaopt_set_isa(local, adaopt_get_isa(z->local));
     }
     if (st != ADAOPT_OK) {
         adaopt_destroy(local);
@@ -1240,16 +1252,8 @@ static adaopt_status take_shard(adaopt_zero *z, adaopt_optimizer *stg, const ada
                                 uint64_t qoff, uint64_t qlen, int first)
 {
     if (first) {
-        for (size_t g = 0; g < z->n_groups; g++)
-            for (int o = ADAOPT_LR; o <= ADAOPT_OPTION_MAX; o++) {
-                double v;
-                if (!adaopt__option_applies(z->algorithm, (adaopt_option)o))
-                    continue;
-                if (adaopt_get(old, g, (adaopt_option)o, &v) != ADAOPT_OK ||
-                    adaopt_set(stg, g, (adaopt_option)o, v) != ADAOPT_OK)
-                    return fail(z, ADAOPT_ERR_ALLOC, "load: %s", adaopt_last_error(stg));
-            }
-        stg->nonfinite_policy = old->nonfinite_policy;
+        if (carry_settings(z, old, stg) != ADAOPT_OK)
+            return fail(z, ADAOPT_ERR_ALLOC, "load: %s", adaopt_last_error(stg));
         stg->steps_taken = old->steps_taken;
         stg->steps_skipped = old->steps_skipped;
         for (size_t i = 0; i < z->n_tensors; i++) {
