@@ -227,9 +227,8 @@ class Optimizer(torch.optim.Optimizer):
             raise
 
     def _check_group(self, g, group):
+        """The values of a group's hyperparameters (its parameters: _add_c_groups)."""
         self._check_unsupported(g, group)
-        for k, p in enumerate(group["params"]):
-            self._check_param(p, "parameter %d of group %d" % (k, g))
         for key in _C_KEYS:
             if key in group and self._applies(key):
                 value = _scalar(group[key])
@@ -597,13 +596,7 @@ class Optimizer(torch.optim.Optimizer):
         for g, (mine, theirs) in enumerate(zip(self.param_groups, groups)):
             merged = dict(mine)
             merged.update(theirs)
-            self._check_unsupported(g, merged)
-            for key in _C_KEYS:
-                if key in merged and self._applies(key):
-                    for name, c in _a.Optimizer._c_pairs(key, _scalar(merged[key])):
-                        st = _a._check_option(self._core.algo, _a._option_id(name), c)
-                        if st != 0:
-                            raise _a.AdaoptError(st, "group %d: invalid %s=%r" % (g, name, c))
+            self._check_group(g, merged)
         # Checked: torch's own load (param_groups, and its own copy of the state, replaced).
         super().load_state_dict(state_dict)
         for group in self.param_groups:
