@@ -283,6 +283,30 @@ static float widen16(adaopt_dtype d, uint16_t h)
     return (h & 0x8000u) ? -v : v;
 }
 
+/* The one-process AdamW reference of a typed ZeRO model: the same groups, parameters of type
+ * pd (gradients: the average, float32), and `options` on both -- z's through adaopt_zero_set. */
+static adaopt_optimizer *typed_reference(adaopt_zero *z, const size_t *numels,
+                                         const size_t *group_sizes, size_t n_groups,
+                                         adaopt_dtype pd, const char *options, const char *name)
+{
+    adaopt_optimizer *ref;
+    size_t group, first = 0;
+    CHECK(adaopt_create(ADAOPT_ALGO_ADAMW, &ref) == ADAOPT_OK, "reference");
+    for (size_t g = 0; g < n_groups; g++) {
+        adaopt_add_group_typed(ref, numels + first, group_sizes[g], pd, ADAOPT_DTYPE_F32, &group);
+        first += group_sizes[g];
+    }
+    CHECK(adaopt_set_options(ref, ADAOPT_ALL_GROUPS, options) == ADAOPT_OK, "%s: ref options: %s",
+          name, adaopt_last_error(ref));
+    for (int o = ADAOPT_LR; o <= ADAOPT_OPTION_MAX; o++) {
+        double v;
+        if (adaopt_get(ref, 0, (adaopt_option)o, &v) == ADAOPT_OK)
+            CHECK(adaopt_zero_set(z, ADAOPT_ALL_GROUPS, (adaopt_option)o, v) == ADAOPT_OK,
+                  "%s: zero_set %d: %s", name, o, adaopt_zero_last_error(z));
+    }
+    return ref;
+}
+
 static void typed_model(void)
 {
     static const struct {
@@ -301,27 +325,14 @@ static void typed_model(void)
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         adaopt_dtype pd = cases[c].pd, gd = cases[c].gd;
         adaopt_zero *z;
-        adaopt_optimizer *ref;
         char msg[256];
-        size_t group, first = 0;
         if (adaopt_zero_create_typed(MPI_COMM_WORLD, ADAOPT_ALGO_ADAMW, NUMELS, N_TENSORS,
                                      GROUP_SIZES, N_GROUPS, pd, gd, &z, msg, sizeof msg) != ADAOPT_OK) {
             CHECK(0, "typed %s: create: %s", cases[c].name, msg);
             continue;
         }
-        CHECK(adaopt_create(ADAOPT_ALGO_ADAMW, &ref) == ADAOPT_OK, "reference");
-        for (int g = 0; g < N_GROUPS; g++) {
-            adaopt_add_group_typed(ref, NUMELS + first, GROUP_SIZES[g], pd, ADAOPT_DTYPE_F32, &group);
-            first += GROUP_SIZES[g];
-        }
-        /* the same options on both, by the string: zero through adaopt_zero_set */
-        CHECK(adaopt_set_options(ref, ADAOPT_ALL_GROUPS, cases[c].options) == ADAOPT_OK, "ref options");
-        for (int o = ADAOPT_LR; o <= ADAOPT_OPTION_MAX; o++) {
-            double v;
-            if (adaopt_get(ref, 0, (adaopt_option)o, &v) == ADAOPT_OK)
-                CHECK(adaopt_zero_set(z, ADAOPT_ALL_GROUPS, (adaopt_option)o, v) == ADAOPT_OK,
-                      "typed %s: zero_set %d: %s", cases[c].name, o, adaopt_zero_last_error(z));
-        }
+        adaopt_optimizer *ref = typed_reference(z, NUMELS, GROUP_SIZES, N_GROUPS, pd,
+                                                cases[c].options, cases[c].name);
         if (cases[c].clip > 0)
             CHECK(adaopt_zero_set_clip(z, cases[c].clip, 2.0) == ADAOPT_OK, "clip");
         static uint16_t zp[TOTAL], rp[TOTAL], g16[TOTAL];
@@ -449,9 +460,8 @@ static void eight_bit_model(void)
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         adaopt_dtype pd = cases[c].pd;
-        size_t bytes = pd == ADAOPT_DTYPE_F32 ? 4 : 2, group, first = 0;
+        size_t bytes = pd == ADAOPT_DTYPE_F32 ? 4 : 2;
         adaopt_zero *z;
-        adaopt_optimizer *ref;
         char msg[256];
         if (adaopt_zero_create_typed(MPI_COMM_WORLD, ADAOPT_ALGO_ADAMW, Q_NUMELS, Q_TENSORS,
                                      Q_GROUPS, 2, pd, ADAOPT_DTYPE_F32, &z, msg, sizeof msg) !=
@@ -459,20 +469,8 @@ static void eight_bit_model(void)
             CHECK(0, "8-bit %s: create: %s", cases[c].name, msg);
             continue;
         }
-        CHECK(adaopt_create(ADAOPT_ALGO_ADAMW, &ref) == ADAOPT_OK, "reference");
-        for (int g = 0; g < 2; g++) {
-            adaopt_add_group_typed(ref, Q_NUMELS + first, Q_GROUPS[g], pd, ADAOPT_DTYPE_F32,
-                                   &group);
-            first += Q_GROUPS[g];
-        }
-        CHECK(adaopt_set_options(ref, ADAOPT_ALL_GROUPS, cases[c].options) == ADAOPT_OK,
-              "ref options: %s", adaopt_last_error(ref));
-        for (int o = ADAOPT_LR; o <= ADAOPT_OPTION_MAX; o++) {
-            double v;
-            if (adaopt_get(ref, 0, (adaopt_option)o, &v) == ADAOPT_OK)
-                CHECK(adaopt_zero_set(z, ADAOPT_ALL_GROUPS, (adaopt_option)o, v) == ADAOPT_OK,
-                      "8-bit %s: zero_set %d: %s", cases[c].name, o, adaopt_zero_last_error(z));
-        }
+        adaopt_optimizer *ref = typed_reference(z, Q_NUMELS, Q_GROUPS, 2, pd, cases[c].options,
+                                                cases[c].name);
         static unsigned char zp[Q_TOTAL * 4], rp[Q_TOTAL * 4];
         static float g32[Q_TOTAL], avg[Q_TOTAL];
         for (size_t j = 0; j < Q_TOTAL; j++) {
