@@ -55,6 +55,8 @@
  *            decoupled_weight_decay 0
  *   RAdam    lr 1e-3, betas 0.9,0.999, eps 1e-8, weight_decay 0, decoupled_weight_decay 0
  *   Lion     lr 1e-4, betas 0.9,0.99, weight_decay 0 (decoupled; lion-pytorch's defaults)
+ *   AdamW schedule-free  lr 2.5e-3, betas 0.9,0.999, eps 1e-8, weight_decay 0 (at y, on the
+ *            normalized gradient), warmup_steps 0, r 0, weight_lr_power 2 (schedulefree's)
  *   every    maximize 0; eps_mode outside (RAdam: hat), see adaopt_eps_mode;
  *            param_update master; state_storage f32; min_8bit_numel 4096 (low precision)
  *
@@ -130,12 +132,17 @@ typedef enum adaopt_algorithm {
     ADAOPT_ALGO_ADAMAX = 6,  /* torch.optim.Adamax */
     ADAOPT_ALGO_NADAM = 7,   /* torch.optim.NAdam (PyTorch >= 2.0 formula, see docs) */
     ADAOPT_ALGO_RADAM = 8,   /* torch.optim.RAdam */
-    ADAOPT_ALGO_LION = 9     /* Lion (Chen et al., 2023), as lion-pytorch's Lion: the sign of
+    ADAOPT_ALGO_LION = 9,    /* Lion (Chen et al., 2023), as lion-pytorch's Lion: the sign of
                                 an interpolated momentum, decoupled weight decay */
+    ADAOPT_ALGO_ADAMW_SCHEDULE_FREE = 10 /* Schedule-Free AdamW (Defazio et al., 2024), as the
+                                schedulefree package's AdamWScheduleFree: no lr schedule; the
+                                parameters hold y while training and x (the average) after
+                                adaopt_eval, see "Schedule-Free" below */
 } adaopt_algorithm;
 
 /* Lower-case name as in torch.optim ("sgd", "adagrad", "rmsprop", "adam", "adamw", "adamax",
- * "nadam", "radam") or the reference package ("lion"), or NULL for an unknown algorithm. */
+ * "nadam", "radam") or the reference package ("lion", "adamw_schedulefree"), or NULL for an
+ * unknown algorithm. */
 ADAOPT_API const char *adaopt_algorithm_name(adaopt_algorithm algorithm);
 /* The algorithm of that name (case-insensitive), or ADAOPT_ERR_ALGORITHM. */
 ADAOPT_API adaopt_status adaopt_algorithm_from_name(const char *name, adaopt_algorithm *algorithm);
@@ -180,12 +187,17 @@ typedef enum adaopt_option {
      * step (ADAOPT_ERR_STATE after it): they decide how the state is stored. */
     ADAOPT_PARAM_UPDATE = 18,             /* adaopt_param_update: bf16/fp16 groups only */
     ADAOPT_STATE_STORAGE = 19,            /* adaopt_state_storage: float32 (default), bf16, 8-bit */
-    ADAOPT_MIN_8BIT_NUMEL = 20            /* 8-bit storage only for tensors of at least this
+    ADAOPT_MIN_8BIT_NUMEL = 20,           /* 8-bit storage only for tensors of at least this
                                              many elements (4096, as bitsandbytes); smaller
                                              tensors keep float32 state */
+    /* Schedule-Free AdamW (schedulefree's keywords) */
+    ADAOPT_WARMUP_STEPS = 21,             /* whole number >= 0: linear warmup of lr over the
+                                             first warmup_steps steps (lr (k+1)/warmup_steps) */
+    ADAOPT_R = 22,                        /* >= 0: the average weighs step k by (k+1)^r */
+    ADAOPT_WEIGHT_LR_POWER = 23           /* >= 0: ... and by lr_max^weight_lr_power */
 } adaopt_option;
 
-#define ADAOPT_OPTION_MAX 20
+#define ADAOPT_OPTION_MAX 23
 
 /* torch.optim's keyword for the option ("lr", "beta1", "eps", "initial_accumulator_value",
  * "eps_mode", ...), or NULL for an unknown option. */
@@ -283,7 +295,9 @@ ADAOPT_API adaopt_status adaopt_step_flat(adaopt_optimizer *opt, float *params, 
  * momentum_decay would have made it (bit for bit).  State arrays are not touched -- restore
  * them with adaopt_set_state -- except that AdaGrad's sum, at a tensor's first step count,
  * gets initial_accumulator_value as its first step would have given it.  ADAOPT_ERR_VALUE past
- * 2^53.  One tensor alone: adaopt_set_state_scalar(opt, tensor, ADAOPT_STATE_STEP, t). */
+ * 2^53.  One tensor alone: adaopt_set_state_scalar(opt, tensor, ADAOPT_STATE_STEP, t).
+ * Schedule-Free: every group's k is set too; its weight_sum and lr_max, which depend on the lr
+ * history, are set with adaopt_set_group_state. */
 ADAOPT_API adaopt_status adaopt_set_step(adaopt_optimizer *opt, uint64_t steps_done);
 
 /* ---------------------------------------------------------------------------------------------
@@ -541,7 +555,14 @@ typedef enum adaopt_state_kind {
     ADAOPT_STATE_EXP_AVG_SQ = 8,     /* v: Adam, AdamW, NAdam, RAdam */
     ADAOPT_STATE_MAX_EXP_AVG_SQ = 9, /* AMSGrad's running max of v */
     ADAOPT_STATE_EXP_INF = 10,       /* Adamax's u */
-    ADAOPT_STATE_MASTER = 11         /* the float32 master weights of a bf16/fp16 tensor */
+    ADAOPT_STATE_MASTER = 11,        /* the float32 master weights of a bf16/fp16 tensor */
+    ADAOPT_STATE_Z = 12,             /* Schedule-Free's z sequence (the plain SGD-like iterate) */
+    /* Per-group scalars of Schedule-Free AdamW (adaopt_group_state): */
+    ADAOPT_STATE_K = 13,             /* steps the group has taken (schedulefree's group['k']) */
+    ADAOPT_STATE_WEIGHT_SUM = 14,    /* sum of the average's weights so far */
+    ADAOPT_STATE_LR_MAX = 15,        /* largest scheduled lr so far (-1 before the first step) */
+    ADAOPT_STATE_SCHEDULED_LR = 16,  /* lr of the last step, after warmup (read only) */
+    ADAOPT_STATE_TRAIN_MODE = 17     /* 1 train, 0 eval: the optimizer's (every group's) mode */
 } adaopt_state_kind;
 
 /* torch's state key ("exp_avg", "sum", ...), or NULL. */
@@ -567,11 +588,47 @@ ADAOPT_API adaopt_status adaopt_set_state(adaopt_optimizer *opt, size_t tensor,
 ADAOPT_API adaopt_status adaopt_set_state_scalar(adaopt_optimizer *opt, size_t tensor,
                                                  adaopt_state_kind kind, double value);
 
+/* ---------------------------------------------------------------------------------------------
+ * Schedule-Free AdamW (ADAOPT_ALGO_ADAMW_SCHEDULE_FREE; formulas in docs/ALGORITHMS.md).  It
+ * keeps three sequences: z (an Adam-normalized SGD iterate, stored as state), x (the weighted
+ * average of the z's: the weights to evaluate and to ship) and y = (1 - beta1) z + beta1 x, where
+ * the gradients are taken.  Two are stored: while training the parameters hold y; adaopt_eval
+ * turns them into x, and adaopt_train back into y.  So: adaopt_eval before evaluating or saving
+ * the model, adaopt_train before the next step.  A step in eval mode is refused
+ * (ADAOPT_ERR_STATE) and changes nothing.  A new optimizer is in train mode.  (schedulefree's
+ * optimizer starts in eval mode and raises until .train() is called; before the first step
+ * there is nothing to swap, so the two differ only in that exception.)  A tensor that has not
+ * stepped yet has no z and is left as it is.  For the other algorithms both calls only record
+ * the mode.  The mode is saved in checkpoints; save one in the mode the model was saved in.
+ *
+ * params[i] points to tensor i's elements in its group's type (adaopt_step_typed's arrays; a
+ * float32 program passes its float pointers cast to void *).  For bf16/fp16 groups with master
+ * weights the master is swapped and the parameter rewritten from it (nearest-even); without
+ * master the parameter is swapped in float32 and rounded to nearest-even.  A NULL params[i]
+ * skips tensor i.  Calling adaopt_eval in eval mode (or adaopt_train in train mode) does
+ * nothing, as in schedulefree.
+ * ------------------------------------------------------------------------------------------- */
+ADAOPT_API adaopt_status adaopt_eval(adaopt_optimizer *opt, void *const *params, size_t n_tensors);
+ADAOPT_API adaopt_status adaopt_train(adaopt_optimizer *opt, void *const *params, size_t n_tensors);
+/* 1 in train mode (a new optimizer's), 0 after adaopt_eval; 0 for NULL. */
+ADAOPT_API int adaopt_is_training(const adaopt_optimizer *opt);
+/* Schedule-Free's per-group scalars: ADAOPT_STATE_K, _WEIGHT_SUM, _LR_MAX, _TRAIN_MODE and (read
+ * only) _SCHEDULED_LR; ADAOPT_ERR_OPTION for other kinds or algorithms.  Setting them imports a
+ * schedulefree state_dict: K a whole number in [0, 2^53], WEIGHT_SUM finite and >= 0, LR_MAX
+ * finite and >= -1, TRAIN_MODE 0 or 1 (ADAOPT_ERR_VALUE otherwise).  Setting TRAIN_MODE records
+ * the mode of every group without moving any parameter, as loading a state dict does (the
+ * parameters come with the model). */
+ADAOPT_API adaopt_status adaopt_group_state(const adaopt_optimizer *opt, size_t group,
+                                            adaopt_state_kind kind, double *value);
+ADAOPT_API adaopt_status adaopt_set_group_state(adaopt_optimizer *opt, size_t group,
+                                                adaopt_state_kind kind, double value);
+
 /* The per-coordinate effective learning rate of tensor `tensor`: the factor its most recent
  * step multiplied the (momentum-smoothed) gradient by, computed from the current state and the
  * group's current hyperparameters (ALGORITHMS.md, "Effective learning rate"):
  *   SGD lr;  AdaGrad clr/(sqrt(G)+eps);  RMSProp lr/d;  Adam(W) lr/bc1/(sqrt(u)/sqrt(bc2)+eps);
- *   Adamax lr/bc1/u;  NAdam lr*((1-mu_t)/(1-P_t) + mu_next/(1-P_t*mu_next))/d  (the factor on
+ *   Adamax lr/bc1/u;  Schedule-Free lr_k/(sqrt(v/bc2)+eps) (z's factor; lr_k after warmup);
+ *   NAdam lr*((1-mu_t)/(1-P_t) + mu_next/(1-P_t*mu_next))/d  (the factor on
  *   g and on m added: the step when g equals m);  RAdam lr*r*sqrt(bc2)/bc1/(sqrt(v)+eps), or
  *   lr/bc1 while the variance is not tractable (rho_t <= 5).
  * Denominators follow the group's eps_mode.  Writes `numel` floats to out; numel must equal the

@@ -136,8 +136,8 @@ static void end_section(sink *s, uint64_t payload_bytes)
 /* The version this optimizer is written in. */
 static int format_version(const adaopt_optimizer *opt)
 {
-    if (opt->rounding_seed != 0)
-        return 2;
+    if (opt->rounding_seed != 0 || opt->algorithm == ADAOPT_ALGO_ADAMW_SCHEDULE_FREE)
+        return 2; /* (Schedule-Free came after version 2: its files are all version 2) */
     for (size_t g = 0; g < opt->n_groups; g++) {
         const adaopt_group *gr = &opt->groups[g];
         if (gr->param_dtype != ADAOPT_DTYPE_F32 || gr->grad_dtype != ADAOPT_DTYPE_F32 ||
@@ -169,10 +169,15 @@ static unsigned applicable_options(adaopt_algorithm a, int version)
     return n;
 }
 
+/* Schedule-Free's group record after the options: u64 k, f64 weight_sum, f64 lr_max,
+ * u32 train_mode, u32 reserved (0). */
+enum { SF_GROUP_BYTES = 32 };
+
 static uint64_t groups_bytes(const adaopt_optimizer *opt, int version)
 {
-    return (uint64_t)opt->n_groups * (8 + 8 + 4 + (version >= 2 ? 8 : 0) +
-                                      12ull * applicable_options(opt->algorithm, version));
+    return (uint64_t)opt->n_groups *
+           (8 + 8 + 4 + (version >= 2 ? 8 : 0) + 12ull * applicable_options(opt->algorithm, version) +
+            (opt->algorithm == ADAOPT_ALGO_ADAMW_SCHEDULE_FREE ? SF_GROUP_BYTES : 0));
 }
 
 static unsigned slot_mask(const adaopt_tensor *t)
@@ -288,6 +293,13 @@ static void write_checkpoint(const adaopt_optimizer *opt, sink *s)
                 continue;
             put_u32(s, (uint32_t)o);
             put_f64(s, opt->groups[g].hp[o]);
+        }
+        if (opt->algorithm == ADAOPT_ALGO_ADAMW_SCHEDULE_FREE) {
+            put_u64(s, opt->groups[g].sf_k);
+            put_f64(s, opt->groups[g].sf_weight_sum);
+            put_f64(s, opt->groups[g].sf_lr_max);
+            put_u32(s, (uint32_t)opt->training);
+            put_u32(s, 0);
         }
     }
     end_section(s, groups_bytes(opt, version));
@@ -504,7 +516,7 @@ static int take_slot(source *p, adaopt_tensor *t, int k)
 /* A slot this algorithm has at all. */
 static int slot_exists(adaopt_algorithm a, int slot)
 {
-    for (int kind = ADAOPT_STATE_MOMENTUM_BUFFER; kind <= ADAOPT_STATE_EXP_INF; kind++)
+    for (int kind = ADAOPT_STATE_MOMENTUM_BUFFER; kind <= ADAOPT_STATE_Z; kind++)
         if (adaopt__slot_of_state(a, (adaopt_state_kind)kind) == slot)
             return 1;
     return 0;
@@ -558,10 +570,14 @@ adaopt_status adaopt_load_buffer(adaopt_optimizer *opt, const void *buf, size_t 
                             "%zu groups of %zu", (unsigned long long)n_groups,
                             (unsigned long long)n_tensors, opt->n_groups, opt->n_tensors);
 
-    /* Groups: into a copy of the hyperparameters, checked like adaopt_set. */
-    double *hp = malloc((opt->n_groups ? opt->n_groups : 1) * sizeof(double) * (ADAOPT_OPTION_MAX + 1));
+    /* Groups: into a copy of the hyperparameters, checked like adaopt_set (and Schedule-Free's
+     * scalars into sf, three per group). */
+    int schedule_free = opt->algorithm == ADAOPT_ALGO_ADAMW_SCHEDULE_FREE;
+    uint32_t training = 1;
+    double *hp = malloc((opt->n_groups ? opt->n_groups : 1) * sizeof(double) * (ADAOPT_OPTION_MAX + 1 + 3));
     if (hp == NULL)
         return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "load: out of memory");
+    double *sf = hp + opt->n_groups * (ADAOPT_OPTION_MAX + 1);
     if (next_section(&s, tag, &p) || strcmp(tag, "GRPS")) {
         free(hp);
         return adaopt__fail(opt, ADAOPT_ERR_FORMAT, "load: damaged GRPS section");
@@ -614,6 +630,21 @@ adaopt_status adaopt_load_buffer(adaopt_optimizer *opt, const void *buf, size_t 
             free(hp);
             return adaopt__fail(opt, ADAOPT_ERR_FORMAT,
                                 "load: group %zu has an invalid hyperparameter", g);
+        }
+        if (schedule_free) {
+            uint64_t k;
+            uint32_t mode, reserved;
+            double *v = sf + 3 * g;
+            if (version < 2 || get_u64(&p, &k) || get_f64(&p, &v[1]) || get_f64(&p, &v[2]) ||
+                get_u32(&p, &mode) || get_u32(&p, &reserved) || reserved != 0 || mode > 1 ||
+                (g > 0 && mode != training) || k > ((uint64_t)1 << 53) ||
+                !(v[1] >= 0.0 && isfinite(v[1])) || !(v[2] >= -1.0 && isfinite(v[2]))) {
+                free(hp);
+                return adaopt__fail(opt, ADAOPT_ERR_FORMAT,
+                                    "load: group %zu has invalid Schedule-Free scalars", g);
+            }
+            v[0] = (double)k;
+            training = mode;
         }
     }
     if (p.left != 0) {
@@ -712,9 +743,17 @@ adaopt_status adaopt_load_buffer(adaopt_optimizer *opt, const void *buf, size_t 
     }
 
     /* Accepted: commit (nothing below can fail). */
-    for (size_t g = 0; g < opt->n_groups; g++)
+    for (size_t g = 0; g < opt->n_groups; g++) {
         memcpy(opt->groups[g].hp, hp + g * (ADAOPT_OPTION_MAX + 1),
                sizeof(double) * (ADAOPT_OPTION_MAX + 1));
+        if (schedule_free) {
+            opt->groups[g].sf_k = (uint64_t)sf[3 * g];
+            opt->groups[g].sf_weight_sum = sf[3 * g + 1];
+            opt->groups[g].sf_lr_max = sf[3 * g + 2];
+        }
+    }
+    if (schedule_free)
+        opt->training = (int)training;
     for (size_t i = 0; i < opt->n_tensors; i++) {
         adaopt_tensor *t = &opt->tensors[i], *l = &lt[i].t;
         adaopt__free_tensor_state(t); /* the checkpoint's arrays replace them all */

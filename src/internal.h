@@ -20,6 +20,12 @@ typedef struct adaopt_group {
     size_t first_tensor;
     size_t n_tensors;
     int param_dtype, grad_dtype; /* adaopt_dtype */
+    /* Schedule-Free AdamW: schedulefree's group['k'], ['weight_sum'], ['lr_max'] (saved), and
+     * the step's scheduled lr, average weight c = weight / weight_sum and 1 - beta2^k (set by
+     * the step for its kernels; queries recompute from k). */
+    uint64_t sf_k;
+    double sf_weight_sum, sf_lr_max;
+    double sf_lr, sf_ckp1, sf_bc2;
 } adaopt_group;
 
 typedef struct adaopt_tensor {
@@ -89,6 +95,7 @@ struct adaopt_optimizer {
     int nonfinite_policy;  /* adaopt_nonfinite_policy */
     int hint;              /* -1 none, 0 finite, 1 non-finite: for the next step */
     int last_skipped;
+    int training;          /* adaopt_train / adaopt_eval (Schedule-Free's parameters: y or x) */
     uint64_t steps_taken, steps_skipped;
     uint64_t rounding_seed;           /* stochastic rounding's noise */
     float grad_factor;                /* for the next step (adaopt_scale_next_grads) */
@@ -199,6 +206,14 @@ typedef struct adaopt_step_scalars {
 } adaopt_step_scalars;
 adaopt_step_scalars adaopt__step_scalars_at(adaopt_algorithm algorithm, const double *hp,
                                             uint64_t t, double mu_product_before);
+
+/* Schedule-Free AdamW (schedule_free.c): a new group's scalars (k 0, weight_sum 0, lr_max -1),
+ * and one step of group g's scalars (k, lr_max, weight_sum advance; sf_lr, sf_ckp1, sf_bc2 are
+ * this step's). */
+void adaopt__sf_init_group(adaopt_group *g);
+/* lr_k of step index k (0-based): lr, times (k+1)/warmup_steps during the warmup. */
+double adaopt__sf_lr_at(const adaopt_group *g, uint64_t k);
+void adaopt__sf_advance(adaopt_group *g);
 
 /* Option table (options.c). */
 ADAOPT_INTERNAL_API int adaopt__algorithm_valid(adaopt_algorithm algorithm);

@@ -87,6 +87,8 @@ int adaopt__slot_of_state(adaopt_algorithm algorithm, adaopt_state_kind kind)
         return kind == ADAOPT_STATE_EXP_AVG ? 0 : kind == ADAOPT_STATE_EXP_AVG_SQ ? 1 : -1;
     case ADAOPT_ALGO_LION:
         return kind == ADAOPT_STATE_EXP_AVG ? 0 : -1;
+    case ADAOPT_ALGO_ADAMW_SCHEDULE_FREE:
+        return kind == ADAOPT_STATE_Z ? 0 : kind == ADAOPT_STATE_EXP_AVG_SQ ? 1 : -1;
     }
     return -1;
 }
@@ -110,6 +112,8 @@ unsigned adaopt__slots_needed(adaopt_algorithm algorithm, const double *hp)
         return 3u;
     case ADAOPT_ALGO_LION:
         return 1u;
+    case ADAOPT_ALGO_ADAMW_SCHEDULE_FREE:
+        return 3u;
     }
     return 0u;
 }
@@ -163,6 +167,7 @@ adaopt_status adaopt_create(adaopt_algorithm algorithm, adaopt_optimizer **out)
     opt->kernels = adaopt__kernel_table(opt->isa);
     opt->threads = adaopt__default_threads();
     opt->hint = -1;
+    opt->training = 1;
     *out = opt;
     return ADAOPT_OK;
 }
@@ -260,6 +265,7 @@ adaopt_status adaopt_add_group_typed(adaopt_optimizer *opt, const size_t *numels
 
     adaopt_group g;
     memset(&g, 0, sizeof g);
+    adaopt__sf_init_group(&g);
     for (int o = ADAOPT_LR; o <= ADAOPT_OPTION_MAX; o++)
         if (adaopt__option_applies(opt->algorithm, (adaopt_option)o))
             adaopt_default(opt->algorithm, (adaopt_option)o, &g.hp[o]);
@@ -665,6 +671,9 @@ adaopt_status adaopt_set_step(adaopt_optimizer *opt, uint64_t steps_done)
         if (opt->algorithm == ADAOPT_ALGO_NADAM)
             t->mu_product = nadam_mu_product(hp, steps_done);
     }
+    if (opt->algorithm == ADAOPT_ALGO_ADAMW_SCHEDULE_FREE)
+        for (size_t g = 0; g < opt->n_groups; g++)
+            opt->groups[g].sf_k = steps_done;
     opt->steps_taken = steps_done;
     return ADAOPT_OK;
 }

@@ -12,7 +12,9 @@
 #define ALL_ALGOS                                                                             \
     (ALGO_BIT(ADAOPT_ALGO_SGD) | ALGO_BIT(ADAOPT_ALGO_ADAGRAD) | ALGO_BIT(ADAOPT_ALGO_RMSPROP) | \
      ALGO_BIT(ADAOPT_ALGO_ADAM) | ALGO_BIT(ADAOPT_ALGO_ADAMW) | ALGO_BIT(ADAOPT_ALGO_ADAMAX) |   \
-     ALGO_BIT(ADAOPT_ALGO_NADAM) | ALGO_BIT(ADAOPT_ALGO_RADAM) | ALGO_BIT(ADAOPT_ALGO_LION))
+     ALGO_BIT(ADAOPT_ALGO_NADAM) | ALGO_BIT(ADAOPT_ALGO_RADAM) | ALGO_BIT(ADAOPT_ALGO_LION) |  \
+     ALGO_BIT(ADAOPT_ALGO_ADAMW_SCHEDULE_FREE))
+#define SCHEDULE_FREE ALGO_BIT(ADAOPT_ALGO_ADAMW_SCHEDULE_FREE)
 #define ADAM_FAMILY                                                                           \
     (ALGO_BIT(ADAOPT_ALGO_ADAM) | ALGO_BIT(ADAOPT_ALGO_ADAMW) | ALGO_BIT(ADAOPT_ALGO_ADAMAX) |  \
      ALGO_BIT(ADAOPT_ALGO_NADAM) | ALGO_BIT(ADAOPT_ALGO_RADAM))
@@ -36,8 +38,10 @@ typedef struct option_info {
 
 static const option_info OPTIONS[ADAOPT_OPTION_MAX + 1] = {
     [ADAOPT_LR] = {"lr", ALL_ALGOS, NONNEGATIVE, 1e-3},
-    [ADAOPT_BETA1] = {"beta1", ADAM_FAMILY | ALGO_BIT(ADAOPT_ALGO_LION), UNIT_OPEN, 0.9},
-    [ADAOPT_BETA2] = {"beta2", ADAM_FAMILY | ALGO_BIT(ADAOPT_ALGO_LION), UNIT_OPEN, 0.999},
+    [ADAOPT_BETA1] = {"beta1", ADAM_FAMILY | ALGO_BIT(ADAOPT_ALGO_LION) | SCHEDULE_FREE,
+                      UNIT_OPEN, 0.9},
+    [ADAOPT_BETA2] = {"beta2", ADAM_FAMILY | ALGO_BIT(ADAOPT_ALGO_LION) | SCHEDULE_FREE,
+                      UNIT_OPEN, 0.999},
     [ADAOPT_EPS] = {"eps", ALL_ALGOS & ~ALGO_BIT(ADAOPT_ALGO_SGD) & ~ALGO_BIT(ADAOPT_ALGO_LION),
                     NONNEGATIVE, 1e-8},
     [ADAOPT_WEIGHT_DECAY] = {"weight_decay", ALL_ALGOS, NONNEGATIVE, 0.0},
@@ -65,6 +69,9 @@ static const option_info OPTIONS[ADAOPT_OPTION_MAX + 1] = {
     [ADAOPT_PARAM_UPDATE] = {"param_update", ALL_ALGOS, CHOICE, ADAOPT_UPDATE_MASTER},
     [ADAOPT_STATE_STORAGE] = {"state_storage", ALL_ALGOS, CHOICE, ADAOPT_STORAGE_F32},
     [ADAOPT_MIN_8BIT_NUMEL] = {"min_8bit_numel", ALL_ALGOS, COUNT, 4096},
+    [ADAOPT_WARMUP_STEPS] = {"warmup_steps", SCHEDULE_FREE, COUNT, 0.0},
+    [ADAOPT_R] = {"r", SCHEDULE_FREE, NONNEGATIVE, 0.0},
+    [ADAOPT_WEIGHT_LR_POWER] = {"weight_lr_power", SCHEDULE_FREE, NONNEGATIVE, 2.0},
 };
 
 static const char *const ALGORITHM_NAMES[] = {
@@ -72,12 +79,12 @@ static const char *const ALGORITHM_NAMES[] = {
     [ADAOPT_ALGO_RMSPROP] = "rmsprop", [ADAOPT_ALGO_ADAM] = "adam",
     [ADAOPT_ALGO_ADAMW] = "adamw",   [ADAOPT_ALGO_ADAMAX] = "adamax",
     [ADAOPT_ALGO_NADAM] = "nadam",   [ADAOPT_ALGO_RADAM] = "radam",
-    [ADAOPT_ALGO_LION] = "lion",
+    [ADAOPT_ALGO_LION] = "lion",     [ADAOPT_ALGO_ADAMW_SCHEDULE_FREE] = "adamw_schedulefree",
 };
 
 int adaopt__algorithm_valid(adaopt_algorithm algorithm)
 {
-    return algorithm >= ADAOPT_ALGO_SGD && algorithm <= ADAOPT_ALGO_LION;
+    return algorithm >= ADAOPT_ALGO_SGD && algorithm <= ADAOPT_ALGO_ADAMW_SCHEDULE_FREE;
 }
 
 static int option_valid(adaopt_option option)
@@ -100,7 +107,7 @@ adaopt_status adaopt_algorithm_from_name(const char *name, adaopt_algorithm *alg
 {
     if (name == NULL || algorithm == NULL)
         return ADAOPT_ERR_NULL;
-    for (int a = ADAOPT_ALGO_SGD; a <= ADAOPT_ALGO_LION; a++) {
+    for (int a = ADAOPT_ALGO_SGD; a <= ADAOPT_ALGO_ADAMW_SCHEDULE_FREE; a++) {
         if (strcasecmp(name, ALGORITHM_NAMES[a]) == 0) {
             *algorithm = (adaopt_algorithm)a;
             return ADAOPT_OK;
@@ -144,6 +151,8 @@ adaopt_status adaopt_default(adaopt_algorithm algorithm, adaopt_option option, d
             v = 2e-3;
         else if (algorithm == ADAOPT_ALGO_LION)
             v = 1e-4; /* lion-pytorch */
+        else if (algorithm == ADAOPT_ALGO_ADAMW_SCHEDULE_FREE)
+            v = 2.5e-3; /* schedulefree */
         break;
     case ADAOPT_BETA2:
         if (algorithm == ADAOPT_ALGO_LION)
@@ -180,6 +189,17 @@ adaopt_status adaopt__check_value(adaopt_optimizer *opt, adaopt_algorithm algori
     if (!isfinite(value))
         return adaopt__fail(opt, ADAOPT_ERR_VALUE, "%s must be finite (got %g)", info->name,
                             value);
+    if (algorithm == ADAOPT_ALGO_ADAMW_SCHEDULE_FREE) {
+        if (option == ADAOPT_BETA1 && value == 0.0)
+            return adaopt__fail(opt, ADAOPT_ERR_VALUE,
+                                "beta1 must be in (0, 1) for adamw_schedulefree (got 0): x is "
+                                "recovered from y and z through 1/beta1");
+        if (option == ADAOPT_STATE_STORAGE && value != ADAOPT_STORAGE_F32)
+            return adaopt__fail(opt, ADAOPT_ERR_VALUE,
+                                "adamw_schedulefree keeps float32 state (got state_storage %g): "
+                                "its z is a copy of the weights, which bf16 or 8-bit codes "
+                                "would round", value);
+    }
     switch (info->kind) {
     case NONNEGATIVE:
         if (value < 0.0)

@@ -23,8 +23,14 @@ const char *adaopt_state_name(adaopt_state_kind kind)
         [ADAOPT_STATE_MAX_EXP_AVG_SQ] = "max_exp_avg_sq",
         [ADAOPT_STATE_EXP_INF] = "exp_inf",
         [ADAOPT_STATE_MASTER] = "master",
+        [ADAOPT_STATE_Z] = "z",
+        [ADAOPT_STATE_K] = "k",
+        [ADAOPT_STATE_WEIGHT_SUM] = "weight_sum",
+        [ADAOPT_STATE_LR_MAX] = "lr_max",
+        [ADAOPT_STATE_SCHEDULED_LR] = "scheduled_lr",
+        [ADAOPT_STATE_TRAIN_MODE] = "train_mode",
     };
-    return kind >= ADAOPT_STATE_STEP && kind <= ADAOPT_STATE_MASTER ? names[kind] : NULL;
+    return kind >= ADAOPT_STATE_STEP && kind <= ADAOPT_STATE_TRAIN_MODE ? names[kind] : NULL;
 }
 
 static adaopt_status check_tensor(const adaopt_optimizer *opt, size_t tensor)
@@ -64,8 +70,10 @@ adaopt_status adaopt_state(const adaopt_optimizer *opt, size_t tensor, adaopt_st
                             adaopt_algorithm_name(opt->algorithm),
                             adaopt_state_name(kind) ? adaopt_state_name(kind) : "?");
     adaopt_tensor *t = &o->tensors[tensor];
-    int exists = t->step > 0 && adaopt__has_slot(t, s) &&
-                 (opt->algorithm != ADAOPT_ALGO_SGD || t->slot_ready[s]);
+    /* SGD's momentum buffer and Schedule-Free's z are born at a step */
+    int born_at_step = opt->algorithm == ADAOPT_ALGO_SGD ||
+                       (opt->algorithm == ADAOPT_ALGO_ADAMW_SCHEDULE_FREE && s == 0);
+    int exists = t->step > 0 && adaopt__has_slot(t, s) && (!born_at_step || t->slot_ready[s]);
     if (!exists)
         return adaopt__fail(o, ADAOPT_ERR_STATE, "tensor %zu has no '%s' yet", tensor,
                             adaopt_state_name(kind));
@@ -187,6 +195,13 @@ adaopt_status adaopt_effective_lr(const adaopt_optimizer *opt, size_t tensor, fl
         case ADAOPT_ALGO_LION: /* every coordinate moves by lr (or not at all) */
             e = s.lr;
             break;
+        case ADAOPT_ALGO_ADAMW_SCHEDULE_FREE: { /* z's step at the group's last k */
+            const adaopt_group *g = &opt->groups[t->group];
+            uint64_t gk = g->sf_k > 0 ? g->sf_k : 1;
+            double bc2 = 1.0 - pow(hp[ADAOPT_BETA2], (double)gk);
+            e = adaopt__sf_lr_at(g, gk - 1) / (sqrt(s1[k] / bc2) + eps);
+            break;
+        }
         default:
             e = NAN;
         }

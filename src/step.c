@@ -80,6 +80,8 @@ static void fill_coeffs(adaopt_coeffs *c, adaopt_algorithm algorithm, const doub
     case ADAOPT_ALGO_ADAGRAD:
         c->neg_clr = (float)-s->clr;
         break;
+    case ADAOPT_ALGO_ADAMW_SCHEDULE_FREE:
+        break; /* sf_coeffs: the scalars are the group's */
     case ADAOPT_ALGO_RMSPROP:
         c->alpha = (float)hp[ADAOPT_ALPHA];
         c->one_minus_alpha = (float)(1.0 - hp[ADAOPT_ALPHA]);
@@ -112,6 +114,27 @@ static void fill_coeffs(adaopt_coeffs *c, adaopt_algorithm algorithm, const doub
     }
 }
 
+/* Schedule-Free AdamW's coefficients from group g's scalars of this step (adaopt__sf_advance),
+ * each rounded to float as torch rounds a Python float for a float32 tensor. */
+static void sf_coeffs(adaopt_coeffs *c, const adaopt_group *g, int z_ready)
+{
+    const double *hp = g->hp;
+    memset(c, 0, sizeof *c);
+    c->maximize = hp[ADAOPT_MAXIMIZE] != 0.0;
+    c->beta2 = (float)hp[ADAOPT_BETA2];
+    c->one_minus_beta2 = (float)(1.0 - hp[ADAOPT_BETA2]);
+    c->bc2 = (float)g->sf_bc2;
+    c->eps = (float)hp[ADAOPT_EPS];
+    c->sf_decay = (float)hp[ADAOPT_WEIGHT_DECAY];
+    c->lr_f = (float)g->sf_lr;
+    c->neg_lr = (float)-g->sf_lr;
+    c->lerp_weight = (float)g->sf_ckp1;
+    c->lerp_from_end = !(fabsf(c->lerp_weight) < 0.5f);
+    c->lerp_coef = c->lerp_from_end ? c->lerp_weight - 1.0f : c->lerp_weight;
+    c->y_coef = (float)(g->sf_lr * (hp[ADAOPT_BETA1] * (1.0 - g->sf_ckp1) - 1.0));
+    c->buffer_is_new = !z_ready;
+}
+
 static adaopt_status check_group(adaopt_optimizer *opt, size_t gi)
 {
     return adaopt__check_combination(opt, gi, opt->groups[gi].hp);
@@ -135,6 +158,10 @@ static adaopt_status check_sparse(adaopt_optimizer *opt, size_t i, const adaopt_
 {
     const adaopt_tensor *t = &opt->tensors[i];
     const double *hp = opt->groups[t->group].hp;
+    if (opt->algorithm == ADAOPT_ALGO_ADAMW_SCHEDULE_FREE)
+        return adaopt__fail(opt, ADAOPT_ERR_CONFLICT,
+                            "tensor %zu: adamw_schedulefree does not take sparse gradients (every "
+                            "row moves toward its z at every step)", i);
     if (hp[ADAOPT_WEIGHT_DECAY] != 0.0 && !decoupled_decay(opt->algorithm, hp))
         return adaopt__fail(opt, ADAOPT_ERR_CONFLICT,
                             "tensor %zu: weight_decay (coupled) is not compatible with sparse "
@@ -394,6 +421,10 @@ static adaopt_status step_impl(adaopt_optimizer *opt, void *const *params,
     if (n_tensors != opt->n_tensors)
         return adaopt__fail(opt, ADAOPT_ERR_SIZE, "step: got %zu tensors, the optimizer has %zu",
                             n_tensors, opt->n_tensors);
+    if (opt->algorithm == ADAOPT_ALGO_ADAMW_SCHEDULE_FREE && !opt->training)
+        return adaopt__fail(opt, ADAOPT_ERR_STATE,
+                            "step: the optimizer is in eval mode (the parameters hold x): call "
+                            "adaopt_train before stepping");
     for (size_t gi = 0; gi < opt->n_groups; gi++) {
         adaopt_status st = check_group(opt, gi);
         if (st != ADAOPT_OK)
@@ -445,8 +476,14 @@ static adaopt_status step_impl(adaopt_optimizer *opt, void *const *params,
         return ADAOPT_OK;
     }
 
-    /* Serial: the per-tensor scalars (and AdaGrad's first-step fill).  Tensors of one group at
-     * the same step share their scalars, so a list of many small tensors costs little here. */
+    /* Serial: Schedule-Free's group scalars (every group advances, as schedulefree's does even
+     * when none of its parameters has a gradient), the per-tensor scalars (and AdaGrad's
+     * first-step fill).  Tensors of one group at the same step share their scalars, so a list of
+     * many small tensors costs little here. */
+    int schedule_free = opt->algorithm == ADAOPT_ALGO_ADAMW_SCHEDULE_FREE;
+    if (schedule_free)
+        for (size_t gi = 0; gi < opt->n_groups; gi++)
+            adaopt__sf_advance(&opt->groups[gi]);
     const adaopt_coeffs *prev = NULL;
     size_t prev_group = 0;
     uint64_t prev_step = 0;
@@ -478,7 +515,10 @@ static adaopt_status step_impl(adaopt_optimizer *opt, void *const *params,
                 hp = hp_sparse;
             }
             adaopt_step_scalars s = adaopt__step_scalars_at(opt->algorithm, hp, t->step + 1, t->mu_product);
-            fill_coeffs(&opt->coeffs[i], opt->algorithm, hp, &s, t->slot_ready[0]);
+            if (schedule_free)
+                sf_coeffs(&opt->coeffs[i], &opt->groups[t->group], t->slot_ready[0]);
+            else
+                fill_coeffs(&opt->coeffs[i], opt->algorithm, hp, &s, t->slot_ready[0]);
             if (opt->algorithm == ADAOPT_ALGO_NADAM)
                 t->mu_product = s.mu_product; /* P_t; the kernel only reads coeffs */
             if (sparse_i) {
@@ -540,8 +580,8 @@ static adaopt_status step_impl(adaopt_optimizer *opt, void *const *params,
         t->step++;
         if (t->master != NULL)
             t->master_ready = 1;
-        if (opt->algorithm == ADAOPT_ALGO_SGD && opt->coeffs[i].use_momentum)
-            t->slot_ready[0] = 1;
+        if ((opt->algorithm == ADAOPT_ALGO_SGD && opt->coeffs[i].use_momentum) || schedule_free)
+            t->slot_ready[0] = 1; /* the momentum buffer, z: born at this step */
     }
     opt->steps_taken++;
     return ADAOPT_OK;

@@ -34,6 +34,7 @@ import os
 import numpy as np
 
 __all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "Lion",
+           "AdamWScheduleFree",
            "Optimizer", "AdaoptError", "clip_grad_norm_", "clip_grad_value_", "library_path",
            "supported_isas", "bf16array", "as_bf16", "to_bf16", "from_bf16"]
 
@@ -129,13 +130,22 @@ _steps_skipped = _fn("adaopt_steps_skipped", ctypes.c_uint64, ctypes.c_void_p)
 _last_skipped = _fn("adaopt_last_step_skipped", ctypes.c_int, ctypes.c_void_p)
 _clip_norm = _fn("adaopt_clip_grad_norm", ctypes.c_int, ctypes.c_void_p, _c_size_p,
                  ctypes.c_size_t, ctypes.c_double, ctypes.c_double, _c_double_p)
+_train = _fn("adaopt_train", ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)
+_eval = _fn("adaopt_eval", ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)
+_is_training = _fn("adaopt_is_training", ctypes.c_int, ctypes.c_void_p)
+_group_state = _fn("adaopt_group_state", ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t,
+                   ctypes.c_int, _c_double_p)
+_set_group_state = _fn("adaopt_set_group_state", ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t,
+                       ctypes.c_int, ctypes.c_double)
 _clip_value = _fn("adaopt_clip_grad_value", ctypes.c_int, ctypes.c_void_p, _c_size_p,
                   ctypes.c_size_t, ctypes.c_double)
 
 # adaopt_state_kind values and torch's state keys, per algorithm.
 _STATE_KINDS = {"step": 1, "mu_product": 2, "momentum_buffer": 3, "sum": 4, "square_avg": 5,
                 "grad_avg": 6, "exp_avg": 7, "exp_avg_sq": 8, "max_exp_avg_sq": 9,
-                "exp_inf": 10}
+                "exp_inf": 10, "z": 12}
+# Schedule-Free's per-group scalars (adaopt_group_state), as schedulefree's param_groups keys.
+_GROUP_KINDS = {"k": 13, "weight_sum": 14, "lr_max": 15, "scheduled_lr": 16, "train_mode": 17}
 _STATE_KEYS = {
     "sgd": ["momentum_buffer"], "adagrad": ["sum"],
     "rmsprop": ["square_avg", "momentum_buffer", "grad_avg"],
@@ -143,6 +153,7 @@ _STATE_KEYS = {
     "adamw": ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"],
     "adamax": ["exp_avg", "exp_inf"], "nadam": ["exp_avg", "exp_avg_sq"],
     "radam": ["exp_avg", "exp_avg_sq"], "lion": ["exp_avg"],
+    "adamw_schedulefree": ["z", "exp_avg_sq"],
 }
 _EPS_MODES = {"outside": 0, "inside": 1, "hat": 2}
 _WORDS = {"param_update": {"master": 0, "master_sr": 1, "sr": 2, "nearest": 3},
@@ -302,7 +313,8 @@ class Optimizer:
         for name in ("lr", "beta1", "beta2", "eps", "weight_decay", "momentum", "dampening",
                      "nesterov", "maximize", "amsgrad", "centered", "alpha", "lr_decay",
                      "initial_accumulator_value", "momentum_decay", "decoupled_weight_decay",
-                     "eps_mode", "param_update", "state_storage", "min_8bit_numel"):
+                     "eps_mode", "param_update", "state_storage", "min_8bit_numel",
+                     "warmup_steps", "r", "weight_lr_power"):
             value = ctypes.c_double()
             if _default(self._algo, _option_id(name), ctypes.byref(value)) != 0:
                 continue
@@ -314,7 +326,7 @@ class Optimizer:
                 v = {0: "outside", 1: "inside", 2: "hat"}[int(v)]
             elif name in _WORDS:
                 v = {code: word for word, code in _WORDS[name].items()}[int(v)]
-            elif name == "min_8bit_numel":
+            elif name in ("min_8bit_numel", "warmup_steps"):
                 v = int(v)
             out[name] = v
         if "beta1" in out:
@@ -746,6 +758,80 @@ RAdam = _make("RAdam", "radam", ("lr", "betas", "eps", "weight_decay"),
 Lion = _make("Lion", "lion", ("lr", "betas", "weight_decay"),
              "lion_pytorch.Lion(params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0): the sign "
              "of b1 m + (1-b1) g, decoupled weight decay")
+
+
+class AdamWScheduleFree(Optimizer):
+    """schedulefree.AdamWScheduleFree(params, lr=0.0025, betas=(0.9, 0.999), eps=1e-8,
+    weight_decay=0, warmup_steps=0, r=0.0, weight_lr_power=2.0): no lr schedule.  While training
+    the parameters hold y; call eval() before evaluating or saving the model (they then hold the
+    average x) and train() before the next step.  Unlike schedulefree's, a new optimizer is in
+    train mode (there is nothing to swap before the first step); a step in eval mode raises.
+    state_dict()'s param_groups carry schedulefree's 'k', 'weight_sum', 'lr_max', 'train_mode'
+    and 'scheduled_lr', and load_state_dict() reads a schedulefree state_dict."""
+
+    _algorithm = "adamw_schedulefree"
+    _positional = ("lr", "betas", "eps", "weight_decay", "warmup_steps", "r", "weight_lr_power")
+
+    def train(self):
+        _check(_train(self._handle, self._param_ptrs, len(self._params)), self._handle, "train")
+
+    def eval(self):
+        _check(_eval(self._handle, self._param_ptrs, len(self._params)), self._handle, "eval")
+
+    @property
+    def training(self):
+        return bool(_is_training(self._handle))
+
+    def group_state(self, g):
+        """{'k', 'weight_sum', 'lr_max', 'scheduled_lr', 'train_mode'} of param_groups[g]."""
+        out, value = {}, ctypes.c_double()
+        for key, kind in _GROUP_KINDS.items():
+            _check(_group_state(self._handle, g, kind, ctypes.byref(value)), self._handle)
+            out[key] = int(value.value) if key == "k" else \
+                bool(value.value) if key == "train_mode" else value.value
+        return out
+
+    def state_dict(self):
+        sd = super().state_dict()
+        for g, d in enumerate(sd["param_groups"]):
+            d.update(self.group_state(g))
+        return sd
+
+    def load_state_dict(self, state_dict):
+        """Also reads the group scalars; entries without 'step' (schedulefree's) take the
+        group's k.  The mode becomes the state dict's train_mode; the parameters are not moved
+        (they come with the model, as in schedulefree)."""
+        groups = state_dict["param_groups"]
+        scalars = []
+        for g, theirs in enumerate(groups):
+            row = {}
+            for key in ("k", "weight_sum", "lr_max", "train_mode"):
+                if key not in theirs:
+                    raise ValueError("group %d: a Schedule-Free state dict has %r" % (g, key))
+                try:
+                    row[key] = float(theirs[key])
+                except (TypeError, ValueError):
+                    raise TypeError("group %d: %r must be a number" % (g, key))
+            ok = {"k": row["k"] >= 0 and row["k"] == int(row["k"]) and row["k"] <= 2 ** 53,
+                  "weight_sum": 0 <= row["weight_sum"] < float("inf"),
+                  "lr_max": -1 <= row["lr_max"] < float("inf"),
+                  "train_mode": row["train_mode"] in (0.0, 1.0)}
+            for key, good in ok.items():
+                if not good:
+                    raise ValueError("group %d: invalid %s=%r" % (g, key, theirs[key]))
+            scalars.append(row)
+        sd = {"param_groups": groups, "state": {}}
+        k_of = {key: scalars[g]["k"] for g, grp in enumerate(groups) for key in grp["params"]}
+        for key, entry in state_dict["state"].items():
+            entry = dict(entry)
+            if entry and "step" not in entry and key in k_of:
+                entry["step"] = k_of[key]
+            sd["state"][key] = entry
+        super().load_state_dict(sd)
+        for g, row in enumerate(scalars):
+            for key, value in row.items():
+                _check(_set_group_state(self._handle, g, _GROUP_KINDS[key], value), self._handle,
+                       "load_state_dict")
 
 
 def _grad_list(grads):

@@ -19,6 +19,7 @@
          [ADAOPT_ALGO_NADAM] = adaopt_nadam_##isa,                                            \
          [ADAOPT_ALGO_RADAM] = adaopt_radam_##isa,                                            \
          [ADAOPT_ALGO_LION] = adaopt_lion_##isa,                                              \
+         [ADAOPT_ALGO_ADAMW_SCHEDULE_FREE] = adaopt_sf_adamw_##isa,                           \
      },                                                                                       \
      {adaopt_decode8_##lowp, adaopt_encode8_##lowp, adaopt_bf16_widen_##lowp,                 \
       adaopt_bf16_narrow_##lowp, adaopt_bf16_narrow_sr_##lowp}}
@@ -37,6 +38,7 @@ static const adaopt_kernel_table AVX512 = {
         [ADAOPT_ALGO_NADAM] = adaopt_nadam_avx512,
         [ADAOPT_ALGO_RADAM] = adaopt_radam_avx512,
         [ADAOPT_ALGO_LION] = adaopt_lion_avx512,
+        [ADAOPT_ALGO_ADAMW_SCHEDULE_FREE] = adaopt_sf_adamw_avx512,
     },
     {adaopt_decode8_avx512, adaopt_encode8_avx512, adaopt_bf16_widen_avx512,
      adaopt_bf16_narrow_avx512, adaopt_bf16_narrow_sr_avx512}};

@@ -63,6 +63,14 @@ typedef struct adaopt_coeffs {
     float rect;            /* r */
     float lr_f;            /* lr */
     float bc1;             /* 1 - beta1^t */
+
+    /* Schedule-Free AdamW (also: beta2, one_minus_beta2, bc2, eps, neg_lr = -lr_k;
+     * buffer_is_new: z is born as a copy of p) */
+    float sf_decay;        /* weight_decay, added to the normalized gradient at y */
+    float lerp_weight;     /* c = weight / weight_sum: y moves toward z by c */
+    float lerp_coef;       /* c, or c - 1 when |c| >= 0.5 (torch's lerp: see the kernel) */
+    int lerp_from_end;     /* |c| >= 0.5: y = z + (c-1)(z-y) */
+    float y_coef;          /* lr_k (beta1 (1 - c) - 1) */
 } adaopt_coeffs;
 
 /* One function per algorithm family.  s0..s2 are the tensor's state slots (unused ones NULL). */
@@ -85,6 +93,8 @@ void adaopt_radam_scalar(const adaopt_coeffs *c, float *p, const float *g, float
                          float *exp_avg_sq, float *u2, size_t n);
 void adaopt_lion_scalar(const adaopt_coeffs *c, float *p, const float *g, float *exp_avg,
                         float *u1, float *u2, size_t n);
+void adaopt_sf_adamw_scalar(const adaopt_coeffs *c, float *p, const float *g, float *z,
+                            float *exp_avg_sq, float *u2, size_t n);
 
 /* The same kernels for each ISA (avx2.c, avx512.c, neon.c: simd_body.h), bit-identical to the
  * scalar ones. */
@@ -104,7 +114,9 @@ void adaopt_lion_scalar(const adaopt_coeffs *c, float *p, const float *g, float 
     void adaopt_radam_##isa(const adaopt_coeffs *, float *, const float *, float *, float *,  \
                             float *, size_t);                                                 \
     void adaopt_lion_##isa(const adaopt_coeffs *, float *, const float *, float *, float *,   \
-                           float *, size_t);
+                           float *, size_t);                                                  \
+    void adaopt_sf_adamw_##isa(const adaopt_coeffs *, float *, const float *, float *,        \
+                               float *, float *, size_t);
 ADAOPT_DECLARE_KERNELS(avx2)
 ADAOPT_DECLARE_KERNELS(avx512)
 ADAOPT_DECLARE_KERNELS(neon)
@@ -145,7 +157,7 @@ void adaopt_bf16_narrow_sr_avx512(const float *, uint16_t *, size_t, uint32_t, u
 
 /* One ISA's kernel for each algorithm, indexed by adaopt_algorithm, and its conversions. */
 typedef struct adaopt_kernel_table {
-    adaopt_kernel_fn by_algorithm[10]; /* by adaopt_algorithm, 1 .. ADAOPT_ALGO_LION */
+    adaopt_kernel_fn by_algorithm[16]; /* by adaopt_algorithm, 1 .. the last */
     adaopt_lowp_fns lowp;
 } adaopt_kernel_table;
 

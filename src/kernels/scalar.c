@@ -185,6 +185,33 @@ void adaopt_lion_scalar(const adaopt_coeffs *c, float *p, const float *g, float 
     }
 }
 
+/* Schedule-Free AdamW, as schedulefree 1.4.1's AdamWScheduleFree.step (foreach form), with p
+ * holding y:
+ *   v = b2 v + (1-b2) g g;  d = sqrt(v / bc2) + eps;  u = g / d (+ wd y, at y);
+ *   y = lerp(y, z, c);  y += lr_k (b1 (1-c) - 1) u;  z -= lr_k u.
+ * In torch 2.x's CPU kernels addcmul is fma((1-b2) g, g, v b2), add(other, alpha=) and
+ * sub(alpha=) are one fused multiply-add, and lerp is fma(w, end - start, start) for |w| < 0.5,
+ * else fma(w - 1, end - start, end): so is each line here (fmaf: correctly rounded everywhere).
+ * (torch 2.x's AVX-512 sqrt is not correctly rounded -- 0.7% of results are one ulp off -- so
+ * the bits differ from it there; this sqrt is IEEE's.)  z is born as a copy of p. */
+void adaopt_sf_adamw_scalar(const adaopt_coeffs *c, float *p, const float *g, float *z,
+                            float *exp_avg_sq, float *u2, size_t n)
+{
+    (void)u2;
+    for (size_t i = 0; i < n; i++) {
+        float y = p[i], zi = c->buffer_is_new ? y : z[i];
+        float gi = c->maximize ? -g[i] : g[i];
+        float v = fmaf(c->one_minus_beta2 * gi, gi, exp_avg_sq[i] * c->beta2); /* addcmul_ */
+        float u = gi / (sqrtf(v / c->bc2) + c->eps); /* grad.div_(exp_avg_sq.div(bc2).sqrt_().add_(eps)) */
+        if (c->sf_decay != 0.0f)
+            u = fmaf(y, c->sf_decay, u);                             /* add_(y, alpha=decay) */
+        y = fmaf(c->lerp_coef, zi - y, c->lerp_from_end ? zi : y);   /* y.lerp_(z, c) */
+        p[i] = fmaf(u, c->y_coef, y);                                /* y.add_(u, alpha=...) */
+        z[i] = fmaf(u, c->neg_lr, zi);                               /* z.sub_(u, alpha=lr) */
+        exp_avg_sq[i] = v;
+    }
+}
+
 void adaopt_radam_scalar(const adaopt_coeffs *c, float *p, const float *g, float *exp_avg,
                          float *exp_avg_sq, float *u2, size_t n)
 {

@@ -232,3 +232,29 @@ void KERNEL(lion)(const adaopt_coeffs *c, float *p, const float *g, float *exp_a
     }
     TAIL(adaopt_lion_scalar, exp_avg, u1, u2);
 }
+
+/* Schedule-Free AdamW (sf_adamw_scalar in scalar.c: addcmul, the lerp and the alpha-adds fused,
+ * as torch 2.x's vector kernels do). */
+void KERNEL(sf_adamw)(const adaopt_coeffs *c, float *p, const float *g, float *z,
+                      float *exp_avg_sq, float *u2, size_t n)
+{
+    COMMON_CONSTANTS;
+    (void)wd;
+    const VEC b2 = VSET1(c->beta2), omb2 = VSET1(c->one_minus_beta2), bc2 = VSET1(c->bc2);
+    const VEC decay = VSET1(c->sf_decay), lerp_coef = VSET1(c->lerp_coef);
+    const VEC y_coef = VSET1(c->y_coef), neg_lr = VSET1(c->neg_lr);
+    for (; i + W <= n; i += W) {
+        VEC y = VLOAD(p + i);
+        VEC zi = c->buffer_is_new ? y : VLOAD(z + i);
+        VEC gi = VXOR(VLOAD(g + i), sign);
+        VEC v = VFMA(VMUL(omb2, gi), gi, VMUL(VLOAD(exp_avg_sq + i), b2));
+        VEC u = VDIV(gi, VADD(VSQRT(VDIV(v, bc2)), eps));
+        if (c->sf_decay != 0.0f)
+            u = VFMA(y, decay, u);
+        y = VFMA(lerp_coef, VSUB(zi, y), c->lerp_from_end ? zi : y);
+        VSTORE(p + i, VFMA(u, y_coef, y));
+        VSTORE(z + i, VFMA(u, neg_lr, zi));
+        VSTORE(exp_avg_sq + i, v);
+    }
+    TAIL(adaopt_sf_adamw_scalar, z, exp_avg_sq, u2);
+}

@@ -1,0 +1,196 @@
+/*
+ * schedule_free.c -- what Schedule-Free AdamW has beyond its kernel: the per-group scalars that
+ * weight the average (schedulefree's group['k'], ['weight_sum'], ['lr_max']), advanced once per
+ * step, and the train/eval swap of the parameters between y and x.  docs/ALGORITHMS.md,
+ * "Schedule-Free AdamW", has the formulas; the kernel is sf_adamw in src/kernels/.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "internal.h"
+#include "precision.h"
+
+void adaopt__sf_init_group(adaopt_group *g)
+{
+    g->sf_k = 0;
+    g->sf_weight_sum = 0.0;
+    g->sf_lr_max = -1.0;
+    g->sf_lr = g->sf_ckp1 = g->sf_bc2 = 0.0;
+}
+
+double adaopt__sf_lr_at(const adaopt_group *g, uint64_t k)
+{
+    double warmup = g->hp[ADAOPT_WARMUP_STEPS];
+    return g->hp[ADAOPT_LR] * ((double)k < warmup ? ((double)k + 1.0) / warmup : 1.0);
+}
+
+/* AdamWScheduleFree.step's scalars, in double as Python computes them:
+ *   sched = (k+1)/warmup_steps while k < warmup_steps, else 1;  lr_k = lr sched;
+ *   lr_max = max(lr_max, lr_k);  weight = (k+1)^r lr_max^weight_lr_power;
+ *   weight_sum += weight;  c = weight / weight_sum (0 when weight_sum is 0);  bc2 = 1-b2^(k+1). */
+void adaopt__sf_advance(adaopt_group *g)
+{
+    const double *hp = g->hp;
+    double k1 = (double)g->sf_k + 1.0;
+    double lr = adaopt__sf_lr_at(g, g->sf_k);
+    g->sf_lr_max = lr > g->sf_lr_max ? lr : g->sf_lr_max;
+    double weight = pow(k1, hp[ADAOPT_R]) * pow(g->sf_lr_max, hp[ADAOPT_WEIGHT_LR_POWER]);
+    g->sf_weight_sum += weight;
+    g->sf_ckp1 = g->sf_weight_sum != 0.0 ? weight / g->sf_weight_sum : 0.0;
+    g->sf_lr = lr;
+    g->sf_bc2 = 1.0 - pow(hp[ADAOPT_BETA2], k1);
+    g->sf_k++;
+}
+
+/* p = lerp(p, z, w) as torch's vector lerp computes it (see the kernel). */
+static inline float lerp_torch(float start, float end, float w)
+{
+    return fabsf(w) < 0.5f ? fmaf(w, end - start, start) : fmaf(w - 1.0f, end - start, end);
+}
+
+/* Moves every stepped tensor's parameters toward z by weight w (in float, as torch's lerp_ on
+ * the parameter with a Python float weight). */
+static void swap_params(adaopt_optimizer *opt, void *const *params, int to_train)
+{
+    for (size_t i = 0; i < opt->n_tensors; i++) {
+        adaopt_tensor *t = &opt->tensors[i];
+        const adaopt_group *g = &opt->groups[t->group];
+        if (params[i] == NULL || t->slot[0] == NULL || !t->slot_ready[0])
+            continue; /* no z yet: nothing to swap, as schedulefree's `'z' in state` */
+        double beta1 = g->hp[ADAOPT_BETA1];
+        float w = (float)(to_train ? 1.0 - beta1 : 1.0 - 1.0 / beta1);
+        const float *z = t->slot[0];
+        if (g->param_dtype == ADAOPT_DTYPE_F32) {
+            float *p = params[i];
+            for (size_t e = 0; e < t->numel; e++)
+                p[e] = lerp_torch(p[e], z[e], w);
+            continue;
+        }
+        uint16_t *p = params[i];
+        int bf16 = g->param_dtype == ADAOPT_DTYPE_BF16;
+        if (t->master != NULL && t->master_ready) { /* the master moves; p follows it */
+            for (size_t e = 0; e < t->numel; e++) {
+                t->master[e] = lerp_torch(t->master[e], z[e], w);
+                p[e] = bf16 ? adaopt__f32_to_bf16(t->master[e]) : adaopt__f32_to_f16(t->master[e]);
+            }
+            continue;
+        }
+        for (size_t e = 0; e < t->numel; e++) {
+            float x = bf16 ? adaopt__bf16_to_f32(p[e]) : adaopt__f16_to_f32(p[e]);
+            x = lerp_torch(x, z[e], w);
+            p[e] = bf16 ? adaopt__f32_to_bf16(x) : adaopt__f32_to_f16(x);
+        }
+    }
+}
+
+static adaopt_status set_mode(adaopt_optimizer *opt, void *const *params, size_t n_tensors,
+                              int to_train)
+{
+    if (opt == NULL)
+        return ADAOPT_ERR_NULL;
+    const char *name = to_train ? "train" : "eval";
+    if (n_tensors != opt->n_tensors)
+        return adaopt__fail(opt, ADAOPT_ERR_SIZE, "%s: got %zu tensors, the optimizer has %zu",
+                            name, n_tensors, opt->n_tensors);
+    if (opt->training == to_train)
+        return ADAOPT_OK; /* already there: schedulefree does nothing either */
+    if (opt->algorithm == ADAOPT_ALGO_ADAMW_SCHEDULE_FREE) {
+        if (params == NULL)
+            return adaopt__fail(opt, ADAOPT_ERR_NULL, "%s: params must not be NULL", name);
+        swap_params(opt, params, to_train);
+    }
+    opt->training = to_train;
+    return ADAOPT_OK;
+}
+
+adaopt_status adaopt_eval(adaopt_optimizer *opt, void *const *params, size_t n_tensors)
+{
+    return set_mode(opt, params, n_tensors, 0);
+}
+
+adaopt_status adaopt_train(adaopt_optimizer *opt, void *const *params, size_t n_tensors)
+{
+    return set_mode(opt, params, n_tensors, 1);
+}
+
+int adaopt_is_training(const adaopt_optimizer *opt)
+{
+    return opt != NULL && opt->training;
+}
+
+static adaopt_status check_group_state(const adaopt_optimizer *opt, size_t group,
+                                       adaopt_state_kind kind)
+{
+    adaopt_optimizer *o = (adaopt_optimizer *)opt; /* only its error buffer is written */
+    if (group >= opt->n_groups)
+        return adaopt__fail(o, ADAOPT_ERR_INDEX, "group %zu out of range (%zu groups)", group,
+                            opt->n_groups);
+    if (opt->algorithm != ADAOPT_ALGO_ADAMW_SCHEDULE_FREE ||
+        (kind != ADAOPT_STATE_K && kind != ADAOPT_STATE_WEIGHT_SUM &&
+         kind != ADAOPT_STATE_LR_MAX && kind != ADAOPT_STATE_SCHEDULED_LR &&
+         kind != ADAOPT_STATE_TRAIN_MODE))
+        return adaopt__fail(o, ADAOPT_ERR_OPTION, "%s has no group state '%s'",
+                            adaopt_algorithm_name(opt->algorithm),
+                            adaopt_state_name(kind) ? adaopt_state_name(kind) : "?");
+    return ADAOPT_OK;
+}
+
+adaopt_status adaopt_group_state(const adaopt_optimizer *opt, size_t group,
+                                 adaopt_state_kind kind, double *value)
+{
+    if (opt == NULL)
+        return ADAOPT_ERR_NULL;
+    if (value == NULL)
+        return adaopt__fail((adaopt_optimizer *)opt, ADAOPT_ERR_NULL,
+                            "group_state: value must not be NULL");
+    adaopt_status st = check_group_state(opt, group, kind);
+    if (st != ADAOPT_OK)
+        return st;
+    const adaopt_group *g = &opt->groups[group];
+    *value = kind == ADAOPT_STATE_K            ? (double)g->sf_k
+             : kind == ADAOPT_STATE_WEIGHT_SUM ? g->sf_weight_sum
+             : kind == ADAOPT_STATE_LR_MAX     ? g->sf_lr_max
+             : kind == ADAOPT_STATE_TRAIN_MODE ? (double)opt->training
+             : g->sf_k == 0                    ? 0.0 /* schedulefree's initial scheduled_lr */
+                                               : adaopt__sf_lr_at(g, g->sf_k - 1);
+    return ADAOPT_OK;
+}
+
+adaopt_status adaopt_set_group_state(adaopt_optimizer *opt, size_t group, adaopt_state_kind kind,
+                                     double value)
+{
+    if (opt == NULL)
+        return ADAOPT_ERR_NULL;
+    adaopt_status st = check_group_state(opt, group, kind);
+    if (st != ADAOPT_OK)
+        return st;
+    adaopt_group *g = &opt->groups[group];
+    switch (kind) {
+    case ADAOPT_STATE_K:
+        if (!(value >= 0.0 && value <= 9007199254740992.0 && value == floor(value)))
+            return adaopt__fail(opt, ADAOPT_ERR_VALUE,
+                                "k must be a whole number in [0, 2^53] (got %g)", value);
+        g->sf_k = (uint64_t)value;
+        return ADAOPT_OK;
+    case ADAOPT_STATE_WEIGHT_SUM:
+        if (!(value >= 0.0 && isfinite(value)))
+            return adaopt__fail(opt, ADAOPT_ERR_VALUE,
+                                "weight_sum must be finite and >= 0 (got %g)", value);
+        g->sf_weight_sum = value;
+        return ADAOPT_OK;
+    case ADAOPT_STATE_LR_MAX:
+        if (!(value >= -1.0 && isfinite(value)))
+            return adaopt__fail(opt, ADAOPT_ERR_VALUE,
+                                "lr_max must be finite and >= -1 (got %g)", value);
+        g->sf_lr_max = value;
+        return ADAOPT_OK;
+    case ADAOPT_STATE_TRAIN_MODE:
+        if (value != 0.0 && value != 1.0)
+            return adaopt__fail(opt, ADAOPT_ERR_VALUE, "train_mode is 0 or 1 (got %g)", value);
+        opt->training = (int)value;
+        return ADAOPT_OK;
+    default:
+        return adaopt__fail(opt, ADAOPT_ERR_OPTION, "%s is read only",
+                            adaopt_state_name(kind) ? adaopt_state_name(kind) : "?");
+    }
+}
