@@ -263,6 +263,159 @@ static void lion_first_steps(void **unused)
     adaopt_destroy(opt);
 }
 
+/* Schedule-Free AdamW (schedulefree): v = b2 v + (1-b2) g^2;  u = g / (sqrt(v / bc2) + eps);
+ * c = w_k / sum w;  y = lerp(y, z, c) + lr (b1 (1-c) - 1) u;  z = z - lr u;  x = (y - (1-b1) z)/b1.
+ * By hand, lr 0.1, eps 0, defaults otherwise (w = lr_max^2), p0 = 1, g = 0.5 then -0.2:
+ *   t=1: c = 1, v = 0.00025, u = 0.5/sqrt(0.25) = 1:  y = 1 - 0.1 = 0.9, z = 0.9 (= x)
+ *   t=2: c = 1/2, v = 0.00028975, u = -0.2/sqrt(v/0.001999):  y = 0.9 - 0.055 u, z = 0.9 - 0.1 u,
+ *        and x = (z1 + z2)/2, the average of the z's. */
+static void schedule_free_first_steps(void **unused)
+{
+    (void)unused;
+    double v;
+    assert_int_equal(adaopt_default(ADAOPT_ALGO_ADAMW_SCHEDULE_FREE, ADAOPT_LR, &v), ADAOPT_OK);
+    assert_true(v == 2.5e-3);
+    assert_int_equal(adaopt_default(ADAOPT_ALGO_ADAMW_SCHEDULE_FREE, ADAOPT_WEIGHT_LR_POWER, &v),
+                     ADAOPT_OK);
+    assert_true(v == 2.0);
+    adaopt_optimizer *opt = one_tensor(ADAOPT_ALGO_ADAMW_SCHEDULE_FREE, 1);
+    set_ok(opt, ADAOPT_LR, 0.1);
+    set_ok(opt, ADAOPT_EPS, 0.0);
+    float x1, x2;
+    two_steps(opt, 0.5f, -0.2f, &x1, &x2);
+    double u = -0.2 / sqrt(0.00028975 / (1 - 0.999 * 0.999));
+    assert_close(x1, 0.9, F);
+    assert_close(x2, 0.9 - 0.055 * u, F);
+    const float *z;
+    assert_int_equal(adaopt_state(opt, 0, ADAOPT_STATE_Z, &z, NULL), ADAOPT_OK);
+    assert_close(z[0], 0.9 - 0.1 * u, F);
+    double k, sum, lr_max, lr_k;
+    assert_int_equal(adaopt_group_state(opt, 0, ADAOPT_STATE_K, &k), ADAOPT_OK);
+    assert_int_equal(adaopt_group_state(opt, 0, ADAOPT_STATE_WEIGHT_SUM, &sum), ADAOPT_OK);
+    assert_int_equal(adaopt_group_state(opt, 0, ADAOPT_STATE_LR_MAX, &lr_max), ADAOPT_OK);
+    assert_int_equal(adaopt_group_state(opt, 0, ADAOPT_STATE_SCHEDULED_LR, &lr_k), ADAOPT_OK);
+    assert_true(k == 2.0 && lr_max == 0.1 && lr_k == 0.1);
+    assert_close(sum, 0.02, 1e-15);
+    float e;
+    assert_int_equal(adaopt_effective_lr(opt, 0, &e, 1), ADAOPT_OK);
+    assert_close(e, 0.1 / sqrt(0.00028975 / (1 - 0.999 * 0.999)), F);
+
+    /* eval: the parameter becomes x = (z1 + z2) / 2; a step is refused there; train: y again */
+    float p = x2, g = 1.0f;
+    void *params[1] = {&p};
+    assert_int_equal(adaopt_eval(opt, params, 1), ADAOPT_OK);
+    assert_false(adaopt_is_training(opt));
+    assert_close(p, (0.9 + (0.9 - 0.1 * u)) / 2, F);
+    float x = p;
+    assert_int_equal(adaopt_eval(opt, params, 1), ADAOPT_OK); /* already: nothing moves */
+    assert_true(p == x);
+    float *fp[1] = {&p};
+    const float *fg[1] = {&g};
+    assert_int_equal(adaopt_step(opt, fp, fg, 1), ADAOPT_ERR_STATE);
+    assert_true(p == x);
+    assert_int_equal(adaopt_group_state(opt, 0, ADAOPT_STATE_K, &k), ADAOPT_OK);
+    assert_true(k == 2.0);
+    assert_int_equal(adaopt_train(opt, params, 1), ADAOPT_OK);
+    assert_close(p, x2, F);
+    assert_true(adaopt_is_training(opt));
+    adaopt_destroy(opt);
+}
+
+/* x is the average of z_1 .. z_k weighted by k^r lr_max,k^weight_lr_power (lr_max,k the largest
+ * warmed-up lr so far): recorded z's against what adaopt_eval leaves in the parameters, for
+ * warmup, r and the power, over several tensors (the vector kernels and their tails). */
+static float uniform(uint64_t *s) /* xorshift, in [-1, 1) */
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return (float)(*s >> 40) / (float)(1u << 24) * 2.0f - 1.0f;
+}
+
+static void schedule_free_average(void **unused)
+{
+    (void)unused;
+    enum { N = 37, STEPS = 40 };
+    adaopt_optimizer *opt = one_tensor(ADAOPT_ALGO_ADAMW_SCHEDULE_FREE, N);
+    assert_int_equal(adaopt_set_options(opt, 0, "lr=0.05, warmup_steps=7, r=0.5, "
+                                        "weight_lr_power=1.5, weight_decay=0.01"), ADAOPT_OK);
+    float p[N], g[N];
+    double num[N] = {0}, den = 0, lr_max = -1;
+    uint64_t seed = 11;
+    for (int i = 0; i < N; i++)
+        p[i] = uniform(&seed);
+    for (int k = 1; k <= STEPS; k++) {
+        for (int i = 0; i < N; i++)
+            g[i] = uniform(&seed);
+        step_ok(opt, p, g);
+        double lr = 0.05 * (k <= 7 ? k / 7.0 : 1.0);
+        lr_max = lr > lr_max ? lr : lr_max;
+        double w = pow(k, 0.5) * pow(lr_max, 1.5);
+        const float *z;
+        assert_int_equal(adaopt_state(opt, 0, ADAOPT_STATE_Z, &z, NULL), ADAOPT_OK);
+        for (int i = 0; i < N; i++)
+            num[i] += w * z[i];
+        den += w;
+    }
+    double sum;
+    assert_int_equal(adaopt_group_state(opt, 0, ADAOPT_STATE_WEIGHT_SUM, &sum), ADAOPT_OK);
+    assert_close(sum, den, 1e-12);
+    void *params[1] = {p};
+    assert_int_equal(adaopt_eval(opt, params, 1), ADAOPT_OK);
+    for (int i = 0; i < N; i++)
+        assert_close(p[i], num[i] / den, 1e-5);
+    adaopt_destroy(opt);
+}
+
+/* What Schedule-Free refuses, each with nothing changed. */
+static void schedule_free_refusals(void **unused)
+{
+    (void)unused;
+    adaopt_optimizer *opt = one_tensor(ADAOPT_ALGO_ADAMW_SCHEDULE_FREE, 4);
+    double v;
+    assert_int_equal(adaopt_set(opt, 0, ADAOPT_BETA1, 0.0), ADAOPT_ERR_VALUE); /* x needs 1/b1 */
+    assert_int_equal(adaopt_set(opt, 0, ADAOPT_STATE_STORAGE, ADAOPT_STORAGE_BF16), ADAOPT_ERR_VALUE);
+    assert_int_equal(adaopt_set(opt, 0, ADAOPT_STATE_STORAGE, ADAOPT_STORAGE_8BIT), ADAOPT_ERR_VALUE);
+    assert_int_equal(adaopt_set(opt, 0, ADAOPT_WARMUP_STEPS, 1.5), ADAOPT_ERR_VALUE);
+    assert_int_equal(adaopt_set(opt, 0, ADAOPT_R, -1.0), ADAOPT_ERR_VALUE);
+    assert_int_equal(adaopt_set(opt, 0, ADAOPT_EPS_MODE, 0.0), ADAOPT_ERR_OPTION);
+    assert_int_equal(adaopt_get(opt, 0, ADAOPT_BETA1, &v), ADAOPT_OK);
+    assert_true(v == 0.9);
+    float p[4] = {1, 2, 3, 4}, g[4] = {1, 1, 1, 1};
+    float *params[1] = {p};
+    int64_t rows[1] = {0};
+    adaopt_sparse_grad sg = {rows, 1, g, 2};
+    assert_int_equal(adaopt_reserve_sparse(opt, 1, 2, 2), ADAOPT_OK);
+    const float *none[1] = {NULL};
+    assert_int_equal(adaopt_step_sparse(opt, params, none, &sg, 1), ADAOPT_ERR_CONFLICT);
+    assert_int_equal(adaopt_group_state(opt, 0, ADAOPT_STATE_K, &v), ADAOPT_OK);
+    assert_true(v == 0.0);
+    void *vp[1] = {p};
+    assert_int_equal(adaopt_eval(opt, vp, 2), ADAOPT_ERR_SIZE);
+    assert_int_equal(adaopt_eval(opt, NULL, 1), ADAOPT_ERR_NULL);
+    assert_true(adaopt_is_training(opt));
+    assert_int_equal(adaopt_set_group_state(opt, 0, ADAOPT_STATE_K, 1.5), ADAOPT_ERR_VALUE);
+    assert_int_equal(adaopt_set_group_state(opt, 0, ADAOPT_STATE_WEIGHT_SUM, -1.0), ADAOPT_ERR_VALUE);
+    assert_int_equal(adaopt_set_group_state(opt, 0, ADAOPT_STATE_LR_MAX, NAN), ADAOPT_ERR_VALUE);
+    assert_int_equal(adaopt_set_group_state(opt, 0, ADAOPT_STATE_TRAIN_MODE, 2.0), ADAOPT_ERR_VALUE);
+    assert_int_equal(adaopt_set_group_state(opt, 0, ADAOPT_STATE_SCHEDULED_LR, 0.1), ADAOPT_ERR_OPTION);
+    assert_int_equal(adaopt_set_group_state(opt, 1, ADAOPT_STATE_K, 1.0), ADAOPT_ERR_INDEX);
+    assert_int_equal(adaopt_group_state(opt, 0, ADAOPT_STATE_LR_MAX, &v), ADAOPT_OK);
+    assert_true(v == -1.0);
+    /* the mode recorded without moving anything (a state dict's train_mode) */
+    assert_int_equal(adaopt_set_group_state(opt, 0, ADAOPT_STATE_TRAIN_MODE, 0.0), ADAOPT_OK);
+    assert_false(adaopt_is_training(opt));
+    assert_true(p[0] == 1.0f);
+    adaopt_destroy(opt);
+
+    opt = one_tensor(ADAOPT_ALGO_ADAM, 4); /* other algorithms: no group state; modes recorded */
+    assert_int_equal(adaopt_group_state(opt, 0, ADAOPT_STATE_K, &v), ADAOPT_ERR_OPTION);
+    assert_int_equal(adaopt_eval(opt, vp, 1), ADAOPT_OK);
+    assert_true(p[0] == 1.0f && !adaopt_is_training(opt));
+    step_ok(opt, p, g); /* only Schedule-Free's step cares about the mode */
+    adaopt_destroy(opt);
+}
+
 /* RAdam once rectified: constant gradient g, so m_hat = g and v_hat = g^2; the step is
  * lr * r_t * g / (|g| + eps sqrt(bc2)^-1 ...) -- with eps = 0 exactly lr * r_t * sign(g). */
 static void radam_rectified(void **unused)
@@ -297,6 +450,9 @@ int main(void)
         cmocka_unit_test(nadam_radam_first_steps),
         cmocka_unit_test(radam_rectified),
         cmocka_unit_test(lion_first_steps),
+        cmocka_unit_test(schedule_free_first_steps),
+        cmocka_unit_test(schedule_free_average),
+        cmocka_unit_test(schedule_free_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

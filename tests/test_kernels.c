@@ -44,6 +44,9 @@ static const combo COMBOS[] = {
     {ADAOPT_ALGO_RADAM, {ADAOPT_EPS_MODE, ADAOPT_MAXIMIZE}, {ADAOPT_EPS_INSIDE, 1}},
     {ADAOPT_ALGO_LION, {0}, {0}},
     {ADAOPT_ALGO_LION, {ADAOPT_WEIGHT_DECAY, ADAOPT_MAXIMIZE, ADAOPT_BETA1}, {0.1, 1, 0.8}},
+    {ADAOPT_ALGO_ADAMW_SCHEDULE_FREE, {0}, {0}},
+    {ADAOPT_ALGO_ADAMW_SCHEDULE_FREE, {ADAOPT_WEIGHT_DECAY, ADAOPT_MAXIMIZE, ADAOPT_WARMUP_STEPS, ADAOPT_R},
+     {0.1, 1, 3, 0.5}},
 };
 
 enum { N_TENSORS = 40 };
@@ -117,7 +120,7 @@ static void same_bits(run *a, run *b, const char *what)
     static const adaopt_state_kind kinds[] = {
         ADAOPT_STATE_MOMENTUM_BUFFER, ADAOPT_STATE_SUM, ADAOPT_STATE_SQUARE_AVG,
         ADAOPT_STATE_GRAD_AVG, ADAOPT_STATE_EXP_AVG, ADAOPT_STATE_EXP_AVG_SQ,
-        ADAOPT_STATE_MAX_EXP_AVG_SQ, ADAOPT_STATE_EXP_INF};
+        ADAOPT_STATE_MAX_EXP_AVG_SQ, ADAOPT_STATE_EXP_INF, ADAOPT_STATE_Z};
     for (int i = 0; i < N_TENSORS; i++) {
         if (!same_floats(a->data[i], b->data[i], a->numel[i]))
             fail_msg("%s (%s): parameters of tensor %d (%zu elements) differ", what,

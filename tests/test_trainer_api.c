@@ -141,6 +141,7 @@ static const recipe RECIPES[] = {
     {ADAOPT_ALGO_NADAM, "momentum_decay=0.01, decoupled_weight_decay=1, weight_decay=0.1"},
     {ADAOPT_ALGO_RADAM, "eps_mode=inside"},
     {ADAOPT_ALGO_LION, "weight_decay=0.1, betas=0.8,0.95"},
+    {ADAOPT_ALGO_ADAMW_SCHEDULE_FREE, "weight_decay=0.1, warmup_steps=5, r=1"},
 };
 
 static adaopt_optimizer *make(const recipe *r)
@@ -185,7 +186,7 @@ static void set_step_resumes_exactly(void **unused)
         }
         memcpy(q, p, (N0 + N1) * sizeof *q);
         for (size_t t = 0; t < 2; t++)
-            for (int kind = ADAOPT_STATE_MOMENTUM_BUFFER; kind <= ADAOPT_STATE_EXP_INF; kind++) {
+            for (int kind = ADAOPT_STATE_MOMENTUM_BUFFER; kind <= ADAOPT_STATE_Z; kind++) {
                 const float *data;
                 size_t numel;
                 if (adaopt_state(a, t, (adaopt_state_kind)kind, &data, &numel) == ADAOPT_OK)
@@ -194,6 +195,18 @@ static void set_step_resumes_exactly(void **unused)
             }
         assert_int_equal(adaopt_set_step(b, BEFORE), ADAOPT_OK);
         assert_int_equal(adaopt_steps_taken(b), BEFORE);
+        if (RECIPES[r].algorithm == ADAOPT_ALGO_ADAMW_SCHEDULE_FREE) /* and the average's */
+            for (size_t grp = 0; grp < 2; grp++) {
+                static const adaopt_state_kind kinds[2] = {ADAOPT_STATE_WEIGHT_SUM,
+                                                          ADAOPT_STATE_LR_MAX};
+                double v, k;
+                for (int j = 0; j < 2; j++) {
+                    assert_int_equal(adaopt_group_state(a, grp, kinds[j], &v), ADAOPT_OK);
+                    assert_int_equal(adaopt_set_group_state(b, grp, kinds[j], v), ADAOPT_OK);
+                }
+                assert_int_equal(adaopt_group_state(b, grp, ADAOPT_STATE_K, &k), ADAOPT_OK);
+                assert_true(k == BEFORE);
+            }
         double ta, tb;
         assert_int_equal(adaopt_state_scalar(b, 1, ADAOPT_STATE_STEP, &tb), ADAOPT_OK);
         assert_true(tb == BEFORE);

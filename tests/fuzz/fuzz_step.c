@@ -39,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     input in = {data, size};
     adaopt_optimizer *opt;
-    if (adaopt_create((adaopt_algorithm)(byte(&in) % 11), &opt) != ADAOPT_OK) /* 0, 10: invalid */
+    if (adaopt_create((adaopt_algorithm)(byte(&in) % 12), &opt) != ADAOPT_OK) /* 0, 11: invalid */
         return 0;
     adaopt_set_threads(opt, 1 + byte(&in) % 2);
     adaopt_set_isa(opt, (adaopt_isa)(byte(&in) % 5));
@@ -66,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int round = 0; round < 4 && in.left > 0; round++) {
         for (int k = byte(&in) % 4; k > 0; k--) /* options: any id, any value */
             adaopt_set(opt, byte(&in) % 4 == 0 ? ADAOPT_ALL_GROUPS : byte(&in) % 4,
-                       (adaopt_option)(byte(&in) % 23), byte(&in) % 2 ? number(&in) : byte(&in) % 3);
+                       (adaopt_option)(byte(&in) % 26), byte(&in) % 2 ? number(&in) : byte(&in) % 3);
         if (byte(&in) % 4 == 0) { /* several options as a string of any bytes */
             char spec[48];
             size_t len = byte(&in) % sizeof spec;
@@ -102,6 +102,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         if (byte(&in) % 3 == 0)
             adaopt_hint_nonfinite(opt, byte(&in) % 3);
+        if (byte(&in) % 6 == 0) { /* Schedule-Free's swap (others: the mode only), any group state */
+            void *mp[MAX_T];
+            for (size_t t = 0; t < n; t++)
+                mp[t] = pp[t];
+            (byte(&in) % 2 ? adaopt_eval : adaopt_train)(opt, mp, n + (byte(&in) % 8 == 0));
+            adaopt_set_group_state(opt, byte(&in) % 4, (adaopt_state_kind)(byte(&in) % 19),
+                                   byte(&in) % 2 ? number(&in) : byte(&in) % 3);
+            double gs;
+            adaopt_group_state(opt, byte(&in) % 4, (adaopt_state_kind)(byte(&in) % 19), &gs);
+        }
         if (byte(&in) % 5 == 0)
             adaopt_scale_next_grads(opt, byte(&in) % 2 ? (double)number(&in) : 0.5);
         if (byte(&in) % 3 == 0) { /* any types: the buffers are float arrays, large enough */
@@ -122,7 +132,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             const float *state;
             double scalar;
             adaopt_effective_lr(opt, t, eff, numels[t]);
-            adaopt_state(opt, t, (adaopt_state_kind)(byte(&in) % 12), &state, NULL);
+            adaopt_state(opt, t, (adaopt_state_kind)(byte(&in) % 19), &state, NULL);
             adaopt_state_scalar(opt, t, (adaopt_state_kind)(byte(&in) % 3), &scalar);
         }
     }
