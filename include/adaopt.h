@@ -55,7 +55,7 @@
  *            decoupled_weight_decay 0
  *   RAdam    lr 1e-3, betas 0.9,0.999, eps 1e-8, weight_decay 0, decoupled_weight_decay 0
  *   Lion     lr 1e-4, betas 0.9,0.99, weight_decay 0 (decoupled; lion-pytorch's defaults)
- *   AdamW schedule-free  lr 2.5e-3, betas 0.9,0.999, eps 1e-8, weight_decay 0 (at y, on the
+ *   adamw_schedulefree  lr 2.5e-3, betas 0.9,0.999, eps 1e-8, weight_decay 0 (at y, on the
  *            normalized gradient), warmup_steps 0, r 0, weight_lr_power 2 (schedulefree's)
  *   every    maximize 0; eps_mode outside (RAdam: hat), see adaopt_eps_mode;
  *            param_update master; state_storage f32; min_8bit_numel 4096 (low precision)
@@ -614,8 +614,8 @@ ADAOPT_API adaopt_status adaopt_train(adaopt_optimizer *opt, void *const *params
 ADAOPT_API int adaopt_is_training(const adaopt_optimizer *opt);
 /* Schedule-Free's per-group scalars: ADAOPT_STATE_K, _WEIGHT_SUM, _LR_MAX, _TRAIN_MODE and (read
  * only) _SCHEDULED_LR; ADAOPT_ERR_OPTION for other kinds or algorithms.  Setting them imports a
- * schedulefree state_dict: K a whole number in [0, 2^53], WEIGHT_SUM finite and >= 0, LR_MAX
- * finite and >= -1, TRAIN_MODE 0 or 1 (ADAOPT_ERR_VALUE otherwise).  Setting TRAIN_MODE records
+ * schedulefree state_dict: K a whole number in [0, 2^53], WEIGHT_SUM not negative (infinite or
+ * NaN where the weights overflowed), LR_MAX finite and >= -1, TRAIN_MODE 0 or 1 (ADAOPT_ERR_VALUE otherwise).  Setting TRAIN_MODE records
  * the mode of every group without moving any parameter, as loading a state dict does (the
  * parameters come with the model). */
 ADAOPT_API adaopt_status adaopt_group_state(const adaopt_optimizer *opt, size_t group,

@@ -637,13 +637,12 @@ adaopt_status adaopt_load_buffer(adaopt_optimizer *opt, const void *buf, size_t 
             double *v = sf + 3 * g;
             if (version < 2 || get_u64(&p, &k) || get_f64(&p, &v[1]) || get_f64(&p, &v[2]) ||
                 get_u32(&p, &mode) || get_u32(&p, &reserved) || reserved != 0 || mode > 1 ||
-                (g > 0 && mode != training) || k > ((uint64_t)1 << 53) ||
-                !(v[1] >= 0.0 && isfinite(v[1])) || !(v[2] >= -1.0 && isfinite(v[2]))) {
+                (g > 0 && mode != training) || v[1] < 0.0 || !(v[2] >= -1.0 && isfinite(v[2]))) {
                 free(hp);
                 return adaopt__fail(opt, ADAOPT_ERR_FORMAT,
                                     "load: group %zu has invalid Schedule-Free scalars", g);
             }
-            v[0] = (double)k;
+            memcpy(&v[0], &k, sizeof k); /* (any k: past 2^53 only (k+1)^r rounds) */
             training = mode;
         }
     }
@@ -747,7 +746,7 @@ adaopt_status adaopt_load_buffer(adaopt_optimizer *opt, const void *buf, size_t 
         memcpy(opt->groups[g].hp, hp + g * (ADAOPT_OPTION_MAX + 1),
                sizeof(double) * (ADAOPT_OPTION_MAX + 1));
         if (schedule_free) {
-            opt->groups[g].sf_k = (uint64_t)sf[3 * g];
+            memcpy(&opt->groups[g].sf_k, &sf[3 * g], sizeof opt->groups[g].sf_k);
             opt->groups[g].sf_weight_sum = sf[3 * g + 1];
             opt->groups[g].sf_lr_max = sf[3 * g + 2];
         }

@@ -396,6 +396,8 @@ static void schedule_free_refusals(void **unused)
     assert_true(adaopt_is_training(opt));
     assert_int_equal(adaopt_set_group_state(opt, 0, ADAOPT_STATE_K, 1.5), ADAOPT_ERR_VALUE);
     assert_int_equal(adaopt_set_group_state(opt, 0, ADAOPT_STATE_WEIGHT_SUM, -1.0), ADAOPT_ERR_VALUE);
+    assert_int_equal(adaopt_set_group_state(opt, 0, ADAOPT_STATE_WEIGHT_SUM, INFINITY), ADAOPT_OK);
+    assert_int_equal(adaopt_set_group_state(opt, 0, ADAOPT_STATE_WEIGHT_SUM, 0.0), ADAOPT_OK);
     assert_int_equal(adaopt_set_group_state(opt, 0, ADAOPT_STATE_LR_MAX, NAN), ADAOPT_ERR_VALUE);
     assert_int_equal(adaopt_set_group_state(opt, 0, ADAOPT_STATE_TRAIN_MODE, 2.0), ADAOPT_ERR_VALUE);
     assert_int_equal(adaopt_set_group_state(opt, 0, ADAOPT_STATE_SCHEDULED_LR, 0.1), ADAOPT_ERR_OPTION);
