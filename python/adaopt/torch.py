@@ -51,7 +51,7 @@ import torch
 import adaopt as _a
 
 __all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Adamax", "NAdam", "RAdam",
-           "SparseAdam", "Lion"]
+           "SparseAdam", "Lion", "AdamWScheduleFree"]
 
 _DTYPES = {torch.float32: _a._DTYPE_F32, torch.bfloat16: _a._DTYPE_BF16,
            torch.float16: _a._DTYPE_F16}
@@ -60,7 +60,7 @@ _STRIDED = torch.strided
 _C_KEYS = ("lr", "betas", "eps", "weight_decay", "momentum", "dampening", "nesterov", "maximize",
            "amsgrad", "centered", "alpha", "lr_decay", "initial_accumulator_value",
            "momentum_decay", "decoupled_weight_decay", "eps_mode", "param_update",
-           "state_storage", "min_8bit_numel")
+           "state_storage", "min_8bit_numel", "warmup_steps", "r", "weight_lr_power")
 _EXTRAS = ("eps_mode", "param_update", "state_storage", "min_8bit_numel")
 _MISSING = object()
 _PLAIN = (float, int, bool, str)
@@ -84,7 +84,7 @@ def _torch_state_format(cls):
     a 0-d tensor of some dtype -- found by letting it take one step."""
     if "_format" in cls.__dict__:
         return cls._format
-    if cls._torch_class is _LionReference:  # lion-pytorch keeps exp_avg only
+    if cls._torch_class in (_LionReference, _ScheduleFreeReference):  # no 'step' in state
         cls._format = {"step": type(None), "mu_product": type(None)}
         return cls._format
     p = torch.zeros(2, requires_grad=True)
@@ -626,9 +626,12 @@ class Optimizer(torch.optim.Optimizer):
                     k, p.numel(), getattr(v, "shape", type(v).__name__)))
             entry[k] = v.detach().to("cpu", torch.float32).contiguous().reshape(-1)
         if entry and "step" not in entry:
-            if self._algorithm not in ("sgd", "lion"):
+            if self._algorithm == "adamw_schedulefree":  # schedulefree counts steps per group
+                entry["step"] = float(getattr(self, "_group_k", {}).get(id(p), 0))
+            elif self._algorithm not in ("sgd", "lion"):
                 raise ValueError("a parameter's state has no 'step'")
-            entry["step"] = 1.0  # torch's SGD, lion-pytorch keep no step: a buffer means stepped
+            else:
+                entry["step"] = 1.0  # torch's SGD, lion-pytorch keep no step: a buffer = stepped
         return entry
 
     def _push_state(self, entries):
@@ -805,6 +808,23 @@ class _LionReference:
 _LionReference.__name__ = "Lion"
 
 
+class _ScheduleFreeReference:
+    """schedulefree's AdamWScheduleFree, as far as its constructor goes (schedulefree 1.4.1,
+    adamw_schedulefree.py): its signature and defaults, and the group keys it adds (it checks
+    no value; adaopt's checks apply).  adaopt.torch.AdamWScheduleFree needs no schedulefree."""
+
+    def __init__(self, params, lr=0.0025, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0, warmup_steps: int = 0, r: float = 0.0,
+                 weight_lr_power: float = 2.0, foreach=hasattr(torch, "_foreach_mul_")):
+        self.defaults = dict(lr=lr, betas=betas, eps=eps, r=r, k=0, warmup_steps=warmup_steps,
+                             train_mode=False, weight_sum=0.0, lr_max=-1.0, scheduled_lr=0.0,
+                             weight_lr_power=weight_lr_power, weight_decay=weight_decay,
+                             foreach=foreach)
+
+
+_ScheduleFreeReference.__name__ = "AdamWScheduleFree"
+
+
 def _make(name, algorithm, sparse_only=False, torch_cls=None):
     torch_cls = torch_cls or getattr(torch.optim, name)
 
@@ -812,7 +832,8 @@ def _make(name, algorithm, sparse_only=False, torch_cls=None):
         Optimizer.__init__(self, params, *args, **kwargs)
     __init__.__signature__ = _signature(torch_cls)
     __init__.__doc__ = "As %s.%s%s; see adaopt.torch." % (
-        "lion_pytorch" if torch_cls is _LionReference else "torch.optim", name,
+        {_LionReference: "lion_pytorch", _ScheduleFreeReference: "schedulefree"}.get(
+            torch_cls, "torch.optim"), name,
         str(inspect.signature(torch_cls.__init__)).replace("self, ", "", 1))
     cls = type(name, (Optimizer,), {
         "_torch_class": torch_cls, "_algorithm": algorithm, "_sparse_only": sparse_only,
@@ -832,3 +853,108 @@ NAdam = _make("NAdam", "nadam")
 RAdam = _make("RAdam", "radam")
 SparseAdam = _make("SparseAdam", "adam", sparse_only=True)
 Lion = _make("Lion", "lion", torch_cls=_LionReference)  # lion-pytorch's Lion
+
+
+_GROUP_KEYS = ("k", "weight_sum", "lr_max", "scheduled_lr")
+
+
+class AdamWScheduleFree(_make("AdamWScheduleFree", "adamw_schedulefree",
+                              torch_cls=_ScheduleFreeReference)):
+    """adaopt's Schedule-Free AdamW with schedulefree.AdamWScheduleFree's interface: call
+    ``opt.train()`` before training steps and ``opt.eval()`` before evaluating or saving the
+    model (the parameters then hold the average x).  As in schedulefree the optimizer starts in
+    eval mode and a step in eval mode raises; each param_group carries 'k', 'weight_sum',
+    'lr_max', 'scheduled_lr' and 'train_mode' (updated by each step), and state_dict()s load
+    both ways with schedulefree's.  Unlike schedulefree's step, p.grad is left as it was (the
+    reference overwrites it with the normalized gradient)."""
+
+    def __init__(self, params, *args, **kwargs):
+        self._group_k = {}
+        Optimizer.__init__(self, params, *args, **kwargs)
+        self._set_mode(False)  # schedulefree's: eval until train() (nothing to swap yet)
+    __init__.__signature__ = _signature(_ScheduleFreeReference)
+
+    def _set_mode(self, training):
+        """The C optimizer's mode flag and every group's train_mode, moving nothing."""
+        _a._check(_a._set_group_state(self._core.h, 0, _SF_TRAIN_MODE, float(training)),
+                  self._core.h, "train_mode")
+        for group in self.param_groups:
+            group["train_mode"] = training
+
+    def _mode(self, training):
+        self._sync_all()
+        fn = _a._train if training else _a._eval
+        _a._check(fn(self._core.h, self._pp, len(self._cparams)), self._core.h,
+                  "train" if training else "eval")
+        for group in self.param_groups:
+            group["train_mode"] = training
+        self._version += 1
+
+    @torch.no_grad()
+    def train(self):
+        """Parameters to y, where gradients are taken (schedulefree's train())."""
+        self._mode(True)
+
+    @torch.no_grad()
+    def eval(self):
+        """Parameters to x, the average: evaluate, save or ship these (schedulefree's eval())."""
+        self._mode(False)
+
+    def add_param_group(self, param_group):
+        super().add_param_group(param_group)
+        group = self.param_groups[-1]
+        if getattr(self, "_core", None) is not None and len(self._cgroups) == len(self.param_groups):
+            group["train_mode"] = _a._is_training(self._core.h) != 0
+
+    def step(self, closure=None):
+        if not self.param_groups[0]["train_mode"]:
+            raise Exception("Optimizer was not in train mode when step is called. "
+                            "Please insert .train() and .eval() calls on the "
+                            "optimizer. See documentation for details.")
+        loss = super().step(closure)
+        self._pull_group_scalars()
+        return loss
+
+    def _pull_group_scalars(self):
+        value = ctypes.c_double()
+        h = self._core.h
+        for g, group in enumerate(self.param_groups):
+            cg = self._cgroups[g][0]
+            for key in _GROUP_KEYS:
+                _a._check(_a._group_state(h, cg, _a._GROUP_KINDS[key], ctypes.byref(value)), h)
+                group[key] = int(value.value) if key == "k" else value.value
+
+    def load_state_dict(self, state_dict):
+        """Loads a state_dict of this class or of schedulefree's AdamWScheduleFree; the group
+        scalars and train_mode come with it, the parameters do not move."""
+        groups = state_dict["param_groups"]
+        scalars = []
+        for g, theirs in enumerate(groups):
+            row = {}
+            for key in ("k", "weight_sum", "lr_max"):
+                if key not in theirs:
+                    raise ValueError("param_groups[%d] has no %r: not a Schedule-Free state dict"
+                                     % (g, key))
+                row[key] = float(_scalar(theirs[key]))
+            if not (row["k"] >= 0 and row["k"] == math.floor(row["k"]) and row["k"] <= 2 ** 53):
+                raise ValueError("param_groups[%d]: k must be a whole number >= 0" % g)
+            if row["weight_sum"] < 0 or not (-1 <= row["lr_max"] < math.inf):
+                raise ValueError("param_groups[%d]: invalid weight_sum or lr_max" % g)
+            scalars.append(row)
+        self._group_k = {id(p): scalars[g]["k"] for g, mine in enumerate(self.param_groups)
+                         if g < len(scalars) for p in mine["params"]}
+        try:
+            super().load_state_dict(state_dict)
+        finally:
+            self._group_k = {}
+        h = self._core.h
+        for g, row in enumerate(scalars):
+            for cg in self._cgroups[g]:
+                for key, value in row.items():
+                    _a._check(_a._set_group_state(h, cg, _a._GROUP_KINDS[key], value), h,
+                              "load_state_dict")
+        self._set_mode(bool(groups[0].get("train_mode", False)) if groups else False)
+        self._pull_group_scalars()
+
+
+_SF_TRAIN_MODE = 17  # ADAOPT_STATE_TRAIN_MODE

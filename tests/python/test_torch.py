@@ -286,6 +286,127 @@ class LionParity(unittest.TestCase):
             at.Lion(mlp().parameters(), lr=0.0)
 
 
+try:
+    import schedulefree
+except ImportError:  # in .venv (scripts/requirements-venv.txt), not in Debian's Python
+    schedulefree = None
+
+
+def train_sf(model, opt, steps, start=0, every=50):
+    """train() / eval() as schedulefree asks: train mode for the steps, and every `every` steps
+    the loss of the whole set in eval mode (the average x), then back to train mode."""
+    losses, evals = [], []
+    model.train()
+    opt.train()
+    for k in range(start, start + steps):
+        b = BATCHES[k % len(BATCHES)]
+        opt.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.cross_entropy(model(X[b]), Y[b])
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        if (k + 1) % every == 0:
+            opt.eval()
+            with torch.no_grad():
+                evals.append(torch.nn.functional.cross_entropy(model(X), Y).item())
+            opt.train()
+    return losses, evals
+
+
+@unittest.skipIf(schedulefree is None, "schedulefree is not installed (it is in .venv)")
+class ScheduleFreeParity(unittest.TestCase):
+    """adaopt.torch.AdamWScheduleFree against schedulefree's: the MLP 300 steps with eval-mode
+    losses every 50 (the swap both ways), options, the group keys, state dicts both ways."""
+
+    CASES = [dict(lr=0.01), dict(lr=0.02, betas=(0.8, 0.99), weight_decay=0.01, warmup_steps=50),
+             dict(lr=0.01, eps=1e-6, warmup_steps=20, r=1.0, weight_lr_power=1.0)]
+
+    def test_signature(self):
+        theirs = inspect.signature(schedulefree.AdamWScheduleFree.__init__).parameters
+        ours = inspect.signature(at.AdamWScheduleFree.__init__).parameters
+        self.assertEqual([(k, p.default) for k, p in theirs.items()],
+                         [(k, p.default) for k, p in ours.items()][:len(theirs)])
+
+    def test_training_eval_and_state_dicts(self):
+        for kw in self.CASES:
+            with self.subTest(**kw):
+                m1, m2 = mlp(), mlp()
+                o1 = schedulefree.AdamWScheduleFree(m1.parameters(), **kw)
+                o2 = at.AdamWScheduleFree(m2.parameters(), **kw)
+                l1, e1 = train_sf(m1, o1, 300)
+                l2, e2 = train_sf(m2, o2, 300)
+                self.assertLess(e1[-1], 0.5 * e1[0] + 0.5)
+                np.testing.assert_allclose(l2, l1, rtol=0, atol=TOL)
+                np.testing.assert_allclose(e2, e1, rtol=0, atol=TOL)
+                for g1, g2 in zip(o1.param_groups, o2.param_groups):
+                    self.assertEqual(g1["k"], g2["k"])
+                    for key in ("weight_sum", "lr_max", "scheduled_lr"):
+                        self.assertAlmostEqual(g1[key], g2[key], delta=1e-12 * abs(g1[key]))
+                for mode in ("eval", "train"):
+                    getattr(o1, mode)()
+                    getattr(o2, mode)()
+                    for a, b in zip(m1.parameters(), m2.parameters()):
+                        self.assertLessEqual((a - b).abs().max().item(), TOL)
+                ref = mlp()
+                ref_losses, ref_evals = train_sf(ref, schedulefree.AdamWScheduleFree(
+                    ref.parameters(), **kw), 300)
+                for first, second in ((schedulefree, at), (at, schedulefree)):
+                    m = mlp()
+                    o1 = first.AdamWScheduleFree(m.parameters(), **kw)
+                    la, ea = train_sf(m, o1, 150)
+                    o1.eval()  # saved in eval mode, as schedulefree says
+                    buf = io.BytesIO()
+                    torch.save(o1.state_dict(), buf)
+                    buf.seek(0)
+                    o2 = second.AdamWScheduleFree(m.parameters(), **kw)
+                    o2.load_state_dict(torch.load(buf))
+                    lb, eb = train_sf(m, o2, 150, start=150)
+                    np.testing.assert_allclose(la + lb, ref_losses, rtol=0, atol=TOL)
+                    np.testing.assert_allclose(ea + eb, ref_evals, rtol=0, atol=TOL)
+
+    def test_modes_and_refusals(self):
+        m = mlp()
+        opt = at.AdamWScheduleFree(m.parameters(), lr=0.01)
+        self.assertFalse(opt.param_groups[0]["train_mode"])  # schedulefree starts in eval
+        m(X[:4]).sum().backward()
+        with self.assertRaisesRegex(Exception, "not in train mode"):
+            opt.step()
+        opt.train()
+        opt.step()
+        self.assertEqual(opt.param_groups[0]["k"], 1)
+        self.assertEqual(sorted(opt.state[next(m.parameters())]), ["exp_avg_sq", "z"])
+        with self.assertRaisesRegex(adaopt.AdaoptError, "beta1"):
+            at.AdamWScheduleFree(m.parameters(), betas=(0.0, 0.999))
+        copy.deepcopy(opt).step()  # through the checkpoint bytes, group scalars included
+        twin = pickle.loads(pickle.dumps(opt))
+        self.assertEqual(twin.param_groups[0]["k"], 1)
+
+    def test_numpy_binding_on_every_isa(self):
+        """adaopt.AdamWScheduleFree (numpy) against schedulefree, 300 steps, every ISA here."""
+        kw = self.CASES[1]
+        for isa in adaopt.supported_isas():
+            rng = np.random.default_rng(0)
+            w0 = rng.standard_normal(10007).astype(np.float32)
+            ours, theirs = w0.copy(), torch.tensor(w0.copy(), requires_grad=True)
+            o = adaopt.AdamWScheduleFree([ours], **kw)
+            o.isa = isa
+            ref = schedulefree.AdamWScheduleFree([theirs], **kw)
+            ref.train()
+            for s in range(300):
+                g = rng.standard_normal(10007).astype(np.float32) * np.float32(1 + s % 3)
+                o.step([g])
+                theirs.grad = torch.tensor(g)
+                ref.step()
+            o.eval()
+            ref.eval()
+            err = np.abs(ours - theirs.detach().numpy()).max()
+            self.assertLessEqual(err, TOL, isa)
+            sd = o.state_dict()
+            self.assertEqual(sd["param_groups"][0]["k"], 300)
+            np.testing.assert_allclose(o.state[0]["z"], ref.state[theirs]["z"].numpy(),
+                                       rtol=0, atol=TOL)
+
+
 class Sparse(unittest.TestCase):
     ROWS, DIM = 1000, 16
 
@@ -353,7 +474,7 @@ class Sparse(unittest.TestCase):
 class Protocol(unittest.TestCase):
     def test_signatures_are_torchs(self):
         for name in at.__all__:
-            if name == "Lion":  # lion-pytorch's (LionParity)
+            if name in ("Lion", "AdamWScheduleFree"):  # LionParity, ScheduleFreeParity
                 continue
             theirs = inspect.signature(getattr(torch.optim, name).__init__).parameters
             ours = inspect.signature(getattr(at, name).__init__).parameters
