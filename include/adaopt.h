@@ -4,8 +4,10 @@
  * What it is
  *   The optimizer step of a training loop: SGD (momentum, dampening, Nesterov), AdaGrad,
  *   RMSProp (plain, centered, momentum), Adam (and AMSGrad), AdamW, Adamax, NAdam and RAdam,
- *   element-wise over lists of float32 tensors, with PyTorch's `torch.optim` semantics and
- *   defaults.  The exact formulas are in docs/ALGORITHMS.md; each kernel cites them.
+ *   element-wise over lists of float32 (or bf16/fp16) tensors, with PyTorch's `torch.optim`
+ *   semantics and defaults; and Lion and Schedule-Free AdamW as their reference packages
+ *   (lion-pytorch, schedulefree) define them.  The exact formulas are in docs/ALGORITHMS.md;
+ *   each kernel cites them.
  *
  * The five things to know
  *   1. One optimizer object (`adaopt_optimizer`) runs one algorithm over one or more parameter
@@ -396,6 +398,7 @@ ADAOPT_API size_t adaopt_state_bytes(const adaopt_optimizer *opt);
  *       sparse step advances; eps sits where SparseAdam puts it (eps_mode hat), whatever the
  *       group's eps_mode.  AdamW's decoupled decay applies to the named rows only.
  *   RMSProp, Lion: lazy likewise (only named rows decay their averages and move).
+ *   Schedule-Free AdamW: refused (ADAOPT_ERR_CONFLICT): every row moves toward z at each step.
  * Refused with ADAOPT_ERR_CONFLICT: coupled weight decay (as torch), SGD momentum (it would make
  * every row move).
  * ------------------------------------------------------------------------------------------- */
