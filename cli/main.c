@@ -22,16 +22,18 @@ static const char USAGE[] =
     "               [--every K] [--json | --csv] [--a A] [--activity F] [--seed S]\n"
     "      P: rosenbrock (default x0 -1,1), quadratic (f = a sum x^2; default x0 10, a 1),\n"
     "         sparse-regression (seed 000's lab; default x0 -2,-2, activity 0.1)\n"
-    "      O: sgd adagrad rmsprop adam adamw adamax nadam radam lion\n"
+    "      O: sgd adagrad rmsprop adam adamw adamax nadam radam lion adamw_schedulefree\n"
     "      hyperparameters as in torch.optim: --lr 0.01 --betas 0.9,0.999 --eps 1e-8\n"
     "         --weight-decay 0 --momentum 0.9 --dampening 0 --nesterov --amsgrad --maximize\n"
     "         --alpha 0.99 --centered --lr-decay 0 --initial-accumulator-value 0\n"
     "         --momentum-decay 4e-3 --decoupled-weight-decay --eps-mode outside|inside|hat\n"
+    "         --warmup-steps 0 --r 0 --weight-lr-power 2 (adamw_schedulefree: the points\n"
+    "         printed are its average x)\n"
     "      prints step, parameters, loss and per-coordinate effective learning rate at step 0,\n"
     "      every K steps and at the end; --json prints one object with \"x\" and \"loss\"\n"
     "      (and \"trajectory\" with --every)\n"
     "  adaopt lab NAME [--out DIR] [--activity F] [--sweep] [--data PATH] [--epochs N]\n"
-    "      NAME: sparse regression rosenbrock long-run worked digits precision all\n"
+    "      NAME: sparse regression rosenbrock long-run worked digits precision after-adam all\n"
     "      prints tables; writes CSV and PNG files into DIR (default: adaopt-lab)\n"
     "  adaopt --help | --version\n";
 
@@ -250,6 +252,9 @@ static int cmd_trace(int argc, char **argv)
         printf("\n");
     }
     int rc = trace_run(opt, &p, x, steps, every, print_point, &out, err, sizeof err);
+    void *at[1] = {x};
+    if (rc == 0 && adaopt_eval(opt, at, 1) != ADAOPT_OK) /* Schedule-Free's x (others: no-op) */
+        rc = -1, snprintf(err, sizeof err, "%s", adaopt_last_error(opt));
     if (rc == 0 && format == 1) {
         printf("%s\"x\": [", every > 0 ? "\n  ],\n  " : ", ");
         print_floats(x, (size_t)dim, ", ", 1);
@@ -303,7 +308,7 @@ static int cmd_lab(int argc, char **argv)
     } labs[] = {{"worked", lab_worked},       {"long-run", lab_long_run},
                 {"rosenbrock", lab_rosenbrock}, {"regression", lab_regression},
                 {"sparse", lab_sparse},       {"digits", lab_digits},
-                {"precision", lab_precision}};
+                {"precision", lab_precision}, {"after-adam", lab_after_adam}};
     const int n_labs = sizeof labs / sizeof labs[0];
     int all = strcmp(name, "all") == 0, found = 0, failed = 0;
     for (int k = 0; k < n_labs; k++)

@@ -32,6 +32,7 @@ static const entry ENTRIES[] = {
     {"Adam", "adam", 0, 0},        {"AdamW", "adamw", 0, 0},
     {"Adamax", "adamax", 0, 0},    {"NAdam", "nadam", 0, 0},
     {"RAdam", "radam", 0, 0},      {"Lion", "lion", 0, 0},
+    {"SF-AdamW", "adamw_schedulefree", 0, 0},
 };
 enum { N_ENTRIES = sizeof ENTRIES / sizeof ENTRIES[0] };
 static const double GRID[] = {1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3};
@@ -90,8 +91,12 @@ static int train(const setup *s, const entry *e, double lr, result *out)
             mlp_loss_grad(&model, s->d, train_idx + start, b, &grad);
             adaopt_step(opt, params, (const float *const *)gptr, MLP_TENSORS);
         }
+        /* evaluated at x for Schedule-Free (adaopt_eval / adaopt_train: no-ops for the rest) */
+        adaopt_eval(opt, (void *const *)params, MLP_TENSORS);
         out->test_loss[epoch] = mlp_evaluate(&model, s->d, s->order + N_TRAIN + N_VAL, s->n_test,
                                              &out->test_acc[epoch]);
+        if (epoch + 1 < s->epochs)
+            adaopt_train(opt, (void *const *)params, MLP_TENSORS);
     }
     out->val_loss = mlp_evaluate(&model, s->d, s->order + N_TRAIN, N_VAL, &out->val_acc);
     adaopt_destroy(opt);
@@ -192,8 +197,9 @@ int lab_digits(const lab_ctx *ctx)
         write_curves(ctx, "digits_tuned.csv", tuned, s.epochs))
         return 1;
     const char *plot = "set xlabel 'epoch'\nset ylabel 'test cross-entropy'\nset logscale y\n"
-                       "names = 'SGD SGD+momentum AdaGrad RMSProp Adam AdamW Adamax NAdam RAdam'\n"
-                       "plot for [k=0:8] '$OUT/%s.csv' skip 1 using 1:(column(2+2*k)) with "
+                       "names = 'SGD SGD+momentum AdaGrad RMSProp Adam AdamW Adamax NAdam RAdam "
+                       "Lion SF-AdamW'\n"
+                       "plot for [k=0:10] '$OUT/%s.csv' skip 1 using 1:(column(2+2*k)) with "
                        "linespoints lw 2 pt 7 ps 0.4 title word(names, k+1)\n";
     char script[1024];
     snprintf(script, sizeof script, "set title 'Digits MLP: test loss, torch.optim default learning rates'\n");

@@ -33,6 +33,7 @@ static const entry ENTRIES[] = {
     {"NAdam", "nadam", 0, 0},
     {"RAdam", "radam", 0, 0},
     {"Lion", "lion", 0, 0}, /* lion-pytorch's default lr, 1e-4 */
+    {"SF-AdamW", "adamw_schedulefree", 0, 0}, /* schedulefree's lr 2.5e-3; the path of x */
 };
 enum { N = sizeof ENTRIES / sizeof ENTRIES[0] };
 
@@ -83,6 +84,8 @@ int lab_rosenbrock(const lab_ctx *ctx)
         adaopt_get(opt, 0, ADAOPT_LR, &lr);
         float xy[2] = {-1.0f, 1.0f};
         trace_run(opt, &p, xy, STEPS, EVERY, keep, &paths[k], err, sizeof err);
+        void *at[1] = {xy};
+        adaopt_eval(opt, at, 1); /* Schedule-Free ends at its average x (the rest: no-op) */
         double dist = hypot(xy[0] - 1.0, xy[1] - 1.0);
         printf("%-14s %8.0e %11.6f %11.6f %12.4e %12.4e\n", ENTRIES[k].label, lr, xy[0], xy[1],
                rosenbrock_loss(xy), dist);

@@ -40,7 +40,20 @@ static int report(adaopt_optimizer *opt, const problem *p, const float *x, uint6
     if (visit == NULL)
         return 0;
     trace_point pt;
-    trace_fill_point(opt, p, x, step, &pt);
+    if (adaopt_get_algorithm(opt) == ADAOPT_ALGO_ADAMW_SCHEDULE_FREE && step > 0) {
+        /* Schedule-Free's parameters hold y; the point to report is the average x, which
+         * adaopt_eval makes -- in a copy, and adaopt_train restores the mode */
+        float avg[TRACE_MAX_DIM];
+        void *params[1] = {avg};
+        memcpy(avg, x, p->dim * sizeof *x);
+        if (adaopt_eval(opt, params, 1) != ADAOPT_OK)
+            return -1;
+        trace_fill_point(opt, p, avg, step, &pt);
+        if (adaopt_train(opt, params, 1) != ADAOPT_OK)
+            return -1;
+    } else {
+        trace_fill_point(opt, p, x, step, &pt);
+    }
     return visit(ctx, &pt);
 }
 

@@ -39,7 +39,37 @@ def rosenbrock_grad(t):
     return np.array([-2 * (1 - x) - 400 * x * (y - x ** 2), 200 * (y - x ** 2)])
 
 
+def schedule_free_numpy(grad, x0, steps, lr, beta1=0.9, beta2=0.999, eps=1e-8, warmup=0, r=0.0,
+                        power=2.0):
+    """schedulefree's AdamWScheduleFree.step, written out in float64 numpy (weight decay 0); the
+    average x at the end (its eval())."""
+    y, z, v = np.array(x0, float), np.array(x0, float), np.zeros(len(x0))
+    lr_max, weight_sum = -1.0, 0.0
+    for k in range(steps):
+        lr_k = lr * ((k + 1) / warmup if k < warmup else 1.0)
+        lr_max = max(lr_max, lr_k)
+        weight = (k + 1) ** r * lr_max ** power
+        weight_sum += weight
+        c = weight / weight_sum
+        g = grad(y)
+        v = beta2 * v + (1 - beta2) * g * g
+        u = g / (np.sqrt(v / (1 - beta2 ** (k + 1))) + eps)
+        y = (1 - c) * y + c * z + lr_k * (beta1 * (1 - c) - 1) * u
+        z = z - lr_k * u
+    return (y - (1 - beta1) * z) / beta1
+
+
 class Trace(unittest.TestCase):
+    def test_schedule_free_matches_numpy(self):
+        """adaopt trace with adamw_schedulefree prints the average x: schedulefree's algorithm in
+        float64 numpy agrees on Rosenbrock (3000 steps, warmup 100)."""
+        want = schedule_free_numpy(rosenbrock_grad, [-1.0, 1.0], 3000, 0.01, warmup=100)
+        out = json.loads(run("trace", "--problem", "rosenbrock", "--optimizer",
+                             "adamw_schedulefree", "--lr", "0.01", "--warmup-steps", "100",
+                             "--x0=-1,1", "--steps", "3000", "--json").stdout)
+        np.testing.assert_allclose(out["x"], want, atol=1e-3)
+
+
     def test_rosenbrock_matches_the_seeds_numpy_code(self):
         # seed 003's code, verbatim in float64
         sgd = np.array([-1.0, 1.0])
@@ -143,12 +173,12 @@ class Labs(unittest.TestCase):
         return os.path.join(self.out, name)
 
     def test_all_ran_and_drew(self):
-        self.assertIn("7 labs run, 0 failed", self.stdout)
+        self.assertIn("8 labs run, 0 failed", self.stdout)
         if shutil.which("gnuplot"):
             for png in ("rosenbrock", "long_run_effective_lr", "long_run_x", "regression_loss",
                         "sparse_contours", "sparse_loss", "sparse_effective_lr", "sparse_burst",
                         "sparse_sweep", "digits_default", "digits_tuned", "precision_long_run",
-                        "precision_digits"):
+                        "precision_digits", "schedule_free"):
                 self.assertGreater(os.path.getsize(self.path(png + ".png")), 10000, png)
 
     def test_worked_numbers(self):
@@ -187,10 +217,11 @@ class Labs(unittest.TestCase):
 
     def test_rosenbrock_final_points(self):
         final = {r["optimizer"]: r for r in rows(self.path("rosenbrock_final.csv"))}
-        self.assertEqual(len(final), 11)
+        self.assertEqual(len(final), 12)
         for name in ("SGD+momentum", "Adamax", "NAdam"):
             self.assertLess(float(final[name]["distance"]), 1e-3, name)
         self.assertLess(float(final["Adam"]["distance"]), float(final["SGD"]["distance"]))
+        self.assertLess(float(final["SF-AdamW"]["loss"]), 0.01)  # (its average x)
 
     def test_sparse_claims(self):
         eff = {r["optimizer"]: r for r in rows(self.path("sparse_effective_lr.csv"))}
@@ -217,11 +248,27 @@ class Labs(unittest.TestCase):
     def test_digits(self):
         summary = {r["optimizer"]: r for r in rows(self.path("digits_summary.csv"))}
         sgd = float(summary["SGD"]["default_test_accuracy"])
-        for name in ("AdaGrad", "RMSProp", "Adam", "AdamW", "Adamax", "NAdam", "RAdam"):
+        for name in ("AdaGrad", "RMSProp", "Adam", "AdamW", "Adamax", "NAdam", "RAdam",
+                     "SF-AdamW"):
             self.assertGreater(float(summary[name]["default_test_accuracy"]), sgd + 0.5, name)
         self.assertGreater(float(summary["Adam"]["default_test_accuracy"]), 0.90)
         for name, r in summary.items():
             self.assertGreater(float(r["tuned_test_accuracy"]), 0.93, name)
+
+    def test_schedule_free_against_cosine(self):
+        """Issue 16's lab: Schedule-Free without a schedule, AdamW with warmup+cosine and AdamW
+        at a constant lr, tuned alike: all learn the digits (test accuracy above 96%, training
+        loss below 0.01 at the end), and Schedule-Free's average is ahead of the cosine run a
+        quarter of the way in, where the schedule has barely started to decay."""
+        summary = {r["method"]: r for r in rows(self.path("schedule_free_summary.csv"))}
+        self.assertEqual(sorted(summary), ["AdamW_constant", "AdamW_cosine", "ScheduleFree_AdamW"])
+        for name, r in summary.items():
+            self.assertGreater(float(r["test_accuracy_end"]), 0.96, name)
+            self.assertLess(float(r["train_loss_end"]), 0.01, name)
+        sf, cos = summary["ScheduleFree_AdamW"], summary["AdamW_cosine"]
+        self.assertLess(float(sf["test_loss_25pct"]), float(cos["test_loss_25pct"]))
+        curves = rows(self.path("schedule_free_curves.csv"))
+        self.assertEqual(len(curves), 40)
 
     def test_precision(self):
         """Issue 13's claims: bf16 with round-to-nearest stalls where stochastic rounding and
