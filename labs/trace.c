@@ -7,14 +7,24 @@
 #include <stdio.h>
 #include <string.h>
 
-void trace_fill_point(const adaopt_optimizer *opt, const problem *p, const float *x,
-                      uint64_t step, trace_point *pt)
+void trace_fill_point(adaopt_optimizer *opt, const problem *p, const float *x, uint64_t step,
+                      trace_point *pt)
 {
     memset(pt, 0, sizeof *pt);
     pt->step = step;
     pt->dim = p->dim;
     memcpy(pt->x, x, p->dim * sizeof *x);
-    pt->loss = problem_loss(p, x);
+    if (step > 0 && adaopt_get_algorithm(opt) == ADAOPT_ALGO_ADAMW_SCHEDULE_FREE) {
+        /* Schedule-Free's parameters hold y; the point is its average x, which adaopt_eval
+         * makes -- here in the point's copy; adaopt_train on the copy restores the mode */
+        void *params[1] = {pt->x};
+        adaopt_eval(opt, params, 1);
+        float y[TRACE_MAX_DIM];
+        memcpy(y, pt->x, p->dim * sizeof *x);
+        void *scratch[1] = {y};
+        adaopt_train(opt, scratch, 1);
+    }
+    pt->loss = problem_loss(p, pt->x);
     if (step == 0 || adaopt_effective_lr(opt, 0, pt->effective_lr, p->dim) != ADAOPT_OK)
         for (size_t i = 0; i < p->dim; i++)
             pt->effective_lr[i] = NAN;
@@ -40,20 +50,7 @@ static int report(adaopt_optimizer *opt, const problem *p, const float *x, uint6
     if (visit == NULL)
         return 0;
     trace_point pt;
-    if (adaopt_get_algorithm(opt) == ADAOPT_ALGO_ADAMW_SCHEDULE_FREE && step > 0) {
-        /* Schedule-Free's parameters hold y; the point to report is the average x, which
-         * adaopt_eval makes -- in a copy, and adaopt_train restores the mode */
-        float avg[TRACE_MAX_DIM];
-        void *params[1] = {avg};
-        memcpy(avg, x, p->dim * sizeof *x);
-        if (adaopt_eval(opt, params, 1) != ADAOPT_OK)
-            return -1;
-        trace_fill_point(opt, p, avg, step, &pt);
-        if (adaopt_train(opt, params, 1) != ADAOPT_OK)
-            return -1;
-    } else {
-        trace_fill_point(opt, p, x, step, &pt);
-    }
+    trace_fill_point(opt, p, x, step, &pt);
     return visit(ctx, &pt);
 }
 

@@ -33,8 +33,9 @@ int trace_run(adaopt_optimizer *opt, const problem *p, float *x, uint64_t steps,
  * -1 with adaopt's message in err.  trace_run is this in a loop (so is the web page). */
 int trace_step(adaopt_optimizer *opt, const problem *p, float *x, uint64_t t, char *err,
                size_t errlen);
-/* The point reported after `step` steps at x. */
-void trace_fill_point(const adaopt_optimizer *opt, const problem *p, const float *x,
-                      uint64_t step, trace_point *pt);
+/* The point reported after `step` steps at x: x itself, or for Schedule-Free (whose x holds
+ * y) its average, made by adaopt_eval and adaopt_train on a copy. */
+void trace_fill_point(adaopt_optimizer *opt, const problem *p, const float *x, uint64_t step,
+                      trace_point *pt);
 
 #endif

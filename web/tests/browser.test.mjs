@@ -67,6 +67,7 @@ try {
     ['--problem rosenbrock --optimizer sgd --lr 1', 40], // diverges: NaN in both
     ['--problem sparse-regression --optimizer nadam --lr 0.1 --seed 7 --activity 0.2', 80],
     ['--problem rosenbrock --optimizer lion --lr 0.003 --betas 0.9,0.99 --weight-decay 0.01', 400], // fmaf
+    ['--problem rosenbrock --optimizer adamw_schedulefree --lr 0.01 --warmup-steps 50 --weight-decay 0.01', 400], // x
   ];
   for (const [args, steps] of cases) {
     const native = JSON.parse(execFileSync(cli, ['trace', ...args.split(' '), '--steps', String(steps), '--json']).toString());
@@ -118,12 +119,12 @@ try {
     `Space plays and pauses (${paused} steps)`);
   await page.screenshot({ path: join(artifacts, 'page-1280x800.png') });
 
-  // Rosenbrock, with all ten optimizers ticked.
+  // Rosenbrock, with all eleven optimizers ticked.
   await page.selectOption('#problem', 'rosenbrock');
-  for (const id of ['momentum', 'adamw', 'adamax', 'nadam', 'radam', 'lion']) await page.check(`#on-${id}`);
+  for (const id of ['momentum', 'adamw', 'adamax', 'nadam', 'radam', 'lion', 'sfadamw']) await page.check(`#on-${id}`);
   for (let i = 0; i < 5; i++) await page.click('#step');
-  check((await page.locator('#bars rect').count()) === 20, 'ten optimizers ticked, two bars each');
-  check((await page.locator('#paths path').count()) === 10, 'ten paths on the contours');
+  check((await page.locator('#bars rect').count()) === 22, 'eleven optimizers ticked, two bars each');
+  check((await page.locator('#paths path').count()) === 11, 'eleven paths on the contours');
   await page.screenshot({ path: join(artifacts, 'page-rosenbrock.png') });
 
   // 5. Phone width: everything fits (no horizontal scrolling).
