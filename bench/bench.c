@@ -55,6 +55,8 @@ static const bench_case CASES[] = {
     {"nadam", ADAOPT_ALGO_NADAM, 0, 0, 28},
     {"radam", ADAOPT_ALGO_RADAM, 0, 0, 28},
     {"lion", ADAOPT_ALGO_LION, ADAOPT_WEIGHT_DECAY, 0.1, 20}, /* p r+w, g, m r+w */
+    {"adamw_schedulefree", ADAOPT_ALGO_ADAMW_SCHEDULE_FREE, ADAOPT_WEIGHT_DECAY, 0.01, 28},
+    /* p (y) r+w, g, z r+w, v r+w */
 };
 
 /* Repetitions so that each timed sample covers at least ~20 ms of work at small sizes. */
