@@ -116,6 +116,13 @@ ADAOPT_API adaopt_status adaopt_zero_step(adaopt_zero *z, float *const *params,
 /* adaopt_zero_step for a typed optimizer: params[i] and grads[i] in its types. */
 ADAOPT_API adaopt_status adaopt_zero_step_typed(adaopt_zero *z, void *const *params,
                                                 const void *const *grads, size_t n_tensors);
+/* Schedule-Free AdamW's adaopt_eval / adaopt_train (adaopt.h) on the replicated parameters:
+ * each rank moves its shard (its z is there), then the shards are gathered as after a step, so
+ * every rank holds x after adaopt_zero_eval and y after adaopt_zero_train, bit-identical to one
+ * process.  params[i] in the optimizer's parameter type.  Collective; the other algorithms only
+ * record the mode.  A step in eval mode is refused (ADAOPT_ERR_STATE). */
+ADAOPT_API adaopt_status adaopt_zero_eval(adaopt_zero *z, void *const *params, size_t n_tensors);
+ADAOPT_API adaopt_status adaopt_zero_train(adaopt_zero *z, void *const *params, size_t n_tensors);
 /* Whether the last step was skipped (non-finite gradient under SKIP), and steps taken. */
 ADAOPT_API int adaopt_zero_last_step_skipped(const adaopt_zero *z);
 ADAOPT_API uint64_t adaopt_zero_steps_taken(const adaopt_zero *z);

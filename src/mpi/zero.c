@@ -263,6 +263,12 @@ static adaopt_status carry_settings(const adaopt_zero *z, const adaopt_optimizer
             if (st != ADAOPT_OK)
                 return st;
         }
+    for (size_t g = 0; g < z->n_groups; g++) { /* Schedule-Free's group scalars, and mode */
+        to->groups[g].sf_k = from->groups[g].sf_k;
+        to->groups[g].sf_weight_sum = from->groups[g].sf_weight_sum;
+        to->groups[g].sf_lr_max = from->groups[g].sf_lr_max;
+    }
+    to->training = from->training;
     to->nonfinite_policy = from->nonfinite_policy;
     to->rounding_seed = from->rounding_seed;
     return ADAOPT_OK;
@@ -859,6 +865,52 @@ static adaopt_status zero_step(adaopt_zero *z, void *const *params, const void *
 
     /* 4. Everyone's shards to everyone. */
     return agree(z, gather_params(z, params));
+}
+
+/* Schedule-Free's train/eval swap: each rank moves its shard of the parameters (where its z
+ * is), then every rank gets every shard, as after a step. */
+static adaopt_status zero_mode(adaopt_zero *z, void *const *params, size_t n_tensors, int to_train)
+{
+    if (z == NULL)
+        return ADAOPT_ERR_NULL;
+    const char *name = to_train ? "train" : "eval";
+    adaopt_status st = ADAOPT_OK;
+    if (params == NULL)
+        st = fail(z, ADAOPT_ERR_NULL, "%s: params must not be NULL", name);
+    else if (n_tensors != z->n_tensors)
+        st = fail(z, ADAOPT_ERR_SIZE, "%s: %zu tensors given, the optimizer has %zu", name,
+                  n_tensors, z->n_tensors);
+    else
+        for (size_t i = 0; i < n_tensors; i++)
+            if (z->numels[i] > 0 && params[i] == NULL) {
+                st = fail(z, ADAOPT_ERR_NULL, "%s: tensor %zu's parameter is NULL", name, i);
+                break;
+            }
+    st = agree(z, st);
+    if (st != ADAOPT_OK || adaopt_is_training(z->local) == to_train)
+        return st; /* (every rank is in the same mode: the steps and loads keep it so) */
+    for (size_t i = 0; i < n_tensors; i++)
+        z->lparams[i] = z->piece_len[i] > 0
+                            ? (void *)((unsigned char *)params[i] + z->piece_begin[i] * z->param_bytes)
+                            : NULL;
+    st = to_train ? adaopt_train(z->local, z->lparams, n_tensors)
+                  : adaopt_eval(z->local, z->lparams, n_tensors);
+    if (st != ADAOPT_OK)
+        fail(z, st, "%s", adaopt_last_error(z->local));
+    st = agree(z, st);
+    if (st != ADAOPT_OK || z->algorithm != ADAOPT_ALGO_ADAMW_SCHEDULE_FREE || z->world == 1)
+        return st;
+    return agree(z, gather_params(z, params));
+}
+
+adaopt_status adaopt_zero_eval(adaopt_zero *z, void *const *params, size_t n_tensors)
+{
+    return zero_mode(z, params, n_tensors, 0);
+}
+
+adaopt_status adaopt_zero_train(adaopt_zero *z, void *const *params, size_t n_tensors)
+{
+    return zero_mode(z, params, n_tensors, 1);
 }
 
 /* ------------------------------------------------------------------------------------------ */

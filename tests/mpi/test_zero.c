@@ -49,6 +49,26 @@ static void run_config(const config *c)
     CHECK(worst <= 1e-5, "%s: worst relative difference %g", c->name, worst);
     if (!c->mpi_reduce)
         CHECK(compare_state(z, ref, c->name) == 0, "%s: state", c->name);
+    /* eval and train (Schedule-Free: to x and back to y on every rank; the rest: no change) */
+    for (int mode = 0; mode < 2; mode++) {
+        adaopt_status a = mode == 0 ? adaopt_zero_eval(z, (void *const *)zp, N_TENSORS)
+                                    : adaopt_zero_train(z, (void *const *)zp, N_TENSORS);
+        adaopt_status b = mode == 0 ? adaopt_eval(ref, (void *const *)rp, N_TENSORS)
+                                    : adaopt_train(ref, (void *const *)rp, N_TENSORS);
+        CHECK(a == ADAOPT_OK && b == ADAOPT_OK, "%s: %s: %s", c->name, mode ? "train" : "eval",
+              adaopt_zero_last_error(z));
+        for (int i = 0; i < N_TENSORS && !c->mpi_reduce; i++)
+            CHECK(memcmp(zp[i], rp[i], NUMELS[i] * sizeof(float)) == 0,
+                  "%s: tensor %d after %s differs from one process's", c->name, i,
+                  mode ? "train" : "eval");
+        if (mode == 0 && c->algorithm == ADAOPT_ALGO_ADAMW_SCHEDULE_FREE) {
+            float *g1[N_TENSORS];
+            for (int i = 0; i < N_TENSORS; i++)
+                g1[i] = mine[i];
+            CHECK(adaopt_zero_step(z, zp, (const float *const *)g1, N_TENSORS) == ADAOPT_ERR_STATE,
+                  "%s: a step in eval mode is refused on every rank", c->name);
+        }
+    }
     /* Every rank holds the same parameters. */
     for (int i = 0; i < N_TENSORS; i++) {
         if (NUMELS[i] == 0)

@@ -76,6 +76,7 @@ static const config CONFIGS[] = {
     {"sgd-skip-nan-pieces-5", ADAOPT_ALGO_SGD, {{ADAOPT_LR, 0.05}, {ADAOPT_MOMENTUM, 0.9}}, 0, 0, 50, 0, 5},
     /* (added after the golden checkpoints: configurations are numbered into the gradients) */
     {"lion", ADAOPT_ALGO_LION, {{ADAOPT_LR, 0.001}, {ADAOPT_WEIGHT_DECAY, 0.1}}, 0, 0, 0, 0, 0},
+    {"adamw-schedulefree", ADAOPT_ALGO_ADAMW_SCHEDULE_FREE, {{ADAOPT_LR, 0.01}, {ADAOPT_WEIGHT_DECAY, 0.01}, {ADAOPT_WARMUP_STEPS, 20}, {ADAOPT_R, 0.5}}, 0, 0, 0, 0, 0},
 };
 enum { N_CONFIGS = sizeof CONFIGS / sizeof CONFIGS[0] };
 
@@ -235,7 +236,7 @@ static inline int compare_state(const adaopt_zero *z, const adaopt_optimizer *re
             fprintf(stderr, "%s: tensor %zu step %g, reference %g\n", what, i, a, b);
             bad++;
         }
-        for (int kind = ADAOPT_STATE_MOMENTUM_BUFFER; kind <= ADAOPT_STATE_EXP_INF; kind++) {
+        for (int kind = ADAOPT_STATE_MOMENTUM_BUFFER; kind <= ADAOPT_STATE_Z; kind++) {
             const float *x, *y;
             size_t nx, ny;
             int hx = adaopt_state(local, i, (adaopt_state_kind)kind, &x, &nx) == ADAOPT_OK;
