@@ -59,6 +59,8 @@
  *   Lion     lr 1e-4, betas 0.9,0.99, weight_decay 0 (decoupled; lion-pytorch's defaults)
  *   adamw_schedulefree  lr 2.5e-3, betas 0.9,0.999, eps 1e-8, weight_decay 0 (at y, on the
  *            normalized gradient), warmup_steps 0, r 0, weight_lr_power 2 (schedulefree's)
+ *   Lamb     lr 1e-3, betas 0.9,0.999, eps 1e-6, weight_decay 0, weight_decouple 1,
+ *            fixed_decay 0, grad_averaging 1, adam 0, clamp 10 (pytorch-optimizer's)
  *   every    maximize 0; eps_mode outside (RAdam: hat), see adaopt_eps_mode;
  *            param_update master; state_storage f32; min_8bit_numel 4096 (low precision)
  *
@@ -136,15 +138,18 @@ typedef enum adaopt_algorithm {
     ADAOPT_ALGO_RADAM = 8,   /* torch.optim.RAdam */
     ADAOPT_ALGO_LION = 9,    /* Lion (Chen et al., 2023), as lion-pytorch's Lion: the sign of
                                 an interpolated momentum, decoupled weight decay */
-    ADAOPT_ALGO_ADAMW_SCHEDULE_FREE = 10 /* Schedule-Free AdamW (Defazio et al., 2024), as the
+    ADAOPT_ALGO_ADAMW_SCHEDULE_FREE = 10, /* Schedule-Free AdamW (Defazio et al., 2024), as the
                                 schedulefree package's AdamWScheduleFree: no lr schedule; the
                                 parameters hold y while training and x (the average) after
                                 adaopt_eval, see "Schedule-Free" below */
+    ADAOPT_ALGO_LAMB = 11    /* LAMB (You et al., 2020), as pytorch-optimizer's Lamb: Adam's
+                                direction scaled per tensor by the trust ratio
+                                min(||p||, clamp) / (||u|| + eps) */
 } adaopt_algorithm;
 
 /* Lower-case name as in torch.optim ("sgd", "adagrad", "rmsprop", "adam", "adamw", "adamax",
- * "nadam", "radam") or the reference package ("lion", "adamw_schedulefree"), or NULL for an
- * unknown algorithm. */
+ * "nadam", "radam") or the reference package ("lion", "adamw_schedulefree", "lamb"), or NULL
+ * for an unknown algorithm. */
 ADAOPT_API const char *adaopt_algorithm_name(adaopt_algorithm algorithm);
 /* The algorithm of that name (case-insensitive), or ADAOPT_ERR_ALGORITHM. */
 ADAOPT_API adaopt_status adaopt_algorithm_from_name(const char *name, adaopt_algorithm *algorithm);
@@ -196,10 +201,17 @@ typedef enum adaopt_option {
     ADAOPT_WARMUP_STEPS = 21,             /* whole number >= 0: linear warmup of lr over the
                                              first warmup_steps steps (lr (k+1)/warmup_steps) */
     ADAOPT_R = 22,                        /* >= 0: the average weighs step k by (k+1)^r */
-    ADAOPT_WEIGHT_LR_POWER = 23           /* >= 0: ... and by lr_max^weight_lr_power */
+    ADAOPT_WEIGHT_LR_POWER = 23,          /* >= 0: ... and by lr_max^weight_lr_power */
+    /* LAMB (pytorch-optimizer's keywords) */
+    ADAOPT_WEIGHT_DECOUPLE = 24,          /* 0/1 (1): decay p by lr wd (else wd p joins the update) */
+    ADAOPT_FIXED_DECAY = 25,              /* 0/1 (0): decoupled decay by wd, not lr wd */
+    ADAOPT_GRAD_AVERAGING = 26,           /* 0/1 (1): m takes (1-beta1) g (else g) */
+    ADAOPT_ADAM_UPDATE = 27,              /* 0/1 (0), keyword "adam": trust ratio 1 (plain Adam
+                                             direction, no bias correction of v) */
+    ADAOPT_CLAMP = 28                     /* >= 0 (10): ||p|| is clamped to this in the ratio */
 } adaopt_option;
 
-#define ADAOPT_OPTION_MAX 23
+#define ADAOPT_OPTION_MAX 28
 
 /* torch.optim's keyword for the option ("lr", "beta1", "eps", "initial_accumulator_value",
  * "eps_mode", ...), or NULL for an unknown option. */
@@ -565,7 +577,11 @@ typedef enum adaopt_state_kind {
     ADAOPT_STATE_WEIGHT_SUM = 14,    /* sum of the average's weights so far */
     ADAOPT_STATE_LR_MAX = 15,        /* largest scheduled lr so far (-1 before the first step) */
     ADAOPT_STATE_SCHEDULED_LR = 16,  /* lr of the last step, after warmup (read only) */
-    ADAOPT_STATE_TRAIN_MODE = 17     /* 1 train, 0 eval: the optimizer's (every group's) mode */
+    ADAOPT_STATE_TRAIN_MODE = 17,    /* 1 train, 0 eval: the optimizer's (every group's) mode */
+    /* LAMB's per-tensor scalars of the last step (adaopt_state_scalar; saved): */
+    ADAOPT_STATE_WEIGHT_NORM = 18,   /* min(||p||, clamp), after the decoupled decay */
+    ADAOPT_STATE_ADAM_NORM = 19,     /* ||u||, u the Adam direction */
+    ADAOPT_STATE_TRUST_RATIO = 20    /* weight_norm / (adam_norm + eps), or 1 if either is 0 */
 } adaopt_state_kind;
 
 /* torch's state key ("exp_avg", "sum", ...), or NULL. */
@@ -578,7 +594,8 @@ ADAOPT_API const char *adaopt_state_name(adaopt_state_kind kind);
  * momentum was never on). */
 ADAOPT_API adaopt_status adaopt_state(const adaopt_optimizer *opt, size_t tensor, adaopt_state_kind kind,
                            const float **data, size_t *numel);
-/* Scalar state: ADAOPT_STATE_STEP (every algorithm) and ADAOPT_STATE_MU_PRODUCT (NAdam). */
+/* Scalar state: ADAOPT_STATE_STEP (every algorithm), ADAOPT_STATE_MU_PRODUCT (NAdam), and
+ * LAMB's ADAOPT_STATE_WEIGHT_NORM, _ADAM_NORM, _TRUST_RATIO (of the tensor's last step). */
 ADAOPT_API adaopt_status adaopt_state_scalar(const adaopt_optimizer *opt, size_t tensor,
                                   adaopt_state_kind kind, double *value);
 

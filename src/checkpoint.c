@@ -201,7 +201,10 @@ static uint64_t slot_bytes(int storage, uint64_t numel)
                                             : blocks_of(numel) * 4 + numel;
 }
 
-static uint64_t tensor_bytes(const adaopt_tensor *t, int version)
+/* LAMB's tensors end with their last weight norm, adam norm and trust ratio (3 x f64). */
+enum { LAMB_TENSOR_BYTES = 24 };
+
+static uint64_t tensor_bytes(const adaopt_tensor *t, int version, adaopt_algorithm a)
 {
     unsigned mask = slot_mask(t), slots = 0;
     for (int s = 0; s < ADAOPT_MAX_SLOTS; s++)
@@ -209,7 +212,7 @@ static uint64_t tensor_bytes(const adaopt_tensor *t, int version)
     uint64_t n = 8 * 5 + 4 + 4 + (uint64_t)slots * slot_bytes(t->storage, t->numel);
     if (version >= 2)
         n += 4 + 4 + (t->master != NULL ? (uint64_t)t->numel * 4 : 0);
-    return n;
+    return n + (a == ADAOPT_ALGO_LAMB ? LAMB_TENSOR_BYTES : 0);
 }
 
 static uint64_t section_total(uint64_t payload)
@@ -225,7 +228,7 @@ size_t adaopt_checkpoint_size(const adaopt_optimizer *opt)
     uint64_t n = HEADER_BYTES + section_total(meta_bytes(version)) +
                  section_total(groups_bytes(opt, version)) + section_total(0);
     for (size_t i = 0; i < opt->n_tensors; i++)
-        n += section_total(tensor_bytes(&opt->tensors[i], version));
+        n += section_total(tensor_bytes(&opt->tensors[i], version, opt->algorithm));
     return n > SIZE_MAX ? SIZE_MAX : (size_t)n;
 }
 
@@ -309,7 +312,7 @@ static void write_checkpoint(const adaopt_optimizer *opt, sink *s)
         unsigned mask = slot_mask(t), ready = 0;
         for (int k = 0; k < ADAOPT_MAX_SLOTS; k++)
             ready |= t->slot_ready[k] ? 1u << k : 0u;
-        begin_section(s, "TENS", tensor_bytes(t, version));
+        begin_section(s, "TENS", tensor_bytes(t, version, opt->algorithm));
         put_u64(s, i);
         put_u64(s, t->numel);
         put_u64(s, t->group);
@@ -326,7 +329,10 @@ static void write_checkpoint(const adaopt_optimizer *opt, sink *s)
                 put_slot(s, t, k);
         if (version >= 2 && t->master != NULL)
             put_floats(s, t->master, t->numel);
-        end_section(s, tensor_bytes(t, version));
+        if (opt->algorithm == ADAOPT_ALGO_LAMB)
+            for (int k = 0; k < 3; k++)
+                put_f64(s, t->lamb_norms[k]);
+        end_section(s, tensor_bytes(t, version, opt->algorithm));
     }
     begin_section(s, "END ", 0);
     end_section(s, 0);
@@ -717,6 +723,9 @@ adaopt_status adaopt_load_buffer(adaopt_optimizer *opt, const void *buf, size_t 
                                   "tensor %zu", i);
             l->master_ready = (master_flags & 2u) != 0;
         }
+        for (int k = 0; k < 3 && st == ADAOPT_OK && opt->algorithm == ADAOPT_ALGO_LAMB; k++)
+            if (get_f64(&p, &l->lamb_norms[k]) || l->lamb_norms[k] < 0.0)
+                st = adaopt__fail(opt, ADAOPT_ERR_FORMAT, "load: damaged norms of tensor %zu", i);
         if (st == ADAOPT_OK && p.left != 0)
             st = adaopt__fail(opt, ADAOPT_ERR_FORMAT, "load: damaged section of tensor %zu", i);
         /* Every array the loaded options need must exist: one the checkpoint lacks starts at
@@ -770,6 +779,7 @@ adaopt_status adaopt_load_buffer(adaopt_optimizer *opt, const void *buf, size_t 
             t->slot_ready[k] = (lt[i].ready >> k) & 1u;
         t->step = l->step;
         t->mu_product = l->mu_product;
+        memcpy(t->lamb_norms, l->lamb_norms, sizeof t->lamb_norms);
     }
     opt->rounding_seed = rounding_seed;
     opt->steps_taken = steps_taken;

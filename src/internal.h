@@ -33,6 +33,7 @@ typedef struct adaopt_tensor {
     size_t group;
     uint64_t step;      /* t: steps this tensor has taken */
     double mu_product;  /* NAdam: product of mu_1..mu_t */
+    double lamb_norms[3]; /* LAMB's last weight norm, adam norm and trust ratio (saved) */
     /* State array k lives in one of two forms, by `storage` (lowp.c):
      *   float32:     slot[k], numel floats, 64-byte aligned (NULL until needed);
      *   bf16, 8-bit: packed[k] (numel uint16 or uint8 codes) and, for 8-bit, absmax[k] (one
@@ -78,6 +79,7 @@ struct adaopt_optimizer {
     /* Planned when groups are added, so that a step allocates nothing: */
     adaopt_chunk *chunks;   /* every tensor's chunks, in tensor order */
     size_t n_chunks;
+    double *chunk_sums;     /* LAMB: per chunk, its sums of p^2 and of u^2 (2 per chunk) */
     adaopt_coeffs *coeffs;  /* one per tensor, filled at each step */
     float **flat_params;    /* adaopt_step_flat's pointers into the caller's two buffers */
     const float **flat_grads;
@@ -214,6 +216,14 @@ void adaopt__sf_init_group(adaopt_group *g);
 /* lr_k of step index k (0-based): lr, times (k+1)/warmup_steps during the warmup. */
 double adaopt__sf_lr_at(const adaopt_group *g, uint64_t k);
 void adaopt__sf_advance(adaopt_group *g);
+
+/* LAMB (lamb.c): the coefficients of tensor i's step t, and the update of every tensor that has
+ * a gradient -- a pass that updates the moments and sums the squares of p and of the Adam
+ * direction u per chunk, the per-tensor norms and trust ratios (chunk sums added in chunk order:
+ * the same bits for any thread count), and a pass that moves p. */
+void adaopt__lamb_coeffs(adaopt_coeffs *c, const double *hp, uint64_t t);
+void adaopt__lamb_update(adaopt_optimizer *opt, void *const *params, const void *const *grads,
+                         size_t work);
 
 /* Option table (options.c). */
 ADAOPT_INTERNAL_API int adaopt__algorithm_valid(adaopt_algorithm algorithm);

@@ -89,6 +89,8 @@ int adaopt__slot_of_state(adaopt_algorithm algorithm, adaopt_state_kind kind)
         return kind == ADAOPT_STATE_EXP_AVG ? 0 : -1;
     case ADAOPT_ALGO_ADAMW_SCHEDULE_FREE:
         return kind == ADAOPT_STATE_Z ? 0 : kind == ADAOPT_STATE_EXP_AVG_SQ ? 1 : -1;
+    case ADAOPT_ALGO_LAMB:
+        return kind == ADAOPT_STATE_EXP_AVG ? 0 : kind == ADAOPT_STATE_EXP_AVG_SQ ? 1 : -1;
     }
     return -1;
 }
@@ -113,6 +115,7 @@ unsigned adaopt__slots_needed(adaopt_algorithm algorithm, const double *hp)
     case ADAOPT_ALGO_LION:
         return 1u;
     case ADAOPT_ALGO_ADAMW_SCHEDULE_FREE:
+    case ADAOPT_ALGO_LAMB:
         return 3u;
     }
     return 0u;
@@ -182,6 +185,7 @@ void adaopt_destroy(adaopt_optimizer *opt)
     free(opt->tensors);
     free(opt->groups);
     free(opt->chunks);
+    free(opt->chunk_sums);
     free(opt->coeffs);
     free(opt->flat_params);
     free(opt->flat_grads);
@@ -253,6 +257,11 @@ adaopt_status adaopt_add_group_typed(adaopt_optimizer *opt, const size_t *numels
                             (int)param_dtype, (int)grad_dtype);
     if (numels == NULL || group == NULL)
         return adaopt__fail(opt, ADAOPT_ERR_NULL, "add_group: numels and group must not be NULL");
+    if (opt->algorithm == ADAOPT_ALGO_LAMB && param_dtype != ADAOPT_DTYPE_F32)
+        return adaopt__fail(opt, ADAOPT_ERR_CONFLICT,
+                            "add_group: lamb takes float32 parameters for now (got %s): its two "
+                            "passes are not staged through bf16/fp16 blocks",
+                            adaopt_dtype_name(param_dtype));
     if (n_tensors == 0)
         return adaopt__fail(opt, ADAOPT_ERR_SIZE, "add_group: a group needs at least one tensor");
     if (n_tensors > SIZE_MAX / sizeof(adaopt_tensor) - opt->n_tensors)
@@ -302,6 +311,10 @@ adaopt_status adaopt_add_group_typed(adaopt_optimizer *opt, const size_t *numels
     if (chunks == NULL)
         return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "out of memory planning %zu chunks", n_chunks);
     opt->chunks = chunks;
+    double *chunk_sums = realloc(opt->chunk_sums, 2 * n_chunks * sizeof *chunk_sums);
+    if (chunk_sums == NULL)
+        return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "out of memory planning %zu chunks", n_chunks);
+    opt->chunk_sums = chunk_sums;
     adaopt_coeffs *coeffs = realloc(opt->coeffs, (opt->n_tensors + n_tensors) * sizeof *coeffs);
     if (coeffs == NULL)
         return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "out of memory adding %zu tensors", n_tensors);

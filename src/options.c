@@ -13,8 +13,9 @@
     (ALGO_BIT(ADAOPT_ALGO_SGD) | ALGO_BIT(ADAOPT_ALGO_ADAGRAD) | ALGO_BIT(ADAOPT_ALGO_RMSPROP) | \
      ALGO_BIT(ADAOPT_ALGO_ADAM) | ALGO_BIT(ADAOPT_ALGO_ADAMW) | ALGO_BIT(ADAOPT_ALGO_ADAMAX) |   \
      ALGO_BIT(ADAOPT_ALGO_NADAM) | ALGO_BIT(ADAOPT_ALGO_RADAM) | ALGO_BIT(ADAOPT_ALGO_LION) |  \
-     ALGO_BIT(ADAOPT_ALGO_ADAMW_SCHEDULE_FREE))
+     ALGO_BIT(ADAOPT_ALGO_ADAMW_SCHEDULE_FREE) | ALGO_BIT(ADAOPT_ALGO_LAMB))
 #define SCHEDULE_FREE ALGO_BIT(ADAOPT_ALGO_ADAMW_SCHEDULE_FREE)
+#define LAMB ALGO_BIT(ADAOPT_ALGO_LAMB)
 #define ADAM_FAMILY                                                                           \
     (ALGO_BIT(ADAOPT_ALGO_ADAM) | ALGO_BIT(ADAOPT_ALGO_ADAMW) | ALGO_BIT(ADAOPT_ALGO_ADAMAX) |  \
      ALGO_BIT(ADAOPT_ALGO_NADAM) | ALGO_BIT(ADAOPT_ALGO_RADAM))
@@ -38,9 +39,9 @@ typedef struct option_info {
 
 static const option_info OPTIONS[ADAOPT_OPTION_MAX + 1] = {
     [ADAOPT_LR] = {"lr", ALL_ALGOS, NONNEGATIVE, 1e-3},
-    [ADAOPT_BETA1] = {"beta1", ADAM_FAMILY | ALGO_BIT(ADAOPT_ALGO_LION) | SCHEDULE_FREE,
+    [ADAOPT_BETA1] = {"beta1", ADAM_FAMILY | ALGO_BIT(ADAOPT_ALGO_LION) | SCHEDULE_FREE | LAMB,
                       UNIT_OPEN, 0.9},
-    [ADAOPT_BETA2] = {"beta2", ADAM_FAMILY | ALGO_BIT(ADAOPT_ALGO_LION) | SCHEDULE_FREE,
+    [ADAOPT_BETA2] = {"beta2", ADAM_FAMILY | ALGO_BIT(ADAOPT_ALGO_LION) | SCHEDULE_FREE | LAMB,
                       UNIT_OPEN, 0.999},
     [ADAOPT_EPS] = {"eps", ALL_ALGOS & ~ALGO_BIT(ADAOPT_ALGO_SGD) & ~ALGO_BIT(ADAOPT_ALGO_LION),
                     NONNEGATIVE, 1e-8},
@@ -72,6 +73,11 @@ static const option_info OPTIONS[ADAOPT_OPTION_MAX + 1] = {
     [ADAOPT_WARMUP_STEPS] = {"warmup_steps", SCHEDULE_FREE, COUNT, 0.0},
     [ADAOPT_R] = {"r", SCHEDULE_FREE, NONNEGATIVE, 0.0},
     [ADAOPT_WEIGHT_LR_POWER] = {"weight_lr_power", SCHEDULE_FREE, NONNEGATIVE, 2.0},
+    [ADAOPT_WEIGHT_DECOUPLE] = {"weight_decouple", LAMB, BOOLEAN, 1.0},
+    [ADAOPT_FIXED_DECAY] = {"fixed_decay", LAMB, BOOLEAN, 0.0},
+    [ADAOPT_GRAD_AVERAGING] = {"grad_averaging", LAMB, BOOLEAN, 1.0},
+    [ADAOPT_ADAM_UPDATE] = {"adam", LAMB, BOOLEAN, 0.0},
+    [ADAOPT_CLAMP] = {"clamp", LAMB, NONNEGATIVE, 10.0},
 };
 
 static const char *const ALGORITHM_NAMES[] = {
@@ -80,11 +86,12 @@ static const char *const ALGORITHM_NAMES[] = {
     [ADAOPT_ALGO_ADAMW] = "adamw",   [ADAOPT_ALGO_ADAMAX] = "adamax",
     [ADAOPT_ALGO_NADAM] = "nadam",   [ADAOPT_ALGO_RADAM] = "radam",
     [ADAOPT_ALGO_LION] = "lion",     [ADAOPT_ALGO_ADAMW_SCHEDULE_FREE] = "adamw_schedulefree",
+    [ADAOPT_ALGO_LAMB] = "lamb",
 };
 
 int adaopt__algorithm_valid(adaopt_algorithm algorithm)
 {
-    return algorithm >= ADAOPT_ALGO_SGD && algorithm <= ADAOPT_ALGO_ADAMW_SCHEDULE_FREE;
+    return algorithm >= ADAOPT_ALGO_SGD && algorithm <= ADAOPT_ALGO_LAMB;
 }
 
 static int option_valid(adaopt_option option)
@@ -107,7 +114,7 @@ adaopt_status adaopt_algorithm_from_name(const char *name, adaopt_algorithm *alg
 {
     if (name == NULL || algorithm == NULL)
         return ADAOPT_ERR_NULL;
-    for (int a = ADAOPT_ALGO_SGD; a <= ADAOPT_ALGO_ADAMW_SCHEDULE_FREE; a++) {
+    for (int a = ADAOPT_ALGO_SGD; a <= ADAOPT_ALGO_LAMB; a++) {
         if (strcasecmp(name, ALGORITHM_NAMES[a]) == 0) {
             *algorithm = (adaopt_algorithm)a;
             return ADAOPT_OK;
@@ -161,6 +168,8 @@ adaopt_status adaopt_default(adaopt_algorithm algorithm, adaopt_option option, d
     case ADAOPT_EPS:
         if (algorithm == ADAOPT_ALGO_ADAGRAD)
             v = 1e-10;
+        else if (algorithm == ADAOPT_ALGO_LAMB)
+            v = 1e-6; /* pytorch-optimizer */
         break;
     case ADAOPT_WEIGHT_DECAY:
         if (algorithm == ADAOPT_ALGO_ADAMW)
@@ -188,6 +197,12 @@ adaopt_status adaopt__check_value(adaopt_optimizer *opt, adaopt_algorithm algori
                             adaopt_algorithm_name(algorithm), info->name);
     if (!isfinite(value))
         return adaopt__fail(opt, ADAOPT_ERR_VALUE, "%s must be finite (got %g)", info->name,
+                            value);
+    if (algorithm == ADAOPT_ALGO_LAMB && option == ADAOPT_STATE_STORAGE &&
+        value != ADAOPT_STORAGE_F32)
+        return adaopt__fail(opt, ADAOPT_ERR_VALUE,
+                            "lamb keeps float32 state for now (got state_storage %g): its two "
+                            "passes over each tensor are not staged through bf16 or 8-bit codes",
                             value);
     if (algorithm == ADAOPT_ALGO_ADAMW_SCHEDULE_FREE) {
         if (option == ADAOPT_BETA1 && value == 0.0)

@@ -29,8 +29,11 @@ const char *adaopt_state_name(adaopt_state_kind kind)
         [ADAOPT_STATE_LR_MAX] = "lr_max",
         [ADAOPT_STATE_SCHEDULED_LR] = "scheduled_lr",
         [ADAOPT_STATE_TRAIN_MODE] = "train_mode",
+        [ADAOPT_STATE_WEIGHT_NORM] = "weight_norm",
+        [ADAOPT_STATE_ADAM_NORM] = "adam_norm",
+        [ADAOPT_STATE_TRUST_RATIO] = "trust_ratio",
     };
-    return kind >= ADAOPT_STATE_STEP && kind <= ADAOPT_STATE_TRAIN_MODE ? names[kind] : NULL;
+    return kind >= ADAOPT_STATE_STEP && kind <= ADAOPT_STATE_TRUST_RATIO ? names[kind] : NULL;
 }
 
 static adaopt_status check_tensor(const adaopt_optimizer *opt, size_t tensor)
@@ -104,6 +107,14 @@ adaopt_status adaopt_state_scalar(const adaopt_optimizer *opt, size_t tensor,
     }
     if (kind == ADAOPT_STATE_MU_PRODUCT && opt->algorithm == ADAOPT_ALGO_NADAM) {
         *value = opt->tensors[tensor].mu_product;
+        return ADAOPT_OK;
+    }
+    if (opt->algorithm == ADAOPT_ALGO_LAMB && kind >= ADAOPT_STATE_WEIGHT_NORM &&
+        kind <= ADAOPT_STATE_TRUST_RATIO) {
+        if (opt->tensors[tensor].step == 0)
+            return adaopt__fail(o, ADAOPT_ERR_STATE, "tensor %zu has no '%s' yet", tensor,
+                                adaopt_state_name(kind));
+        *value = opt->tensors[tensor].lamb_norms[kind - ADAOPT_STATE_WEIGHT_NORM];
         return ADAOPT_OK;
     }
     return adaopt__fail(o, ADAOPT_ERR_OPTION, "%s has no scalar state '%s'",
@@ -195,6 +206,11 @@ adaopt_status adaopt_effective_lr(const adaopt_optimizer *opt, size_t tensor, fl
         case ADAOPT_ALGO_LION: /* every coordinate moves by lr (or not at all) */
             e = s.lr;
             break;
+        case ADAOPT_ALGO_LAMB: { /* lr / bc1 times the last trust ratio, over the denominator */
+            double trust = hp[ADAOPT_ADAM_UPDATE] != 0.0 ? 1.0 : t->lamb_norms[2];
+            e = s.lr / s.bc1 * trust / (sqrt(s1[k]) + eps);
+            break;
+        }
         case ADAOPT_ALGO_ADAMW_SCHEDULE_FREE: { /* z's step at the group's last k */
             const adaopt_group *g = &opt->groups[t->group];
             uint64_t gk = g->sf_k > 0 ? g->sf_k : 1;
@@ -289,6 +305,14 @@ adaopt_status adaopt_set_state_scalar(adaopt_optimizer *opt, size_t tensor, adao
         if (!(value >= 0.0 && value <= 1.0)) /* 0 when beta1 = 0 */
             return adaopt__fail(opt, ADAOPT_ERR_VALUE, "mu_product must be in [0, 1] (got %g)", value);
         opt->tensors[tensor].mu_product = value;
+        return ADAOPT_OK;
+    }
+    if (opt->algorithm == ADAOPT_ALGO_LAMB && kind >= ADAOPT_STATE_WEIGHT_NORM &&
+        kind <= ADAOPT_STATE_TRUST_RATIO) {
+        if (value < 0.0) /* (NaN kept: a tensor that went NaN reports it) */
+            return adaopt__fail(opt, ADAOPT_ERR_VALUE, "%s must not be negative (got %g)",
+                                adaopt_state_name(kind), value);
+        opt->tensors[tensor].lamb_norms[kind - ADAOPT_STATE_WEIGHT_NORM] = value;
         return ADAOPT_OK;
     }
     return adaopt__fail(opt, ADAOPT_ERR_OPTION, "%s has no scalar state '%s'",

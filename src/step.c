@@ -162,6 +162,10 @@ static adaopt_status check_sparse(adaopt_optimizer *opt, size_t i, const adaopt_
         return adaopt__fail(opt, ADAOPT_ERR_CONFLICT,
                             "tensor %zu: adamw_schedulefree does not take sparse gradients (every "
                             "row moves toward its z at every step)", i);
+    if (opt->algorithm == ADAOPT_ALGO_LAMB)
+        return adaopt__fail(opt, ADAOPT_ERR_CONFLICT,
+                            "tensor %zu: lamb does not take sparse gradients (its trust ratio is "
+                            "a norm of the whole tensor, as pytorch-optimizer's)", i);
     if (hp[ADAOPT_WEIGHT_DECAY] != 0.0 && !decoupled_decay(opt->algorithm, hp))
         return adaopt__fail(opt, ADAOPT_ERR_CONFLICT,
                             "tensor %zu: weight_decay (coupled) is not compatible with sparse "
@@ -425,6 +429,10 @@ static adaopt_status step_impl(adaopt_optimizer *opt, void *const *params,
         return adaopt__fail(opt, ADAOPT_ERR_STATE,
                             "step: the optimizer is in eval mode (the parameters hold x): call "
                             "adaopt_train before stepping");
+    if (opt->algorithm == ADAOPT_ALGO_LAMB && scaled)
+        return adaopt__fail(opt, ADAOPT_ERR_CONFLICT,
+                            "step: lamb does not take adaopt_scale_next_grads (scale the "
+                            "gradients in place: adaopt_unscale_grads, adaopt_clip_grad_norm)");
     for (size_t gi = 0; gi < opt->n_groups; gi++) {
         adaopt_status st = check_group(opt, gi);
         if (st != ADAOPT_OK)
@@ -517,6 +525,8 @@ static adaopt_status step_impl(adaopt_optimizer *opt, void *const *params,
             adaopt_step_scalars s = adaopt__step_scalars_at(opt->algorithm, hp, t->step + 1, t->mu_product);
             if (schedule_free)
                 sf_coeffs(&opt->coeffs[i], &opt->groups[t->group], t->slot_ready[0]);
+            else if (opt->algorithm == ADAOPT_ALGO_LAMB)
+                adaopt__lamb_coeffs(&opt->coeffs[i], hp, t->step + 1);
             else
                 fill_coeffs(&opt->coeffs[i], opt->algorithm, hp, &s, t->slot_ready[0]);
             if (opt->algorithm == ADAOPT_ALGO_NADAM)
@@ -534,7 +544,10 @@ static adaopt_status step_impl(adaopt_optimizer *opt, void *const *params,
     }
 
     /* Parallel: every chunk of every tensor that has a gradient.  Element-wise work on fixed
-     * chunk boundaries with bit-identical kernels: the result does not depend on the threads. */
+     * chunk boundaries with bit-identical kernels: the result does not depend on the threads.
+     * (LAMB: two passes with the per-tensor norms between them, lamb.c.) */
+    if (opt->algorithm == ADAOPT_ALGO_LAMB)
+        adaopt__lamb_update(opt, params, grads, work);
     adaopt_kernel_fn kernel = opt->kernels->by_algorithm[opt->algorithm];
     const adaopt_chunk *chunks = opt->chunks;
     const adaopt_tensor *tensors = opt->tensors;
@@ -548,7 +561,7 @@ static adaopt_status step_impl(adaopt_optimizer *opt, void *const *params,
 #endif
     for (long k = 0; k < n_chunks; k++) {
         const adaopt_chunk *ch = &chunks[k];
-        if (grads[ch->tensor] == NULL)
+        if (grads[ch->tensor] == NULL || opt->algorithm == ADAOPT_ALGO_LAMB)
             continue;
         const adaopt_tensor *t = &tensors[ch->tensor];
         size_t b = ch->begin;

@@ -34,7 +34,7 @@ import os
 import numpy as np
 
 __all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "Lion",
-           "AdamWScheduleFree",
+           "AdamWScheduleFree", "Lamb",
            "Optimizer", "AdaoptError", "clip_grad_norm_", "clip_grad_value_", "library_path",
            "supported_isas", "bf16array", "as_bf16", "to_bf16", "from_bf16"]
 
@@ -153,8 +153,10 @@ _STATE_KEYS = {
     "adamw": ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"],
     "adamax": ["exp_avg", "exp_inf"], "nadam": ["exp_avg", "exp_avg_sq"],
     "radam": ["exp_avg", "exp_avg_sq"], "lion": ["exp_avg"],
-    "adamw_schedulefree": ["z", "exp_avg_sq"],
+    "adamw_schedulefree": ["z", "exp_avg_sq"], "lamb": ["exp_avg", "exp_avg_sq"],
 }
+# LAMB's per-tensor scalars of the last step (adaopt_state_scalar), as pytorch-optimizer's keys.
+_LAMB_SCALARS = {"weight_norm": 18, "adam_norm": 19, "trust_ratio": 20}
 _EPS_MODES = {"outside": 0, "inside": 1, "hat": 2}
 _WORDS = {"param_update": {"master": 0, "master_sr": 1, "sr": 2, "nearest": 3},
           "state_storage": {"float32": 0, "bf16": 1, "8bit": 2}}
@@ -314,13 +316,15 @@ class Optimizer:
                      "nesterov", "maximize", "amsgrad", "centered", "alpha", "lr_decay",
                      "initial_accumulator_value", "momentum_decay", "decoupled_weight_decay",
                      "eps_mode", "param_update", "state_storage", "min_8bit_numel",
-                     "warmup_steps", "r", "weight_lr_power"):
+                     "warmup_steps", "r", "weight_lr_power", "weight_decouple", "fixed_decay",
+                     "grad_averaging", "adam", "clamp"):
             value = ctypes.c_double()
             if _default(self._algo, _option_id(name), ctypes.byref(value)) != 0:
                 continue
             v = value.value
             if name in ("nesterov", "maximize", "amsgrad", "centered",
-                        "decoupled_weight_decay"):
+                        "decoupled_weight_decay", "weight_decouple", "fixed_decay",
+                        "grad_averaging", "adam"):
                 v = bool(v)
             elif name == "eps_mode":
                 v = {0: "outside", 1: "inside", 2: "hat"}[int(v)]
@@ -532,6 +536,11 @@ class Optimizer:
             _check(_state_scalar(self._handle, i, _STATE_KINDS["mu_product"], ctypes.byref(mu)),
                    self._handle)
             out["mu_product"] = mu.value
+        if self._algorithm == "lamb":
+            v = ctypes.c_double()
+            for key, kind in _LAMB_SCALARS.items():
+                _check(_state_scalar(self._handle, i, kind, ctypes.byref(v)), self._handle)
+                out[key] = v.value
         shape = self._params[i].shape
         for key in _STATE_KEYS[self._algorithm]:
             data, n = _c_float_p(), ctypes.c_size_t()
@@ -588,7 +597,8 @@ class Optimizer:
             s = state_dict["state"].get(key, {})
             entry = {}
             for k, v in s.items():
-                if k in ("step", "mu_product"):
+                if k in ("step", "mu_product") or (self._algorithm == "lamb" and
+                                                   k in _LAMB_SCALARS):
                     entry[k] = float(np.asarray(v))
                     continue
                 if v is None:
@@ -622,6 +632,10 @@ class Optimizer:
                 _check(_set_state_scalar(self._handle, i, _STATE_KINDS["mu_product"],
                                          entry.get("mu_product", 1.0)), self._handle,
                        "load_state_dict")
+            for key, kind in (_LAMB_SCALARS.items() if self._algorithm == "lamb" else ()):
+                if key in entry:
+                    _check(_set_state_scalar(self._handle, i, kind, entry[key]), self._handle,
+                           "load_state_dict")
 
     def save(self, path):
         """Writes the complete state to `path` (adaopt's checkpoint format, atomically)."""
@@ -758,6 +772,15 @@ RAdam = _make("RAdam", "radam", ("lr", "betas", "eps", "weight_decay"),
 Lion = _make("Lion", "lion", ("lr", "betas", "weight_decay"),
              "lion_pytorch.Lion(params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0): the sign "
              "of b1 m + (1-b1) g, decoupled weight decay")
+
+
+Lamb = _make("Lamb", "lamb", ("lr", "betas", "weight_decay", "weight_decouple", "fixed_decay"),
+             "pytorch_optimizer.Lamb(params, lr=1e-3, betas=(0.9, 0.999), weight_decay=0.0, "
+             "weight_decouple=True, fixed_decay=False, grad_averaging=True, adam=False, eps=1e-6, "
+             "maximize=False) and its class attribute clamp=10 as a keyword: Adam's direction "
+             "times the per-tensor trust ratio min(||p||, clamp) / (||u|| + eps).  rectify, "
+             "pre_norm and adanorm are not supported; state has weight_norm, adam_norm, "
+             "trust_ratio as pytorch-optimizer's")
 
 
 class AdamWScheduleFree(Optimizer):

@@ -71,6 +71,12 @@ typedef struct adaopt_coeffs {
     float lerp_coef;       /* c, or c - 1 when |c| >= 0.5 (torch's lerp: see the kernel) */
     int lerp_from_end;     /* |c| >= 0.5: y = z + (c-1)(z-y) */
     float y_coef;          /* lr_k (beta1 (1 - c) - 1) */
+
+    /* LAMB (also: maximize, beta1, beta2, one_minus_beta2, eps, decoupled, decay_factor,
+     * neg_step_size = -lr / bc1) */
+    float lamb_beta3;      /* 1 - beta1 with grad_averaging, else 1 */
+    float lamb_wd;         /* weight_decay added to u (weight_decouple off), else 0 */
+    float trust;           /* this step's trust ratio (1 in adam mode), for the second pass */
 } adaopt_coeffs;
 
 /* One function per algorithm family.  s0..s2 are the tensor's state slots (unused ones NULL). */
@@ -95,6 +101,12 @@ void adaopt_lion_scalar(const adaopt_coeffs *c, float *p, const float *g, float 
                         float *u1, float *u2, size_t n);
 void adaopt_sf_adamw_scalar(const adaopt_coeffs *c, float *p, const float *g, float *z,
                             float *exp_avg_sq, float *u2, size_t n);
+/* LAMB's two passes: moments (m, v updated; p decayed when decoupled; u = the Adam direction
+ * written to u_out) and apply (p += -step * trust * u, u recomputed from m, v and p). */
+void adaopt_lamb_moments_scalar(const adaopt_coeffs *c, float *p, const float *g, float *exp_avg,
+                                float *exp_avg_sq, float *u_out, size_t n);
+void adaopt_lamb_apply_scalar(const adaopt_coeffs *c, float *p, const float *g, float *exp_avg,
+                              float *exp_avg_sq, float *u2, size_t n);
 
 /* The same kernels for each ISA (avx2.c, avx512.c, neon.c: simd_body.h), bit-identical to the
  * scalar ones. */
@@ -116,7 +128,11 @@ void adaopt_sf_adamw_scalar(const adaopt_coeffs *c, float *p, const float *g, fl
     void adaopt_lion_##isa(const adaopt_coeffs *, float *, const float *, float *, float *,   \
                            float *, size_t);                                                  \
     void adaopt_sf_adamw_##isa(const adaopt_coeffs *, float *, const float *, float *,        \
-                               float *, float *, size_t);
+                               float *, float *, size_t);                                     \
+    void adaopt_lamb_moments_##isa(const adaopt_coeffs *, float *, const float *, float *,    \
+                                   float *, float *, size_t);                                 \
+    void adaopt_lamb_apply_##isa(const adaopt_coeffs *, float *, const float *, float *,      \
+                                 float *, float *, size_t);
 ADAOPT_DECLARE_KERNELS(avx2)
 ADAOPT_DECLARE_KERNELS(avx512)
 ADAOPT_DECLARE_KERNELS(neon)
@@ -157,7 +173,8 @@ void adaopt_bf16_narrow_sr_avx512(const float *, uint16_t *, size_t, uint32_t, u
 
 /* One ISA's kernel for each algorithm, indexed by adaopt_algorithm, and its conversions. */
 typedef struct adaopt_kernel_table {
-    adaopt_kernel_fn by_algorithm[16]; /* by adaopt_algorithm, 1 .. the last */
+    adaopt_kernel_fn by_algorithm[16]; /* by adaopt_algorithm, 1 .. the last (LAMB: moments) */
+    adaopt_kernel_fn lamb_apply;       /* LAMB's second pass */
     adaopt_lowp_fns lowp;
 } adaopt_kernel_table;
 

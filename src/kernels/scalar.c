@@ -212,6 +212,48 @@ void adaopt_sf_adamw_scalar(const adaopt_coeffs *c, float *p, const float *g, fl
     }
 }
 
+/* LAMB, as pytorch-optimizer 4.1.0's Lamb (its default foreach path):
+ *   p = p (1 - lr wd)                      decoupled decay (weight_decouple; 1 - wd if fixed_decay)
+ *   m = fma(g, beta3, m b1)                beta3 = 1 - b1 with grad_averaging, else 1
+ *   v = fma((1-b2) g, g, v b2)
+ *   u = (1 / (sqrt(v) + eps)) m            (+ fma(p, wd, u) when the decay is not decoupled)
+ * and, once the tensor's norms are known, p = fma(u trust, -lr / bc1, p).  torch 2.x fuses
+ * add(alpha=), addcmul and the foreach add with alpha: so does each fma here. */
+static inline float lamb_direction(const adaopt_coeffs *c, float p, float m, float v)
+{
+    float u = (1.0f / (sqrtf(v) + c->eps)) * m; /* sqrt_, add_(eps), reciprocal_, mul_(exp_avg) */
+    return c->lamb_wd != 0.0f ? fmaf(p, c->lamb_wd, u) : u;
+}
+
+void adaopt_lamb_moments_scalar(const adaopt_coeffs *c, float *p, const float *g, float *exp_avg,
+                                float *exp_avg_sq, float *u_out, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float pi = p[i];
+        if (c->decoupled) {
+            pi = pi * c->decay_factor; /* _foreach_mul_(params, 1 - lr wd) */
+            p[i] = pi;
+        }
+        float gi = c->maximize ? -g[i] : g[i];
+        float m = fmaf(gi, c->lamb_beta3, exp_avg[i] * c->beta1);
+        float v = fmaf(c->one_minus_beta2 * gi, gi, exp_avg_sq[i] * c->beta2);
+        exp_avg[i] = m;
+        exp_avg_sq[i] = v;
+        u_out[i] = lamb_direction(c, pi, m, v);
+    }
+}
+
+void adaopt_lamb_apply_scalar(const adaopt_coeffs *c, float *p, const float *g, float *exp_avg,
+                              float *exp_avg_sq, float *u2, size_t n)
+{
+    (void)g;
+    (void)u2;
+    for (size_t i = 0; i < n; i++) {
+        float u = lamb_direction(c, p[i], exp_avg[i], exp_avg_sq[i]) * c->trust;
+        p[i] = fmaf(u, c->neg_step_size, p[i]); /* foreach_add_(params, updates, -step_size) */
+    }
+}
+
 void adaopt_radam_scalar(const adaopt_coeffs *c, float *p, const float *g, float *exp_avg,
                          float *exp_avg_sq, float *u2, size_t n)
 {

@@ -258,3 +258,53 @@ void KERNEL(sf_adamw)(const adaopt_coeffs *c, float *p, const float *g, float *z
     }
     TAIL(adaopt_sf_adamw_scalar, z, exp_avg_sq, u2);
 }
+
+/* LAMB's two passes (lamb_moments_scalar, lamb_apply_scalar in scalar.c: the same fmas). */
+static inline VEC lamb_direction_v(const adaopt_coeffs *c, VEC p, VEC m, VEC v, VEC one, VEC eps,
+                                   VEC wd)
+{
+    VEC u = VMUL(VDIV(one, VADD(VSQRT(v), eps)), m);
+    return c->lamb_wd != 0.0f ? VFMA(p, wd, u) : u;
+}
+
+void KERNEL(lamb_moments)(const adaopt_coeffs *c, float *p, const float *g, float *exp_avg,
+                          float *exp_avg_sq, float *u_out, size_t n)
+{
+    COMMON_CONSTANTS;
+    (void)wd;
+    const VEC decay = VSET1(c->decay_factor), b1 = VSET1(c->beta1), beta3 = VSET1(c->lamb_beta3);
+    const VEC b2 = VSET1(c->beta2), omb2 = VSET1(c->one_minus_beta2), one = VSET1(1.0f);
+    const VEC lwd = VSET1(c->lamb_wd);
+    for (; i + W <= n; i += W) {
+        VEC pi = VLOAD(p + i);
+        if (c->decoupled) {
+            pi = VMUL(pi, decay);
+            VSTORE(p + i, pi);
+        }
+        VEC gi = VXOR(VLOAD(g + i), sign);
+        VEC m = VFMA(gi, beta3, VMUL(VLOAD(exp_avg + i), b1));
+        VEC v = VFMA(VMUL(omb2, gi), gi, VMUL(VLOAD(exp_avg_sq + i), b2));
+        VSTORE(exp_avg + i, m);
+        VSTORE(exp_avg_sq + i, v);
+        VSTORE(u_out + i, lamb_direction_v(c, pi, m, v, one, eps, lwd));
+    }
+    if (i < n)
+        adaopt_lamb_moments_scalar(c, p + i, g + i, exp_avg + i, exp_avg_sq + i, u_out + i, n - i);
+}
+
+void KERNEL(lamb_apply)(const adaopt_coeffs *c, float *p, const float *g, float *exp_avg,
+                        float *exp_avg_sq, float *u2, size_t n)
+{
+    COMMON_CONSTANTS;
+    (void)wd;
+    (void)sign;
+    const VEC one = VSET1(1.0f), lwd = VSET1(c->lamb_wd), trust = VSET1(c->trust);
+    const VEC neg_step = VSET1(c->neg_step_size);
+    for (; i + W <= n; i += W) {
+        VEC pi = VLOAD(p + i);
+        VEC u = VMUL(lamb_direction_v(c, pi, VLOAD(exp_avg + i), VLOAD(exp_avg_sq + i), one, eps,
+                                      lwd), trust);
+        VSTORE(p + i, VFMA(u, neg_step, pi));
+    }
+    TAIL(adaopt_lamb_apply_scalar, exp_avg, exp_avg_sq, u2);
+}

@@ -1,0 +1,116 @@
+/*
+ * lamb.c -- LAMB's step beyond its kernels: the per-step coefficients, and the two passes over
+ * every tensor with the per-tensor norms between them.  docs/ALGORITHMS.md, "LAMB", has the
+ * formulas; the kernels are lamb_moments and lamb_apply in src/kernels/.
+ *
+ * The norms must not depend on the thread count or the ISA: each chunk's sums of p^2 and u^2
+ * are taken in double by one portable loop (adaopt__sum_pow: fixed partial sums) over blocks of
+ * LAMB_BLOCK elements, whatever the ISA that computed them (bit-identical), and the chunks' sums
+ * are added in chunk order by one thread.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "internal.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+enum { LAMB_BLOCK = 1024 }; /* u of one block, on the stack of the thread (4 KiB) */
+
+void adaopt__lamb_coeffs(adaopt_coeffs *c, const double *hp, uint64_t t)
+{
+    memset(c, 0, sizeof *c);
+    double lr = hp[ADAOPT_LR], wd = hp[ADAOPT_WEIGHT_DECAY], beta1 = hp[ADAOPT_BETA1];
+    int decouple = hp[ADAOPT_WEIGHT_DECOUPLE] != 0.0;
+    c->maximize = hp[ADAOPT_MAXIMIZE] != 0.0;
+    c->beta1 = (float)beta1;
+    c->lamb_beta3 = (float)(hp[ADAOPT_GRAD_AVERAGING] != 0.0 ? 1.0 - beta1 : 1.0);
+    c->beta2 = (float)hp[ADAOPT_BETA2];
+    c->one_minus_beta2 = (float)(1.0 - hp[ADAOPT_BETA2]);
+    c->eps = (float)hp[ADAOPT_EPS];
+    c->decoupled = decouple && wd != 0.0;
+    c->decay_factor = (float)(1.0 - wd * (hp[ADAOPT_FIXED_DECAY] != 0.0 ? 1.0 : lr));
+    c->lamb_wd = !decouple && wd > 0.0 ? (float)wd : 0.0f;
+    c->lr_f = (float)lr;
+    c->bc1 = (float)(1.0 - pow(beta1, (double)t));
+    c->neg_step_size = (float)-(lr / (1.0 - pow(beta1, (double)t))); /* lr / bc1 */
+    c->trust = 1.0f;
+}
+
+void adaopt__lamb_update(adaopt_optimizer *opt, void *const *params, const void *const *grads,
+                         size_t work)
+{
+    const adaopt_chunk *chunks = opt->chunks;
+    const adaopt_tensor *tensors = opt->tensors;
+    adaopt_coeffs *coeffs = opt->coeffs;
+    double *sums = opt->chunk_sums;
+    adaopt_kernel_fn moments = opt->kernels->by_algorithm[ADAOPT_ALGO_LAMB];
+    adaopt_kernel_fn apply = opt->kernels->lamb_apply;
+    long n_chunks = (long)opt->n_chunks;
+    int threads = (int)opt->threads;
+    (void)threads;
+    (void)work;
+
+    /* 1. Moments, the decayed p, and each chunk's sums of p^2 and u^2. */
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && work >= 2 * ADAOPT_CHUNK_ELEMS)
+#endif
+    for (long k = 0; k < n_chunks; k++) {
+        const adaopt_chunk *ch = &chunks[k];
+        if (grads[ch->tensor] == NULL)
+            continue;
+        const adaopt_tensor *t = &tensors[ch->tensor];
+        float *p = params[ch->tensor];
+        const float *g = grads[ch->tensor];
+        float u[LAMB_BLOCK];
+        double sp = 0.0, su = 0.0;
+        for (size_t b = ch->begin; b < ch->end; b += LAMB_BLOCK) {
+            size_t n = ch->end - b < LAMB_BLOCK ? ch->end - b : LAMB_BLOCK;
+            moments(&coeffs[ch->tensor], p + b, g + b, t->slot[0] + b, t->slot[1] + b, u, n);
+            sp = adaopt__sum_pow(p + b, n, 1, sp);
+            su = adaopt__sum_pow(u, n, 1, su);
+        }
+        sums[2 * k] = sp;
+        sums[2 * k + 1] = su;
+    }
+
+    /* 2. Per tensor, in chunk order: the norms and the trust ratio (in float, as the reference's
+     * float32 tensors compute them). */
+    size_t k = 0;
+    while (k < opt->n_chunks) {
+        size_t i = chunks[k].tensor;
+        double sp = 0.0, su = 0.0;
+        for (; k < opt->n_chunks && chunks[k].tensor == i; k++) {
+            sp += sums[2 * k];
+            su += sums[2 * k + 1];
+        }
+        if (grads[i] == NULL)
+            continue;
+        adaopt_tensor *t = &opt->tensors[i];
+        const double *hp = opt->groups[t->group].hp;
+        float clamp = (float)hp[ADAOPT_CLAMP], eps = (float)hp[ADAOPT_EPS];
+        float wn = (float)sqrt(sp), un = (float)sqrt(su);
+        wn = wn > clamp ? clamp : wn; /* clamp_(max=): NaN stays NaN */
+        float trust = wn != 0.0f && un != 0.0f ? wn / (un + eps) : 1.0f;
+        t->lamb_norms[0] = wn;
+        t->lamb_norms[1] = un;
+        t->lamb_norms[2] = trust;
+        coeffs[i].trust = hp[ADAOPT_ADAM_UPDATE] != 0.0 ? 1.0f : trust;
+    }
+
+    /* 3. p moves along u, scaled by the trust ratio. */
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && work >= 2 * ADAOPT_CHUNK_ELEMS)
+#endif
+    for (long c = 0; c < n_chunks; c++) {
+        const adaopt_chunk *ch = &chunks[c];
+        if (grads[ch->tensor] == NULL)
+            continue;
+        const adaopt_tensor *t = &tensors[ch->tensor];
+        size_t b = ch->begin;
+        apply(&coeffs[ch->tensor], (float *)params[ch->tensor] + b, NULL, t->slot[0] + b,
+              t->slot[1] + b, NULL, ch->end - b);
+    }
+}
