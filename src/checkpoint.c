@@ -149,10 +149,12 @@ static int format_version(const adaopt_optimizer *opt)
     return 1;
 }
 
-/* Options a version records: version 1 knew ids up to ADAOPT_EPS_MODE. */
+/* Options a version records: version 1 knew ids up to ADAOPT_EPS_MODE, and the low-precision
+ * ones (18..20) came with version 2.  The options after those belong to algorithms newer than
+ * both formats (Schedule-Free, LAMB), so every version records them. */
 static int option_in_version(int version, int option)
 {
-    return version >= 2 || option <= ADAOPT_EPS_MODE;
+    return version >= 2 || option <= ADAOPT_EPS_MODE || option > ADAOPT_MIN_8BIT_NUMEL;
 }
 
 /* The payload sizes, shared by the writer and adaopt_checkpoint_size. */

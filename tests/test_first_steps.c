@@ -418,6 +418,111 @@ static void schedule_free_refusals(void **unused)
     adaopt_destroy(opt);
 }
 
+/* LAMB (pytorch-optimizer): m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  u = m / (sqrt(v) + eps);
+ * trust = min(||p||, clamp) / (||u|| + eps);  p = p - lr/bc1 * trust * u.  By hand at t = 1
+ * (bc1 = 1 - b1, so lr/bc1 * m = lr g): u_i = 0.1 g_i / (sqrt(0.001) |g_i| + eps), and p moves by
+ * lr/0.1 * trust * u.  p = (3, 4): ||p|| = 5; p = (30, 40): clamped to 10; adam: trust 1. */
+static void lamb_first_step(void **unused)
+{
+    (void)unused;
+    const double g[2] = {0.5, -1.0}, eps = 1e-6, lr = 0.01;
+    double u[2], un = 0;
+    for (int i = 0; i < 2; i++) {
+        u[i] = 0.1 * g[i] / (sqrt(0.001 * g[i] * g[i]) + eps);
+        un += u[i] * u[i];
+    }
+    un = sqrt(un);
+    static const struct { double p0, p1; int adam; double weight_norm; } CASES[] = {
+        {3, 4, 0, 5}, {30, 40, 0, 10}, {3, 4, 1, 5}};
+    for (int c = 0; c < 3; c++) {
+        adaopt_optimizer *opt = one_tensor(ADAOPT_ALGO_LAMB, 2);
+        set_ok(opt, ADAOPT_LR, lr);
+        set_ok(opt, ADAOPT_ADAM_UPDATE, CASES[c].adam);
+        float p[2] = {(float)CASES[c].p0, (float)CASES[c].p1}, gf[2] = {0.5f, -1.0f};
+        step_ok(opt, p, gf);
+        double trust = CASES[c].adam ? 1.0 : CASES[c].weight_norm / (un + eps);
+        assert_close(p[0], CASES[c].p0 - lr / 0.1 * trust * u[0], F);
+        assert_close(p[1], CASES[c].p1 - lr / 0.1 * trust * u[1], F);
+        double v;
+        assert_int_equal(adaopt_state_scalar(opt, 0, ADAOPT_STATE_WEIGHT_NORM, &v), ADAOPT_OK);
+        assert_close(v, CASES[c].weight_norm, F);
+        assert_int_equal(adaopt_state_scalar(opt, 0, ADAOPT_STATE_ADAM_NORM, &v), ADAOPT_OK);
+        assert_close(v, un, F);
+        assert_int_equal(adaopt_state_scalar(opt, 0, ADAOPT_STATE_TRUST_RATIO, &v), ADAOPT_OK);
+        assert_close(v, CASES[c].weight_norm / (un + eps), F); /* (reported in adam mode too) */
+        float e[2];
+        assert_int_equal(adaopt_effective_lr(opt, 0, e, 2), ADAOPT_OK);
+        assert_close(e[0], lr / 0.1 * trust / (sqrt(0.001 * 0.25) + eps), F);
+        adaopt_destroy(opt);
+    }
+    double v;
+    assert_int_equal(adaopt_default(ADAOPT_ALGO_LAMB, ADAOPT_EPS, &v), ADAOPT_OK);
+    assert_true(v == 1e-6);
+    assert_int_equal(adaopt_default(ADAOPT_ALGO_LAMB, ADAOPT_CLAMP, &v), ADAOPT_OK);
+    assert_true(v == 10.0);
+    assert_int_equal(adaopt_default(ADAOPT_ALGO_LAMB, ADAOPT_WEIGHT_DECOUPLE, &v), ADAOPT_OK);
+    assert_true(v == 1.0);
+}
+
+/* Decoupled decay shrinks p before its norm is taken; coupled decay joins u (wd p) instead.
+ * p = (2, 1), g = (1, 0), lr 0.01, wd 0.5, t = 1: the Adam part of u is (0.1 / (sqrt(0.001) +
+ * eps), 0).  Decoupled: p' = 0.995 p; coupled: u += 0.5 p; then p' - 0.1 trust u. */
+static void lamb_weight_decay(void **unused)
+{
+    (void)unused;
+    for (int decouple = 0; decouple < 2; decouple++) {
+        adaopt_optimizer *opt = one_tensor(ADAOPT_ALGO_LAMB, 2);
+        assert_int_equal(adaopt_set_options(opt, 0, decouple ? "lr=0.01, weight_decay=0.5"
+                                                             : "lr=0.01, weight_decay=0.5, "
+                                                               "weight_decouple=0"), ADAOPT_OK);
+        float p[2] = {2.0f, 1.0f}, g[2] = {1.0f, 0.0f};
+        step_ok(opt, p, g);
+        double q[2] = {2.0, 1.0}, u[2] = {0.1 / (sqrt(0.001) + 1e-6), 0.0};
+        for (int i = 0; i < 2; i++) {
+            if (decouple)
+                q[i] *= 1.0 - 0.01 * 0.5;
+            else
+                u[i] += 0.5 * q[i];
+        }
+        double pn = hypot(q[0], q[1]), un = hypot(u[0], u[1]), trust = pn / (un + 1e-6);
+        double v;
+        assert_int_equal(adaopt_state_scalar(opt, 0, ADAOPT_STATE_WEIGHT_NORM, &v), ADAOPT_OK);
+        assert_close(v, pn, F);
+        for (int i = 0; i < 2; i++)
+            assert_close(p[i], q[i] - 0.1 * trust * u[i], F);
+        adaopt_destroy(opt);
+    }
+}
+
+/* What LAMB refuses, each changing nothing. */
+static void lamb_refusals(void **unused)
+{
+    (void)unused;
+    adaopt_optimizer *opt = one_tensor(ADAOPT_ALGO_LAMB, 4);
+    size_t n = 4, group;
+    assert_int_equal(adaopt_add_group_typed(opt, &n, 1, ADAOPT_DTYPE_BF16, ADAOPT_DTYPE_BF16, &group),
+                     ADAOPT_ERR_CONFLICT);
+    assert_int_equal(adaopt_group_count(opt), 1);
+    assert_int_equal(adaopt_set(opt, 0, ADAOPT_STATE_STORAGE, ADAOPT_STORAGE_8BIT), ADAOPT_ERR_VALUE);
+    assert_int_equal(adaopt_set(opt, 0, ADAOPT_CLAMP, -1.0), ADAOPT_ERR_VALUE);
+    assert_int_equal(adaopt_set(opt, 0, ADAOPT_AMSGRAD, 1.0), ADAOPT_ERR_OPTION);
+    float p[4] = {1, 2, 3, 4}, g[4] = {1, 1, 1, 1};
+    float *params[1] = {p};
+    const float *grads[1] = {g};
+    assert_int_equal(adaopt_scale_next_grads(opt, 0.5), ADAOPT_OK);
+    assert_int_equal(adaopt_step(opt, params, grads, 1), ADAOPT_ERR_CONFLICT);
+    int64_t rows[1] = {0};
+    adaopt_sparse_grad sg = {rows, 1, g, 2};
+    assert_int_equal(adaopt_reserve_sparse(opt, 1, 2, 2), ADAOPT_OK);
+    const float *none[1] = {NULL};
+    assert_int_equal(adaopt_step_sparse(opt, params, none, &sg, 1), ADAOPT_ERR_CONFLICT);
+    assert_true(p[0] == 1.0f && adaopt_steps_taken(opt) == 0);
+    double v;
+    assert_int_equal(adaopt_state_scalar(opt, 0, ADAOPT_STATE_TRUST_RATIO, &v), ADAOPT_ERR_STATE);
+    assert_int_equal(adaopt_set_state_scalar(opt, 0, ADAOPT_STATE_TRUST_RATIO, -1.0), ADAOPT_ERR_VALUE);
+    adaopt_destroy(opt);
+}
+
 /* RAdam once rectified: constant gradient g, so m_hat = g and v_hat = g^2; the step is
  * lr * r_t * g / (|g| + eps sqrt(bc2)^-1 ...) -- with eps = 0 exactly lr * r_t * sign(g). */
 static void radam_rectified(void **unused)
@@ -455,6 +560,9 @@ int main(void)
         cmocka_unit_test(schedule_free_first_steps),
         cmocka_unit_test(schedule_free_average),
         cmocka_unit_test(schedule_free_refusals),
+        cmocka_unit_test(lamb_first_step),
+        cmocka_unit_test(lamb_weight_decay),
+        cmocka_unit_test(lamb_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -142,6 +142,7 @@ static const recipe RECIPES[] = {
     {ADAOPT_ALGO_RADAM, "eps_mode=inside"},
     {ADAOPT_ALGO_LION, "weight_decay=0.1, betas=0.8,0.95"},
     {ADAOPT_ALGO_ADAMW_SCHEDULE_FREE, "weight_decay=0.1, warmup_steps=5, r=1"},
+    {ADAOPT_ALGO_LAMB, "weight_decay=0.1, grad_averaging=0"},
 };
 
 static adaopt_optimizer *make(const recipe *r)

@@ -51,7 +51,7 @@ import torch
 import adaopt as _a
 
 __all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Adamax", "NAdam", "RAdam",
-           "SparseAdam", "Lion", "AdamWScheduleFree"]
+           "SparseAdam", "Lion", "AdamWScheduleFree", "Lamb"]
 
 _DTYPES = {torch.float32: _a._DTYPE_F32, torch.bfloat16: _a._DTYPE_BF16,
            torch.float16: _a._DTYPE_F16}
@@ -60,7 +60,8 @@ _STRIDED = torch.strided
 _C_KEYS = ("lr", "betas", "eps", "weight_decay", "momentum", "dampening", "nesterov", "maximize",
            "amsgrad", "centered", "alpha", "lr_decay", "initial_accumulator_value",
            "momentum_decay", "decoupled_weight_decay", "eps_mode", "param_update",
-           "state_storage", "min_8bit_numel", "warmup_steps", "r", "weight_lr_power")
+           "state_storage", "min_8bit_numel", "warmup_steps", "r", "weight_lr_power",
+           "weight_decouple", "fixed_decay", "grad_averaging", "adam", "clamp")
 _EXTRAS = ("eps_mode", "param_update", "state_storage", "min_8bit_numel")
 _MISSING = object()
 _PLAIN = (float, int, bool, str)
@@ -84,7 +85,8 @@ def _torch_state_format(cls):
     a 0-d tensor of some dtype -- found by letting it take one step."""
     if "_format" in cls.__dict__:
         return cls._format
-    if cls._torch_class in (_LionReference, _ScheduleFreeReference):  # no 'step' in state
+    if cls._torch_class in (_LionReference, _ScheduleFreeReference, _LambReference):
+        # no 'step' in their per-parameter state
         cls._format = {"step": type(None), "mu_product": type(None)}
         return cls._format
     p = torch.zeros(2, requires_grad=True)
@@ -178,6 +180,9 @@ class Optimizer(torch.optim.Optimizer):
         bound = sig.bind(self, params, *args, **kwargs)  # torch's own TypeErrors
         bound.apply_defaults()
         defaults = {k: v for k, v in bound.arguments.items() if k not in ("self", "params")}
+        for name, param in sig.parameters.items():  # a reference's **kwargs: its own keys
+            if param.kind is inspect.Parameter.VAR_KEYWORD:
+                defaults.update(defaults.pop(name, {}))
         # torch's own checks of the values, and the defaults its class adds beyond its
         # signature (torch 2.x's AdamW: decoupled_weight_decay=True), from a probe instance.
         probe = self._torch_class([torch.zeros(1, requires_grad=True)], **{
@@ -539,6 +544,10 @@ class Optimizer(torch.optim.Optimizer):
                 _a._check(_a._state_scalar(h, i, _a._STATE_KINDS["mu_product"],
                                            ctypes.byref(mu)), h)
                 entry["mu_product"] = self._scalar_out(mu.value, fmt["mu_product"])
+            for key, kind in (_a._LAMB_SCALARS.items() if self._algorithm == "lamb" else ()):
+                v = ctypes.c_double()
+                _a._check(_a._state_scalar(h, i, kind, ctypes.byref(v)), h)
+                entry[key] = torch.tensor(v.value, dtype=torch.float32)  # (its foreach path's)
             for key in _a._STATE_KEYS[self._algorithm]:
                 t = self._array_out(i, _a._STATE_KINDS[key])
                 if t is not None:
@@ -613,9 +622,13 @@ class Optimizer(torch.optim.Optimizer):
         for k, v in saved.items():
             if v is None:
                 continue
-            if k in ("step", "mu_product"):
+            if k in ("step", "mu_product") or (self._algorithm == "lamb" and
+                                               k in _a._LAMB_SCALARS):
                 entry[k] = float(v.item() if isinstance(v, torch.Tensor) else v)
-                if not math.isfinite(entry[k]) or (k == "step" and entry[k] < 0):
+                if k in _a._LAMB_SCALARS:
+                    if entry[k] < 0:
+                        raise ValueError("state %r = %r is not valid" % (k, v))
+                elif not math.isfinite(entry[k]) or (k == "step" and entry[k] < 0):
                     raise ValueError("state %r = %r is not valid" % (k, v))
                 continue
             if k not in keys and k != "master":
@@ -626,7 +639,7 @@ class Optimizer(torch.optim.Optimizer):
                     k, p.numel(), getattr(v, "shape", type(v).__name__)))
             entry[k] = v.detach().to("cpu", torch.float32).contiguous().reshape(-1)
         if entry and "step" not in entry:
-            if self._algorithm == "adamw_schedulefree":  # schedulefree counts steps per group
+            if self._algorithm in ("adamw_schedulefree", "lamb"):  # they count steps per group
                 entry["step"] = float(getattr(self, "_group_k", {}).get(id(p), 0))
             elif self._algorithm not in ("sgd", "lion"):
                 raise ValueError("a parameter's state has no 'step'")
@@ -660,6 +673,9 @@ class Optimizer(torch.optim.Optimizer):
                 _a._check(_a._set_state_scalar(h, i, _a._STATE_KINDS["mu_product"],
                                                entry.get("mu_product", 1.0)), h,
                           "load_state_dict")
+            for key, kind in (_a._LAMB_SCALARS.items() if self._algorithm == "lamb" else ()):
+                if key in entry:
+                    _a._check(_a._set_state_scalar(h, i, kind, entry[key]), h, "load_state_dict")
 
     # -- pickling: the groups, and adaopt's exact state as its checkpoint bytes ------------
     def __getstate__(self):
@@ -787,9 +803,11 @@ def _signature(torch_cls):
     sig = inspect.signature(torch_cls.__init__)
     params = list(sig.parameters.values())
     kw = inspect.Parameter.KEYWORD_ONLY
+    varkw = [p for p in params if p.kind is inspect.Parameter.VAR_KEYWORD]  # (stays last)
+    params = [p for p in params if p.kind is not inspect.Parameter.VAR_KEYWORD]
     params += [inspect.Parameter(name, kw, default=None) for name in _EXTRAS
                if name not in sig.parameters]
-    return sig.replace(parameters=params)
+    return sig.replace(parameters=params + varkw)
 
 
 class _LionReference:
@@ -825,6 +843,36 @@ class _ScheduleFreeReference:
 _ScheduleFreeReference.__name__ = "AdamWScheduleFree"
 
 
+class _LambReference:
+    """pytorch-optimizer's Lamb, as far as its constructor goes (pytorch_optimizer 4.1.0,
+    optimizer/lamb.py): its signature, defaults and checks; adaopt.torch.Lamb needs no
+    pytorch-optimizer installed."""
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), weight_decay: float = 0.0,
+                 weight_decouple: bool = True, fixed_decay: bool = False, rectify: bool = False,
+                 degenerated_to_sgd: bool = False, n_sma_threshold: int = 5,
+                 grad_averaging: bool = True, max_grad_norm: float = 1.0, adam: bool = False,
+                 pre_norm: bool = False, eps: float = 1e-6, foreach=None,
+                 maximize: bool = False, **kwargs):
+        if _scalar(lr) < 0.0:
+            raise ValueError("[-] learning rate must be positive. (%r)" % (lr,))
+        for name, b in zip(("beta1", "beta2"), betas):
+            if not 0.0 <= _scalar(b) < 1.0:
+                raise ValueError("[-] %s must be in the range [0, 1)" % name)
+        for name, v in (("weight_decay", weight_decay), ("max_grad_norm", max_grad_norm),
+                        ("eps", eps)):
+            if _scalar(v) < 0.0:
+                raise ValueError("[-] %s must be non-negative" % name)
+        self.defaults = dict(lr=lr, betas=betas, weight_decay=weight_decay,
+                             weight_decouple=weight_decouple, fixed_decay=fixed_decay,
+                             rectify=rectify, grad_averaging=grad_averaging,
+                             max_grad_norm=max_grad_norm, adam=adam, eps=eps, foreach=foreach,
+                             **kwargs)
+
+
+_LambReference.__name__ = "Lamb"
+
+
 def _make(name, algorithm, sparse_only=False, torch_cls=None):
     torch_cls = torch_cls or getattr(torch.optim, name)
 
@@ -832,7 +880,8 @@ def _make(name, algorithm, sparse_only=False, torch_cls=None):
         Optimizer.__init__(self, params, *args, **kwargs)
     __init__.__signature__ = _signature(torch_cls)
     __init__.__doc__ = "As %s.%s%s; see adaopt.torch." % (
-        {_LionReference: "lion_pytorch", _ScheduleFreeReference: "schedulefree"}.get(
+        {_LionReference: "lion_pytorch", _ScheduleFreeReference: "schedulefree",
+         _LambReference: "pytorch_optimizer"}.get(
             torch_cls, "torch.optim"), name,
         str(inspect.signature(torch_cls.__init__)).replace("self, ", "", 1))
     cls = type(name, (Optimizer,), {
@@ -958,3 +1007,43 @@ class AdamWScheduleFree(_make("AdamWScheduleFree", "adamw_schedulefree",
 
 
 _SF_TRAIN_MODE = 17  # ADAOPT_STATE_TRAIN_MODE
+
+
+class Lamb(_make("Lamb", "lamb", torch_cls=_LambReference)):
+    """adaopt's LAMB with pytorch_optimizer.Lamb's interface and defaults: Adam's direction
+    scaled per tensor by min(||p||, clamp) / (||u|| + eps).  ``clamp`` is the class attribute
+    (10.0), as in pytorch-optimizer: a subclass may change it.  Each param_group carries 'step'
+    (its steps, as pytorch-optimizer's), and each parameter's state 'exp_avg', 'exp_avg_sq',
+    'weight_norm', 'adam_norm' and 'trust_ratio'; state dicts load both ways.  Refused with a
+    message: rectify, pre_norm, adanorm and adam_debias (not implemented), sparse gradients."""
+
+    clamp = 10.0
+
+    def __init__(self, params, *args, **kwargs):
+        Optimizer.__init__(self, params, *args, **kwargs)
+    __init__.__signature__ = _signature(_LambReference)
+
+    def _check_unsupported(self, g, group):
+        super()._check_unsupported(g, group)
+        for key in ("rectify", "pre_norm", "adanorm", "adam_debias"):
+            if group.get(key):
+                raise ValueError("param_groups[%d]: %s=True is not supported by adaopt's Lamb"
+                                 % (g, key))
+        if "clamp" not in group:
+            group["clamp"] = float(type(self).clamp)  # (C option; pytorch-optimizer's attribute)
+
+    def step(self, closure=None):
+        loss = super().step(closure)
+        for group in self.param_groups:
+            group["step"] = group.get("step", 0) + 1  # every group, as pytorch-optimizer's
+        return loss
+
+    def load_state_dict(self, state_dict):
+        groups = state_dict["param_groups"]
+        self._group_k = {id(p): float(_scalar(theirs.get("step", 0)))
+                         for mine, theirs in zip(self.param_groups, groups)
+                         for p in mine["params"]}
+        try:
+            super().load_state_dict(state_dict)
+        finally:
+            self._group_k = {}

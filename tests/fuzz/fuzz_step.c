@@ -39,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     input in = {data, size};
     adaopt_optimizer *opt;
-    if (adaopt_create((adaopt_algorithm)(byte(&in) % 12), &opt) != ADAOPT_OK) /* 0, 11: invalid */
+    if (adaopt_create((adaopt_algorithm)(byte(&in) % 13), &opt) != ADAOPT_OK) /* 0, 12: invalid */
         return 0;
     adaopt_set_threads(opt, 1 + byte(&in) % 2);
     adaopt_set_isa(opt, (adaopt_isa)(byte(&in) % 5));
@@ -66,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int round = 0; round < 4 && in.left > 0; round++) {
         for (int k = byte(&in) % 4; k > 0; k--) /* options: any id, any value */
             adaopt_set(opt, byte(&in) % 4 == 0 ? ADAOPT_ALL_GROUPS : byte(&in) % 4,
-                       (adaopt_option)(byte(&in) % 26), byte(&in) % 2 ? number(&in) : byte(&in) % 3);
+                       (adaopt_option)(byte(&in) % 31), byte(&in) % 2 ? number(&in) : byte(&in) % 3);
         if (byte(&in) % 4 == 0) { /* several options as a string of any bytes */
             char spec[48];
             size_t len = byte(&in) % sizeof spec;
@@ -133,7 +133,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             double scalar;
             adaopt_effective_lr(opt, t, eff, numels[t]);
             adaopt_state(opt, t, (adaopt_state_kind)(byte(&in) % 19), &state, NULL);
-            adaopt_state_scalar(opt, t, (adaopt_state_kind)(byte(&in) % 3), &scalar);
+            adaopt_state_scalar(opt, t, (adaopt_state_kind)(byte(&in) % 22), &scalar);
+            if (byte(&in) % 7 == 0)
+                adaopt_set_state_scalar(opt, t, (adaopt_state_kind)(byte(&in) % 22), number(&in));
         }
     }
     size_t bytes = adaopt_checkpoint_size(opt);

@@ -407,6 +407,102 @@ class ScheduleFreeParity(unittest.TestCase):
                                        rtol=0, atol=TOL)
 
 
+try:
+    import pytorch_optimizer
+except ImportError:  # in .venv (scripts/requirements-venv.txt), not in Debian's Python
+    pytorch_optimizer = None
+
+
+@unittest.skipIf(pytorch_optimizer is None, "pytorch-optimizer is not installed (it is in .venv)")
+class LambParity(unittest.TestCase):
+    """adaopt.torch.Lamb against pytorch-optimizer's Lamb: the MLP 300 steps with options, the
+    per-parameter norms, state dicts both ways; the numpy class on every ISA."""
+
+    CASES = [dict(lr=1e-2), dict(lr=1e-2, betas=(0.8, 0.99), weight_decay=0.01),
+             dict(lr=3e-3, weight_decay=1e-4, fixed_decay=True, grad_averaging=False, eps=1e-8),
+             dict(lr=3e-3, weight_decay=0.01, weight_decouple=False),
+             dict(lr=1e-3, adam=True, maximize=False)]
+
+    def test_signature(self):
+        theirs = inspect.signature(pytorch_optimizer.Lamb.__init__).parameters
+        ours = inspect.signature(at.Lamb.__init__).parameters
+        self.assertEqual([(k, p.default) for k, p in theirs.items()],
+                         [(k, p.default) for k, p in ours.items() if k in theirs])
+
+    def test_training_and_state_dicts(self):
+        for kw in self.CASES:
+            with self.subTest(**kw):
+                m1, m2 = mlp(), mlp()
+                o1, o2 = pytorch_optimizer.Lamb(m1.parameters(), **kw), at.Lamb(m2.parameters(), **kw)
+                l1, _ = train(m1, o1, 300)
+                l2, _ = train(m2, o2, 300)
+                self.assertLess(l1[-1], 0.8 * l1[0])
+                np.testing.assert_allclose(l2, l1, rtol=0, atol=TOL)
+                for a, b in zip(m1.parameters(), m2.parameters()):
+                    self.assertLessEqual((a - b).abs().max().item(), TOL)
+                    for key in ("weight_norm", "adam_norm", "trust_ratio"):
+                        self.assertAlmostEqual(float(o1.state[a][key]), float(o2.state[b][key]),
+                                               delta=1e-5 * max(1.0, float(o1.state[a][key])))
+                self.assertEqual(o1.param_groups[0]["step"], o2.param_groups[0]["step"])
+                ref = mlp()
+                ref_losses, _ = train(ref, pytorch_optimizer.Lamb(ref.parameters(), **kw), 300)
+                for first, second in ((pytorch_optimizer, at), (at, pytorch_optimizer)):
+                    m = mlp()
+                    o1 = first.Lamb(m.parameters(), **kw)
+                    la, _ = train(m, o1, 150)
+                    buf = io.BytesIO()
+                    torch.save(o1.state_dict(), buf)
+                    buf.seek(0)
+                    o2 = second.Lamb(m.parameters(), **kw)
+                    o2.load_state_dict(torch.load(buf))
+                    lb, _ = train(m, o2, 150, start=150)
+                    np.testing.assert_allclose(la + lb, ref_losses, rtol=0, atol=TOL)
+
+    def test_numpy_binding_on_every_isa(self):
+        """adaopt.Lamb (numpy) against pytorch-optimizer, 300 steps, tensors of several sizes
+        (chunks, vector tails), every kernel ISA here."""
+        kw = dict(lr=1e-2, weight_decay=0.1)
+        for isa in adaopt.supported_isas():
+            rng = np.random.default_rng(0)
+            shapes = [70001, 37, 1]
+            ours = [rng.standard_normal(n).astype(np.float32) for n in shapes]
+            theirs = [torch.tensor(w.copy(), requires_grad=True) for w in ours]
+            o = adaopt.Lamb(ours, **kw)
+            o.isa = isa
+            ref = pytorch_optimizer.Lamb(theirs, **kw)
+            for s in range(300):
+                gs = [rng.standard_normal(n).astype(np.float32) * np.float32(1 + s % 3)
+                      for n in shapes]
+                o.step(gs)
+                for t, g in zip(theirs, gs):
+                    t.grad = torch.tensor(g)
+                ref.step()
+            for w, t in zip(ours, theirs):
+                self.assertLessEqual(np.abs(w - t.detach().numpy()).max(), TOL, isa)
+            self.assertAlmostEqual(o.state[0]["trust_ratio"],
+                                   float(ref.state[theirs[0]]["trust_ratio"]), delta=1e-5)
+
+    def test_refusals(self):
+        for kw in (dict(rectify=True), dict(pre_norm=True), dict(adanorm=True)):
+            with self.assertRaisesRegex(ValueError, "not supported"):
+                at.Lamb(mlp().parameters(), **kw)
+        with self.assertRaisesRegex(ValueError, "learning rate"):
+            at.Lamb(mlp().parameters(), lr=-1.0)
+
+    def test_clamp_attribute(self):
+        """pytorch-optimizer's clamp is a class attribute; a subclass changes it in both."""
+        class Ref(pytorch_optimizer.Lamb):
+            clamp = 0.5
+
+        class Ours(at.Lamb):
+            clamp = 0.5
+        m1, m2 = mlp(), mlp()
+        l1, _ = train(m1, Ref(m1.parameters(), lr=1e-2), 50)
+        l2, _ = train(m2, Ours(m2.parameters(), lr=1e-2), 50)
+        np.testing.assert_allclose(l2, l1, rtol=0, atol=TOL)
+        self.assertLessEqual(float(Ours(m2.parameters()).param_groups[0]["clamp"]), 0.5)
+
+
 class Sparse(unittest.TestCase):
     ROWS, DIM = 1000, 16
 
@@ -474,7 +570,7 @@ class Sparse(unittest.TestCase):
 class Protocol(unittest.TestCase):
     def test_signatures_are_torchs(self):
         for name in at.__all__:
-            if name in ("Lion", "AdamWScheduleFree"):  # LionParity, ScheduleFreeParity
+            if name in ("Lion", "AdamWScheduleFree", "Lamb"):  # their own Parity classes
                 continue
             theirs = inspect.signature(getattr(torch.optim, name).__init__).parameters
             ours = inspect.signature(getattr(at, name).__init__).parameters
