@@ -57,6 +57,8 @@ static const bench_case CASES[] = {
     {"lion", ADAOPT_ALGO_LION, ADAOPT_WEIGHT_DECAY, 0.1, 20}, /* p r+w, g, m r+w */
     {"adamw_schedulefree", ADAOPT_ALGO_ADAMW_SCHEDULE_FREE, ADAOPT_WEIGHT_DECAY, 0.01, 28},
     /* p (y) r+w, g, z r+w, v r+w */
+    {"lamb", ADAOPT_ALGO_LAMB, ADAOPT_WEIGHT_DECAY, 0.01, 40},
+    /* two passes: p, g, m r+w, v r+w; then p r+w, m, v */
 };
 
 /* Repetitions so that each timed sample covers at least ~20 ms of work at small sizes. */

@@ -4,9 +4,9 @@
  * formulas; the kernels are lamb_moments and lamb_apply in src/kernels/.
  *
  * The norms must not depend on the thread count or the ISA: each chunk's sums of p^2 and u^2
- * are taken in double by one portable loop (adaopt__sum_pow: fixed partial sums) over blocks of
- * LAMB_BLOCK elements, whatever the ISA that computed them (bit-identical), and the chunks' sums
- * are added in chunk order by one thread.
+ * are taken in double into 16 accumulators (element j of each 256-element block into
+ * accumulator j % 16, adaopt__sumsq16: the same additions in the same order on every ISA),
+ * added in order, and the chunks' sums are added in chunk order by one thread.
  */
 #include <math.h>
 #include <string.h>
@@ -16,8 +16,6 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-
-enum { LAMB_BLOCK = 1024 }; /* u of one block, on the stack of the thread (4 KiB) */
 
 void adaopt__lamb_coeffs(adaopt_coeffs *c, const double *hp, uint64_t t)
 {
@@ -46,14 +44,15 @@ void adaopt__lamb_update(adaopt_optimizer *opt, void *const *params, const void 
     const adaopt_tensor *tensors = opt->tensors;
     adaopt_coeffs *coeffs = opt->coeffs;
     double *sums = opt->chunk_sums;
-    adaopt_kernel_fn moments = opt->kernels->by_algorithm[ADAOPT_ALGO_LAMB];
-    adaopt_kernel_fn apply = opt->kernels->lamb_apply;
+    void (*moments)(const adaopt_coeffs *, const float *, const float *, float *, float *, size_t,
+                    double *) = opt->kernels->lamb_moments;
+    adaopt_kernel_fn apply = opt->kernels->by_algorithm[ADAOPT_ALGO_LAMB];
     long n_chunks = (long)opt->n_chunks;
     int threads = (int)opt->threads;
     (void)threads;
     (void)work;
 
-    /* 1. Moments, the decayed p, and each chunk's sums of p^2 and u^2. */
+    /* 1. Moments, and each chunk's sums of p^2 and u^2 (16 accumulators each, added in order). */
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && work >= 2 * ADAOPT_CHUNK_ELEMS)
 #endif
@@ -62,15 +61,15 @@ void adaopt__lamb_update(adaopt_optimizer *opt, void *const *params, const void 
         if (grads[ch->tensor] == NULL)
             continue;
         const adaopt_tensor *t = &tensors[ch->tensor];
-        float *p = params[ch->tensor];
-        const float *g = grads[ch->tensor];
-        float u[LAMB_BLOCK];
+        size_t b = ch->begin;
+        double acc[2 * ADAOPT_LAMB_LANES] = {0};
+        moments(&coeffs[ch->tensor], (const float *)params[ch->tensor] + b,
+                (const float *)grads[ch->tensor] + b, t->slot[0] + b, t->slot[1] + b, ch->end - b,
+                acc);
         double sp = 0.0, su = 0.0;
-        for (size_t b = ch->begin; b < ch->end; b += LAMB_BLOCK) {
-            size_t n = ch->end - b < LAMB_BLOCK ? ch->end - b : LAMB_BLOCK;
-            moments(&coeffs[ch->tensor], p + b, g + b, t->slot[0] + b, t->slot[1] + b, u, n);
-            sp = adaopt__sum_pow(p + b, n, 1, sp);
-            su = adaopt__sum_pow(u, n, 1, su);
+        for (int j = 0; j < ADAOPT_LAMB_LANES; j++) {
+            sp += acc[j];
+            su += acc[ADAOPT_LAMB_LANES + j];
         }
         sums[2 * k] = sp;
         sums[2 * k + 1] = su;
@@ -100,7 +99,8 @@ void adaopt__lamb_update(adaopt_optimizer *opt, void *const *params, const void 
         coeffs[i].trust = hp[ADAOPT_ADAM_UPDATE] != 0.0 ? 1.0f : trust;
     }
 
-    /* 3. p moves along u, scaled by the trust ratio. */
+    /* 3. p moves along u, scaled by the trust ratio (the decay and u recomputed: no pass writes
+     * anything but p here and m, v above, 40 bytes per element in all). */
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && work >= 2 * ADAOPT_CHUNK_ELEMS)
 #endif

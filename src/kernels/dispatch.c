@@ -20,9 +20,9 @@
          [ADAOPT_ALGO_RADAM] = adaopt_radam_##isa,                                            \
          [ADAOPT_ALGO_LION] = adaopt_lion_##isa,                                              \
          [ADAOPT_ALGO_ADAMW_SCHEDULE_FREE] = adaopt_sf_adamw_##isa,                           \
-         [ADAOPT_ALGO_LAMB] = adaopt_lamb_moments_##isa,                                      \
+         [ADAOPT_ALGO_LAMB] = adaopt_lamb_apply_##isa,                                        \
      },                                                                                       \
-     adaopt_lamb_apply_##isa,                                                                 \
+     adaopt_lamb_moments_##isa,                                                               \
      {adaopt_decode8_##lowp, adaopt_encode8_##lowp, adaopt_bf16_widen_##lowp,                 \
       adaopt_bf16_narrow_##lowp, adaopt_bf16_narrow_sr_##lowp}}
 
@@ -41,9 +41,9 @@ static const adaopt_kernel_table AVX512 = {
         [ADAOPT_ALGO_RADAM] = adaopt_radam_avx512,
         [ADAOPT_ALGO_LION] = adaopt_lion_avx512,
         [ADAOPT_ALGO_ADAMW_SCHEDULE_FREE] = adaopt_sf_adamw_avx512,
-        [ADAOPT_ALGO_LAMB] = adaopt_lamb_moments_avx512,
+        [ADAOPT_ALGO_LAMB] = adaopt_lamb_apply_avx512,
     },
-    adaopt_lamb_apply_avx512,
+    adaopt_lamb_moments_avx512,
     {adaopt_decode8_avx512, adaopt_encode8_avx512, adaopt_bf16_widen_avx512,
      adaopt_bf16_narrow_avx512, adaopt_bf16_narrow_sr_avx512}};
 #endif

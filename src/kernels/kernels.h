@@ -101,12 +101,28 @@ void adaopt_lion_scalar(const adaopt_coeffs *c, float *p, const float *g, float 
                         float *u1, float *u2, size_t n);
 void adaopt_sf_adamw_scalar(const adaopt_coeffs *c, float *p, const float *g, float *z,
                             float *exp_avg_sq, float *u2, size_t n);
-/* LAMB's two passes: moments (m, v updated; p decayed when decoupled; u = the Adam direction
- * written to u_out) and apply (p += -step * trust * u, u recomputed from m, v and p). */
-void adaopt_lamb_moments_scalar(const adaopt_coeffs *c, float *p, const float *g, float *exp_avg,
-                                float *exp_avg_sq, float *u_out, size_t n);
+/* LAMB's two passes.  moments: m and v updated in place; the squares of the decayed p and of
+ * the Adam direction u added, in double, into acc[0..16) and acc[16..32) (element j of each
+ * block of ADAOPT_LAMB_BLOCK into accumulator j % 16; p itself is not written).  apply: p =
+ * decayed p - step * trust * u, with the decay and u recomputed from p, m, v (the same bits). */
+enum { ADAOPT_LAMB_BLOCK = 256, ADAOPT_LAMB_LANES = 16 };
+void adaopt_lamb_moments_scalar(const adaopt_coeffs *c, const float *p, const float *g,
+                                float *exp_avg, float *exp_avg_sq, size_t n, double *acc);
 void adaopt_lamb_apply_scalar(const adaopt_coeffs *c, float *p, const float *g, float *exp_avg,
                               float *exp_avg_sq, float *u2, size_t n);
+
+/* acc[j] += x[i]^2 for i = j mod 16, in double (each square exact; each accumulator in element
+ * order): plain C that each ISA's file compiles with its own vector flags -- the same bits
+ * everywhere, since the order of every addition is fixed. */
+static inline void adaopt__sumsq16(const float *x, size_t n, double *acc)
+{
+    size_t i = 0;
+    for (; i + ADAOPT_LAMB_LANES <= n; i += ADAOPT_LAMB_LANES)
+        for (int j = 0; j < ADAOPT_LAMB_LANES; j++)
+            acc[j] += (double)x[i + j] * (double)x[i + j];
+    for (int j = 0; j < ADAOPT_LAMB_LANES && i < n; i++, j++) /* (fewer than 16 left) */
+        acc[j] += (double)x[i] * (double)x[i];
+}
 
 /* The same kernels for each ISA (avx2.c, avx512.c, neon.c: simd_body.h), bit-identical to the
  * scalar ones. */
@@ -129,8 +145,8 @@ void adaopt_lamb_apply_scalar(const adaopt_coeffs *c, float *p, const float *g, 
                            float *, size_t);                                                  \
     void adaopt_sf_adamw_##isa(const adaopt_coeffs *, float *, const float *, float *,        \
                                float *, float *, size_t);                                     \
-    void adaopt_lamb_moments_##isa(const adaopt_coeffs *, float *, const float *, float *,    \
-                                   float *, float *, size_t);                                 \
+    void adaopt_lamb_moments_##isa(const adaopt_coeffs *, const float *, const float *,      \
+                                   float *, float *, size_t, double *);                       \
     void adaopt_lamb_apply_##isa(const adaopt_coeffs *, float *, const float *, float *,      \
                                  float *, float *, size_t);
 ADAOPT_DECLARE_KERNELS(avx2)
@@ -173,8 +189,9 @@ void adaopt_bf16_narrow_sr_avx512(const float *, uint16_t *, size_t, uint32_t, u
 
 /* One ISA's kernel for each algorithm, indexed by adaopt_algorithm, and its conversions. */
 typedef struct adaopt_kernel_table {
-    adaopt_kernel_fn by_algorithm[16]; /* by adaopt_algorithm, 1 .. the last (LAMB: moments) */
-    adaopt_kernel_fn lamb_apply;       /* LAMB's second pass */
+    adaopt_kernel_fn by_algorithm[16]; /* by adaopt_algorithm, 1 .. the last (LAMB: apply) */
+    void (*lamb_moments)(const adaopt_coeffs *, const float *, const float *, float *, float *,
+                         size_t, double *); /* LAMB's first pass */
     adaopt_lowp_fns lowp;
 } adaopt_kernel_table;
 

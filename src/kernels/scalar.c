@@ -225,21 +225,24 @@ static inline float lamb_direction(const adaopt_coeffs *c, float p, float m, flo
     return c->lamb_wd != 0.0f ? fmaf(p, c->lamb_wd, u) : u;
 }
 
-void adaopt_lamb_moments_scalar(const adaopt_coeffs *c, float *p, const float *g, float *exp_avg,
-                                float *exp_avg_sq, float *u_out, size_t n)
+void adaopt_lamb_moments_scalar(const adaopt_coeffs *c, const float *p, const float *g,
+                                float *exp_avg, float *exp_avg_sq, size_t n, double *acc)
 {
-    for (size_t i = 0; i < n; i++) {
-        float pi = p[i];
-        if (c->decoupled) {
-            pi = pi * c->decay_factor; /* _foreach_mul_(params, 1 - lr wd) */
-            p[i] = pi;
+    float pd[ADAOPT_LAMB_BLOCK], u[ADAOPT_LAMB_BLOCK];
+    for (size_t b = 0; b < n; b += ADAOPT_LAMB_BLOCK) {
+        size_t len = n - b < ADAOPT_LAMB_BLOCK ? n - b : ADAOPT_LAMB_BLOCK;
+        for (size_t i = 0; i < len; i++) {
+            float pi = c->decoupled ? p[b + i] * c->decay_factor : p[b + i]; /* mul_(1 - lr wd) */
+            float gi = c->maximize ? -g[b + i] : g[b + i];
+            float m = fmaf(gi, c->lamb_beta3, exp_avg[b + i] * c->beta1);
+            float v = fmaf(c->one_minus_beta2 * gi, gi, exp_avg_sq[b + i] * c->beta2);
+            exp_avg[b + i] = m;
+            exp_avg_sq[b + i] = v;
+            pd[i] = pi;
+            u[i] = lamb_direction(c, pi, m, v);
         }
-        float gi = c->maximize ? -g[i] : g[i];
-        float m = fmaf(gi, c->lamb_beta3, exp_avg[i] * c->beta1);
-        float v = fmaf(c->one_minus_beta2 * gi, gi, exp_avg_sq[i] * c->beta2);
-        exp_avg[i] = m;
-        exp_avg_sq[i] = v;
-        u_out[i] = lamb_direction(c, pi, m, v);
+        adaopt__sumsq16(pd, len, acc);
+        adaopt__sumsq16(u, len, acc + ADAOPT_LAMB_LANES);
     }
 }
 
@@ -249,8 +252,9 @@ void adaopt_lamb_apply_scalar(const adaopt_coeffs *c, float *p, const float *g, 
     (void)g;
     (void)u2;
     for (size_t i = 0; i < n; i++) {
-        float u = lamb_direction(c, p[i], exp_avg[i], exp_avg_sq[i]) * c->trust;
-        p[i] = fmaf(u, c->neg_step_size, p[i]); /* foreach_add_(params, updates, -step_size) */
+        float pi = c->decoupled ? p[i] * c->decay_factor : p[i];
+        float u = lamb_direction(c, pi, exp_avg[i], exp_avg_sq[i]) * c->trust;
+        p[i] = fmaf(u, c->neg_step_size, pi); /* foreach_add_(params, updates, -step_size) */
     }
 }
 

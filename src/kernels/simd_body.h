@@ -267,29 +267,37 @@ static inline VEC lamb_direction_v(const adaopt_coeffs *c, VEC p, VEC m, VEC v, 
     return c->lamb_wd != 0.0f ? VFMA(p, wd, u) : u;
 }
 
-void KERNEL(lamb_moments)(const adaopt_coeffs *c, float *p, const float *g, float *exp_avg,
-                          float *exp_avg_sq, float *u_out, size_t n)
+void KERNEL(lamb_moments)(const adaopt_coeffs *c, const float *p, const float *g, float *exp_avg,
+                          float *exp_avg_sq, size_t n, double *acc)
 {
     COMMON_CONSTANTS;
     (void)wd;
     const VEC decay = VSET1(c->decay_factor), b1 = VSET1(c->beta1), beta3 = VSET1(c->lamb_beta3);
     const VEC b2 = VSET1(c->beta2), omb2 = VSET1(c->one_minus_beta2), one = VSET1(1.0f);
     const VEC lwd = VSET1(c->lamb_wd);
-    for (; i + W <= n; i += W) {
-        VEC pi = VLOAD(p + i);
-        if (c->decoupled) {
-            pi = VMUL(pi, decay);
-            VSTORE(p + i, pi);
+    float pd[ADAOPT_LAMB_BLOCK], u[ADAOPT_LAMB_BLOCK];
+    for (size_t b = 0; b < n; b += ADAOPT_LAMB_BLOCK) {
+        size_t len = n - b < ADAOPT_LAMB_BLOCK ? n - b : ADAOPT_LAMB_BLOCK;
+        if (len < ADAOPT_LAMB_BLOCK) { /* the last, short block: by the scalar reference */
+            adaopt_lamb_moments_scalar(c, p + b, g + b, exp_avg + b, exp_avg_sq + b, len, acc);
+            break;
         }
-        VEC gi = VXOR(VLOAD(g + i), sign);
-        VEC m = VFMA(gi, beta3, VMUL(VLOAD(exp_avg + i), b1));
-        VEC v = VFMA(VMUL(omb2, gi), gi, VMUL(VLOAD(exp_avg_sq + i), b2));
-        VSTORE(exp_avg + i, m);
-        VSTORE(exp_avg_sq + i, v);
-        VSTORE(u_out + i, lamb_direction_v(c, pi, m, v, one, eps, lwd));
+        for (i = 0; i < len; i += W) {
+            size_t at = b + i;
+            VEC pi = VLOAD(p + at);
+            if (c->decoupled)
+                pi = VMUL(pi, decay);
+            VEC gi = VXOR(VLOAD(g + at), sign);
+            VEC m = VFMA(gi, beta3, VMUL(VLOAD(exp_avg + at), b1));
+            VEC v = VFMA(VMUL(omb2, gi), gi, VMUL(VLOAD(exp_avg_sq + at), b2));
+            VSTORE(exp_avg + at, m);
+            VSTORE(exp_avg_sq + at, v);
+            VSTORE(pd + i, pi);
+            VSTORE(u + i, lamb_direction_v(c, pi, m, v, one, eps, lwd));
+        }
+        adaopt__sumsq16(pd, len, acc);
+        adaopt__sumsq16(u, len, acc + ADAOPT_LAMB_LANES);
     }
-    if (i < n)
-        adaopt_lamb_moments_scalar(c, p + i, g + i, exp_avg + i, exp_avg_sq + i, u_out + i, n - i);
 }
 
 void KERNEL(lamb_apply)(const adaopt_coeffs *c, float *p, const float *g, float *exp_avg,
@@ -299,9 +307,11 @@ void KERNEL(lamb_apply)(const adaopt_coeffs *c, float *p, const float *g, float 
     (void)wd;
     (void)sign;
     const VEC one = VSET1(1.0f), lwd = VSET1(c->lamb_wd), trust = VSET1(c->trust);
-    const VEC neg_step = VSET1(c->neg_step_size);
+    const VEC neg_step = VSET1(c->neg_step_size), decay = VSET1(c->decay_factor);
     for (; i + W <= n; i += W) {
         VEC pi = VLOAD(p + i);
+        if (c->decoupled)
+            pi = VMUL(pi, decay);
         VEC u = VMUL(lamb_direction_v(c, pi, VLOAD(exp_avg + i), VLOAD(exp_avg_sq + i), one, eps,
                                       lwd), trust);
         VSTORE(p + i, VFMA(u, neg_step, pi));
