@@ -264,6 +264,32 @@ def bench_schedule_free(threads, reps, numel):
           ["threads", "schedulefree ms", "adaopt ms", "speed-up", "adaopt GB/s"], rows)
 
 
+def bench_lamb(threads, reps):
+    """adaopt.torch.Lamb against pytorch-optimizer's Lamb (its default foreach path), on one
+    tensor of 16M elements and on 64 of 256K; and adaopt's LAMB step over its AdamW step."""
+    try:
+        import pytorch_optimizer
+    except ImportError:
+        return
+    rows = []
+    for shapes in ([1 << 24], [1 << 18] * 64):
+        ps = [torch.nn.Parameter(torch.randn(n)) for n in shapes]
+        for p in ps:
+            p.grad = torch.randn(p.numel())
+        for t in threads:
+            torch.set_num_threads(t)
+            ref = median_time(pytorch_optimizer.Lamb(ps, lr=1e-3, weight_decay=0.01).step, reps)
+            ours_opt = at.Lamb(ps, lr=1e-3, weight_decay=0.01)
+            ours = median_time(ours_opt.step, reps)
+            adamw = median_time(at.AdamW(ps, lr=1e-3, weight_decay=0.01).step, reps)
+            rows.append(["%d x %dK" % (len(shapes), shapes[0] >> 10), str(t), "%.2f" % (ref * 1e3),
+                         "%.2f" % (ours * 1e3), "%.2f" % (ref / ours), "%.2f" % (ours / adamw)])
+    table("LAMB: pytorch-optimizer %s against adaopt.torch.Lamb, and adaopt's LAMB step over its "
+          "AdamW step (target <= 1.5)" % _version("pytorch_optimizer"),
+          ["tensors", "threads", "pytorch-optimizer ms", "adaopt ms", "speed-up",
+           "LAMB / AdamW"], rows)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a 6-layer model, fewer repetitions")
@@ -277,6 +303,7 @@ def main():
     bench_overhead(reps)
     bench_lion(threads, reps, 1 << 24)
     bench_schedule_free(threads, reps, 1 << 24)
+    bench_lamb(threads, reps)
 
 
 if __name__ == "__main__":
