@@ -52,7 +52,9 @@ int config_set(opt_config *c, adaopt_option option, double value, char *err, siz
 static int is_boolean(adaopt_option o)
 {
     return o == ADAOPT_NESTEROV || o == ADAOPT_MAXIMIZE || o == ADAOPT_AMSGRAD ||
-           o == ADAOPT_CENTERED || o == ADAOPT_DECOUPLED_WEIGHT_DECAY;
+           o == ADAOPT_CENTERED || o == ADAOPT_DECOUPLED_WEIGHT_DECAY ||
+           o == ADAOPT_WEIGHT_DECOUPLE || o == ADAOPT_FIXED_DECAY || o == ADAOPT_GRAD_AVERAGING ||
+           o == ADAOPT_ADAM_UPDATE;
 }
 
 int config_parse_arg(opt_config *c, int argc, char **argv, int *i, char *err, size_t errlen)

@@ -32,7 +32,7 @@ static const entry ENTRIES[] = {
     {"Adam", "adam", 0, 0},        {"AdamW", "adamw", 0, 0},
     {"Adamax", "adamax", 0, 0},    {"NAdam", "nadam", 0, 0},
     {"RAdam", "radam", 0, 0},      {"Lion", "lion", 0, 0},
-    {"SF-AdamW", "adamw_schedulefree", 0, 0},
+    {"SF-AdamW", "adamw_schedulefree", 0, 0}, {"LAMB", "lamb", 0, 0},
 };
 enum { N_ENTRIES = sizeof ENTRIES / sizeof ENTRIES[0] };
 static const double GRID[] = {1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3};
@@ -198,8 +198,8 @@ int lab_digits(const lab_ctx *ctx)
         return 1;
     const char *plot = "set xlabel 'epoch'\nset ylabel 'test cross-entropy'\nset logscale y\n"
                        "names = 'SGD SGD+momentum AdaGrad RMSProp Adam AdamW Adamax NAdam RAdam "
-                       "Lion SF-AdamW'\n"
-                       "plot for [k=0:10] '$OUT/%s.csv' skip 1 using 1:(column(2+2*k)) with "
+                       "Lion SF-AdamW LAMB'\n"
+                       "plot for [k=0:11] '$OUT/%s.csv' skip 1 using 1:(column(2+2*k)) with "
                        "linespoints lw 2 pt 7 ps 0.4 title word(names, k+1)\n";
     char script[1024];
     snprintf(script, sizeof script, "set title 'Digits MLP: test loss, torch.optim default learning rates'\n");

@@ -59,7 +59,33 @@ def schedule_free_numpy(grad, x0, steps, lr, beta1=0.9, beta2=0.999, eps=1e-8, w
     return (y - (1 - beta1) * z) / beta1
 
 
+def lamb_numpy(grad, x0, steps, lr, beta1=0.9, beta2=0.999, eps=1e-6, wd=0.0, clamp=10.0):
+    """pytorch-optimizer's Lamb (decoupled decay, grad averaging), written out in float64 numpy:
+    one tensor, its trust ratio min(||p||, clamp) / (||u|| + eps)."""
+    p, m, v = np.array(x0, float), np.zeros(len(x0)), np.zeros(len(x0))
+    for t in range(1, steps + 1):
+        g = grad(p)
+        p = p * (1 - lr * wd)
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        u = m / (np.sqrt(v) + eps)
+        wn, un = min(np.linalg.norm(p), clamp), np.linalg.norm(u)
+        trust = wn / (un + eps) if wn != 0 and un != 0 else 1.0
+        p = p - lr / (1 - beta1 ** t) * trust * u
+    return p
+
+
 class Trace(unittest.TestCase):
+    def test_lamb_matches_numpy(self):
+        """adaopt trace with lamb: pytorch-optimizer's algorithm in float64 numpy agrees on
+        Rosenbrock (1000 steps, weight decay)."""
+        want = lamb_numpy(rosenbrock_grad, [-1.0, 1.0], 1000, 0.01, wd=0.01)
+        out = json.loads(run("trace", "--problem", "rosenbrock", "--optimizer", "lamb", "--lr",
+                             "0.01", "--weight-decay", "0.01", "--x0=-1,1", "--steps", "1000",
+                             "--json").stdout)
+        np.testing.assert_allclose(out["x"], want, atol=1e-3)
+
+
     def test_schedule_free_matches_numpy(self):
         """adaopt trace with adamw_schedulefree prints the average x: schedulefree's algorithm in
         float64 numpy agrees on Rosenbrock (3000 steps, warmup 100)."""
@@ -217,7 +243,7 @@ class Labs(unittest.TestCase):
 
     def test_rosenbrock_final_points(self):
         final = {r["optimizer"]: r for r in rows(self.path("rosenbrock_final.csv"))}
-        self.assertEqual(len(final), 12)
+        self.assertEqual(len(final), 13)
         for name in ("SGD+momentum", "Adamax", "NAdam"):
             self.assertLess(float(final[name]["distance"]), 1e-3, name)
         self.assertLess(float(final["Adam"]["distance"]), float(final["SGD"]["distance"]))
@@ -249,7 +275,7 @@ class Labs(unittest.TestCase):
         summary = {r["optimizer"]: r for r in rows(self.path("digits_summary.csv"))}
         sgd = float(summary["SGD"]["default_test_accuracy"])
         for name in ("AdaGrad", "RMSProp", "Adam", "AdamW", "Adamax", "NAdam", "RAdam",
-                     "SF-AdamW"):
+                     "SF-AdamW", "LAMB"):
             self.assertGreater(float(summary[name]["default_test_accuracy"]), sgd + 0.5, name)
         self.assertGreater(float(summary["Adam"]["default_test_accuracy"]), 0.90)
         for name, r in summary.items():

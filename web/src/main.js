@@ -18,6 +18,7 @@ const OPTIMIZERS = [
   { id: 'radam', label: 'RAdam', algo: 'radam', lr: { 'sparse-regression': 0.1, rosenbrock: 0.002 }, on: false },
   { id: 'lion', label: 'Lion', algo: 'lion', lr: { 'sparse-regression': 0.01, rosenbrock: 0.001 }, on: false },
   { id: 'sfadamw', label: 'Schedule-Free AdamW', algo: 'adamw_schedulefree', lr: { 'sparse-regression': 0.1, rosenbrock: 0.01 }, on: false },
+  { id: 'lamb', label: 'LAMB', algo: 'lamb', lr: { 'sparse-regression': 0.1, rosenbrock: 0.01 }, on: false },
 ];
 const COLORS = d3.schemeTableau10;
 const BOX = {
@@ -44,7 +45,7 @@ function hyper() {
 function argsFor(o, h) {
   const lr = 10 ** Number($(`lr-${o.id}`).value);
   let a = `--problem ${h.problem} --optimizer ${o.algo} --lr ${lr} --activity ${h.activity}`;
-  if (['adam', 'adamw', 'adamax', 'nadam', 'radam', 'lion', 'adamw_schedulefree'].includes(o.algo)) a += ` --betas ${h.beta1},${h.beta2}`;
+  if (['adam', 'adamw', 'adamax', 'nadam', 'radam', 'lion', 'adamw_schedulefree', 'lamb'].includes(o.algo)) a += ` --betas ${h.beta1},${h.beta2}`;
   if (o.algo === 'rmsprop') a += ` --alpha ${h.rho}`;
   if (!['sgd', 'lion'].includes(o.algo)) a += ` --eps ${h.eps}`;
   if (o.extra) a += ` ${o.extra}`;
