@@ -110,7 +110,9 @@ void adaopt__lamb_update(adaopt_optimizer *opt, void *const *params, const void 
             continue;
         const adaopt_tensor *t = &tensors[ch->tensor];
         size_t b = ch->begin;
-        apply(&coeffs[ch->tensor], (float *)params[ch->tensor] + b, NULL, t->slot[0] + b,
-              t->slot[1] + b, NULL, ch->end - b);
+        /* (the gradient is not read; a valid pointer, as the vector kernels offset it) */
+        apply(&coeffs[ch->tensor], (float *)params[ch->tensor] + b,
+              (const float *)grads[ch->tensor] + b, t->slot[0] + b, t->slot[1] + b, NULL,
+              ch->end - b);
     }
 }
