@@ -61,6 +61,8 @@
  *            normalized gradient), warmup_steps 0, r 0, weight_lr_power 2 (schedulefree's)
  *   Lamb     lr 1e-3, betas 0.9,0.999, eps 1e-6, weight_decay 0, weight_decouple 1,
  *            fixed_decay 0, grad_averaging 1, adam 0, clamp 10 (pytorch-optimizer's)
+ *   Adafactor  lr 1e-2, beta2_decay -0.8, eps1 1.1920928955078125e-07 (FLT_EPSILON), eps2 1e-3,
+ *            d 1, weight_decay 0 (torch.optim.Adafactor's; eps=(eps1, eps2))
  *   every    maximize 0; eps_mode outside (RAdam: hat), see adaopt_eps_mode;
  *            param_update master; state_storage f32; min_8bit_numel 4096 (low precision)
  *
@@ -142,14 +144,17 @@ typedef enum adaopt_algorithm {
                                 schedulefree package's AdamWScheduleFree: no lr schedule; the
                                 parameters hold y while training and x (the average) after
                                 adaopt_eval, see "Schedule-Free" below */
-    ADAOPT_ALGO_LAMB = 11    /* LAMB (You et al., 2020), as pytorch-optimizer's Lamb: Adam's
+    ADAOPT_ALGO_LAMB = 11,   /* LAMB (You et al., 2020), as pytorch-optimizer's Lamb: Adam's
                                 direction scaled per tensor by the trust ratio
                                 min(||p||, clamp) / (||u|| + eps) */
+    ADAOPT_ALGO_ADAFACTOR = 12 /* torch.optim.Adafactor (PyTorch >= 2.5): the second moment
+                                factored into row and column averages for tensors given a
+                                shape of two or more dimensions (adaopt_set_shape) */
 } adaopt_algorithm;
 
 /* Lower-case name as in torch.optim ("sgd", "adagrad", "rmsprop", "adam", "adamw", "adamax",
- * "nadam", "radam") or the reference package ("lion", "adamw_schedulefree", "lamb"), or NULL
- * for an unknown algorithm. */
+ * "nadam", "radam", "adafactor") or the reference package ("lion", "adamw_schedulefree",
+ * "lamb"), or NULL for an unknown algorithm. */
 ADAOPT_API const char *adaopt_algorithm_name(adaopt_algorithm algorithm);
 /* The algorithm of that name (case-insensitive), or ADAOPT_ERR_ALGORITHM. */
 ADAOPT_API adaopt_status adaopt_algorithm_from_name(const char *name, adaopt_algorithm *algorithm);
@@ -208,10 +213,16 @@ typedef enum adaopt_option {
     ADAOPT_GRAD_AVERAGING = 26,           /* 0/1 (1): m takes (1-beta1) g (else g) */
     ADAOPT_ADAM_UPDATE = 27,              /* 0/1 (0), keyword "adam": trust ratio 1 (plain Adam
                                              direction, no bias correction of v) */
-    ADAOPT_CLAMP = 28                     /* >= 0 (10): ||p|| is clamped to this in the ratio */
+    ADAOPT_CLAMP = 28,                    /* >= 0 (10): ||p|| is clamped to this in the ratio */
+    /* Adafactor (torch.optim.Adafactor's keywords; eps=(eps1, eps2)) */
+    ADAOPT_BETA2_DECAY = 29,              /* <= 0 (-0.8): 1 - beta2_t = t^beta2_decay */
+    ADAOPT_EPS1 = 30,                     /* >= 0 (float32's machine epsilon, torch's None):
+                                             floor of the variance estimate, squared */
+    ADAOPT_EPS2 = 31,                     /* >= 0 (1e-3): floor of the parameter's RMS */
+    ADAOPT_D = 32                         /* >= 1 (1): the update's RMS is clipped to d */
 } adaopt_option;
 
-#define ADAOPT_OPTION_MAX 28
+#define ADAOPT_OPTION_MAX 32
 
 /* torch.optim's keyword for the option ("lr", "beta1", "eps", "initial_accumulator_value",
  * "eps_mode", ...), or NULL for an unknown option. */
@@ -581,7 +592,12 @@ typedef enum adaopt_state_kind {
     /* LAMB's per-tensor scalars of the last step (adaopt_state_scalar; saved): */
     ADAOPT_STATE_WEIGHT_NORM = 18,   /* min(||p||, clamp), after the decoupled decay */
     ADAOPT_STATE_ADAM_NORM = 19,     /* ||u||, u the Adam direction */
-    ADAOPT_STATE_TRUST_RATIO = 20    /* weight_norm / (adam_norm + eps), or 1 if either is 0 */
+    ADAOPT_STATE_TRUST_RATIO = 20,   /* weight_norm / (adam_norm + eps), or 1 if either is 0 */
+    /* Adafactor's arrays (torch's names): a factored tensor of shape (..., R, C) keeps
+     * row_var, (..., R) elements, and col_var, (..., C); any other keeps variance, numel. */
+    ADAOPT_STATE_ROW_VAR = 21,
+    ADAOPT_STATE_COL_VAR = 22,
+    ADAOPT_STATE_VARIANCE = 23
 } adaopt_state_kind;
 
 /* torch's state key ("exp_avg", "sum", ...), or NULL. */
@@ -642,6 +658,17 @@ ADAOPT_API adaopt_status adaopt_group_state(const adaopt_optimizer *opt, size_t 
                                             adaopt_state_kind kind, double *value);
 ADAOPT_API adaopt_status adaopt_set_group_state(adaopt_optimizer *opt, size_t group,
                                                 adaopt_state_kind kind, double value);
+
+/* Shapes (Adafactor).  A tensor is a flat array of numel elements unless given a shape; a shape
+ * of two or more dimensions (dims[0] x ... x dims[ndim-1], their product numel) makes Adafactor
+ * factor its second moment over the last two dimensions: row_var of numel / dims[ndim-1]
+ * elements and col_var of numel / dims[ndim-2] -- a 4096 x 4096 matrix keeps 32 KiB instead of
+ * 64 MiB.  Set it before the tensor's first step (ADAOPT_ERR_STATE after, or once state was set;
+ * its state is remade).  ndim 1..8 (1: a vector again); ADAOPT_ERR_SIZE if the product is not
+ * numel.  Any algorithm accepts it; only Adafactor's state depends on it.  Saved in checkpoints
+ * (a checkpoint loads only into tensors of the same shape). */
+ADAOPT_API adaopt_status adaopt_set_shape(adaopt_optimizer *opt, size_t tensor, const size_t *dims,
+                                          size_t ndim);
 
 /* The per-coordinate effective learning rate of tensor `tensor`: the factor its most recent
  * step multiplied the (momentum-smoothed) gradient by, computed from the current state and the

@@ -203,18 +203,22 @@ static uint64_t slot_bytes(int storage, uint64_t numel)
                                             : blocks_of(numel) * 4 + numel;
 }
 
-/* LAMB's tensors end with their last weight norm, adam norm and trust ratio (3 x f64). */
-enum { LAMB_TENSOR_BYTES = 24 };
+/* LAMB's tensors end with their last weight norm, adam norm and trust ratio (3 x f64);
+ * Adafactor's have, before their arrays, u32 factored (1 a matrix, 2 a vector), u32 reserved 0,
+ * u64 batch, u64 rows, u64 cols (its shape's factoring) and f64 alpha / denom of the last step. */
+enum { LAMB_TENSOR_BYTES = 24, ADAFACTOR_TENSOR_BYTES = 40 };
 
 static uint64_t tensor_bytes(const adaopt_tensor *t, int version, adaopt_algorithm a)
 {
-    unsigned mask = slot_mask(t), slots = 0;
+    unsigned mask = slot_mask(t);
+    uint64_t n = 8 * 5 + 4 + 4;
     for (int s = 0; s < ADAOPT_MAX_SLOTS; s++)
-        slots += (mask >> s) & 1u;
-    uint64_t n = 8 * 5 + 4 + 4 + (uint64_t)slots * slot_bytes(t->storage, t->numel);
+        if ((mask >> s) & 1u)
+            n += slot_bytes(t->storage, adaopt__slot_numel(t, s));
     if (version >= 2)
         n += 4 + 4 + (t->master != NULL ? (uint64_t)t->numel * 4 : 0);
-    return n + (a == ADAOPT_ALGO_LAMB ? LAMB_TENSOR_BYTES : 0);
+    return n + (a == ADAOPT_ALGO_LAMB ? LAMB_TENSOR_BYTES : 0) +
+           (a == ADAOPT_ALGO_ADAFACTOR ? ADAFACTOR_TENSOR_BYTES : 0);
 }
 
 static uint64_t section_total(uint64_t payload)
@@ -249,7 +253,7 @@ static void put_u16s(sink *s, const uint16_t *v, size_t n)
 static void put_slot(sink *s, const adaopt_tensor *t, int k)
 {
     if (t->storage == ADAOPT_STORAGE_F32) {
-        put_floats(s, t->slot[k], t->numel);
+        put_floats(s, t->slot[k], adaopt__slot_numel(t, k));
     } else if (t->storage == ADAOPT_STORAGE_BF16) {
         put_u16s(s, t->packed[k], t->numel);
     } else {
@@ -325,6 +329,14 @@ static void write_checkpoint(const adaopt_optimizer *opt, sink *s)
         if (version >= 2) {
             put_u32(s, (uint32_t)t->storage);
             put_u32(s, (t->master != NULL ? 1u : 0u) | (t->master_ready ? 2u : 0u));
+        }
+        if (opt->algorithm == ADAOPT_ALGO_ADAFACTOR) {
+            put_u32(s, (uint32_t)t->factored);
+            put_u32(s, 0);
+            put_u64(s, t->fac_batch);
+            put_u64(s, t->fac_rows);
+            put_u64(s, t->fac_cols);
+            put_f64(s, t->af_scale);
         }
         for (int k = 0; k < ADAOPT_MAX_SLOTS; k++)
             if (mask & (1u << k))
@@ -498,7 +510,7 @@ static int take_floats(source *p, float *out, size_t n)
 /* One state array in the tensor's storage; -1 if short or an absmax is negative or NaN. */
 static int take_slot(source *p, adaopt_tensor *t, int k)
 {
-    size_t n = t->numel;
+    size_t n = adaopt__slot_numel(t, k);
     if (t->storage == ADAOPT_STORAGE_F32)
         return take_floats(p, t->slot[k], n);
     if (t->storage == ADAOPT_STORAGE_BF16) {
@@ -524,7 +536,7 @@ static int take_slot(source *p, adaopt_tensor *t, int k)
 /* A slot this algorithm has at all. */
 static int slot_exists(adaopt_algorithm a, int slot)
 {
-    for (int kind = ADAOPT_STATE_MOMENTUM_BUFFER; kind <= ADAOPT_STATE_Z; kind++)
+    for (int kind = ADAOPT_STATE_MOMENTUM_BUFFER; kind <= ADAOPT_STATE_VARIANCE; kind++)
         if (adaopt__slot_of_state(a, (adaopt_state_kind)kind) == slot)
             return 1;
     return 0;
@@ -703,6 +715,27 @@ adaopt_status adaopt_load_buffer(adaopt_optimizer *opt, const void *buf, size_t 
         l->numel = t->numel;
         l->storage = (int)storage;
         any_8bit |= l->storage == ADAOPT_STORAGE_8BIT;
+        if (opt->algorithm == ADAOPT_ALGO_ADAFACTOR) { /* the shape first: it sizes the arrays */
+            uint32_t factored, reserved;
+            uint64_t b, r, c;
+            if (get_u32(&p, &factored) || get_u32(&p, &reserved) || get_u64(&p, &b) ||
+                get_u64(&p, &r) || get_u64(&p, &c) || get_f64(&p, &l->af_scale) ||
+                reserved != 0 || !(l->af_scale >= 0.0 || l->af_scale != l->af_scale)) {
+                st = adaopt__fail(opt, ADAOPT_ERR_FORMAT, "load: damaged section of tensor %zu", i);
+                break;
+            }
+            if ((int)factored != t->factored ||
+                (t->factored == 1 && (b != t->fac_batch || r != t->fac_rows || c != t->fac_cols))) {
+                st = adaopt__fail(opt, ADAOPT_ERR_MISMATCH, "load: tensor %zu has another shape "
+                                  "in the checkpoint (set it with adaopt_set_shape as when "
+                                  "saved)", i);
+                break;
+            }
+            l->factored = t->factored;
+            l->fac_batch = t->fac_batch;
+            l->fac_rows = t->fac_rows;
+            l->fac_cols = t->fac_cols;
+        }
         for (int k = 0; k < ADAOPT_MAX_SLOTS && st == ADAOPT_OK; k++) {
             if (!(lt[i].mask & (1u << k)))
                 continue;
@@ -782,6 +815,7 @@ adaopt_status adaopt_load_buffer(adaopt_optimizer *opt, const void *buf, size_t 
         t->step = l->step;
         t->mu_product = l->mu_product;
         memcpy(t->lamb_norms, l->lamb_norms, sizeof t->lamb_norms);
+        t->af_scale = l->af_scale;
     }
     opt->rounding_seed = rounding_seed;
     opt->steps_taken = steps_taken;

@@ -34,6 +34,13 @@ typedef struct adaopt_tensor {
     uint64_t step;      /* t: steps this tensor has taken */
     double mu_product;  /* NAdam: product of mu_1..mu_t */
     double lamb_norms[3]; /* LAMB's last weight norm, adam norm and trust ratio (saved) */
+    /* Adafactor: a shape of two or more dimensions (adaopt_set_shape) factors the second
+     * moment over the last two, rows x cols, in `batch` matrices; and its last step's factor
+     * alpha / denom (saved).  factored: 0 any other algorithm's tensor, 1 an Adafactor matrix
+     * (slot 0 row_var, slot 1 col_var), 2 an Adafactor vector (slot 0 variance, no slot 1). */
+    int factored;
+    size_t fac_batch, fac_rows, fac_cols;
+    double af_scale;
     /* State array k lives in one of two forms, by `storage` (lowp.c):
      *   float32:     slot[k], numel floats, 64-byte aligned (NULL until needed);
      *   bf16, 8-bit: packed[k] (numel uint16 or uint8 codes) and, for 8-bit, absmax[k] (one
@@ -54,6 +61,17 @@ typedef struct adaopt_tensor {
 } adaopt_tensor;
 
 enum { ADAOPT__BLOCK = 256 }; /* elements per 8-bit block (bitsandbytes' blocksize) */
+
+/* Elements of slot k of t: numel, but for Adafactor's factored tensors row_var (batch x rows)
+ * and col_var (batch x cols), and for its vectors no slot 1. */
+static inline size_t adaopt__slot_numel(const adaopt_tensor *t, int k)
+{
+    if (t->factored == 1)
+        return k == 0 ? t->fac_batch * t->fac_rows : k == 1 ? t->fac_batch * t->fac_cols : 0;
+    if (t->factored == 2)
+        return k == 0 ? t->numel : 0;
+    return t->numel;
+}
 
 /* 1 if slot k of t exists in either form. */
 static inline int adaopt__has_slot(const adaopt_tensor *t, int k)
@@ -80,6 +98,8 @@ struct adaopt_optimizer {
     adaopt_chunk *chunks;   /* every tensor's chunks, in tensor order */
     size_t n_chunks;
     double *chunk_sums;     /* LAMB: per chunk, its sums of p^2 and of u^2 (2 per chunk) */
+    double *af_scratch;     /* Adafactor: row and column sums, row means of its largest matrix */
+    size_t af_scratch_len;
     adaopt_coeffs *coeffs;  /* one per tensor, filled at each step */
     float **flat_params;    /* adaopt_step_flat's pointers into the caller's two buffers */
     const float **flat_grads;
@@ -224,6 +244,14 @@ void adaopt__sf_advance(adaopt_group *g);
 void adaopt__lamb_coeffs(adaopt_coeffs *c, const double *hp, uint64_t t);
 void adaopt__lamb_update(adaopt_optimizer *opt, void *const *params, const void *const *grads,
                          size_t work);
+
+/* Adafactor (adafactor.c): the update of every tensor that has a gradient, one tensor at a
+ * time on one thread (its reductions in double, in a fixed order). */
+void adaopt__adafactor_update(adaopt_optimizer *opt, void *const *params,
+                              const void *const *grads);
+/* Its effective learning rate, into out[0 .. t->numel). */
+void adaopt__adafactor_effective_lr(const adaopt_optimizer *opt, const adaopt_tensor *t,
+                                    float *out);
 
 /* Option table (options.c). */
 ADAOPT_INTERNAL_API int adaopt__algorithm_valid(adaopt_algorithm algorithm);

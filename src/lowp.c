@@ -41,7 +41,7 @@ static size_t blocks_of(size_t numel)
 
 int adaopt__alloc_slot(adaopt_tensor *t, int k, int storage)
 {
-    size_t n = t->numel;
+    size_t n = adaopt__slot_numel(t, k);
     if (storage == ADAOPT_STORAGE_F32)
         return (t->slot[k] = adaopt__alloc_state(n)) != NULL ? 0 : -1;
     size_t floats = storage == ADAOPT_STORAGE_BF16 ? n / 2 + 1 : n / 4 + 1;
@@ -170,7 +170,7 @@ static void encode_block(const adaopt_optimizer *opt, const adaopt_tensor *t, in
 void adaopt__read_slot(const adaopt_optimizer *opt, const adaopt_tensor *t, int k, float *out)
 {
     if (t->storage == ADAOPT_STORAGE_F32) {
-        memcpy(out, t->slot[k], t->numel * sizeof *out);
+        memcpy(out, t->slot[k], adaopt__slot_numel(t, k) * sizeof *out);
         return;
     }
     for (size_t at = 0; at < t->numel; at += ADAOPT__BLOCK) {
@@ -182,7 +182,7 @@ void adaopt__read_slot(const adaopt_optimizer *opt, const adaopt_tensor *t, int 
 void adaopt__write_slot(const adaopt_optimizer *opt, adaopt_tensor *t, int k, const float *in)
 {
     if (t->storage == ADAOPT_STORAGE_F32) {
-        memcpy(t->slot[k], in, t->numel * sizeof *in);
+        memcpy(t->slot[k], in, adaopt__slot_numel(t, k) * sizeof *in);
         return;
     }
     for (size_t at = 0; at < t->numel; at += ADAOPT__BLOCK) {
@@ -194,7 +194,7 @@ void adaopt__write_slot(const adaopt_optimizer *opt, adaopt_tensor *t, int k, co
 void adaopt__fill_slot(const adaopt_optimizer *opt, adaopt_tensor *t, int k, float v)
 {
     if (t->storage == ADAOPT_STORAGE_F32) {
-        for (size_t j = 0; j < t->numel; j++)
+        for (size_t j = 0; j < adaopt__slot_numel(t, k); j++)
             t->slot[k][j] = v;
         return;
     }

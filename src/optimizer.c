@@ -91,6 +91,10 @@ int adaopt__slot_of_state(adaopt_algorithm algorithm, adaopt_state_kind kind)
         return kind == ADAOPT_STATE_Z ? 0 : kind == ADAOPT_STATE_EXP_AVG_SQ ? 1 : -1;
     case ADAOPT_ALGO_LAMB:
         return kind == ADAOPT_STATE_EXP_AVG ? 0 : kind == ADAOPT_STATE_EXP_AVG_SQ ? 1 : -1;
+    case ADAOPT_ALGO_ADAFACTOR: /* (which a tensor has depends on its shape: state.c) */
+        return kind == ADAOPT_STATE_ROW_VAR || kind == ADAOPT_STATE_VARIANCE ? 0
+               : kind == ADAOPT_STATE_COL_VAR                             ? 1
+                                                                          : -1;
     }
     return -1;
 }
@@ -116,6 +120,7 @@ unsigned adaopt__slots_needed(adaopt_algorithm algorithm, const double *hp)
         return 1u;
     case ADAOPT_ALGO_ADAMW_SCHEDULE_FREE:
     case ADAOPT_ALGO_LAMB:
+    case ADAOPT_ALGO_ADAFACTOR: /* (a vector's slot 1 has no elements) */
         return 3u;
     }
     return 0u;
@@ -186,6 +191,7 @@ void adaopt_destroy(adaopt_optimizer *opt)
     free(opt->groups);
     free(opt->chunks);
     free(opt->chunk_sums);
+    free(opt->af_scratch);
     free(opt->coeffs);
     free(opt->flat_params);
     free(opt->flat_grads);
@@ -257,11 +263,12 @@ adaopt_status adaopt_add_group_typed(adaopt_optimizer *opt, const size_t *numels
                             (int)param_dtype, (int)grad_dtype);
     if (numels == NULL || group == NULL)
         return adaopt__fail(opt, ADAOPT_ERR_NULL, "add_group: numels and group must not be NULL");
-    if (opt->algorithm == ADAOPT_ALGO_LAMB && param_dtype != ADAOPT_DTYPE_F32)
+    if ((opt->algorithm == ADAOPT_ALGO_LAMB || opt->algorithm == ADAOPT_ALGO_ADAFACTOR) &&
+        param_dtype != ADAOPT_DTYPE_F32)
         return adaopt__fail(opt, ADAOPT_ERR_CONFLICT,
-                            "add_group: lamb takes float32 parameters for now (got %s): its two "
+                            "add_group: %s takes float32 parameters for now (got %s): its "
                             "passes are not staged through bf16/fp16 blocks",
-                            adaopt_dtype_name(param_dtype));
+                            adaopt_algorithm_name(opt->algorithm), adaopt_dtype_name(param_dtype));
     if (n_tensors == 0)
         return adaopt__fail(opt, ADAOPT_ERR_SIZE, "add_group: a group needs at least one tensor");
     if (n_tensors > SIZE_MAX / sizeof(adaopt_tensor) - opt->n_tensors)
@@ -298,6 +305,7 @@ adaopt_status adaopt_add_group_typed(adaopt_optimizer *opt, const size_t *numels
         t->numel = numels[i];
         t->group = opt->n_groups;
         t->mu_product = 1.0;
+        t->factored = opt->algorithm == ADAOPT_ALGO_ADAFACTOR ? 2 : 0; /* a vector until shaped */
         t->storage_numel = numels[i];
         t->storage = adaopt__storage_for(&g, t);
     }
@@ -421,8 +429,13 @@ static adaopt_status restructure(adaopt_optimizer *opt, size_t gi, const double 
     int failed = 0;
     for (size_t j = 0; j < g.n_tensors && !failed; j++) {
         adaopt_tensor *t = &fresh[j];
-        t->numel = opt->tensors[g.first_tensor + j].numel;
-        t->storage_numel = opt->tensors[g.first_tensor + j].storage_numel;
+        const adaopt_tensor *old = &opt->tensors[g.first_tensor + j];
+        t->numel = old->numel;
+        t->storage_numel = old->storage_numel;
+        t->factored = old->factored; /* (Adafactor's slot sizes) */
+        t->fac_batch = old->fac_batch;
+        t->fac_rows = old->fac_rows;
+        t->fac_cols = old->fac_cols;
         t->storage = adaopt__storage_for(&g, t);
         for (int k = 0; k < ADAOPT_MAX_SLOTS && !failed; k++)
             if (mask & (1u << k))

@@ -13,9 +13,11 @@
     (ALGO_BIT(ADAOPT_ALGO_SGD) | ALGO_BIT(ADAOPT_ALGO_ADAGRAD) | ALGO_BIT(ADAOPT_ALGO_RMSPROP) | \
      ALGO_BIT(ADAOPT_ALGO_ADAM) | ALGO_BIT(ADAOPT_ALGO_ADAMW) | ALGO_BIT(ADAOPT_ALGO_ADAMAX) |   \
      ALGO_BIT(ADAOPT_ALGO_NADAM) | ALGO_BIT(ADAOPT_ALGO_RADAM) | ALGO_BIT(ADAOPT_ALGO_LION) |  \
-     ALGO_BIT(ADAOPT_ALGO_ADAMW_SCHEDULE_FREE) | ALGO_BIT(ADAOPT_ALGO_LAMB))
+     ALGO_BIT(ADAOPT_ALGO_ADAMW_SCHEDULE_FREE) | ALGO_BIT(ADAOPT_ALGO_LAMB) |                    \
+     ALGO_BIT(ADAOPT_ALGO_ADAFACTOR))
 #define SCHEDULE_FREE ALGO_BIT(ADAOPT_ALGO_ADAMW_SCHEDULE_FREE)
 #define LAMB ALGO_BIT(ADAOPT_ALGO_LAMB)
+#define ADAFACTOR ALGO_BIT(ADAOPT_ALGO_ADAFACTOR)
 #define ADAM_FAMILY                                                                           \
     (ALGO_BIT(ADAOPT_ALGO_ADAM) | ALGO_BIT(ADAOPT_ALGO_ADAMW) | ALGO_BIT(ADAOPT_ALGO_ADAMAX) |  \
      ALGO_BIT(ADAOPT_ALGO_NADAM) | ALGO_BIT(ADAOPT_ALGO_RADAM))
@@ -27,7 +29,9 @@ enum value_kind {
     BOOLEAN,     /* 0 or 1 */
     EPS_MODE,    /* an adaopt_eps_mode the algorithm supports */
     CHOICE,      /* a whole number in [0, choices) */
-    COUNT        /* a whole number in [0, 2^53] */
+    COUNT,       /* a whole number in [0, 2^53] */
+    NONPOSITIVE, /* (-inf, 0] */
+    AT_LEAST_ONE /* [1, inf) */
 };
 
 typedef struct option_info {
@@ -43,7 +47,8 @@ static const option_info OPTIONS[ADAOPT_OPTION_MAX + 1] = {
                       UNIT_OPEN, 0.9},
     [ADAOPT_BETA2] = {"beta2", ADAM_FAMILY | ALGO_BIT(ADAOPT_ALGO_LION) | SCHEDULE_FREE | LAMB,
                       UNIT_OPEN, 0.999},
-    [ADAOPT_EPS] = {"eps", ALL_ALGOS & ~ALGO_BIT(ADAOPT_ALGO_SGD) & ~ALGO_BIT(ADAOPT_ALGO_LION),
+    [ADAOPT_EPS] = {"eps", ALL_ALGOS & ~ALGO_BIT(ADAOPT_ALGO_SGD) & ~ALGO_BIT(ADAOPT_ALGO_LION) &
+                               ~ADAFACTOR,
                     NONNEGATIVE, 1e-8},
     [ADAOPT_WEIGHT_DECAY] = {"weight_decay", ALL_ALGOS, NONNEGATIVE, 0.0},
     [ADAOPT_MOMENTUM] = {"momentum", ALGO_BIT(ADAOPT_ALGO_SGD) | ALGO_BIT(ADAOPT_ALGO_RMSPROP),
@@ -78,6 +83,10 @@ static const option_info OPTIONS[ADAOPT_OPTION_MAX + 1] = {
     [ADAOPT_GRAD_AVERAGING] = {"grad_averaging", LAMB, BOOLEAN, 1.0},
     [ADAOPT_ADAM_UPDATE] = {"adam", LAMB, BOOLEAN, 0.0},
     [ADAOPT_CLAMP] = {"clamp", LAMB, NONNEGATIVE, 10.0},
+    [ADAOPT_BETA2_DECAY] = {"beta2_decay", ADAFACTOR, NONPOSITIVE, -0.8},
+    [ADAOPT_EPS1] = {"eps1", ADAFACTOR, NONNEGATIVE, 1.1920928955078125e-07}, /* FLT_EPSILON */
+    [ADAOPT_EPS2] = {"eps2", ADAFACTOR, NONNEGATIVE, 1e-3},
+    [ADAOPT_D] = {"d", ADAFACTOR, AT_LEAST_ONE, 1.0},
 };
 
 static const char *const ALGORITHM_NAMES[] = {
@@ -86,12 +95,12 @@ static const char *const ALGORITHM_NAMES[] = {
     [ADAOPT_ALGO_ADAMW] = "adamw",   [ADAOPT_ALGO_ADAMAX] = "adamax",
     [ADAOPT_ALGO_NADAM] = "nadam",   [ADAOPT_ALGO_RADAM] = "radam",
     [ADAOPT_ALGO_LION] = "lion",     [ADAOPT_ALGO_ADAMW_SCHEDULE_FREE] = "adamw_schedulefree",
-    [ADAOPT_ALGO_LAMB] = "lamb",
+    [ADAOPT_ALGO_LAMB] = "lamb",     [ADAOPT_ALGO_ADAFACTOR] = "adafactor",
 };
 
 int adaopt__algorithm_valid(adaopt_algorithm algorithm)
 {
-    return algorithm >= ADAOPT_ALGO_SGD && algorithm <= ADAOPT_ALGO_LAMB;
+    return algorithm >= ADAOPT_ALGO_SGD && algorithm <= ADAOPT_ALGO_ADAFACTOR;
 }
 
 static int option_valid(adaopt_option option)
@@ -114,7 +123,7 @@ adaopt_status adaopt_algorithm_from_name(const char *name, adaopt_algorithm *alg
 {
     if (name == NULL || algorithm == NULL)
         return ADAOPT_ERR_NULL;
-    for (int a = ADAOPT_ALGO_SGD; a <= ADAOPT_ALGO_LAMB; a++) {
+    for (int a = ADAOPT_ALGO_SGD; a <= ADAOPT_ALGO_ADAFACTOR; a++) {
         if (strcasecmp(name, ALGORITHM_NAMES[a]) == 0) {
             *algorithm = (adaopt_algorithm)a;
             return ADAOPT_OK;
@@ -152,7 +161,8 @@ adaopt_status adaopt_default(adaopt_algorithm algorithm, adaopt_option option, d
     double v = OPTIONS[option].fallback;
     switch (option) { /* where torch.optim's defaults differ between algorithms */
     case ADAOPT_LR:
-        if (algorithm == ADAOPT_ALGO_ADAGRAD || algorithm == ADAOPT_ALGO_RMSPROP)
+        if (algorithm == ADAOPT_ALGO_ADAGRAD || algorithm == ADAOPT_ALGO_RMSPROP ||
+            algorithm == ADAOPT_ALGO_ADAFACTOR)
             v = 1e-2;
         else if (algorithm == ADAOPT_ALGO_ADAMAX || algorithm == ADAOPT_ALGO_NADAM)
             v = 2e-3;
@@ -198,12 +208,12 @@ adaopt_status adaopt__check_value(adaopt_optimizer *opt, adaopt_algorithm algori
     if (!isfinite(value))
         return adaopt__fail(opt, ADAOPT_ERR_VALUE, "%s must be finite (got %g)", info->name,
                             value);
-    if (algorithm == ADAOPT_ALGO_LAMB && option == ADAOPT_STATE_STORAGE &&
-        value != ADAOPT_STORAGE_F32)
+    if ((algorithm == ADAOPT_ALGO_LAMB || algorithm == ADAOPT_ALGO_ADAFACTOR) &&
+        option == ADAOPT_STATE_STORAGE && value != ADAOPT_STORAGE_F32)
         return adaopt__fail(opt, ADAOPT_ERR_VALUE,
-                            "lamb keeps float32 state for now (got state_storage %g): its two "
-                            "passes over each tensor are not staged through bf16 or 8-bit codes",
-                            value);
+                            "%s keeps float32 state for now (got state_storage %g): its passes "
+                            "over each tensor are not staged through bf16 or 8-bit codes",
+                            adaopt_algorithm_name(algorithm), value);
     if (algorithm == ADAOPT_ALGO_ADAMW_SCHEDULE_FREE) {
         if (option == ADAOPT_BETA1 && value == 0.0)
             return adaopt__fail(opt, ADAOPT_ERR_VALUE,
@@ -251,6 +261,16 @@ adaopt_status adaopt__check_value(adaopt_optimizer *opt, adaopt_algorithm algori
         if (!(value >= 0.0 && value <= 9007199254740992.0 && value == floor(value)))
             return adaopt__fail(opt, ADAOPT_ERR_VALUE, "%s must be a whole number >= 0 (got %g)",
                                 info->name, value);
+        break;
+    case NONPOSITIVE:
+        if (value > 0.0)
+            return adaopt__fail(opt, ADAOPT_ERR_VALUE, "%s must be <= 0 (got %g)", info->name,
+                                value);
+        break;
+    case AT_LEAST_ONE:
+        if (value < 1.0)
+            return adaopt__fail(opt, ADAOPT_ERR_VALUE, "%s must be >= 1 (got %g)", info->name,
+                                value);
         break;
     case FINITE:
         break;

@@ -32,8 +32,27 @@ const char *adaopt_state_name(adaopt_state_kind kind)
         [ADAOPT_STATE_WEIGHT_NORM] = "weight_norm",
         [ADAOPT_STATE_ADAM_NORM] = "adam_norm",
         [ADAOPT_STATE_TRUST_RATIO] = "trust_ratio",
+        [ADAOPT_STATE_ROW_VAR] = "row_var",
+        [ADAOPT_STATE_COL_VAR] = "col_var",
+        [ADAOPT_STATE_VARIANCE] = "variance",
     };
-    return kind >= ADAOPT_STATE_STEP && kind <= ADAOPT_STATE_TRUST_RATIO ? names[kind] : NULL;
+    return kind >= ADAOPT_STATE_STEP && kind <= ADAOPT_STATE_VARIANCE ? names[kind] : NULL;
+}
+
+/* Adafactor keeps row_var and col_var for a factored tensor, variance for any other. */
+static adaopt_status adafactor_kind(adaopt_optimizer *opt, const adaopt_tensor *t, size_t tensor,
+                                    adaopt_state_kind kind)
+{
+    if (opt->algorithm != ADAOPT_ALGO_ADAFACTOR || kind == ADAOPT_STATE_MASTER)
+        return ADAOPT_OK;
+    int factored = t->factored == 1;
+    if (factored != (kind != ADAOPT_STATE_VARIANCE))
+        return adaopt__fail(opt, ADAOPT_ERR_STATE, "tensor %zu %s: it keeps %s, not '%s'",
+                            tensor, factored ? "is factored (its shape)" : "is not factored (no "
+                            "shape of two or more dimensions)",
+                            factored ? "row_var and col_var" : "variance",
+                            adaopt_state_name(kind) ? adaopt_state_name(kind) : "?");
+    return ADAOPT_OK;
 }
 
 static adaopt_status check_tensor(const adaopt_optimizer *opt, size_t tensor)
@@ -73,6 +92,9 @@ adaopt_status adaopt_state(const adaopt_optimizer *opt, size_t tensor, adaopt_st
                             adaopt_algorithm_name(opt->algorithm),
                             adaopt_state_name(kind) ? adaopt_state_name(kind) : "?");
     adaopt_tensor *t = &o->tensors[tensor];
+    st = adafactor_kind(o, t, tensor, kind);
+    if (st != ADAOPT_OK)
+        return st;
     /* SGD's momentum buffer and Schedule-Free's z are born at a step */
     int born_at_step = opt->algorithm == ADAOPT_ALGO_SGD ||
                        (opt->algorithm == ADAOPT_ALGO_ADAMW_SCHEDULE_FREE && s == 0);
@@ -86,7 +108,7 @@ adaopt_status adaopt_state(const adaopt_optimizer *opt, size_t tensor, adaopt_st
                             adaopt_state_name(kind));
     *data = values;
     if (numel != NULL)
-        *numel = t->numel;
+        *numel = adaopt__slot_numel(t, s);
     return ADAOPT_OK;
 }
 
@@ -155,6 +177,10 @@ adaopt_status adaopt_effective_lr(const adaopt_optimizer *opt, size_t tensor, fl
         return adaopt__fail(o, ADAOPT_ERR_STATE,
                             "effective_lr: tensor %zu has not taken a step yet", tensor);
     const double *hp = opt->groups[t->group].hp;
+    if (opt->algorithm == ADAOPT_ALGO_ADAFACTOR) {
+        adaopt__adafactor_effective_lr(opt, t, out);
+        return ADAOPT_OK;
+    }
     /* NAdam: recompute the last step's scalars from P_{t-1} = P_t / mu_t. */
     double mu_before = 1.0;
     if (opt->algorithm == ADAOPT_ALGO_NADAM) {
@@ -237,9 +263,15 @@ adaopt_status adaopt_set_state(adaopt_optimizer *opt, size_t tensor, adaopt_stat
     if (st != ADAOPT_OK)
         return st;
     adaopt_tensor *t = &opt->tensors[tensor];
-    if (numel != t->numel)
-        return adaopt__fail(opt, ADAOPT_ERR_SIZE, "set_state: %zu floats for tensor %zu of %zu",
-                            numel, tensor, t->numel);
+    st = adafactor_kind(opt, t, tensor, kind);
+    if (st != ADAOPT_OK)
+        return st;
+    int slot = adaopt__slot_of_state(opt->algorithm, kind);
+    size_t want = kind == ADAOPT_STATE_MASTER || slot < 0 ? t->numel : adaopt__slot_numel(t, slot);
+    if (numel != want)
+        return adaopt__fail(opt, ADAOPT_ERR_SIZE, "set_state: %zu floats for tensor %zu's %s of %zu",
+                            numel, tensor, adaopt_state_name(kind) ? adaopt_state_name(kind) : "?",
+                            want);
     if (kind == ADAOPT_STATE_MASTER) {
         if (t->master == NULL)
             return adaopt__fail(opt, ADAOPT_ERR_OPTION, "tensor %zu has no master weights",
@@ -276,7 +308,7 @@ size_t adaopt_state_bytes(const adaopt_optimizer *opt)
         size_t n = t->numel, blocks = n / ADAOPT__BLOCK + (n % ADAOPT__BLOCK != 0);
         for (int k = 0; k < ADAOPT_MAX_SLOTS; k++) {
             if (t->slot[k] != NULL)
-                bytes += n * 4;
+                bytes += adaopt__slot_numel(t, k) * 4;
             else if (t->packed[k] != NULL)
                 bytes += t->storage == ADAOPT_STORAGE_BF16 ? n * 2 : n + blocks * 4;
         }

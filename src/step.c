@@ -162,10 +162,11 @@ static adaopt_status check_sparse(adaopt_optimizer *opt, size_t i, const adaopt_
         return adaopt__fail(opt, ADAOPT_ERR_CONFLICT,
                             "tensor %zu: adamw_schedulefree does not take sparse gradients (every "
                             "row moves toward its z at every step)", i);
-    if (opt->algorithm == ADAOPT_ALGO_LAMB)
+    if (opt->algorithm == ADAOPT_ALGO_LAMB || opt->algorithm == ADAOPT_ALGO_ADAFACTOR)
         return adaopt__fail(opt, ADAOPT_ERR_CONFLICT,
-                            "tensor %zu: lamb does not take sparse gradients (its trust ratio is "
-                            "a norm of the whole tensor, as pytorch-optimizer's)", i);
+                            "tensor %zu: %s does not take sparse gradients (its update is scaled "
+                            "by norms of the whole tensor, as the reference's)", i,
+                            adaopt_algorithm_name(opt->algorithm));
     if (hp[ADAOPT_WEIGHT_DECAY] != 0.0 && !decoupled_decay(opt->algorithm, hp))
         return adaopt__fail(opt, ADAOPT_ERR_CONFLICT,
                             "tensor %zu: weight_decay (coupled) is not compatible with sparse "
@@ -429,10 +430,11 @@ static adaopt_status step_impl(adaopt_optimizer *opt, void *const *params,
         return adaopt__fail(opt, ADAOPT_ERR_STATE,
                             "step: the optimizer is in eval mode (the parameters hold x): call "
                             "adaopt_train before stepping");
-    if (opt->algorithm == ADAOPT_ALGO_LAMB && scaled)
+    if ((opt->algorithm == ADAOPT_ALGO_LAMB || opt->algorithm == ADAOPT_ALGO_ADAFACTOR) && scaled)
         return adaopt__fail(opt, ADAOPT_ERR_CONFLICT,
-                            "step: lamb does not take adaopt_scale_next_grads (scale the "
-                            "gradients in place: adaopt_unscale_grads, adaopt_clip_grad_norm)");
+                            "step: %s does not take adaopt_scale_next_grads (scale the "
+                            "gradients in place: adaopt_unscale_grads, adaopt_clip_grad_norm)",
+                            adaopt_algorithm_name(opt->algorithm));
     for (size_t gi = 0; gi < opt->n_groups; gi++) {
         adaopt_status st = check_group(opt, gi);
         if (st != ADAOPT_OK)
@@ -548,6 +550,8 @@ static adaopt_status step_impl(adaopt_optimizer *opt, void *const *params,
      * (LAMB: two passes with the per-tensor norms between them, lamb.c.) */
     if (opt->algorithm == ADAOPT_ALGO_LAMB)
         adaopt__lamb_update(opt, params, grads, work);
+    if (opt->algorithm == ADAOPT_ALGO_ADAFACTOR)
+        adaopt__adafactor_update(opt, params, grads);
     adaopt_kernel_fn kernel = opt->kernels->by_algorithm[opt->algorithm];
     const adaopt_chunk *chunks = opt->chunks;
     const adaopt_tensor *tensors = opt->tensors;
@@ -561,7 +565,8 @@ static adaopt_status step_impl(adaopt_optimizer *opt, void *const *params,
 #endif
     for (long k = 0; k < n_chunks; k++) {
         const adaopt_chunk *ch = &chunks[k];
-        if (grads[ch->tensor] == NULL || opt->algorithm == ADAOPT_ALGO_LAMB)
+        if (grads[ch->tensor] == NULL || opt->algorithm == ADAOPT_ALGO_LAMB ||
+            opt->algorithm == ADAOPT_ALGO_ADAFACTOR)
             continue;
         const adaopt_tensor *t = &tensors[ch->tensor];
         size_t b = ch->begin;

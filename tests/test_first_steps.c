@@ -2,10 +2,13 @@
  * test_first_steps.c -- each algorithm and option against values derived by hand from the
  * formulas of ALGORITHMS.md for the first one or two steps (the derivation is in each comment).
  */
+#include <float.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include "helpers.h"
@@ -523,6 +526,115 @@ static void lamb_refusals(void **unused)
     adaopt_destroy(opt);
 }
 
+/* Adafactor (torch.optim.Adafactor), t = 1, lr 0.01: the lerp weight 1^-0.8 = 1 makes the
+ * variances g^2 (vector) or the row and column means of g^2 (matrix); rho = min(lr, 1) = 0.01;
+ * alpha = max(eps2, ||p|| / sqrt(numel)) rho; denom = max(1, ||u|| / (sqrt(numel) d)).
+ *   vector p (3, 4), g (0.5, -1): u = sign(g), ||u|| = sqrt 2, denom 1, alpha = 5/sqrt2 * 0.01.
+ *   matrix p [[1,2],[3,4]], g [[1,0],[0,2]]: row_var (0.5, 2), col_var (0.5, 2), mean 1.25;
+ *   var = row col / 1.25 = [[0.2,0.8],[0.8,3.2]]; u = g / sqrt(var) = [[sqrt5, 0], [0, 2/sqrt3.2]];
+ *   ||u|| = 2.5, denom 1.25, alpha = sqrt(30)/2 * 0.01. */
+static void adafactor_first_step(void **unused)
+{
+    (void)unused;
+    double v;
+    assert_int_equal(adaopt_default(ADAOPT_ALGO_ADAFACTOR, ADAOPT_LR, &v), ADAOPT_OK);
+    assert_true(v == 1e-2);
+    assert_int_equal(adaopt_default(ADAOPT_ALGO_ADAFACTOR, ADAOPT_EPS1, &v), ADAOPT_OK);
+    assert_true(v == (double)FLT_EPSILON);
+    adaopt_optimizer *opt = one_tensor(ADAOPT_ALGO_ADAFACTOR, 2);
+    float p[2] = {3.0f, 4.0f}, g[2] = {0.5f, -1.0f};
+    step_ok(opt, p, g);
+    double alpha = 5.0 / sqrt(2.0) * 0.01;
+    assert_close(p[0], 3.0 - alpha, F);
+    assert_close(p[1], 4.0 + alpha, F);
+    const float *var;
+    size_t n;
+    assert_int_equal(adaopt_state(opt, 0, ADAOPT_STATE_VARIANCE, &var, &n), ADAOPT_OK);
+    assert_true(n == 2 && var[0] == 0.25f && var[1] == 1.0f);
+    assert_int_equal(adaopt_state(opt, 0, ADAOPT_STATE_ROW_VAR, &var, &n), ADAOPT_ERR_STATE);
+    adaopt_destroy(opt);
+
+    opt = one_tensor(ADAOPT_ALGO_ADAFACTOR, 4);
+    size_t dims[2] = {2, 2};
+    assert_int_equal(adaopt_set_shape(opt, 0, dims, 2), ADAOPT_OK);
+    float q[4] = {1, 2, 3, 4}, h[4] = {1, 0, 0, 2};
+    step_ok(opt, q, h);
+    double a = sqrt(30.0) / 2.0 * 0.01 / 1.25, u[4] = {sqrt(5.0), 0, 0, 2.0 / sqrt(3.2)};
+    for (int i = 0; i < 4; i++)
+        assert_close(q[i], (i + 1) - a * u[i], F);
+    const float *row, *col;
+    assert_int_equal(adaopt_state(opt, 0, ADAOPT_STATE_ROW_VAR, &row, &n), ADAOPT_OK);
+    assert_true(n == 2 && row[0] == 0.5f && row[1] == 2.0f);
+    assert_int_equal(adaopt_state(opt, 0, ADAOPT_STATE_COL_VAR, &col, &n), ADAOPT_OK);
+    assert_true(n == 2 && col[0] == 0.5f && col[1] == 2.0f);
+    assert_int_equal(adaopt_state(opt, 0, ADAOPT_STATE_VARIANCE, &var, &n), ADAOPT_ERR_STATE);
+    float e[4];
+    assert_int_equal(adaopt_effective_lr(opt, 0, e, 4), ADAOPT_OK);
+    assert_close(e[0], a / sqrt(0.2), F);
+    assert_close(e[3], a / sqrt(3.2), F);
+    adaopt_destroy(opt);
+}
+
+/* Issue 16's memory target: a 4096 x 4096 matrix keeps 32 KiB of state factored, not 64 MiB;
+ * and the shape's rules (before the first step, the product, its checkpoints). */
+static void adafactor_shapes(void **unused)
+{
+    (void)unused;
+    adaopt_optimizer *opt = one_tensor(ADAOPT_ALGO_ADAFACTOR, 4096 * 4096);
+    assert_int_equal(adaopt_state_bytes(opt), (size_t)4096 * 4096 * 4); /* a vector: variance */
+    size_t dims[3] = {4096, 4096, 1}, bad[2] = {4096, 4095};
+    assert_int_equal(adaopt_set_shape(opt, 0, bad, 2), ADAOPT_ERR_SIZE);
+    assert_int_equal(adaopt_set_shape(opt, 0, dims, 0), ADAOPT_ERR_VALUE);
+    assert_int_equal(adaopt_set_shape(opt, 0, dims, 2), ADAOPT_OK);
+    assert_int_equal(adaopt_state_bytes(opt), (size_t)32768);
+    adaopt_destroy(opt);
+
+    /* a batch of matrices (2 x 3 x 5): row_var 6, col_var 10 */
+    opt = one_tensor(ADAOPT_ALGO_ADAFACTOR, 30);
+    size_t batch[3] = {2, 3, 5};
+    assert_int_equal(adaopt_set_shape(opt, 0, batch, 3), ADAOPT_OK);
+    assert_int_equal(adaopt_state_bytes(opt), (size_t)(6 + 10) * 4);
+    float p[30], g[30];
+    for (int i = 0; i < 30; i++) {
+        p[i] = (float)i / 10.0f;
+        g[i] = (float)((i * 7) % 5) - 2.0f;
+    }
+    step_ok(opt, p, g);
+    assert_int_equal(adaopt_set_shape(opt, 0, batch, 3), ADAOPT_ERR_STATE); /* after a step */
+    /* a checkpoint loads into the same shape only */
+    size_t bytes = adaopt_checkpoint_size(opt);
+    unsigned char *buf = malloc(bytes);
+    assert_non_null(buf);
+    assert_int_equal(adaopt_save_buffer(opt, buf, bytes, &bytes), ADAOPT_OK);
+    adaopt_optimizer *same = one_tensor(ADAOPT_ALGO_ADAFACTOR, 30);
+    adaopt_optimizer *other = one_tensor(ADAOPT_ALGO_ADAFACTOR, 30);
+    size_t flat[2] = {6, 5};
+    assert_int_equal(adaopt_set_shape(same, 0, batch, 3), ADAOPT_OK);
+    assert_int_equal(adaopt_set_shape(other, 0, flat, 2), ADAOPT_OK);
+    assert_int_equal(adaopt_load_buffer(other, buf, bytes), ADAOPT_ERR_MISMATCH);
+    assert_int_equal(adaopt_load_buffer(same, buf, bytes), ADAOPT_OK);
+    float q[30];
+    memcpy(q, p, sizeof q);
+    step_ok(opt, p, g);
+    step_ok(same, q, g);
+    assert_memory_equal(p, q, sizeof p);
+    free(buf);
+    adaopt_destroy(opt);
+    adaopt_destroy(same);
+    adaopt_destroy(other);
+
+    /* refusals: typed groups, sparse rows, 8-bit state */
+    opt = one_tensor(ADAOPT_ALGO_ADAFACTOR, 4);
+    size_t four = 4, group;
+    assert_int_equal(adaopt_add_group_typed(opt, &four, 1, ADAOPT_DTYPE_BF16, ADAOPT_DTYPE_BF16,
+                                            &group), ADAOPT_ERR_CONFLICT);
+    assert_int_equal(adaopt_set(opt, 0, ADAOPT_STATE_STORAGE, ADAOPT_STORAGE_8BIT), ADAOPT_ERR_VALUE);
+    assert_int_equal(adaopt_set(opt, 0, ADAOPT_BETA2_DECAY, 0.5), ADAOPT_ERR_VALUE);
+    assert_int_equal(adaopt_set(opt, 0, ADAOPT_D, 0.5), ADAOPT_ERR_VALUE);
+    assert_int_equal(adaopt_set(opt, 0, ADAOPT_EPS, 1e-8), ADAOPT_ERR_OPTION);
+    adaopt_destroy(opt);
+}
+
 /* RAdam once rectified: constant gradient g, so m_hat = g and v_hat = g^2; the step is
  * lr * r_t * g / (|g| + eps sqrt(bc2)^-1 ...) -- with eps = 0 exactly lr * r_t * sign(g). */
 static void radam_rectified(void **unused)
@@ -563,6 +675,8 @@ int main(void)
         cmocka_unit_test(lamb_first_step),
         cmocka_unit_test(lamb_weight_decay),
         cmocka_unit_test(lamb_refusals),
+        cmocka_unit_test(adafactor_first_step),
+        cmocka_unit_test(adafactor_shapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -50,6 +50,7 @@ static const combo COMBOS[] = {
     {ADAOPT_ALGO_LAMB, {ADAOPT_WEIGHT_DECAY}, {0.1}},
     {ADAOPT_ALGO_LAMB, {ADAOPT_WEIGHT_DECAY, ADAOPT_WEIGHT_DECOUPLE, ADAOPT_GRAD_AVERAGING, ADAOPT_MAXIMIZE},
      {0.1, 0, 0, 1}},
+    {ADAOPT_ALGO_ADAFACTOR, {ADAOPT_WEIGHT_DECAY, ADAOPT_MAXIMIZE}, {0.1, 1}},
 };
 
 enum { N_TENSORS = 40 };
@@ -123,7 +124,8 @@ static void same_bits(run *a, run *b, const char *what)
     static const adaopt_state_kind kinds[] = {
         ADAOPT_STATE_MOMENTUM_BUFFER, ADAOPT_STATE_SUM, ADAOPT_STATE_SQUARE_AVG,
         ADAOPT_STATE_GRAD_AVG, ADAOPT_STATE_EXP_AVG, ADAOPT_STATE_EXP_AVG_SQ,
-        ADAOPT_STATE_MAX_EXP_AVG_SQ, ADAOPT_STATE_EXP_INF, ADAOPT_STATE_Z};
+        ADAOPT_STATE_MAX_EXP_AVG_SQ, ADAOPT_STATE_EXP_INF, ADAOPT_STATE_Z,
+        ADAOPT_STATE_VARIANCE};
     for (int i = 0; i < N_TENSORS; i++) {
         if (!same_floats(a->data[i], b->data[i], a->numel[i]))
             fail_msg("%s (%s): parameters of tensor %d (%zu elements) differ", what,

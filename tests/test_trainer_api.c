@@ -143,6 +143,7 @@ static const recipe RECIPES[] = {
     {ADAOPT_ALGO_LION, "weight_decay=0.1, betas=0.8,0.95"},
     {ADAOPT_ALGO_ADAMW_SCHEDULE_FREE, "weight_decay=0.1, warmup_steps=5, r=1"},
     {ADAOPT_ALGO_LAMB, "weight_decay=0.1, grad_averaging=0"},
+    {ADAOPT_ALGO_ADAFACTOR, "weight_decay=0.1, beta2_decay=-0.5"},
 };
 
 static adaopt_optimizer *make(const recipe *r)
@@ -187,7 +188,7 @@ static void set_step_resumes_exactly(void **unused)
         }
         memcpy(q, p, (N0 + N1) * sizeof *q);
         for (size_t t = 0; t < 2; t++)
-            for (int kind = ADAOPT_STATE_MOMENTUM_BUFFER; kind <= ADAOPT_STATE_Z; kind++) {
+            for (int kind = ADAOPT_STATE_MOMENTUM_BUFFER; kind <= ADAOPT_STATE_VARIANCE; kind++) {
                 const float *data;
                 size_t numel;
                 if (adaopt_state(a, t, (adaopt_state_kind)kind, &data, &numel) == ADAOPT_OK)

@@ -34,7 +34,7 @@ import os
 import numpy as np
 
 __all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "Lion",
-           "AdamWScheduleFree", "Lamb",
+           "AdamWScheduleFree", "Lamb", "Adafactor",
            "Optimizer", "AdaoptError", "clip_grad_norm_", "clip_grad_value_", "library_path",
            "supported_isas", "bf16array", "as_bf16", "to_bf16", "from_bf16"]
 
@@ -137,13 +137,15 @@ _group_state = _fn("adaopt_group_state", ctypes.c_int, ctypes.c_void_p, ctypes.c
                    ctypes.c_int, _c_double_p)
 _set_group_state = _fn("adaopt_set_group_state", ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t,
                        ctypes.c_int, ctypes.c_double)
+_set_shape = _fn("adaopt_set_shape", ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, _c_size_p,
+                 ctypes.c_size_t)
 _clip_value = _fn("adaopt_clip_grad_value", ctypes.c_int, ctypes.c_void_p, _c_size_p,
                   ctypes.c_size_t, ctypes.c_double)
 
 # adaopt_state_kind values and torch's state keys, per algorithm.
 _STATE_KINDS = {"step": 1, "mu_product": 2, "momentum_buffer": 3, "sum": 4, "square_avg": 5,
                 "grad_avg": 6, "exp_avg": 7, "exp_avg_sq": 8, "max_exp_avg_sq": 9,
-                "exp_inf": 10, "z": 12}
+                "exp_inf": 10, "z": 12, "row_var": 21, "col_var": 22, "variance": 23}
 # Schedule-Free's per-group scalars (adaopt_group_state), as schedulefree's param_groups keys.
 _GROUP_KINDS = {"k": 13, "weight_sum": 14, "lr_max": 15, "scheduled_lr": 16, "train_mode": 17}
 _STATE_KEYS = {
@@ -154,6 +156,7 @@ _STATE_KEYS = {
     "adamax": ["exp_avg", "exp_inf"], "nadam": ["exp_avg", "exp_avg_sq"],
     "radam": ["exp_avg", "exp_avg_sq"], "lion": ["exp_avg"],
     "adamw_schedulefree": ["z", "exp_avg_sq"], "lamb": ["exp_avg", "exp_avg_sq"],
+    "adafactor": ["row_var", "col_var", "variance"],
 }
 # LAMB's per-tensor scalars of the last step (adaopt_state_scalar), as pytorch-optimizer's keys.
 _LAMB_SCALARS = {"weight_norm": 18, "adam_norm": 19, "trust_ratio": 20}
@@ -317,7 +320,7 @@ class Optimizer:
                      "initial_accumulator_value", "momentum_decay", "decoupled_weight_decay",
                      "eps_mode", "param_update", "state_storage", "min_8bit_numel",
                      "warmup_steps", "r", "weight_lr_power", "weight_decouple", "fixed_decay",
-                     "grad_averaging", "adam", "clamp"):
+                     "grad_averaging", "adam", "clamp", "beta2_decay", "eps1", "eps2", "d"):
             value = ctypes.c_double()
             if _default(self._algo, _option_id(name), ctypes.byref(value)) != 0:
                 continue
@@ -548,8 +551,9 @@ class Optimizer:
             if st == _ERR_STATE:
                 continue
             _check(st, self._handle)
-            out[key] = np.ctypeslib.as_array(data, (n.value,)).copy().reshape(shape) \
-                if n.value else np.zeros(shape, np.float32)
+            flat = np.ctypeslib.as_array(data, (n.value,)).copy() if n.value \
+                else np.zeros(0, np.float32)
+            out[key] = flat.reshape(shape) if flat.size == self._params[i].size else flat
         return out
 
     # -- checkpoints (torch.optim's state_dict shape; adaopt's file format) -----------------
@@ -606,7 +610,7 @@ class Optimizer:
                 if k not in keys:
                     raise ValueError("parameter %d: %s has no state %r" % (i, type(self).__name__, k))
                 a = np.ascontiguousarray(np.asarray(v), dtype=np.float32).reshape(-1)
-                if a.size != self._params[i].size:
+                if a.size != self._params[i].size and self._algorithm != "adafactor":
                     raise ValueError("parameter %d: state %r has %d elements, the parameter %d"
                                      % (i, k, a.size, self._params[i].size))
                 entry[k] = a
@@ -781,6 +785,56 @@ Lamb = _make("Lamb", "lamb", ("lr", "betas", "weight_decay", "weight_decouple", 
              "times the per-tensor trust ratio min(||p||, clamp) / (||u|| + eps).  rectify, "
              "pre_norm and adanorm are not supported; state has weight_norm, adam_norm, "
              "trust_ratio as pytorch-optimizer's")
+
+
+_FLT_EPSILON = float(np.finfo(np.float32).eps)
+
+
+class Adafactor(Optimizer):
+    """torch.optim.Adafactor(params, lr=1e-2, beta2_decay=-0.8, eps=(None, 1e-3), d=1.0,
+    weight_decay=0.0, maximize=False): a parameter array of two or more dimensions keeps its
+    second moment factored over its last two (row_var, col_var: a 4096 x 4096 matrix keeps
+    32 KiB, not 64 MiB); others keep variance.  eps[0] None is float32's machine epsilon."""
+
+    _algorithm = "adafactor"
+    _positional = ("lr", "beta2_decay", "eps", "d", "weight_decay")
+
+    def _default_hyperparameters(self):
+        out = super()._default_hyperparameters()
+        out["eps"] = (None, out.pop("eps2"))
+        out.pop("eps1")
+        return out
+
+    @staticmethod
+    def _c_pairs(key, value):
+        if key == "eps":
+            try:
+                e1, e2 = value
+            except (TypeError, ValueError):
+                raise TypeError("eps must be a pair (eps1 or None, eps2), got %r" % (value,))
+            return Optimizer._c_pairs("eps1", _FLT_EPSILON if e1 is None else e1) + \
+                Optimizer._c_pairs("eps2", e2)
+        return Optimizer._c_pairs(key, value)
+
+    def add_param_group(self, group):
+        first = len(self._params)
+        super().add_param_group(group)
+        for i in range(first, len(self._params)):
+            shape = self._params[i].shape
+            if len(shape) >= 2:
+                dims = (ctypes.c_size_t * len(shape))(*shape)
+                _check(_set_shape(self._handle, i, dims, len(shape)), self._handle,
+                       "add_param_group")
+
+    def _state_of(self, i):
+        out = super()._state_of(i)
+        shape = self._params[i].shape
+        for key, keep in (("row_var", -1), ("col_var", -2)):  # torch's keepdim shapes
+            if key in out:
+                s = list(shape)
+                s[keep] = 1
+                out[key] = out[key].reshape(-1).reshape(s)
+        return out
 
 
 class AdamWScheduleFree(Optimizer):

@@ -375,9 +375,10 @@ adaopt_status adaopt_zero_create_typed(MPI_Comm comm, adaopt_algorithm algorithm
     size_t in_groups = 0;
     if (!adaopt__algorithm_valid(algorithm))
         st = fail(z, ADAOPT_ERR_ALGORITHM, "create: unknown algorithm %d", (int)algorithm);
-    else if (algorithm == ADAOPT_ALGO_LAMB)
-        st = fail(z, ADAOPT_ERR_CONFLICT, "create: lamb is not sharded yet: its per-tensor "
-                  "norms would need every shard's part of each tensor, summed in one order");
+    else if (algorithm == ADAOPT_ALGO_LAMB || algorithm == ADAOPT_ALGO_ADAFACTOR)
+        st = fail(z, ADAOPT_ERR_CONFLICT, "create: %s is not sharded yet: its per-tensor "
+                  "norms would need every shard's part of each tensor, summed in one order",
+                  adaopt_algorithm_name(algorithm));
     else if (adaopt_dtype_name(param_dtype) == NULL ||
              (grad_dtype != param_dtype && grad_dtype != ADAOPT_DTYPE_F32))
         st = fail(z, ADAOPT_ERR_VALUE, "create: parameters of type %d with gradients of type %d: "

@@ -39,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     input in = {data, size};
     adaopt_optimizer *opt;
-    if (adaopt_create((adaopt_algorithm)(byte(&in) % 13), &opt) != ADAOPT_OK) /* 0, 12: invalid */
+    if (adaopt_create((adaopt_algorithm)(byte(&in) % 14), &opt) != ADAOPT_OK) /* 0, 13: invalid */
         return 0;
     adaopt_set_threads(opt, 1 + byte(&in) % 2);
     adaopt_set_isa(opt, (adaopt_isa)(byte(&in) % 5));
@@ -61,12 +61,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     adaopt_reserve_sparse(opt, byte(&in) % 8, byte(&in) % 16, byte(&in) % 64);
+    for (size_t t = 0; t < n; t++) /* shapes (Adafactor factors them), valid or not */
+        if (byte(&in) % 3 == 0) {
+            size_t dims[3] = {1 + byte(&in) % 6, 1 + byte(&in) % 6, 1 + byte(&in) % 6};
+            adaopt_set_shape(opt, t, dims, byte(&in) % 4);
+            if (numels[t] > 0 && numels[t] % dims[0] == 0) {
+                size_t two[2] = {dims[0], numels[t] / dims[0]};
+                adaopt_set_shape(opt, t, two, 2);
+            }
+        }
     static float params[MAX_T][40], grads[MAX_T][40], values[8 * 16];
     int64_t indices[8];
     for (int round = 0; round < 4 && in.left > 0; round++) {
         for (int k = byte(&in) % 4; k > 0; k--) /* options: any id, any value */
             adaopt_set(opt, byte(&in) % 4 == 0 ? ADAOPT_ALL_GROUPS : byte(&in) % 4,
-                       (adaopt_option)(byte(&in) % 31), byte(&in) % 2 ? number(&in) : byte(&in) % 3);
+                       (adaopt_option)(byte(&in) % 35), byte(&in) % 2 ? number(&in) : byte(&in) % 3);
         if (byte(&in) % 4 == 0) { /* several options as a string of any bytes */
             char spec[48];
             size_t len = byte(&in) % sizeof spec;
@@ -132,7 +141,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             const float *state;
             double scalar;
             adaopt_effective_lr(opt, t, eff, numels[t]);
-            adaopt_state(opt, t, (adaopt_state_kind)(byte(&in) % 19), &state, NULL);
+            adaopt_state(opt, t, (adaopt_state_kind)(byte(&in) % 25), &state, NULL);
             adaopt_state_scalar(opt, t, (adaopt_state_kind)(byte(&in) % 22), &scalar);
             if (byte(&in) % 7 == 0)
                 adaopt_set_state_scalar(opt, t, (adaopt_state_kind)(byte(&in) % 22), number(&in));

@@ -73,7 +73,7 @@ def main():
             assert name in want, f"{algo}: the header does not list {name} (default {v.value})"
             assert want[name] == v.value, f"{algo}.{name}: header {want[name]}, library {v.value}"
             checked += 1
-    assert len(rows) == 11 and checked >= 110, (sorted(rows), checked)
+    assert len(rows) == 12 and checked >= 118, (sorted(rows), checked)
     print(f"header defaults: {checked} values of {len(rows)} algorithms agree with adaopt_default")
     print("1 passed, 0 failed")
 

@@ -1,0 +1,282 @@
+/*
+ * adafactor.c -- Adafactor (torch.optim.Adafactor, PyTorch >= 2.5, its single-tensor path, the
+ * one torch runs on the CPU): tensor shapes, and the step.  docs/ALGORITHMS.md, "Adafactor",
+ * has the formulas.
+ *
+ * Each tensor takes three passes, on one thread: (1) the squares of p and, for a factored
+ * tensor, the row and column sums of g^2; (2) the norm of the update u; (3) p moves by u.  The
+ * sums are in double, each in element order (the 16 accumulators of adaopt__sumsq16 for whole
+ * rows and vectors), so the results do not depend on anything but the inputs.  The float
+ * operations between the reductions are torch's, in its order.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+enum { MAX_DIMS = 8 };
+
+adaopt_status adaopt_set_shape(adaopt_optimizer *opt, size_t tensor, const size_t *dims,
+                               size_t ndim)
+{
+    if (opt == NULL)
+        return ADAOPT_ERR_NULL;
+    if (tensor >= opt->n_tensors)
+        return adaopt__fail(opt, ADAOPT_ERR_INDEX, "set_shape: tensor %zu out of range (%zu "
+                            "tensors)", tensor, opt->n_tensors);
+    if (dims == NULL)
+        return adaopt__fail(opt, ADAOPT_ERR_NULL, "set_shape: dims must not be NULL");
+    if (ndim < 1 || ndim > MAX_DIMS)
+        return adaopt__fail(opt, ADAOPT_ERR_VALUE, "set_shape: %zu dimensions (1 to %d)", ndim,
+                            MAX_DIMS);
+    adaopt_tensor *t = &opt->tensors[tensor];
+    size_t product = 1;
+    for (size_t k = 0; k < ndim; k++) {
+        if (dims[k] != 0 && product > SIZE_MAX / dims[k])
+            return adaopt__fail(opt, ADAOPT_ERR_SIZE, "set_shape: the dimensions overflow");
+        product *= dims[k];
+    }
+    if (product != t->numel)
+        return adaopt__fail(opt, ADAOPT_ERR_SIZE, "set_shape: the dimensions make %zu elements, "
+                            "tensor %zu has %zu", product, tensor, t->numel);
+    int ready = t->master_ready;
+    for (int k = 0; k < ADAOPT_MAX_SLOTS; k++)
+        ready |= t->slot_ready[k] != 0;
+    if (t->step > 0 || ready)
+        return adaopt__fail(opt, ADAOPT_ERR_STATE, "set_shape: tensor %zu has taken steps (or "
+                            "was given state): its shape is set before", tensor);
+    if (opt->algorithm != ADAOPT_ALGO_ADAFACTOR)
+        return ADAOPT_OK; /* (only Adafactor's state depends on the shape) */
+    adaopt_tensor shaped = *t;
+    shaped.factored = ndim >= 2 ? 1 : 2;
+    shaped.fac_rows = ndim >= 2 ? dims[ndim - 2] : 0;
+    shaped.fac_cols = ndim >= 2 ? dims[ndim - 1] : 0;
+    shaped.fac_batch = 1;
+    for (size_t k = 0; k + 2 < ndim; k++)
+        shaped.fac_batch *= dims[k];
+    /* New state arrays of the new sizes (zero), and the scratch for the sums: all or nothing. */
+    float *slot0 = NULL, *slot1 = NULL;
+    memset(shaped.slot, 0, sizeof shaped.slot);
+    int failed = adaopt__alloc_slot(&shaped, 0, ADAOPT_STORAGE_F32) != 0 ||
+                 adaopt__alloc_slot(&shaped, 1, ADAOPT_STORAGE_F32) != 0;
+    slot0 = shaped.slot[0];
+    slot1 = shaped.slot[1];
+    size_t need = shaped.factored == 1 ? adaopt__slot_numel(&shaped, 0) +
+                                             adaopt__slot_numel(&shaped, 1) + shaped.fac_batch
+                                       : 0; /* row sums, column sums, row means */
+    if (!failed && need > opt->af_scratch_len) {
+        double *scratch = malloc(need * sizeof *scratch);
+        if (scratch == NULL) {
+            failed = 1;
+        } else {
+            free(opt->af_scratch);
+            opt->af_scratch = scratch;
+            opt->af_scratch_len = need;
+        }
+    }
+    if (failed) {
+        adaopt__free_state(slot0);
+        adaopt__free_state(slot1);
+        return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "set_shape: out of memory for tensor %zu's "
+                            "state", tensor);
+    }
+    adaopt__drop_slot(t, 0);
+    adaopt__drop_slot(t, 1);
+    t->slot[0] = slot0;
+    t->slot[1] = slot1;
+    t->factored = shaped.factored;
+    t->fac_batch = shaped.fac_batch;
+    t->fac_rows = shaped.fac_rows;
+    t->fac_cols = shaped.fac_cols;
+    return ADAOPT_OK;
+}
+
+/* torch's lerp(start, end, w) for a float weight (see schedule_free.c). */
+static inline float lerp_torch(float start, float end, float w)
+{
+    return fabsf(w) < 0.5f ? fmaf(w, end - start, start) : fmaf(w - 1.0f, end - start, end);
+}
+
+/* The sum of x[0..n)^2 in double (16 accumulators, added in order). */
+static double sum_squares(const float *x, size_t n)
+{
+    double acc[ADAOPT_LAMB_LANES] = {0}, sum = 0.0;
+    adaopt__sumsq16(x, n, acc);
+    for (int j = 0; j < ADAOPT_LAMB_LANES; j++)
+        sum += acc[j];
+    return sum;
+}
+
+/* A float32 norm from a sum of squares in double (torch's norm is a float32 tensor). */
+static inline float norm_of(double sum_sq)
+{
+    return (float)sqrt(sum_sq);
+}
+
+typedef struct step_consts {
+    float w;           /* t^beta2_decay: lerp weight of the variances */
+    float eps1, eps1_sq;
+    float decay;       /* 1 - lr wd */
+    int decayed, maximize;
+} step_consts;
+
+/* u of element e of a factored tensor: rsqrt(max(row[r] col[c] / mean, eps1^2)) g. */
+static inline float factored_u(const step_consts *k, float row, float col, float mean, float g)
+{
+    float var = row * col / mean;      /* (row_var @ col_var).div_(mean) */
+    var = var < k->eps1_sq ? k->eps1_sq : var; /* clamp_(min=): NaN stays NaN */
+    return (1.0f / sqrtf(var)) * g;    /* rsqrt_(), mul_(grad) */
+}
+
+static inline float vector_u(const step_consts *k, float v, float g)
+{
+    float var = v < k->eps1_sq ? k->eps1_sq : v;
+    return (1.0f / sqrtf(var)) * g;
+}
+
+static void step_tensor(adaopt_optimizer *opt, adaopt_tensor *t, float *p, const float *g)
+{
+    const double *hp = opt->groups[t->group].hp;
+    double td = (double)(t->step + 1), lr = hp[ADAOPT_LR];
+    double rho = fmin(lr, 1.0 / pow(td, 0.5)); /* min(lr, 1 / step**0.5) */
+    double eps1 = hp[ADAOPT_EPS1];
+    step_consts k = {(float)pow(td, hp[ADAOPT_BETA2_DECAY]), (float)eps1, (float)(eps1 * eps1),
+                     (float)(1.0 - lr * hp[ADAOPT_WEIGHT_DECAY]), hp[ADAOPT_WEIGHT_DECAY] != 0.0,
+                     hp[ADAOPT_MAXIMIZE] != 0.0};
+    size_t n = t->numel;
+    float sign = k.maximize ? -1.0f : 1.0f; /* exact negation */
+
+    /* 1. ||p|| (before the decay, as torch takes it), and the factored sums of g^2. */
+    double rms = n ? (double)norm_of(sum_squares(p, n)) / pow((double)n, 0.5) : 0.0;
+    double alpha = (rms > hp[ADAOPT_EPS2] || rms != rms ? rms : hp[ADAOPT_EPS2]) * rho;
+    /* max(eps2, ||p|| / numel**0.5) rho: Python's max keeps a NaN norm */
+    if (t->factored == 1) {
+        size_t B = t->fac_batch, R = t->fac_rows, C = t->fac_cols;
+        double *row_sum = opt->af_scratch, *col_sum = row_sum + B * R, *means = col_sum + B * C;
+        float *row_var = t->slot[0], *col_var = t->slot[1];
+        memset(col_sum, 0, B * C * sizeof *col_sum);
+        for (size_t b = 0; b < B; b++)
+            for (size_t r = 0; r < R; r++) {
+                const float *gr = g + (b * R + r) * C;
+                row_sum[b * R + r] = sum_squares(gr, C); /* (maximize: the same squares) */
+                double *cs = col_sum + b * C;
+                for (size_t c = 0; c < C; c++)
+                    cs[c] += (double)gr[c] * (double)gr[c];
+            }
+        /* the variances: norm (float), squared, over the count; lerp toward it */
+        for (size_t i = 0; i < B * R; i++) {
+            float nrm = norm_of(row_sum[i]);
+            row_var[i] = lerp_torch(row_var[i], nrm * nrm / (float)C, k.w);
+        }
+        for (size_t i = 0; i < B * C; i++) {
+            float nrm = norm_of(col_sum[i]);
+            col_var[i] = lerp_torch(col_var[i], nrm * nrm / (float)R, k.w);
+        }
+        /* 2. the row means (clamped), then ||u|| */
+        double u_sq = 0.0;
+        for (size_t b = 0; b < B; b++) {
+            double acc = 0.0;
+            for (size_t r = 0; r < R; r++)
+                acc += row_var[b * R + r];
+            float mean = (float)(acc / (double)R);
+            mean = mean < k.eps1 ? k.eps1 : mean;
+            means[b] = mean;
+            for (size_t r = 0; r < R; r++) {
+                const float *gr = g + (b * R + r) * C;
+                float rv = row_var[b * R + r];
+                double acc_u[ADAOPT_LAMB_LANES] = {0};
+                float ub[ADAOPT_LAMB_LANES];
+                for (size_t c = 0; c < C; c += ADAOPT_LAMB_LANES) {
+                    size_t len = C - c < ADAOPT_LAMB_LANES ? C - c : ADAOPT_LAMB_LANES;
+                    for (size_t j = 0; j < len; j++)
+                        ub[j] = factored_u(&k, rv, col_var[b * C + c + j], mean,
+                                           sign * gr[c + j]);
+                    adaopt__sumsq16(ub, len, acc_u);
+                }
+                for (int j = 0; j < ADAOPT_LAMB_LANES; j++)
+                    u_sq += acc_u[j];
+            }
+        }
+        /* 3. p = p (1 - lr wd) - alpha / denom * u */
+        double denom = fmax(1.0, (double)norm_of(u_sq) / (pow((double)n, 0.5) * hp[ADAOPT_D]));
+        float step = (float)(-alpha / denom);
+        t->af_scale = alpha / denom;
+        for (size_t b = 0; b < B; b++) {
+            float mean = (float)means[b];
+            for (size_t r = 0; r < R; r++) {
+                float *pr = p + (b * R + r) * C;
+                const float *gr = g + (b * R + r) * C;
+                float rv = row_var[b * R + r];
+                for (size_t c = 0; c < C; c++) {
+                    float u = factored_u(&k, rv, col_var[b * C + c], mean, sign * gr[c]);
+                    float pi = k.decayed ? pr[c] * k.decay : pr[c];
+                    pr[c] = fmaf(u, step, pi); /* add_(update, alpha=-alpha/denom) */
+                }
+            }
+        }
+        return;
+    }
+
+    /* A vector (or a tensor without a shape): variance = lerp(variance, g^2, w). */
+    float *var = t->slot[0];
+    double u_sq = 0.0;
+    {
+        double acc_u[ADAOPT_LAMB_LANES] = {0};
+        float ub[ADAOPT_LAMB_LANES];
+        for (size_t i = 0; i < n; i += ADAOPT_LAMB_LANES) {
+            size_t len = n - i < ADAOPT_LAMB_LANES ? n - i : ADAOPT_LAMB_LANES;
+            for (size_t j = 0; j < len; j++) {
+                float gi = sign * g[i + j];
+                var[i + j] = lerp_torch(var[i + j], gi * gi, k.w);
+                ub[j] = vector_u(&k, var[i + j], gi);
+            }
+            adaopt__sumsq16(ub, len, acc_u);
+        }
+        for (int j = 0; j < ADAOPT_LAMB_LANES; j++)
+            u_sq += acc_u[j];
+    }
+    double denom = fmax(1.0, (double)norm_of(u_sq) / (pow((double)n, 0.5) * hp[ADAOPT_D]));
+    float step = (float)(-alpha / denom);
+    t->af_scale = alpha / denom;
+    for (size_t i = 0; i < n; i++) {
+        float u = vector_u(&k, var[i], sign * g[i]);
+        float pi = k.decayed ? p[i] * k.decay : p[i];
+        p[i] = fmaf(u, step, pi);
+    }
+}
+
+void adaopt__adafactor_update(adaopt_optimizer *opt, void *const *params,
+                              const void *const *grads)
+{
+    for (size_t i = 0; i < opt->n_tensors; i++)
+        if (grads[i] != NULL)
+            step_tensor(opt, &opt->tensors[i], params[i], grads[i]);
+}
+
+/* The effective learning rate of Adafactor's last step: alpha / denom * rsqrt(var_estimate). */
+void adaopt__adafactor_effective_lr(const adaopt_optimizer *opt, const adaopt_tensor *t,
+                                    float *out)
+{
+    const double *hp = opt->groups[t->group].hp;
+    step_consts k = {0};
+    k.eps1 = (float)hp[ADAOPT_EPS1];
+    k.eps1_sq = (float)(hp[ADAOPT_EPS1] * hp[ADAOPT_EPS1]);
+    if (t->factored != 1) {
+        for (size_t i = 0; i < t->numel; i++)
+            out[i] = (float)(t->af_scale * vector_u(&k, t->slot[0][i], 1.0f));
+        return;
+    }
+    size_t B = t->fac_batch, R = t->fac_rows, C = t->fac_cols;
+    for (size_t b = 0; b < B; b++) {
+        double acc = 0.0;
+        for (size_t r = 0; r < R; r++)
+            acc += t->slot[0][b * R + r];
+        float mean = (float)(acc / (double)R);
+        mean = mean < k.eps1 ? k.eps1 : mean;
+        for (size_t r = 0; r < R; r++)
+            for (size_t c = 0; c < C; c++)
+                out[(b * R + r) * C + c] = (float)(t->af_scale *
+                    factored_u(&k, t->slot[0][b * R + r], t->slot[1][b * C + c], mean, 1.0f));
+    }
+}
