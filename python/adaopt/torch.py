@@ -51,7 +51,8 @@ import torch
 import adaopt as _a
 
 __all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Adamax", "NAdam", "RAdam",
-           "SparseAdam", "Lion", "AdamWScheduleFree", "Lamb"]
+           "SparseAdam", "Lion", "AdamWScheduleFree", "Lamb"] + \
+    (["Adafactor"] if hasattr(torch.optim, "Adafactor") else [])
 
 _DTYPES = {torch.float32: _a._DTYPE_F32, torch.bfloat16: _a._DTYPE_BF16,
            torch.float16: _a._DTYPE_F16}
@@ -61,7 +62,8 @@ _C_KEYS = ("lr", "betas", "eps", "weight_decay", "momentum", "dampening", "neste
            "amsgrad", "centered", "alpha", "lr_decay", "initial_accumulator_value",
            "momentum_decay", "decoupled_weight_decay", "eps_mode", "param_update",
            "state_storage", "min_8bit_numel", "warmup_steps", "r", "weight_lr_power",
-           "weight_decouple", "fixed_decay", "grad_averaging", "adam", "clamp")
+           "weight_decouple", "fixed_decay", "grad_averaging", "adam", "clamp", "beta2_decay",
+           "d")
 _EXTRAS = ("eps_mode", "param_update", "state_storage", "min_8bit_numel")
 _MISSING = object()
 _PLAIN = (float, int, bool, str)
@@ -237,7 +239,7 @@ class Optimizer(torch.optim.Optimizer):
         for key in _C_KEYS:
             if key in group and self._applies(key):
                 value = _scalar(group[key])
-                for name, c in _a.Optimizer._c_pairs(key, value):
+                for name, c in self._c_pairs(key, value):
                     st = _a._check_option(self._core.algo, _a._option_id(name), c)
                     if st != 0:
                         raise _a.AdaoptError(st, "param_groups[%d]: invalid %s=%r for %s (%s)" % (
@@ -356,7 +358,7 @@ class Optimizer(torch.optim.Optimizer):
             if not self._applies(key):
                 synced[key], synced["=" + key] = v, value
                 continue
-            for name, c in _a.Optimizer._c_pairs(key, value):
+            for name, c in self._c_pairs(key, value):
                 for cg, dt in zip(self._cgroups[g], self._cgroup_dtypes[g]):
                     if key == "param_update" and dt is torch.float32:
                         continue  # how a bf16/fp16 parameter is written: not for float32 ones
@@ -366,8 +368,11 @@ class Optimizer(torch.optim.Optimizer):
         if group.get("capturable") or group.get("differentiable"):
             self._check_unsupported(g, group)
 
+    _c_pairs = staticmethod(_a.Optimizer._c_pairs)  # (Adafactor: its eps pair)
+
     def _applies(self, key):
-        names = ["beta1"] if key == "betas" else [key]
+        names = ["beta1"] if key == "betas" else ["eps2"] if key == "eps" and \
+            self._algorithm == "adafactor" else [key]
         value = ctypes.c_double()
         return _a._default(self._core.algo, _a._option_id(names[0]), ctypes.byref(value)) == 0
 
@@ -634,9 +639,12 @@ class Optimizer(torch.optim.Optimizer):
             if k not in keys and k != "master":
                 raise ValueError("%s keeps no state %r (is this state dict of another "
                                  "optimizer?)" % (type(self).__name__, k))
-            if not isinstance(v, torch.Tensor) or v.numel() != p.numel():
+            want = p.numel()
+            if k in ("row_var", "col_var") and p.dim() >= 2:  # Adafactor's factored shapes
+                want = p.numel() // p.shape[-1 if k == "row_var" else -2] if p.numel() else 0
+            if not isinstance(v, torch.Tensor) or v.numel() != want:
                 raise ValueError("state %r must be a tensor of %d elements, got %r" % (
-                    k, p.numel(), getattr(v, "shape", type(v).__name__)))
+                    k, want, getattr(v, "shape", type(v).__name__)))
             entry[k] = v.detach().to("cpu", torch.float32).contiguous().reshape(-1)
         if entry and "step" not in entry:
             if self._algorithm in ("adamw_schedulefree", "lamb"):  # they count steps per group
@@ -655,9 +663,10 @@ class Optimizer(torch.optim.Optimizer):
                 kind = _a._STATE_KINDS[key]
                 a = entry.get(key)
                 if a is None:
-                    if self._array_out(i, kind) is None:
+                    held = self._array_out(i, kind)
+                    if held is None:
                         continue  # nothing held: stays fresh (zero)
-                    a = torch.zeros(p.numel(), dtype=torch.float32)
+                    a = torch.zeros(held.numel(), dtype=torch.float32)
                 st = _a._set_state(h, i, kind, a.data_ptr(), a.numel())
                 if st != _a._ERR_OPTION:
                     _a._check(st, h, "load_state_dict")
@@ -1047,3 +1056,43 @@ class Lamb(_make("Lamb", "lamb", torch_cls=_LambReference)):
             super().load_state_dict(state_dict)
         finally:
             self._group_k = {}
+
+
+if hasattr(torch.optim, "Adafactor"):  # torch >= 2.5
+    class Adafactor(_make("Adafactor", "adafactor")):
+        """adaopt's Adafactor with torch.optim.Adafactor's interface (torch >= 2.5): parameters of
+        two or more dimensions keep their second moment factored over the last two (row_var,
+        col_var), others keep variance; state dicts load both ways."""
+
+        _c_pairs = staticmethod(_a.Adafactor._c_pairs)
+
+        def __init__(self, params, *args, **kwargs):
+            Optimizer.__init__(self, params, *args, **kwargs)
+        __init__.__signature__ = _signature(torch.optim.Adafactor)
+
+        def _add_c_groups(self, g, params):
+            first = len(self._cparams)
+            super()._add_c_groups(g, params)
+            for i in range(first, len(self._cparams)):
+                shape = tuple(self._cparams[i].shape)
+                if len(shape) >= 2:
+                    dims = (ctypes.c_size_t * len(shape))(*shape)
+                    _a._check(_a._set_shape(self._core.h, i, dims, len(shape)), self._core.h,
+                              "add_param_group")
+
+        def _array_out(self, i, kind):
+            h = self._core.h
+            data, n = _a._c_float_p(), ctypes.c_size_t()
+            st = _a._state(h, i, kind, ctypes.byref(data), ctypes.byref(n))
+            if st in (_a._ERR_STATE, _a._ERR_OPTION):
+                return None
+            _a._check(st, h)
+            shape = list(self._cparams[i].shape)
+            if kind == _a._STATE_KINDS["row_var"]:
+                shape[-1] = 1
+            elif kind == _a._STATE_KINDS["col_var"]:
+                shape[-2] = 1
+            out = torch.empty(shape, dtype=torch.float32)
+            if n.value:
+                ctypes.memmove(out.data_ptr(), data, n.value * 4)
+            return out

@@ -503,6 +503,74 @@ class LambParity(unittest.TestCase):
         self.assertLessEqual(float(Ours(m2.parameters()).param_groups[0]["clamp"]), 0.5)
 
 
+@unittest.skipIf(not hasattr(torch.optim, "Adafactor"), "torch.optim.Adafactor is torch >= 2.5")
+class AdafactorParity(unittest.TestCase):
+    """adaopt.torch.Adafactor against torch.optim.Adafactor: the MLP (its matrices factored) 300
+    steps with options, the factored state's shapes, state dicts both ways; the numpy class on a
+    batch of matrices and a vector; the memory of a 4096 x 4096 matrix."""
+
+    CASES = [dict(lr=1e-2), dict(lr=3e-2, weight_decay=0.01, d=2.0),
+             dict(lr=1e-2, eps=(1e-5, 1e-2), beta2_decay=-0.6), dict(lr=1e-2, maximize=True)]
+
+    def test_training_and_state_dicts(self):
+        for kw in self.CASES:
+            with self.subTest(**kw):
+                m1, m2 = mlp(), mlp()
+                o1 = torch.optim.Adafactor(m1.parameters(), **kw)
+                o2 = at.Adafactor(m2.parameters(), **kw)
+                l1, _ = train(m1, o1, 300)
+                l2, _ = train(m2, o2, 300)
+                if not kw.get("maximize"):
+                    self.assertLess(l1[-1], 0.8 * l1[0])
+                np.testing.assert_allclose(l2, l1, rtol=0, atol=TOL)
+                for a, b in zip(m1.parameters(), m2.parameters()):
+                    self.assertLessEqual((a - b).abs().max().item(), TOL)
+                    for key, value in o1.state[a].items():
+                        self.assertEqual(tuple(o2.state[b][key].shape), tuple(value.shape), key)
+                ref = mlp()
+                ref_losses, _ = train(ref, torch.optim.Adafactor(ref.parameters(), **kw), 300)
+                for first, second in ((torch.optim, at), (at, torch.optim)):
+                    m = mlp()
+                    o1 = first.Adafactor(m.parameters(), **kw)
+                    la, _ = train(m, o1, 150)
+                    buf = io.BytesIO()
+                    torch.save(o1.state_dict(), buf)
+                    buf.seek(0)
+                    o2 = second.Adafactor(m.parameters(), **kw)
+                    o2.load_state_dict(torch.load(buf))
+                    lb, _ = train(m, o2, 150, start=150)
+                    np.testing.assert_allclose(la + lb, ref_losses, rtol=0, atol=TOL)
+
+    def test_numpy_binding(self):
+        """adaopt.Adafactor (numpy), 300 steps: a batch of matrices (2 x 30 x 70), a matrix whose
+        rows are longer than a vector width, a vector."""
+        kw = dict(lr=1e-2, weight_decay=0.01)
+        rng = np.random.default_rng(0)
+        shapes = [(2, 30, 70), (300, 17), (1001,)]
+        ours = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+        theirs = [torch.tensor(w.copy(), requires_grad=True) for w in ours]
+        o = adaopt.Adafactor(ours, **kw)
+        ref = torch.optim.Adafactor(theirs, **kw)
+        for s in range(300):
+            gs = [rng.standard_normal(sh).astype(np.float32) * np.float32(1 + s % 3)
+                  for sh in shapes]
+            o.step(gs)
+            for t, g in zip(theirs, gs):
+                t.grad = torch.tensor(g)
+            ref.step()
+        for w, t in zip(ours, theirs):
+            self.assertLessEqual(np.abs(w - t.detach().numpy()).max(), TOL)
+        np.testing.assert_allclose(o.state[0]["row_var"], ref.state[theirs[0]]["row_var"].numpy(),
+                                   rtol=1e-5)
+
+    def test_memory(self):
+        """Issue 16's target: 32 KiB of state for a 4096 x 4096 matrix (torch's row_var and
+        col_var hold the same 8,192 floats), against Adam's 128 MiB."""
+        w = torch.nn.Parameter(torch.zeros(4096, 4096))
+        self.assertEqual(at.Adafactor([w]).state_bytes, 32768)
+        self.assertEqual(at.Adam([w]).state_bytes, 2 * 4096 * 4096 * 4)
+
+
 class Sparse(unittest.TestCase):
     ROWS, DIM = 1000, 16
 
