@@ -1,6 +1,8 @@
 /*
  * lab_after_adam.c -- what the methods after Adam claim, measured (issue 16):
  *
+ *   Adafactor's state memory against Adam's, measured (adaopt_state_bytes) on the digits MLP and
+ *   on a transformer's shapes; and
  *   Schedule-Free AdamW without a schedule against AdamW with seed 003's standard recipe,
  *   linear warmup then cosine decay to 0, and against AdamW at a constant lr, on the digits MLP
  *   (lab_digits.c's data, split and model).  Each arm's lr is tuned on the validation set over
@@ -197,8 +199,95 @@ static int schedule_free_vs_cosine(const lab_ctx *ctx)
     return rc != 0;
 }
 
+/* A model's tensors: name, shape (up to 3 dimensions), how many of them. */
+typedef struct {
+    const char *name;
+    size_t dims[3];
+    int ndim, count;
+} layer;
+
+/* The state bytes of `algo` over the layers (each tensor given its shape). */
+static size_t state_bytes(adaopt_algorithm algo, const layer *layers, int n_layers,
+                          size_t *params)
+{
+    size_t numels[64], n = 0, group;
+    const size_t *shapes[64];
+    int ndims[64];
+    *params = 0;
+    for (int l = 0; l < n_layers; l++)
+        for (int c = 0; c < layers[l].count && n < 64; c++, n++) {
+            numels[n] = 1;
+            for (int d = 0; d < layers[l].ndim; d++)
+                numels[n] *= layers[l].dims[d];
+            shapes[n] = layers[l].dims;
+            ndims[n] = layers[l].ndim;
+            *params += numels[n];
+        }
+    adaopt_optimizer *opt;
+    if (adaopt_create(algo, &opt) != ADAOPT_OK)
+        return 0;
+    size_t bytes = 0;
+    if (adaopt_add_group(opt, numels, n, &group) == ADAOPT_OK) {
+        int ok = 1;
+        for (size_t i = 0; i < n && ok; i++)
+            ok = adaopt_set_shape(opt, i, shapes[i], (size_t)ndims[i]) == ADAOPT_OK;
+        bytes = ok ? adaopt_state_bytes(opt) : 0;
+    }
+    adaopt_destroy(opt);
+    return bytes;
+}
+
+/* Adafactor's state against Adam's; 0 or 1. */
+static int adafactor_memory(const lab_ctx *ctx)
+{
+    /* The digits MLP; and 6 transformer blocks of width 512 (attention's four 512 x 512
+     * projections, the MLP's 512 x 2048 and 2048 x 512, two layer norms' gains) with a
+     * 32,000 x 512 embedding -- a small language model's shapes. */
+    static const layer digits_mlp[] = {{"w1", {64, 64, 0}, 2, 1}, {"b1", {64, 0, 0}, 1, 1},
+                                {"w2", {10, 64, 0}, 2, 1}, {"b2", {10, 0, 0}, 1, 1}};
+    static const layer lm[] = {{"embedding", {32000, 512, 0}, 2, 1},
+                               {"attention", {512, 512, 0}, 2, 24},
+                               {"mlp_in", {512, 2048, 0}, 2, 6},
+                               {"mlp_out", {2048, 512, 0}, 2, 6},
+                               {"norms", {512, 0, 0}, 1, 12}};
+    static const struct {
+        const char *name;
+        const layer *layers;
+        int n;
+    } models[] = {{"digits MLP", digits_mlp, 4}, {"6-block transformer, width 512", lm, 5}};
+    printf("State memory, measured with adaopt_state_bytes (each tensor given its shape):\n\n");
+    printf("%-32s %12s %14s %14s %10s\n", "model", "parameters", "Adam bytes", "Adafactor",
+           "ratio");
+    FILE *f = lab_open(ctx, "adafactor_memory.csv");
+    if (f == NULL)
+        return 1;
+    fprintf(f, "model,parameters,adam_state_bytes,adafactor_state_bytes\n");
+    for (int m = 0; m < 2; m++) {
+        size_t params, adam = state_bytes(ADAOPT_ALGO_ADAM, models[m].layers, models[m].n, &params);
+        size_t af = state_bytes(ADAOPT_ALGO_ADAFACTOR, models[m].layers, models[m].n, &params);
+        if (adam == 0 || af == 0) {
+            fprintf(stderr, "adaopt: out of memory measuring %s\n", models[m].name);
+            fclose(f);
+            return 1;
+        }
+        printf("%-32s %12zu %14zu %14zu %9.0fx\n", models[m].name, params, adam, af,
+               (double)adam / (double)af);
+        fprintf(f, "%s,%zu,%zu,%zu\n", models[m].name, params, adam, af);
+    }
+    fclose(f);
+    layer big = {"4096x4096", {4096, 4096, 0}, 2, 1};
+    size_t params, af = state_bytes(ADAOPT_ALGO_ADAFACTOR, &big, 1, &params);
+    printf("\nA 4096 x 4096 matrix: %zu bytes of Adafactor state (row and column averages), "
+           "against %zu\nfor Adam's two moments.  The digits lab has Adafactor's accuracy "
+           "beside the others'.\n", af, params * 8);
+    printf("wrote %s/adafactor_memory.csv\n\n", ctx->out_dir);
+    return 0;
+}
+
 int lab_after_adam(const lab_ctx *ctx)
 {
-    lab_heading("after-adam: the methods after Adam, measured (Schedule-Free vs warmup+cosine)");
-    return schedule_free_vs_cosine(ctx);
+    lab_heading("after-adam: the methods after Adam, measured (Adafactor's memory; Schedule-Free "
+                "vs warmup+cosine)");
+    int rc = adafactor_memory(ctx);
+    return rc | schedule_free_vs_cosine(ctx);
 }

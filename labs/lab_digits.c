@@ -33,6 +33,7 @@ static const entry ENTRIES[] = {
     {"Adamax", "adamax", 0, 0},    {"NAdam", "nadam", 0, 0},
     {"RAdam", "radam", 0, 0},      {"Lion", "lion", 0, 0},
     {"SF-AdamW", "adamw_schedulefree", 0, 0}, {"LAMB", "lamb", 0, 0},
+    {"Adafactor", "adafactor", 0, 0},
 };
 enum { N_ENTRIES = sizeof ENTRIES / sizeof ENTRIES[0] };
 static const double GRID[] = {1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3};
@@ -65,6 +66,12 @@ static int train(const setup *s, const entry *e, double lr, result *out)
     if (adaopt_create(cfg.algorithm, &opt) != ADAOPT_OK)
         return -1;
     adaopt_status st = adaopt_add_group(opt, MLP_NUMELS, MLP_TENSORS, &group);
+    /* the two weight matrices' shapes (Adafactor factors them; the others ignore shapes) */
+    const size_t w1[2] = {MLP_HIDDEN, DIGITS_PIXELS}, w2[2] = {DIGITS_CLASSES, MLP_HIDDEN};
+    if (st == ADAOPT_OK)
+        st = adaopt_set_shape(opt, 0, w1, 2);
+    if (st == ADAOPT_OK)
+        st = adaopt_set_shape(opt, 2, w2, 2);
     for (size_t k = 0; k < cfg.n && st == ADAOPT_OK; k++)
         st = adaopt_set(opt, group, cfg.option[k], cfg.value[k]);
     if (st == ADAOPT_OK)
@@ -198,8 +205,8 @@ int lab_digits(const lab_ctx *ctx)
         return 1;
     const char *plot = "set xlabel 'epoch'\nset ylabel 'test cross-entropy'\nset logscale y\n"
                        "names = 'SGD SGD+momentum AdaGrad RMSProp Adam AdamW Adamax NAdam RAdam "
-                       "Lion SF-AdamW LAMB'\n"
-                       "plot for [k=0:11] '$OUT/%s.csv' skip 1 using 1:(column(2+2*k)) with "
+                       "Lion SF-AdamW LAMB Adafactor'\n"
+                       "plot for [k=0:12] '$OUT/%s.csv' skip 1 using 1:(column(2+2*k)) with "
                        "linespoints lw 2 pt 7 ps 0.4 title word(names, k+1)\n";
     char script[1024];
     snprintf(script, sizeof script, "set title 'Digits MLP: test loss, torch.optim default learning rates'\n");

@@ -275,11 +275,25 @@ class Labs(unittest.TestCase):
         summary = {r["optimizer"]: r for r in rows(self.path("digits_summary.csv"))}
         sgd = float(summary["SGD"]["default_test_accuracy"])
         for name in ("AdaGrad", "RMSProp", "Adam", "AdamW", "Adamax", "NAdam", "RAdam",
-                     "SF-AdamW", "LAMB"):
+                     "SF-AdamW", "LAMB", "Adafactor"):
             self.assertGreater(float(summary[name]["default_test_accuracy"]), sgd + 0.5, name)
         self.assertGreater(float(summary["Adam"]["default_test_accuracy"]), 0.90)
         for name, r in summary.items():
             self.assertGreater(float(r["tuned_test_accuracy"]), 0.93, name)
+
+    def test_adafactor_memory(self):
+        """Issue 16's lab: Adafactor's state against Adam's, measured by the library, equals the
+        sizes worked out here from the shapes (rows + columns per matrix, numel per vector)."""
+        mem = {r["model"]: r for r in rows(self.path("adafactor_memory.csv"))}
+        shapes = {"digits MLP": [(64, 64), (64,), (10, 64), (10,)],
+                  "6-block transformer, width 512": [(32000, 512)] + [(512, 512)] * 24 +
+                  [(512, 2048)] * 6 + [(2048, 512)] * 6 + [(512,)] * 12}
+        for model, tensors in shapes.items():
+            numel = sum(int(np.prod(s)) for s in tensors)
+            factored = sum(s[0] + s[1] if len(s) == 2 else s[0] for s in tensors)
+            self.assertEqual(int(mem[model]["parameters"]), numel)
+            self.assertEqual(int(mem[model]["adam_state_bytes"]), 8 * numel)
+            self.assertEqual(int(mem[model]["adafactor_state_bytes"]), 4 * factored)
 
     def test_schedule_free_against_cosine(self):
         """Issue 16's lab: Schedule-Free without a schedule, AdamW with warmup+cosine and AdamW
