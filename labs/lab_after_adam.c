@@ -254,7 +254,7 @@ static int adafactor_memory(const lab_ctx *ctx)
         const char *name;
         const layer *layers;
         int n;
-    } models[] = {{"digits MLP", digits_mlp, 4}, {"6-block transformer, width 512", lm, 5}};
+    } models[] = {{"digits MLP", digits_mlp, 4}, {"6-block transformer (width 512)", lm, 5}};
     printf("State memory, measured with adaopt_state_bytes (each tensor given its shape):\n\n");
     printf("%-32s %12s %14s %14s %10s\n", "model", "parameters", "Adam bytes", "Adafactor",
            "ratio");

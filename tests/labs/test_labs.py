@@ -286,7 +286,7 @@ class Labs(unittest.TestCase):
         sizes worked out here from the shapes (rows + columns per matrix, numel per vector)."""
         mem = {r["model"]: r for r in rows(self.path("adafactor_memory.csv"))}
         shapes = {"digits MLP": [(64, 64), (64,), (10, 64), (10,)],
-                  "6-block transformer, width 512": [(32000, 512)] + [(512, 512)] * 24 +
+                  "6-block transformer (width 512)": [(32000, 512)] + [(512, 512)] * 24 +
                   [(512, 2048)] * 6 + [(2048, 512)] * 6 + [(512,)] * 12}
         for model, tensors in shapes.items():
             numel = sum(int(np.prod(s)) for s in tensors)
