@@ -22,6 +22,7 @@
  * A benchmark, not a test: nothing here is asserted.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +60,8 @@ static const bench_case CASES[] = {
     /* p (y) r+w, g, z r+w, v r+w */
     {"lamb", ADAOPT_ALGO_LAMB, ADAOPT_WEIGHT_DECAY, 0.01, 40},
     /* two passes: p, g, m r+w, v r+w; then p r+w, m, v */
+    {"adafactor", ADAOPT_ALGO_ADAFACTOR, ADAOPT_WEIGHT_DECAY, 0.01, 24},
+    /* a square matrix (factored), one thread: p, g; g; p r+w, g (the state is rows + columns) */
 };
 
 /* Repetitions so that each timed sample covers at least ~20 ms of work at small sizes. */
@@ -135,7 +138,9 @@ static int step_seconds(const bench_case *bc, size_t n, int reps, int threads, f
     size_t group;
     if (adaopt_create(bc->algorithm, &opt) != ADAOPT_OK)
         return -1;
+    size_t side = (size_t)sqrt((double)n), square[2] = {side, side}; /* (every size is a square) */
     if (adaopt_add_group(opt, &n, 1, &group) != ADAOPT_OK ||
+        (side * side == n && adaopt_set_shape(opt, 0, square, 2) != ADAOPT_OK) ||
         (bc->option && adaopt_set(opt, group, bc->option, bc->value) != ADAOPT_OK) ||
         adaopt_set(opt, group, ADAOPT_LR, 1e-6) != ADAOPT_OK ||
         adaopt_set_threads(opt, (size_t)threads) != ADAOPT_OK) {

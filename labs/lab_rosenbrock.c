@@ -35,6 +35,7 @@ static const entry ENTRIES[] = {
     {"Lion", "lion", 0, 0}, /* lion-pytorch's default lr, 1e-4 */
     {"SF-AdamW", "adamw_schedulefree", 0, 0}, /* schedulefree's lr 2.5e-3; the path of x */
     {"LAMB", "lamb", 0, 0}, /* pytorch-optimizer's lr 1e-3 */
+    {"Adafactor", "adafactor", 0, 0}, /* torch's lr 1e-2 (a vector: not factored) */
 };
 enum { N = sizeof ENTRIES / sizeof ENTRIES[0] };
 

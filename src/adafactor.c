@@ -114,43 +114,47 @@ static inline float norm_of(double sum_sq)
     return (float)sqrt(sum_sq);
 }
 
-typedef struct step_consts {
-    float w;           /* t^beta2_decay: lerp weight of the variances */
-    float eps1, eps1_sq;
-    float decay;       /* 1 - lr wd */
-    int decayed, maximize;
-} step_consts;
+enum { PIECE = 256 }; /* u of one piece of a row, on the stack (a multiple of 16) */
 
-/* u of element e of a factored tensor: rsqrt(max(row[r] col[c] / mean, eps1^2)) g. */
-static inline float factored_u(const step_consts *k, float row, float col, float mean, float g)
+/* sum over rows of the squares of u, for a matrix row (col != NULL) or a vector (v != NULL). */
+static double sum_u_squares(const adaopt_af_fns *fn, const adaopt_af_row *a, const float *g,
+                            const float *col, float *v, size_t n)
 {
-    float var = row * col / mean;      /* (row_var @ col_var).div_(mean) */
-    var = var < k->eps1_sq ? k->eps1_sq : var; /* clamp_(min=): NaN stays NaN */
-    return (1.0f / sqrtf(var)) * g;    /* rsqrt_(), mul_(grad) */
-}
-
-static inline float vector_u(const step_consts *k, float v, float g)
-{
-    float var = v < k->eps1_sq ? k->eps1_sq : v;
-    return (1.0f / sqrtf(var)) * g;
+    double acc[ADAOPT_LAMB_LANES] = {0}, sum = 0.0;
+    float u[PIECE];
+    for (size_t i = 0; i < n; i += PIECE) {
+        size_t len = n - i < PIECE ? n - i : PIECE;
+        if (col != NULL)
+            fn->matrix_u(a, g + i, col + i, u, len);
+        else
+            fn->vector_u(a, g + i, v + i, u, len);
+        adaopt__sumsq16(u, len, acc);
+    }
+    for (int j = 0; j < ADAOPT_LAMB_LANES; j++)
+        sum += acc[j];
+    return sum;
 }
 
 static void step_tensor(adaopt_optimizer *opt, adaopt_tensor *t, float *p, const float *g)
 {
+    const adaopt_af_fns *fn = &opt->kernels->adafactor;
     const double *hp = opt->groups[t->group].hp;
     double td = (double)(t->step + 1), lr = hp[ADAOPT_LR];
     double rho = fmin(lr, 1.0 / pow(td, 0.5)); /* min(lr, 1 / step**0.5) */
     double eps1 = hp[ADAOPT_EPS1];
-    step_consts k = {(float)pow(td, hp[ADAOPT_BETA2_DECAY]), (float)eps1, (float)(eps1 * eps1),
-                     (float)(1.0 - lr * hp[ADAOPT_WEIGHT_DECAY]), hp[ADAOPT_WEIGHT_DECAY] != 0.0,
-                     hp[ADAOPT_MAXIMIZE] != 0.0};
+    adaopt_af_row a = {0};
+    a.w = (float)pow(td, hp[ADAOPT_BETA2_DECAY]); /* 1 - beta2_t = step**beta2_decay */
+    a.eps1_sq = (float)(eps1 * eps1);
+    a.sign = hp[ADAOPT_MAXIMIZE] != 0.0 ? -1.0f : 1.0f;
+    a.decay = (float)(1.0 - lr * hp[ADAOPT_WEIGHT_DECAY]);
+    a.decayed = hp[ADAOPT_WEIGHT_DECAY] != 0.0;
     size_t n = t->numel;
-    float sign = k.maximize ? -1.0f : 1.0f; /* exact negation */
 
     /* 1. ||p|| (before the decay, as torch takes it), and the factored sums of g^2. */
     double rms = n ? (double)norm_of(sum_squares(p, n)) / pow((double)n, 0.5) : 0.0;
     double alpha = (rms > hp[ADAOPT_EPS2] || rms != rms ? rms : hp[ADAOPT_EPS2]) * rho;
     /* max(eps2, ||p|| / numel**0.5) rho: Python's max keeps a NaN norm */
+    double u_sq = 0.0;
     if (t->factored == 1) {
         size_t B = t->fac_batch, R = t->fac_rows, C = t->fac_cols;
         double *row_sum = opt->af_scratch, *col_sum = row_sum + B * R, *means = col_sum + B * C;
@@ -164,86 +168,48 @@ static void step_tensor(adaopt_optimizer *opt, adaopt_tensor *t, float *p, const
                 for (size_t c = 0; c < C; c++)
                     cs[c] += (double)gr[c] * (double)gr[c];
             }
-        /* the variances: norm (float), squared, over the count; lerp toward it */
+        /* the variances: the norm (a float), squared, over the count; lerp toward it */
         for (size_t i = 0; i < B * R; i++) {
             float nrm = norm_of(row_sum[i]);
-            row_var[i] = lerp_torch(row_var[i], nrm * nrm / (float)C, k.w);
+            row_var[i] = lerp_torch(row_var[i], nrm * nrm / (float)C, a.w);
         }
         for (size_t i = 0; i < B * C; i++) {
             float nrm = norm_of(col_sum[i]);
-            col_var[i] = lerp_torch(col_var[i], nrm * nrm / (float)R, k.w);
+            col_var[i] = lerp_torch(col_var[i], nrm * nrm / (float)R, a.w);
         }
-        /* 2. the row means (clamped), then ||u|| */
-        double u_sq = 0.0;
+        /* 2. each batch's mean of row_var (clamped to eps1), then ||u|| row by row */
         for (size_t b = 0; b < B; b++) {
             double acc = 0.0;
             for (size_t r = 0; r < R; r++)
                 acc += row_var[b * R + r];
             float mean = (float)(acc / (double)R);
-            mean = mean < k.eps1 ? k.eps1 : mean;
-            means[b] = mean;
+            means[b] = mean < (float)eps1 ? (float)eps1 : mean;
+            a.mean = (float)means[b];
             for (size_t r = 0; r < R; r++) {
-                const float *gr = g + (b * R + r) * C;
-                float rv = row_var[b * R + r];
-                double acc_u[ADAOPT_LAMB_LANES] = {0};
-                float ub[ADAOPT_LAMB_LANES];
-                for (size_t c = 0; c < C; c += ADAOPT_LAMB_LANES) {
-                    size_t len = C - c < ADAOPT_LAMB_LANES ? C - c : ADAOPT_LAMB_LANES;
-                    for (size_t j = 0; j < len; j++)
-                        ub[j] = factored_u(&k, rv, col_var[b * C + c + j], mean,
-                                           sign * gr[c + j]);
-                    adaopt__sumsq16(ub, len, acc_u);
-                }
-                for (int j = 0; j < ADAOPT_LAMB_LANES; j++)
-                    u_sq += acc_u[j];
+                a.row = row_var[b * R + r];
+                u_sq += sum_u_squares(fn, &a, g + (b * R + r) * C, col_var + b * C, NULL, C);
             }
         }
         /* 3. p = p (1 - lr wd) - alpha / denom * u */
         double denom = fmax(1.0, (double)norm_of(u_sq) / (pow((double)n, 0.5) * hp[ADAOPT_D]));
-        float step = (float)(-alpha / denom);
+        a.step = (float)(-alpha / denom);
         t->af_scale = alpha / denom;
         for (size_t b = 0; b < B; b++) {
-            float mean = (float)means[b];
+            a.mean = (float)means[b];
             for (size_t r = 0; r < R; r++) {
-                float *pr = p + (b * R + r) * C;
-                const float *gr = g + (b * R + r) * C;
-                float rv = row_var[b * R + r];
-                for (size_t c = 0; c < C; c++) {
-                    float u = factored_u(&k, rv, col_var[b * C + c], mean, sign * gr[c]);
-                    float pi = k.decayed ? pr[c] * k.decay : pr[c];
-                    pr[c] = fmaf(u, step, pi); /* add_(update, alpha=-alpha/denom) */
-                }
+                a.row = row_var[b * R + r];
+                size_t at = (b * R + r) * C;
+                fn->matrix_apply(&a, p + at, g + at, col_var + b * C, C);
             }
         }
         return;
     }
-
     /* A vector (or a tensor without a shape): variance = lerp(variance, g^2, w). */
-    float *var = t->slot[0];
-    double u_sq = 0.0;
-    {
-        double acc_u[ADAOPT_LAMB_LANES] = {0};
-        float ub[ADAOPT_LAMB_LANES];
-        for (size_t i = 0; i < n; i += ADAOPT_LAMB_LANES) {
-            size_t len = n - i < ADAOPT_LAMB_LANES ? n - i : ADAOPT_LAMB_LANES;
-            for (size_t j = 0; j < len; j++) {
-                float gi = sign * g[i + j];
-                var[i + j] = lerp_torch(var[i + j], gi * gi, k.w);
-                ub[j] = vector_u(&k, var[i + j], gi);
-            }
-            adaopt__sumsq16(ub, len, acc_u);
-        }
-        for (int j = 0; j < ADAOPT_LAMB_LANES; j++)
-            u_sq += acc_u[j];
-    }
+    u_sq = sum_u_squares(fn, &a, g, NULL, t->slot[0], n);
     double denom = fmax(1.0, (double)norm_of(u_sq) / (pow((double)n, 0.5) * hp[ADAOPT_D]));
-    float step = (float)(-alpha / denom);
+    a.step = (float)(-alpha / denom);
     t->af_scale = alpha / denom;
-    for (size_t i = 0; i < n; i++) {
-        float u = vector_u(&k, var[i], sign * g[i]);
-        float pi = k.decayed ? p[i] * k.decay : p[i];
-        p[i] = fmaf(u, step, pi);
-    }
+    fn->vector_apply(&a, p, g, t->slot[0], n);
 }
 
 void adaopt__adafactor_update(adaopt_optimizer *opt, void *const *params,
@@ -259,12 +225,12 @@ void adaopt__adafactor_effective_lr(const adaopt_optimizer *opt, const adaopt_te
                                     float *out)
 {
     const double *hp = opt->groups[t->group].hp;
-    step_consts k = {0};
-    k.eps1 = (float)hp[ADAOPT_EPS1];
-    k.eps1_sq = (float)(hp[ADAOPT_EPS1] * hp[ADAOPT_EPS1]);
+    float eps1 = (float)hp[ADAOPT_EPS1], eps1_sq = (float)(hp[ADAOPT_EPS1] * hp[ADAOPT_EPS1]);
     if (t->factored != 1) {
-        for (size_t i = 0; i < t->numel; i++)
-            out[i] = (float)(t->af_scale * vector_u(&k, t->slot[0][i], 1.0f));
+        for (size_t i = 0; i < t->numel; i++) {
+            float var = t->slot[0][i] < eps1_sq ? eps1_sq : t->slot[0][i];
+            out[i] = (float)(t->af_scale / sqrt((double)var));
+        }
         return;
     }
     size_t B = t->fac_batch, R = t->fac_rows, C = t->fac_cols;
@@ -273,10 +239,12 @@ void adaopt__adafactor_effective_lr(const adaopt_optimizer *opt, const adaopt_te
         for (size_t r = 0; r < R; r++)
             acc += t->slot[0][b * R + r];
         float mean = (float)(acc / (double)R);
-        mean = mean < k.eps1 ? k.eps1 : mean;
+        mean = mean < eps1 ? eps1 : mean;
         for (size_t r = 0; r < R; r++)
-            for (size_t c = 0; c < C; c++)
-                out[(b * R + r) * C + c] = (float)(t->af_scale *
-                    factored_u(&k, t->slot[0][b * R + r], t->slot[1][b * C + c], mean, 1.0f));
+            for (size_t c = 0; c < C; c++) {
+                float var = t->slot[0][b * R + r] * t->slot[1][b * C + c] / mean;
+                var = var < eps1_sq ? eps1_sq : var;
+                out[(b * R + r) * C + c] = (float)(t->af_scale / sqrt((double)var));
+            }
     }
 }

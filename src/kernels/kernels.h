@@ -111,6 +111,32 @@ void adaopt_lamb_moments_scalar(const adaopt_coeffs *c, const float *p, const fl
 void adaopt_lamb_apply_scalar(const adaopt_coeffs *c, float *p, const float *g, float *exp_avg,
                               float *exp_avg_sq, float *u2, size_t n);
 
+/* Adafactor's element-wise parts, per row of a factored tensor or per piece of a vector (the
+ * reductions between them are in src/adafactor.c).  u = rsqrt(max(var, eps1^2)) * (sign g), with
+ * var = row * col[i] / mean (a matrix row) or var = lerp(v[i], g^2, w) stored back (a vector);
+ * adafactor_*_u writes u to u_out, adafactor_*_apply moves p = fma(u, step, p * decay). */
+typedef struct adaopt_af_row {
+    float row, mean;      /* the row's row_var and its batch's clamped mean (matrices) */
+    float w;              /* the lerp weight t^beta2_decay (vectors) */
+    float eps1_sq, sign;  /* eps1^2; -1 when maximizing */
+    float decay, step;    /* 1 - lr wd (when decayed), -alpha / denom */
+    int decayed;
+} adaopt_af_row;
+void adaopt_af_matrix_u_scalar(const adaopt_af_row *a, const float *g, const float *col,
+                               float *u_out, size_t n);
+void adaopt_af_matrix_apply_scalar(const adaopt_af_row *a, float *p, const float *g,
+                                   const float *col, size_t n);
+void adaopt_af_vector_u_scalar(const adaopt_af_row *a, const float *g, float *v, float *u_out,
+                               size_t n);
+void adaopt_af_vector_apply_scalar(const adaopt_af_row *a, float *p, const float *g,
+                                   const float *v, size_t n);
+typedef struct adaopt_af_fns {
+    void (*matrix_u)(const adaopt_af_row *, const float *, const float *, float *, size_t);
+    void (*matrix_apply)(const adaopt_af_row *, float *, const float *, const float *, size_t);
+    void (*vector_u)(const adaopt_af_row *, const float *, float *, float *, size_t);
+    void (*vector_apply)(const adaopt_af_row *, float *, const float *, const float *, size_t);
+} adaopt_af_fns;
+
 /* acc[j] += x[i]^2 for i = j mod 16, in double (each square exact; each accumulator in element
  * order): plain C that each ISA's file compiles with its own vector flags -- the same bits
  * everywhere, since the order of every addition is fixed. */
@@ -148,7 +174,15 @@ static inline void adaopt__sumsq16(const float *x, size_t n, double *acc)
     void adaopt_lamb_moments_##isa(const adaopt_coeffs *, const float *, const float *,      \
                                    float *, float *, size_t, double *);                       \
     void adaopt_lamb_apply_##isa(const adaopt_coeffs *, float *, const float *, float *,      \
-                                 float *, float *, size_t);
+                                 float *, float *, size_t);                                   \
+    void adaopt_af_matrix_u_##isa(const adaopt_af_row *, const float *, const float *, float *, \
+                                  size_t);                                                    \
+    void adaopt_af_matrix_apply_##isa(const adaopt_af_row *, float *, const float *,          \
+                                      const float *, size_t);                                 \
+    void adaopt_af_vector_u_##isa(const adaopt_af_row *, const float *, float *, float *,     \
+                                  size_t);                                                    \
+    void adaopt_af_vector_apply_##isa(const adaopt_af_row *, float *, const float *,          \
+                                      const float *, size_t);
 ADAOPT_DECLARE_KERNELS(avx2)
 ADAOPT_DECLARE_KERNELS(avx512)
 ADAOPT_DECLARE_KERNELS(neon)
@@ -192,6 +226,7 @@ typedef struct adaopt_kernel_table {
     adaopt_kernel_fn by_algorithm[16]; /* by adaopt_algorithm, 1 .. the last (LAMB: apply) */
     void (*lamb_moments)(const adaopt_coeffs *, const float *, const float *, float *, float *,
                          size_t, double *); /* LAMB's first pass */
+    adaopt_af_fns adafactor;
     adaopt_lowp_fns lowp;
 } adaopt_kernel_table;
 

@@ -258,6 +258,56 @@ void adaopt_lamb_apply_scalar(const adaopt_coeffs *c, float *p, const float *g, 
     }
 }
 
+/* Adafactor (torch.optim.Adafactor's _single_tensor_adafactor): see kernels.h. */
+static inline float af_lerp(float start, float end, float w) /* torch's lerp */
+{
+    return fabsf(w) < 0.5f ? fmaf(w, end - start, start) : fmaf(w - 1.0f, end - start, end);
+}
+
+static inline float af_u(float var, float eps1_sq, float g)
+{
+    var = var < eps1_sq ? eps1_sq : var; /* clamp_(min=eps1^2): NaN stays NaN */
+    return (1.0f / sqrtf(var)) * g;      /* rsqrt_(), mul_(grad) */
+}
+
+void adaopt_af_matrix_u_scalar(const adaopt_af_row *a, const float *g, const float *col,
+                               float *u_out, size_t n)
+{
+    for (size_t i = 0; i < n; i++) /* (row_var @ col_var).div_(mean) */
+        u_out[i] = af_u(a->row * col[i] / a->mean, a->eps1_sq, a->sign * g[i]);
+}
+
+void adaopt_af_matrix_apply_scalar(const adaopt_af_row *a, float *p, const float *g,
+                                   const float *col, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float u = af_u(a->row * col[i] / a->mean, a->eps1_sq, a->sign * g[i]);
+        float pi = a->decayed ? p[i] * a->decay : p[i]; /* mul_(1 - lr wd) */
+        p[i] = fmaf(u, a->step, pi);                     /* add_(update, alpha=-alpha/denom) */
+    }
+}
+
+void adaopt_af_vector_u_scalar(const adaopt_af_row *a, const float *g, float *v, float *u_out,
+                               size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float gi = a->sign * g[i];
+        float vi = af_lerp(v[i], gi * gi, a->w); /* variance.lerp_(grad * grad, w) */
+        v[i] = vi;
+        u_out[i] = af_u(vi, a->eps1_sq, gi);
+    }
+}
+
+void adaopt_af_vector_apply_scalar(const adaopt_af_row *a, float *p, const float *g,
+                                   const float *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float u = af_u(v[i], a->eps1_sq, a->sign * g[i]);
+        float pi = a->decayed ? p[i] * a->decay : p[i];
+        p[i] = fmaf(u, a->step, pi);
+    }
+}
+
 void adaopt_radam_scalar(const adaopt_coeffs *c, float *p, const float *g, float *exp_avg,
                          float *exp_avg_sq, float *u2, size_t n)
 {

@@ -17,6 +17,8 @@
  * Flags (maximize, amsgrad, eps_mode, ...) are the same for a whole call: the branches on them
  * inside the loops are perfectly predicted.
  */
+#include <math.h>
+
 #include "kernels.h"
 #include "../../include/adaopt.h"
 
@@ -317,4 +319,79 @@ void KERNEL(lamb_apply)(const adaopt_coeffs *c, float *p, const float *g, float 
         VSTORE(p + i, VFMA(u, neg_step, pi));
     }
     TAIL(adaopt_lamb_apply_scalar, exp_avg, exp_avg_sq, u2);
+}
+
+/* Adafactor's element-wise parts (af_* in scalar.c: the same operations, the lerp fused as
+ * torch's, the clamp keeping NaN). */
+static inline VEC af_u_v(VEC var, VEC eps1_sq, VEC one, VEC g)
+{
+    return VMUL(VDIV(one, VSQRT(VMAX_NAN(var, eps1_sq))), g);
+}
+
+void KERNEL(af_matrix_u)(const adaopt_af_row *a, const float *g, const float *col, float *u_out,
+                         size_t n)
+{
+    const VEC row = VSET1(a->row), mean = VSET1(a->mean), eps1_sq = VSET1(a->eps1_sq);
+    const VEC one = VSET1(1.0f), sign = VSET1(a->sign < 0.0f ? -0.0f : 0.0f);
+    size_t i = 0;
+    for (; i + W <= n; i += W)
+        VSTORE(u_out + i, af_u_v(VDIV(VMUL(row, VLOAD(col + i)), mean), eps1_sq, one,
+                                 VXOR(VLOAD(g + i), sign)));
+    if (i < n)
+        adaopt_af_matrix_u_scalar(a, g + i, col + i, u_out + i, n - i);
+}
+
+void KERNEL(af_matrix_apply)(const adaopt_af_row *a, float *p, const float *g, const float *col,
+                             size_t n)
+{
+    const VEC row = VSET1(a->row), mean = VSET1(a->mean), eps1_sq = VSET1(a->eps1_sq);
+    const VEC one = VSET1(1.0f), sign = VSET1(a->sign < 0.0f ? -0.0f : 0.0f);
+    const VEC decay = VSET1(a->decay), step = VSET1(a->step);
+    size_t i = 0;
+    for (; i + W <= n; i += W) {
+        VEC u = af_u_v(VDIV(VMUL(row, VLOAD(col + i)), mean), eps1_sq, one,
+                       VXOR(VLOAD(g + i), sign));
+        VEC pi = VLOAD(p + i);
+        if (a->decayed)
+            pi = VMUL(pi, decay);
+        VSTORE(p + i, VFMA(u, step, pi));
+    }
+    if (i < n)
+        adaopt_af_matrix_apply_scalar(a, p + i, g + i, col + i, n - i);
+}
+
+void KERNEL(af_vector_u)(const adaopt_af_row *a, const float *g, float *v, float *u_out,
+                         size_t n)
+{
+    const VEC eps1_sq = VSET1(a->eps1_sq), one = VSET1(1.0f);
+    const VEC sign = VSET1(a->sign < 0.0f ? -0.0f : 0.0f);
+    const int from_end = !(fabsf(a->w) < 0.5f);
+    const VEC coef = VSET1(from_end ? a->w - 1.0f : a->w);
+    size_t i = 0;
+    for (; i + W <= n; i += W) {
+        VEC gi = VXOR(VLOAD(g + i), sign), vi = VLOAD(v + i), g2 = VMUL(gi, gi);
+        vi = VFMA(coef, VSUB(g2, vi), from_end ? g2 : vi);
+        VSTORE(v + i, vi);
+        VSTORE(u_out + i, af_u_v(vi, eps1_sq, one, gi));
+    }
+    if (i < n)
+        adaopt_af_vector_u_scalar(a, g + i, v + i, u_out + i, n - i);
+}
+
+void KERNEL(af_vector_apply)(const adaopt_af_row *a, float *p, const float *g, const float *v,
+                             size_t n)
+{
+    const VEC eps1_sq = VSET1(a->eps1_sq), one = VSET1(1.0f);
+    const VEC sign = VSET1(a->sign < 0.0f ? -0.0f : 0.0f);
+    const VEC decay = VSET1(a->decay), step = VSET1(a->step);
+    size_t i = 0;
+    for (; i + W <= n; i += W) {
+        VEC u = af_u_v(VLOAD(v + i), eps1_sq, one, VXOR(VLOAD(g + i), sign));
+        VEC pi = VLOAD(p + i);
+        if (a->decayed)
+            pi = VMUL(pi, decay);
+        VSTORE(p + i, VFMA(u, step, pi));
+    }
+    if (i < n)
+        adaopt_af_vector_apply_scalar(a, p + i, g + i, v + i, n - i);
 }

@@ -75,7 +75,33 @@ def lamb_numpy(grad, x0, steps, lr, beta1=0.9, beta2=0.999, eps=1e-6, wd=0.0, cl
     return p
 
 
+def adafactor_numpy(grad, x0, steps, lr, beta2_decay=-0.8, eps1=np.finfo(np.float32).eps,
+                    eps2=1e-3, d=1.0, wd=0.0):
+    """torch.optim.Adafactor's single-tensor step for a vector, written out in float64 numpy."""
+    p, v = np.array(x0, float), np.zeros(len(x0))
+    for t in range(1, steps + 1):
+        g = grad(p)
+        rho = min(lr, 1 / t ** 0.5)
+        alpha = max(eps2, np.linalg.norm(p) / len(p) ** 0.5) * rho
+        p = p * (1 - lr * wd)
+        v = v + (g * g - v) * t ** beta2_decay
+        u = g / np.sqrt(np.maximum(v, eps1 * eps1))
+        denom = max(1.0, np.linalg.norm(u) / (len(u) ** 0.5 * d))
+        p = p - alpha / denom * u
+    return p
+
+
 class Trace(unittest.TestCase):
+    def test_adafactor_matches_numpy(self):
+        """adaopt trace with adafactor: torch's algorithm (a vector) in float64 numpy agrees on
+        Rosenbrock (2000 steps, weight decay, d)."""
+        want = adafactor_numpy(rosenbrock_grad, [-1.0, 1.0], 2000, 0.05, wd=0.01, d=2.0)
+        out = json.loads(run("trace", "--problem", "rosenbrock", "--optimizer", "adafactor", "--lr",
+                             "0.05", "--weight-decay", "0.01", "--d", "2", "--x0=-1,1", "--steps",
+                             "2000", "--json").stdout)
+        np.testing.assert_allclose(out["x"], want, atol=1e-3)
+
+
     def test_lamb_matches_numpy(self):
         """adaopt trace with lamb: pytorch-optimizer's algorithm in float64 numpy agrees on
         Rosenbrock (1000 steps, weight decay)."""
@@ -243,7 +269,7 @@ class Labs(unittest.TestCase):
 
     def test_rosenbrock_final_points(self):
         final = {r["optimizer"]: r for r in rows(self.path("rosenbrock_final.csv"))}
-        self.assertEqual(len(final), 13)
+        self.assertEqual(len(final), 14)
         for name in ("SGD+momentum", "Adamax", "NAdam"):
             self.assertLess(float(final[name]["distance"]), 1e-3, name)
         self.assertLess(float(final["Adam"]["distance"]), float(final["SGD"]["distance"]))

@@ -19,6 +19,7 @@ const OPTIMIZERS = [
   { id: 'lion', label: 'Lion', algo: 'lion', lr: { 'sparse-regression': 0.01, rosenbrock: 0.001 }, on: false },
   { id: 'sfadamw', label: 'Schedule-Free AdamW', algo: 'adamw_schedulefree', lr: { 'sparse-regression': 0.1, rosenbrock: 0.01 }, on: false },
   { id: 'lamb', label: 'LAMB', algo: 'lamb', lr: { 'sparse-regression': 0.1, rosenbrock: 0.01 }, on: false },
+  { id: 'adafactor', label: 'Adafactor', algo: 'adafactor', lr: { 'sparse-regression': 0.1, rosenbrock: 0.01 }, on: false },
 ];
 const COLORS = d3.schemeTableau10;
 const BOX = {
@@ -47,7 +48,7 @@ function argsFor(o, h) {
   let a = `--problem ${h.problem} --optimizer ${o.algo} --lr ${lr} --activity ${h.activity}`;
   if (['adam', 'adamw', 'adamax', 'nadam', 'radam', 'lion', 'adamw_schedulefree', 'lamb'].includes(o.algo)) a += ` --betas ${h.beta1},${h.beta2}`;
   if (o.algo === 'rmsprop') a += ` --alpha ${h.rho}`;
-  if (!['sgd', 'lion'].includes(o.algo)) a += ` --eps ${h.eps}`;
+  if (!['sgd', 'lion', 'adafactor'].includes(o.algo)) a += ` --eps ${h.eps}`;
   if (o.extra) a += ` ${o.extra}`;
   return a;
 }

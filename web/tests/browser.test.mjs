@@ -69,6 +69,7 @@ try {
     ['--problem rosenbrock --optimizer lion --lr 0.003 --betas 0.9,0.99 --weight-decay 0.01', 400], // fmaf
     ['--problem rosenbrock --optimizer adamw_schedulefree --lr 0.01 --warmup-steps 50 --weight-decay 0.01', 400], // x
     ['--problem rosenbrock --optimizer lamb --lr 0.01 --weight-decay 0.01', 400], // the norms
+    ['--problem rosenbrock --optimizer adafactor --lr 0.01 --weight-decay 0.01', 400],
   ];
   for (const [args, steps] of cases) {
     const native = JSON.parse(execFileSync(cli, ['trace', ...args.split(' '), '--steps', String(steps), '--json']).toString());
@@ -120,12 +121,12 @@ try {
     `Space plays and pauses (${paused} steps)`);
   await page.screenshot({ path: join(artifacts, 'page-1280x800.png') });
 
-  // Rosenbrock, with all twelve optimizers ticked.
+  // Rosenbrock, with all thirteen optimizers ticked.
   await page.selectOption('#problem', 'rosenbrock');
-  for (const id of ['momentum', 'adamw', 'adamax', 'nadam', 'radam', 'lion', 'sfadamw', 'lamb']) await page.check(`#on-${id}`);
+  for (const id of ['momentum', 'adamw', 'adamax', 'nadam', 'radam', 'lion', 'sfadamw', 'lamb', 'adafactor']) await page.check(`#on-${id}`);
   for (let i = 0; i < 5; i++) await page.click('#step');
-  check((await page.locator('#bars rect').count()) === 24, 'twelve optimizers ticked, two bars each');
-  check((await page.locator('#paths path').count()) === 12, 'twelve paths on the contours');
+  check((await page.locator('#bars rect').count()) === 26, 'thirteen optimizers ticked, two bars each');
+  check((await page.locator('#paths path').count()) === 13, 'thirteen paths on the contours');
   await page.screenshot({ path: join(artifacts, 'page-rosenbrock.png') });
 
   // 5. Phone width: everything fits (no horizontal scrolling).
