@@ -27,10 +27,9 @@ static int is_blank(char c)
  * so a '.' is swapped for it when the first reading stops there. */
 static int parse_double(const char *token, double *out)
 {
-    char *end;
+    char *end, local[MAX_TOKEN + 8]; /* (end may point into local below: same scope) */
     double v = strtod(token, &end);
     if (*end == '.' && *token != '\0') {
-        char local[MAX_TOKEN + 8];
         const char *point = localeconv()->decimal_point;
         size_t plen = strlen(point), n = 0;
         for (const char *c = token; *c != '\0' && n + plen < sizeof local; c++) {

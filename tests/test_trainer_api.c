@@ -81,6 +81,8 @@ static void options_string_all_or_nothing(void **unused)
     expect_error(opt, adaopt_set_options(opt, 0, "lr=0.5, momentum"), ADAOPT_ERR_VALUE,
                  "expected name=value at position 8");
     expect_error(opt, adaopt_set_options(opt, 0, "lr=0.5x"), ADAOPT_ERR_VALUE, "lr needs a value");
+    /* a second '.' sends the number through the locale's copy: read in its own scope (ASan) */
+    expect_error(opt, adaopt_set_options(opt, 0, "lr=1..5"), ADAOPT_ERR_VALUE, "lr needs a value");
     expect_error(opt, adaopt_set_options(opt, 0, "lr=,momentum=0.9"), ADAOPT_ERR_VALUE,
                  "lr needs a value");
     expect_error(opt, adaopt_set_options(opt, 0, "lr=nan"), ADAOPT_ERR_VALUE, "finite");
