@@ -290,6 +290,25 @@ def bench_lamb(threads, reps):
            "LAMB / AdamW"], rows)
 
 
+def bench_adafactor(threads, reps):
+    """adaopt.torch.Adafactor against torch.optim.Adafactor (torch >= 2.5) on a 4096 x 4096
+    matrix (factored) and a vector of 16M elements."""
+    if not hasattr(torch.optim, "Adafactor"):
+        return
+    rows = []
+    for shape in ((4096, 4096), (1 << 24,)):
+        p = torch.nn.Parameter(torch.randn(*shape))
+        p.grad = torch.randn(*shape)
+        for t in threads:
+            torch.set_num_threads(t)
+            ref = median_time(torch.optim.Adafactor([p], lr=1e-3).step, reps)
+            ours = median_time(at.Adafactor([p], lr=1e-3).step, reps)
+            rows.append([" x ".join(map(str, shape)), str(t), "%.2f" % (ref * 1e3),
+                         "%.2f" % (ours * 1e3), "%.2f" % (ref / ours)])
+    table("Adafactor: torch %s against adaopt.torch.Adafactor (which runs on one thread)"
+          % torch.__version__, ["shape", "threads", "torch ms", "adaopt ms", "speed-up"], rows)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a 6-layer model, fewer repetitions")
@@ -304,6 +323,7 @@ def main():
     bench_lion(threads, reps, 1 << 24)
     bench_schedule_free(threads, reps, 1 << 24)
     bench_lamb(threads, reps)
+    bench_adafactor(threads, reps)
 
 
 if __name__ == "__main__":
