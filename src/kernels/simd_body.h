@@ -17,8 +17,6 @@
  * Flags (maximize, amsgrad, eps_mode, ...) are the same for a whole call: the branches on them
  * inside the loops are perfectly predicted.
  */
-#include <math.h>
-
 #include "kernels.h"
 #include "../../include/adaopt.h"
 
@@ -365,7 +363,7 @@ void KERNEL(af_vector_u)(const adaopt_af_row *a, const float *g, float *v, float
 {
     const VEC eps1_sq = VSET1(a->eps1_sq), one = VSET1(1.0f);
     const VEC sign = VSET1(a->sign < 0.0f ? -0.0f : 0.0f);
-    const int from_end = !(fabsf(a->w) < 0.5f);
+    const int from_end = !(a->w < 0.5f && a->w > -0.5f); /* !(|w| < 0.5), as af_lerp */
     const VEC coef = VSET1(from_end ? a->w - 1.0f : a->w);
     size_t i = 0;
     for (; i + W <= n; i += W) {
