@@ -100,6 +100,13 @@ struct adaopt_optimizer {
     double *chunk_sums;     /* LAMB: per chunk, its sums of p^2 and of u^2 (2 per chunk) */
     double *af_scratch;     /* Adafactor: row and column sums, row means of its largest matrix */
     size_t af_scratch_len;
+    /* LAMB under ZeRO (zero.c sets it on each shard's optimizer): given the chunk sums, fills
+     * tensor_sums (2 per tensor) with every shard's chunks of each tensor added in chunk order;
+     * 0, or -1 if the exchange failed.  Collective: every rank's step calls it. */
+    int (*lamb_exchange)(void *ctx, const struct adaopt_optimizer *opt, const double *chunk_sums,
+                         double *tensor_sums);
+    void *lamb_ctx;
+    double *tensor_sums;
     adaopt_coeffs *coeffs;  /* one per tensor, filled at each step */
     float **flat_params;    /* adaopt_step_flat's pointers into the caller's two buffers */
     const float **flat_grads;
@@ -242,8 +249,8 @@ void adaopt__sf_advance(adaopt_group *g);
  * direction u per chunk, the per-tensor norms and trust ratios (chunk sums added in chunk order:
  * the same bits for any thread count), and a pass that moves p. */
 void adaopt__lamb_coeffs(adaopt_coeffs *c, const double *hp, uint64_t t);
-void adaopt__lamb_update(adaopt_optimizer *opt, void *const *params, const void *const *grads,
-                         size_t work);
+int adaopt__lamb_update(adaopt_optimizer *opt, void *const *params, const void *const *grads,
+                        size_t work); /* 0, or -1: the exchange of the norms failed */
 
 /* Adafactor (adafactor.c): the update of every tensor that has a gradient, one tensor at a
  * time on one thread (its reductions in double, in a fixed order). */

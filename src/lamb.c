@@ -37,8 +37,8 @@ void adaopt__lamb_coeffs(adaopt_coeffs *c, const double *hp, uint64_t t)
     c->trust = 1.0f;
 }
 
-void adaopt__lamb_update(adaopt_optimizer *opt, void *const *params, const void *const *grads,
-                         size_t work)
+int adaopt__lamb_update(adaopt_optimizer *opt, void *const *params, const void *const *grads,
+                        size_t work)
 {
     const adaopt_chunk *chunks = opt->chunks;
     const adaopt_tensor *tensors = opt->tensors;
@@ -76,15 +76,26 @@ void adaopt__lamb_update(adaopt_optimizer *opt, void *const *params, const void 
     }
 
     /* 2. Per tensor, in chunk order: the norms and the trust ratio (in float, as the reference's
-     * float32 tensors compute them). */
-    size_t k = 0;
-    while (k < opt->n_chunks) {
-        size_t i = chunks[k].tensor;
-        double sp = 0.0, su = 0.0;
-        for (; k < opt->n_chunks && chunks[k].tensor == i; k++) {
-            sp += sums[2 * k];
-            su += sums[2 * k + 1];
+     * float32 tensors compute them).  Under ZeRO the chunks of a tensor are on several ranks:
+     * the exchange adds them all, in the same order. */
+    double *tensor_sums = opt->tensor_sums;
+    if (opt->lamb_exchange != NULL) {
+        if (opt->lamb_exchange(opt->lamb_ctx, opt, sums, tensor_sums) != 0)
+            return -1;
+    } else {
+        for (size_t k = 0; k < opt->n_chunks;) {
+            size_t i = chunks[k].tensor;
+            double sp = 0.0, su = 0.0;
+            for (; k < opt->n_chunks && chunks[k].tensor == i; k++) {
+                sp += sums[2 * k];
+                su += sums[2 * k + 1];
+            }
+            tensor_sums[2 * i] = sp;
+            tensor_sums[2 * i + 1] = su;
         }
+    }
+    for (size_t i = 0; i < opt->n_tensors; i++) {
+        double sp = tensor_sums[2 * i], su = tensor_sums[2 * i + 1];
         if (grads[i] == NULL)
             continue;
         adaopt_tensor *t = &opt->tensors[i];
@@ -115,4 +126,5 @@ void adaopt__lamb_update(adaopt_optimizer *opt, void *const *params, const void 
               (const float *)grads[ch->tensor] + b, t->slot[0] + b, t->slot[1] + b, NULL,
               ch->end - b);
     }
+    return 0;
 }

@@ -192,6 +192,7 @@ void adaopt_destroy(adaopt_optimizer *opt)
     free(opt->chunks);
     free(opt->chunk_sums);
     free(opt->af_scratch);
+    free(opt->tensor_sums);
     free(opt->coeffs);
     free(opt->flat_params);
     free(opt->flat_grads);
@@ -323,6 +324,10 @@ adaopt_status adaopt_add_group_typed(adaopt_optimizer *opt, const size_t *numels
     if (chunk_sums == NULL)
         return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "out of memory planning %zu chunks", n_chunks);
     opt->chunk_sums = chunk_sums;
+    double *tensor_sums = realloc(opt->tensor_sums, 2 * (opt->n_tensors + n_tensors) * sizeof *tensor_sums);
+    if (tensor_sums == NULL)
+        return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "out of memory adding %zu tensors", n_tensors);
+    opt->tensor_sums = tensor_sums;
     adaopt_coeffs *coeffs = realloc(opt->coeffs, (opt->n_tensors + n_tensors) * sizeof *coeffs);
     if (coeffs == NULL)
         return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "out of memory adding %zu tensors", n_tensors);

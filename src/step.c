@@ -548,8 +548,10 @@ static adaopt_status step_impl(adaopt_optimizer *opt, void *const *params,
     /* Parallel: every chunk of every tensor that has a gradient.  Element-wise work on fixed
      * chunk boundaries with bit-identical kernels: the result does not depend on the threads.
      * (LAMB: two passes with the per-tensor norms between them, lamb.c.) */
-    if (opt->algorithm == ADAOPT_ALGO_LAMB)
-        adaopt__lamb_update(opt, params, grads, work);
+    if (opt->algorithm == ADAOPT_ALGO_LAMB && adaopt__lamb_update(opt, params, grads, work) != 0)
+        return adaopt__fail(opt, ADAOPT_ERR_IO,
+                            "step: the exchange of LAMB's norms between ranks failed (MPI); the "
+                            "moments have moved, the parameters not: reload a checkpoint");
     if (opt->algorithm == ADAOPT_ALGO_ADAFACTOR)
         adaopt__adafactor_update(opt, params, grads);
     adaopt_kernel_fn kernel = opt->kernels->by_algorithm[opt->algorithm];

@@ -45,7 +45,12 @@ struct adaopt_zero {
     uint64_t *tensor_off;             /* n_tensors + 1 flat offsets */
     uint64_t total, off, len;         /* this rank's shard */
     uint64_t max_len;                 /* the longest shard */
-    int aligned;                      /* shard boundaries at 8-bit block starts */
+    int aligned;                      /* shard boundaries at 8-bit block starts (1) or at
+                                         64K-element chunk starts of each tensor (2, LAMB) */
+    /* LAMB: the exchange of its chunk sums (lamb_exchange) */
+    int *chunk_counts, *chunk_displs; /* per rank: doubles of its chunk sums */
+    uint64_t *chunk_off;              /* n_tensors + 1: each tensor's first chunk, globally */
+    double *chunk_send, *chunk_all;
     size_t *piece_begin, *piece_len;  /* per tensor, within the tensor */
     uint64_t *shard_off, *shard_len;  /* every rank's shard */
     uint64_t round;                   /* elements per rank per collective round */
@@ -150,9 +155,11 @@ static void piece_of(const adaopt_zero *z, size_t i, uint64_t off, uint64_t len,
 }
 
 /* Shard r's first element: the balanced split's, moved down (aligned) to the start of the
- * 256-element block of the tensor it falls in.  Monotone in r, so shards never overlap. */
+ * 256-element block (aligned 1) or 64K-element chunk (2) of the tensor it falls in.  Monotone in
+ * r, so shards never overlap. */
 static uint64_t boundary(const adaopt_zero *z, uint64_t total, int world, int r, int aligned)
 {
+    uint64_t granule = aligned == 2 ? ADAOPT_CHUNK_ELEMS : ADAOPT__BLOCK;
     uint64_t off;
     if (r >= world)
         return total;
@@ -168,7 +175,7 @@ static uint64_t boundary(const adaopt_zero *z, uint64_t total, int world, int r,
             hi = mid;
     }
     uint64_t a = z->tensor_off[lo];
-    return a + (off - a) / ADAOPT__BLOCK * ADAOPT__BLOCK;
+    return a + (off - a) / granule * granule;
 }
 
 static void shard_range(const adaopt_zero *z, uint64_t total, int world, int r, int aligned,
@@ -177,6 +184,45 @@ static void shard_range(const adaopt_zero *z, uint64_t total, int world, int r, 
     uint64_t a = boundary(z, total, world, r, aligned);
     *off = a;
     *len = boundary(z, total, world, r + 1, aligned) - a;
+}
+
+static uint64_t chunks_of(uint64_t n)
+{
+    return n / ADAOPT_CHUNK_ELEMS + (n % ADAOPT_CHUNK_ELEMS != 0);
+}
+
+/* LAMB's norms across the shards.  The layout puts every shard boundary at a 64K-element chunk
+ * start of its tensor, so each rank's pieces are whole chunks of the tensors, as one process
+ * cuts them; gathered in rank order, the ranks' chunk sums are every tensor's chunks in order,
+ * and each tensor's are added from the first as one process adds them: the same bits. */
+static int lamb_exchange(void *ctx, const adaopt_optimizer *opt, const double *chunk_sums,
+                         double *tensor_sums)
+{
+    adaopt_zero *z = ctx;
+    size_t n = 0, k = 0;
+    for (size_t i = 0; i < opt->n_tensors; i++) {
+        size_t numel = opt->tensors[i].numel, pieces = numel ? (size_t)chunks_of(numel) : 1;
+        if (numel > 0)
+            for (size_t j = 0; j < pieces; j++, n++) {
+                z->chunk_send[2 * n] = chunk_sums[2 * (k + j)];
+                z->chunk_send[2 * n + 1] = chunk_sums[2 * (k + j) + 1];
+            }
+        k += pieces;
+    }
+    if ((int)(2 * n) != z->chunk_counts[z->rank] ||
+        MPI_Allgatherv(z->chunk_send, (int)(2 * n), MPI_DOUBLE, z->chunk_all, z->chunk_counts,
+                       z->chunk_displs, MPI_DOUBLE, z->comm) != MPI_SUCCESS)
+        return -1;
+    for (size_t i = 0; i < z->n_tensors; i++) {
+        double sp = 0.0, su = 0.0;
+        for (uint64_t c = z->chunk_off[i]; c < z->chunk_off[i + 1]; c++) {
+            sp += z->chunk_all[2 * c];
+            su += z->chunk_all[2 * c + 1];
+        }
+        tensor_sums[2 * i] = sp;
+        tensor_sums[2 * i + 1] = su;
+    }
+    return 0;
 }
 
 /* An optimizer over the pieces of shard [off, off + len), in z's groups. */
@@ -211,6 +257,10 @@ static adaopt_status make_local(adaopt_zero *z, uint64_t off, uint64_t len, adao
         opt->tensors[i].noise_base = begin;
         opt->tensors[i].storage_numel = z->numels[i]; /* 8-bit or not: as the whole tensor */
     }
+    if (z->algorithm == ADAOPT_ALGO_LAMB) { /* its norms: every shard's chunks of a tensor */
+        opt->lamb_exchange = lamb_exchange;
+        opt->lamb_ctx = z;
+    }
     *out = opt;
     return ADAOPT_OK;
 }
@@ -239,6 +289,11 @@ void adaopt_zero_destroy(adaopt_zero *z)
     free(z->norm_parts);
     free(z->lparams);
     free(z->lgrads);
+    free(z->chunk_counts);
+    free(z->chunk_displs);
+    free(z->chunk_off);
+    free(z->chunk_send);
+    free(z->chunk_all);
     free(z);
 }
 
@@ -321,6 +376,20 @@ static adaopt_status set_layout(adaopt_zero *z, int aligned)
     z->round = z->round_capacity = round;
     for (size_t i = 0; i < z->n_tensors; i++)
         piece_of(z, i, z->off, z->len, &z->piece_begin[i], &z->piece_len[i]);
+    if (z->chunk_counts != NULL) { /* LAMB: each rank's chunks, in doubles (2 sums each) */
+        int at = 0;
+        for (int r = 0; r < z->world; r++) {
+            uint64_t chunks = 0;
+            for (size_t i = 0; i < z->n_tensors; i++) {
+                size_t b, count;
+                piece_of(z, i, z->shard_off[r], z->shard_len[r], &b, &count);
+                chunks += chunks_of(count);
+            }
+            z->chunk_counts[r] = (int)(2 * chunks);
+            z->chunk_displs[r] = at;
+            at += (int)(2 * chunks);
+        }
+    }
     adaopt__free_state(z->send);
     adaopt__free_state(z->recv);
     adaopt__free_state(z->gshard);
@@ -375,10 +444,9 @@ adaopt_status adaopt_zero_create_typed(MPI_Comm comm, adaopt_algorithm algorithm
     size_t in_groups = 0;
     if (!adaopt__algorithm_valid(algorithm))
         st = fail(z, ADAOPT_ERR_ALGORITHM, "create: unknown algorithm %d", (int)algorithm);
-    else if (algorithm == ADAOPT_ALGO_LAMB || algorithm == ADAOPT_ALGO_ADAFACTOR)
-        st = fail(z, ADAOPT_ERR_CONFLICT, "create: %s is not sharded yet: its per-tensor "
-                  "norms would need every shard's part of each tensor, summed in one order",
-                  adaopt_algorithm_name(algorithm));
+    else if (algorithm == ADAOPT_ALGO_ADAFACTOR)
+        st = fail(z, ADAOPT_ERR_CONFLICT, "create: adafactor is not sharded yet: its factored "
+                  "moments need whole rows and columns of each matrix on one rank");
     else if (adaopt_dtype_name(param_dtype) == NULL ||
              (grad_dtype != param_dtype && grad_dtype != ADAOPT_DTYPE_F32))
         st = fail(z, ADAOPT_ERR_VALUE, "create: parameters of type %d with gradients of type %d: "
@@ -428,7 +496,29 @@ adaopt_status adaopt_zero_create_typed(MPI_Comm comm, adaopt_algorithm algorithm
         for (size_t i = 0; i < n_tensors; i++)
             z->tensor_off[i + 1] = z->tensor_off[i] + numels[i];
         z->total = z->tensor_off[n_tensors];
-        st = set_layout(z, 0);
+        if (algorithm == ADAOPT_ALGO_LAMB) { /* the chunk sums' exchange, sized once */
+            uint64_t total_chunks = 0;
+            z->chunk_off = malloc((n_tensors + 1) * sizeof *z->chunk_off);
+            z->chunk_counts = malloc((size_t)z->world * sizeof *z->chunk_counts);
+            z->chunk_displs = malloc((size_t)z->world * sizeof *z->chunk_displs);
+            if (z->chunk_off != NULL) {
+                z->chunk_off[0] = 0;
+                for (size_t i = 0; i < n_tensors; i++)
+                    z->chunk_off[i + 1] = z->chunk_off[i] + chunks_of(numels[i]);
+                total_chunks = z->chunk_off[n_tensors];
+            }
+            if (total_chunks > (uint64_t)INT_MAX / 2)
+                st = fail(z, ADAOPT_ERR_SIZE, "create: %llu chunks of LAMB's norms are more than "
+                          "one collective moves", (unsigned long long)total_chunks);
+            z->chunk_send = malloc((size_t)(2 * total_chunks + 2) * sizeof *z->chunk_send);
+            z->chunk_all = malloc((size_t)(2 * total_chunks + 2) * sizeof *z->chunk_all);
+            if (st == ADAOPT_OK && (!z->chunk_off || !z->chunk_counts || !z->chunk_displs ||
+                                    !z->chunk_send || !z->chunk_all))
+                st = fail(z, ADAOPT_ERR_ALLOC, "create: out of memory");
+        }
+    }
+    if (st == ADAOPT_OK) {
+        st = set_layout(z, z->algorithm == ADAOPT_ALGO_LAMB ? 2 : 0);
         if (st != ADAOPT_OK)
             fail(z, st, "create: out of memory for the buffers or the shard's optimizer");
     }
@@ -1127,7 +1217,7 @@ adaopt_status adaopt_zero_save(adaopt_zero *z, const char *path)
         put_u32(&m, ZERO_FORMAT_VERSION);
         put_u32(&m, (uint32_t)z->world);
         put_u32(&m, (uint32_t)z->algorithm);
-        put_u32(&m, (uint32_t)z->aligned); /* the layout: 1 = aligned to 8-bit blocks */
+        put_u32(&m, (uint32_t)z->aligned); /* the layout: 1 = 8-bit blocks, 2 = LAMB's chunks */
         put_u64(&m, token);
         put_u64(&m, z->total);
         put_layout(&m, z);
@@ -1210,7 +1300,7 @@ static adaopt_status parse_manifest(adaopt_zero *z, const char *path, manifest *
             st = fail(z, ADAOPT_ERR_FORMAT, "load: the manifest %s is damaged (checksum)", path);
         else if (get_u32(&r, &version) || get_u32(&r, &m->world) || get_u32(&r, &m->algorithm) ||
                  get_u32(&r, &m->aligned) || get_u64(&r, &m->token) || get_u64(&r, &m->total) ||
-                 version != ZERO_FORMAT_VERSION || m->aligned > 1 || m->world == 0 ||
+                 version != ZERO_FORMAT_VERSION || m->aligned > 2 || m->world == 0 ||
                  m->world > (1u << 24))
             st = fail(z, ADAOPT_ERR_FORMAT, "load: the manifest %s has an unknown version or "
                       "a damaged head", path);

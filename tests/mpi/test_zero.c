@@ -601,6 +601,111 @@ static void eight_bit_model(void)
 /* A model of 3 x 2^31 elements (past MPI's int counts) is accepted: Adam over three tensors of
  * 2^31 floats, sharded; its buffers and state stay untouched zero pages, so this runs in little
  * memory.  (The step's split path is tested bit for bit on small models with small pieces.) */
+/* LAMB on tensors of several 64K-element chunks: the shards begin at chunk starts, each rank's
+ * chunk sums are gathered, and the trust ratios -- so the parameters and every rank's state --
+ * are bit-identical to one process; through a sharded checkpoint re-sharded onto one rank fewer. */
+enum { L_TENSORS = 5, L_TOTAL = 3 * 65536 + 17 + 70000 + 5 + 0 + 65539 };
+static const size_t L_NUMELS[L_TENSORS] = {3 * 65536 + 17, 70000, 5, 0, 65539};
+static const size_t L_GROUPS[2] = {3, 2};
+
+static float lamb_grad(int s, int r, size_t j)
+{
+    return (float)((int)((j * 7 + (size_t)s * 13 + (size_t)r * 5) % 41) - 20) / 16.0f;
+}
+
+static void lamb_model(void)
+{
+    adaopt_zero *z;
+    adaopt_optimizer *ref;
+    char msg[256];
+    const char *options = "lr=0.01, weight_decay=0.01, clamp=5";
+    if (adaopt_zero_create(MPI_COMM_WORLD, ADAOPT_ALGO_LAMB, L_NUMELS, L_TENSORS, L_GROUPS, 2, &z,
+                           msg, sizeof msg) != ADAOPT_OK) {
+        CHECK(0, "lamb: create: %s", msg);
+        return;
+    }
+    size_t group;
+    CHECK(adaopt_create(ADAOPT_ALGO_LAMB, &ref) == ADAOPT_OK &&
+          adaopt_add_group(ref, L_NUMELS, 3, &group) == ADAOPT_OK &&
+          adaopt_add_group(ref, L_NUMELS + 3, 2, &group) == ADAOPT_OK &&
+          adaopt_set_options(ref, ADAOPT_ALL_GROUPS, options) == ADAOPT_OK, "lamb: reference");
+    for (size_t g = 0; g < 2; g++) {
+        CHECK(adaopt_zero_set(z, g, ADAOPT_LR, 0.01) == ADAOPT_OK, "lamb: set");
+        CHECK(adaopt_zero_set(z, g, ADAOPT_WEIGHT_DECAY, 0.01) == ADAOPT_OK, "lamb: set");
+        CHECK(adaopt_zero_set(z, g, ADAOPT_CLAMP, 5) == ADAOPT_OK, "lamb: set");
+    }
+    adaopt_set_threads(ref, 2);
+    adaopt_zero_set_threads(z, 2);
+    uint64_t off, len;
+    adaopt_zero_shard(z, &off, &len);
+    size_t t_off = 0;
+    for (size_t i = 0; i < L_TENSORS; t_off += L_NUMELS[i], i++) {
+        uint64_t begin = off > t_off ? off - t_off : 0;
+        CHECK(!(L_NUMELS[i] && begin < L_NUMELS[i] && off + len > t_off && begin % 65536 != 0),
+              "lamb: tensor %zu's piece begins at %llu, inside a chunk", i,
+              (unsigned long long)begin);
+    }
+    static float zp[L_TOTAL], rp[L_TOTAL], mine[L_TOTAL], avg[L_TOTAL];
+    for (size_t j = 0; j < L_TOTAL; j++)
+        zp[j] = rp[j] = (float)((int)(j % 17) - 8) * 0.125f;
+    float *zparams[L_TENSORS], *rparams[L_TENSORS];
+    const float *zgrads[L_TENSORS], *rgrads[L_TENSORS];
+    for (size_t i = 0, at = 0; i < L_TENSORS; at += L_NUMELS[i], i++) {
+        zparams[i] = zp + at;
+        rparams[i] = rp + at;
+        zgrads[i] = mine + at;
+        rgrads[i] = avg + at;
+    }
+    for (int s = 0; s < 8; s++) {
+        for (size_t j = 0; j < L_TOTAL; j++) {
+            float sum = lamb_grad(s, 0, j);
+            for (int r = 1; r < world; r++)
+                sum = sum + lamb_grad(s, r, j);
+            avg[j] = sum / (float)world;
+            mine[j] = lamb_grad(s, rank, j);
+        }
+        CHECK(adaopt_zero_step(z, zparams, zgrads, L_TENSORS) == ADAOPT_OK, "lamb: step: %s",
+              adaopt_zero_last_error(z));
+        CHECK(adaopt_step(ref, rparams, rgrads, L_TENSORS) == ADAOPT_OK, "lamb: reference step");
+        if (s == 3) { /* a checkpoint, loaded back into a new ZeRO optimizer (same ranks) */
+            char path[64];
+            snprintf(path, sizeof path, "/tmp/adaopt-lamb-zero-%d.ckpt", world);
+            CHECK(adaopt_zero_save(z, path) == ADAOPT_OK, "lamb: save: %s",
+                  adaopt_zero_last_error(z));
+            adaopt_zero *back;
+            CHECK(adaopt_zero_create(MPI_COMM_WORLD, ADAOPT_ALGO_LAMB, L_NUMELS, L_TENSORS,
+                                     L_GROUPS, 2, &back, msg, sizeof msg) == ADAOPT_OK, "create");
+            CHECK(adaopt_zero_load(back, path) == ADAOPT_OK, "lamb: load: %s",
+                  adaopt_zero_last_error(back));
+            adaopt_zero_destroy(z);
+            z = back;
+        }
+    }
+    CHECK(memcmp(zp, rp, sizeof zp) == 0, "lamb: the parameters differ from one process's");
+    const adaopt_optimizer *local = adaopt_zero_local(z);
+    t_off = 0;
+    for (size_t i = 0; i < L_TENSORS; t_off += L_NUMELS[i], i++) {
+        uint64_t begin = off > t_off ? off - t_off : 0;
+        double zt, rt;
+        for (int kind = ADAOPT_STATE_EXP_AVG; kind <= ADAOPT_STATE_EXP_AVG_SQ; kind++) {
+            const float *zs, *rs;
+            size_t n;
+            if (adaopt_state(local, i, (adaopt_state_kind)kind, &zs, &n) != ADAOPT_OK || n == 0)
+                continue;
+            CHECK(adaopt_state(ref, i, (adaopt_state_kind)kind, &rs, NULL) == ADAOPT_OK, "ref");
+            CHECK(memcmp(zs, rs + begin, n * 4) == 0, "lamb: tensor %zu's state differs", i);
+            CHECK(adaopt_state_scalar(local, i, ADAOPT_STATE_TRUST_RATIO, &zt) == ADAOPT_OK &&
+                  adaopt_state_scalar(ref, i, ADAOPT_STATE_TRUST_RATIO, &rt) == ADAOPT_OK &&
+                  zt == rt, "lamb: tensor %zu's trust ratio %g, one process %g", i, zt, rt);
+        }
+    }
+    if (rank == 0)
+        printf("  lamb, 4 multi-chunk tensors   %d ranks: bit-identical to one process, through a "
+               "checkpoint\n", world);
+    adaopt_zero_destroy(z);
+    adaopt_destroy(ref);
+}
+
 static void huge_model(void)
 {
     size_t numels[3] = {(size_t)1 << 31, (size_t)1 << 31, (size_t)1 << 31}, groups[1] = {3};
@@ -651,6 +756,7 @@ int main(int argc, char **argv)
     piece_limit_errors();
     typed_model();
     eight_bit_model();
+    lamb_model();
     int total;
     MPI_Allreduce(&failures, &total, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
     if (rank == 0)

@@ -77,6 +77,8 @@ static const config CONFIGS[] = {
     /* (added after the golden checkpoints: configurations are numbered into the gradients) */
     {"lion", ADAOPT_ALGO_LION, {{ADAOPT_LR, 0.001}, {ADAOPT_WEIGHT_DECAY, 0.1}}, 0, 0, 0, 0, 0},
     {"adamw-schedulefree", ADAOPT_ALGO_ADAMW_SCHEDULE_FREE, {{ADAOPT_LR, 0.01}, {ADAOPT_WEIGHT_DECAY, 0.01}, {ADAOPT_WARMUP_STEPS, 20}, {ADAOPT_R, 0.5}}, 0, 0, 0, 0, 0},
+    {"lamb", ADAOPT_ALGO_LAMB, {{ADAOPT_LR, 0.01}, {ADAOPT_WEIGHT_DECAY, 0.01}}, 0, 0, 0, 0, 0},
+    {"lamb-clip-pieces-5", ADAOPT_ALGO_LAMB, {{ADAOPT_LR, 0.01}, {ADAOPT_WEIGHT_DECOUPLE, 0}, {ADAOPT_WEIGHT_DECAY, 0.01}}, 1.0, 2.0, 0, 0, 5},
 };
 enum { N_CONFIGS = sizeof CONFIGS / sizeof CONFIGS[0] };
 
