@@ -573,6 +573,10 @@ class Optimizer(torch.optim.Optimizer):
             return float(value)
         return torch.tensor(value, dtype=fmt)
 
+    def _state_shape(self, i, kind):
+        """The shape of parameter i's state array `kind` (the parameter's; Adafactor's differ)."""
+        return self._cparams[i].shape
+
     def _array_out(self, i, kind):
         h = self._core.h
         data, n = _a._c_float_p(), ctypes.c_size_t()
@@ -580,7 +584,7 @@ class Optimizer(torch.optim.Optimizer):
         if st in (_a._ERR_STATE, _a._ERR_OPTION):
             return None
         _a._check(st, h)
-        out = torch.empty(self._cparams[i].shape, dtype=torch.float32)
+        out = torch.empty(self._state_shape(i, kind), dtype=torch.float32)
         if n.value:
             ctypes.memmove(out.data_ptr(), data, n.value * 4)
         return out
@@ -1080,19 +1084,10 @@ if hasattr(torch.optim, "Adafactor"):  # torch >= 2.5
                     _a._check(_a._set_shape(self._core.h, i, dims, len(shape)), self._core.h,
                               "add_param_group")
 
-        def _array_out(self, i, kind):
-            h = self._core.h
-            data, n = _a._c_float_p(), ctypes.c_size_t()
-            st = _a._state(h, i, kind, ctypes.byref(data), ctypes.byref(n))
-            if st in (_a._ERR_STATE, _a._ERR_OPTION):
-                return None
-            _a._check(st, h)
+        def _state_shape(self, i, kind):  # torch's keepdim shapes of the factored moments
             shape = list(self._cparams[i].shape)
             if kind == _a._STATE_KINDS["row_var"]:
                 shape[-1] = 1
             elif kind == _a._STATE_KINDS["col_var"]:
                 shape[-2] = 1
-            out = torch.empty(shape, dtype=torch.float32)
-            if n.value:
-                ctypes.memmove(out.data_ptr(), data, n.value * 4)
-            return out
+            return shape

@@ -84,6 +84,24 @@ def train(model, opt, steps, sched=None, start=0, set_to_none=True):
     return losses, lrs
 
 
+def check_crossover(classes, kw, steps=300):
+    """Training that switches optimizer halfway through a state dict (torch.save / torch.load),
+    from classes[0] to classes[1] and back: the losses of the run that never switched."""
+    ref = mlp()
+    ref_losses, _ = train(ref, classes[0](ref.parameters(), **kw), steps)
+    for first, second in (classes, classes[::-1]):
+        m = mlp()
+        o1 = first(m.parameters(), **kw)
+        la, _ = train(m, o1, steps // 2)
+        buf = io.BytesIO()
+        torch.save(o1.state_dict(), buf)
+        buf.seek(0)
+        o2 = second(m.parameters(), **kw)
+        o2.load_state_dict(torch.load(buf))
+        lb, _ = train(m, o2, steps - steps // 2, start=steps // 2)
+        np.testing.assert_allclose(la + lb, ref_losses, rtol=0, atol=TOL)
+
+
 def params_of(model):
     return [p.detach().clone() for p in model.parameters()]
 
@@ -247,16 +265,7 @@ class LionParity(unittest.TestCase):
                 np.testing.assert_allclose(l2, l1, rtol=0, atol=TOL)
                 for a, b in zip(m1.parameters(), m2.parameters()):
                     self.assertLessEqual((a - b).abs().max().item(), TOL)
-                ref = mlp()
-                ref_losses, _ = train(ref, lion_pytorch.Lion(ref.parameters(), **kw), 300)
-                for first, second in ((lion_pytorch, at), (at, lion_pytorch)):
-                    m = mlp()
-                    o1 = first.Lion(m.parameters(), **kw)
-                    la, _ = train(m, o1, 150)
-                    o2 = second.Lion(m.parameters(), **kw)
-                    o2.load_state_dict(o1.state_dict())
-                    lb, _ = train(m, o2, 150, start=150)
-                    np.testing.assert_allclose(la + lb, ref_losses, rtol=0, atol=TOL)
+                check_crossover((lion_pytorch.Lion, at.Lion), kw)
 
     def test_numpy_binding_on_every_isa(self):
         """adaopt.Lion (numpy) against lion-pytorch, 300 steps, every kernel ISA here."""
@@ -444,19 +453,7 @@ class LambParity(unittest.TestCase):
                         self.assertAlmostEqual(float(o1.state[a][key]), float(o2.state[b][key]),
                                                delta=1e-5 * max(1.0, float(o1.state[a][key])))
                 self.assertEqual(o1.param_groups[0]["step"], o2.param_groups[0]["step"])
-                ref = mlp()
-                ref_losses, _ = train(ref, pytorch_optimizer.Lamb(ref.parameters(), **kw), 300)
-                for first, second in ((pytorch_optimizer, at), (at, pytorch_optimizer)):
-                    m = mlp()
-                    o1 = first.Lamb(m.parameters(), **kw)
-                    la, _ = train(m, o1, 150)
-                    buf = io.BytesIO()
-                    torch.save(o1.state_dict(), buf)
-                    buf.seek(0)
-                    o2 = second.Lamb(m.parameters(), **kw)
-                    o2.load_state_dict(torch.load(buf))
-                    lb, _ = train(m, o2, 150, start=150)
-                    np.testing.assert_allclose(la + lb, ref_losses, rtol=0, atol=TOL)
+                check_crossover((pytorch_optimizer.Lamb, at.Lamb), kw)
 
     def test_numpy_binding_on_every_isa(self):
         """adaopt.Lamb (numpy) against pytorch-optimizer, 300 steps, tensors of several sizes
@@ -527,19 +524,7 @@ class AdafactorParity(unittest.TestCase):
                     self.assertLessEqual((a - b).abs().max().item(), TOL)
                     for key, value in o1.state[a].items():
                         self.assertEqual(tuple(o2.state[b][key].shape), tuple(value.shape), key)
-                ref = mlp()
-                ref_losses, _ = train(ref, torch.optim.Adafactor(ref.parameters(), **kw), 300)
-                for first, second in ((torch.optim, at), (at, torch.optim)):
-                    m = mlp()
-                    o1 = first.Adafactor(m.parameters(), **kw)
-                    la, _ = train(m, o1, 150)
-                    buf = io.BytesIO()
-                    torch.save(o1.state_dict(), buf)
-                    buf.seek(0)
-                    o2 = second.Adafactor(m.parameters(), **kw)
-                    o2.load_state_dict(torch.load(buf))
-                    lb, _ = train(m, o2, 150, start=150)
-                    np.testing.assert_allclose(la + lb, ref_losses, rtol=0, atol=TOL)
+                check_crossover((torch.optim.Adafactor, at.Adafactor), kw)
 
     def test_numpy_binding(self):
         """adaopt.Adafactor (numpy), 300 steps: a batch of matrices (2 x 30 x 70), a matrix whose
