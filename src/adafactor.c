@@ -3,10 +3,11 @@
  * one torch runs on the CPU): tensor shapes, and the step.  docs/ALGORITHMS.md, "Adafactor",
  * has the formulas.
  *
- * Each tensor takes three passes, on one thread: (1) the squares of p and, for a factored
- * tensor, the row and column sums of g^2; (2) the norm of the update u; (3) p moves by u.  The
- * sums are in double, each in element order (the 16 accumulators of adaopt__sumsq16 for whole
- * rows and vectors), so the results do not depend on anything but the inputs.  The float
+ * A tensor takes three passes (a vector two): (1) the squares of p and, for a factored tensor,
+ * the row and column sums of g^2; (2) the norm of the update u; (3) p moves by u.  The sums are
+ * in double, per row (matrices) or per 64K-element chunk (vectors), each in element order (the
+ * 16 accumulators of adaopt__sumsq16), and the rows' and chunks' are added in order: the threads
+ * share rows, columns and chunks, and the bits do not depend on how many there are.  The float
  * operations between the reductions are torch's, in its order.
  */
 #include <math.h>
@@ -62,9 +63,9 @@ adaopt_status adaopt_set_shape(adaopt_optimizer *opt, size_t tensor, const size_
                  adaopt__alloc_slot(&shaped, 1, ADAOPT_STORAGE_F32) != 0;
     slot0 = shaped.slot[0];
     slot1 = shaped.slot[1];
-    size_t need = shaped.factored == 1 ? adaopt__slot_numel(&shaped, 0) +
+    size_t need = shaped.factored == 1 ? 3 * adaopt__slot_numel(&shaped, 0) +
                                              adaopt__slot_numel(&shaped, 1) + shaped.fac_batch
-                                       : 0; /* row sums, column sums, row means */
+                                       : 0; /* per row: g^2, p^2, u^2; column sums; means */
     if (!failed && need > opt->af_scratch_len) {
         double *scratch = malloc(need * sizeof *scratch);
         if (scratch == NULL) {
@@ -135,7 +136,11 @@ static double sum_u_squares(const adaopt_af_fns *fn, const adaopt_af_row *a, con
     return sum;
 }
 
-static void step_tensor(adaopt_optimizer *opt, adaopt_tensor *t, float *p, const float *g)
+/* One tensor's step.  Its sums are per row (a matrix) or per 64K-element chunk (a vector) --
+ * whichever thread takes the row or chunk -- and added in order: any thread count gives the
+ * same bits.  `chunk_sums` holds 2 doubles for each of a vector's chunks. */
+static void step_tensor(adaopt_optimizer *opt, adaopt_tensor *t, float *p, const float *g,
+                        double *chunk_sums)
 {
     const adaopt_af_fns *fn = &opt->kernels->adafactor;
     const double *hp = opt->groups[t->group].hp;
@@ -149,75 +154,121 @@ static void step_tensor(adaopt_optimizer *opt, adaopt_tensor *t, float *p, const
     a.decay = (float)(1.0 - lr * hp[ADAOPT_WEIGHT_DECAY]);
     a.decayed = hp[ADAOPT_WEIGHT_DECAY] != 0.0;
     size_t n = t->numel;
+    int threads = (int)opt->threads;
+    (void)threads;
 
-    /* 1. ||p|| (before the decay, as torch takes it), and the factored sums of g^2. */
-    double rms = n ? (double)norm_of(sum_squares(p, n)) / pow((double)n, 0.5) : 0.0;
-    double alpha = (rms > hp[ADAOPT_EPS2] || rms != rms ? rms : hp[ADAOPT_EPS2]) * rho;
-    /* max(eps2, ||p|| / numel**0.5) rho: Python's max keeps a NaN norm */
-    double u_sq = 0.0;
     if (t->factored == 1) {
         size_t B = t->fac_batch, R = t->fac_rows, C = t->fac_cols;
-        double *row_sum = opt->af_scratch, *col_sum = row_sum + B * R, *means = col_sum + B * C;
+        double *row_g = opt->af_scratch, *row_p = row_g + B * R, *row_u = row_p + B * R;
+        double *col_sum = row_u + B * R, *means = col_sum + B * C;
         float *row_var = t->slot[0], *col_var = t->slot[1];
+        long rows = (long)(B * R);
+        /* 1. per row: the squares of g and of p; per column: the squares of g (one sweep, in
+         * row order, on this thread: the columns' sums add across the rows) */
         memset(col_sum, 0, B * C * sizeof *col_sum);
-        for (size_t b = 0; b < B; b++)
-            for (size_t r = 0; r < R; r++) {
-                const float *gr = g + (b * R + r) * C;
-                row_sum[b * R + r] = sum_squares(gr, C); /* (maximize: the same squares) */
-                double *cs = col_sum + b * C;
-                for (size_t c = 0; c < C; c++)
-                    cs[c] += (double)gr[c] * (double)gr[c];
-            }
+        for (long rr = 0; rr < rows; rr++) {
+            const float *gr = g + (size_t)rr * C;
+            row_g[rr] = sum_squares(gr, C); /* (maximize: the same squares) */
+            row_p[rr] = sum_squares(p + (size_t)rr * C, C);
+            double *cs = col_sum + (size_t)rr / R * C;
+            for (size_t c = 0; c < C; c++)
+                cs[c] += (double)gr[c] * (double)gr[c];
+        }
+        double p_sq = 0.0;
+        for (size_t i = 0; i < B * R; i++)
+            p_sq += row_p[i];
+        double rms = n ? (double)norm_of(p_sq) / pow((double)n, 0.5) : 0.0;
+        /* max(eps2, ||p|| / numel**0.5) rho, with ||p|| before the decay; Python's max keeps a
+         * NaN norm */
+        double alpha = (rms > hp[ADAOPT_EPS2] || rms != rms ? rms : hp[ADAOPT_EPS2]) * rho;
         /* the variances: the norm (a float), squared, over the count; lerp toward it */
         for (size_t i = 0; i < B * R; i++) {
-            float nrm = norm_of(row_sum[i]);
+            float nrm = norm_of(row_g[i]);
             row_var[i] = lerp_torch(row_var[i], nrm * nrm / (float)C, a.w);
         }
         for (size_t i = 0; i < B * C; i++) {
             float nrm = norm_of(col_sum[i]);
             col_var[i] = lerp_torch(col_var[i], nrm * nrm / (float)R, a.w);
         }
-        /* 2. each batch's mean of row_var (clamped to eps1), then ||u|| row by row */
-        for (size_t b = 0; b < B; b++) {
+        for (size_t b = 0; b < B; b++) { /* each batch's mean of row_var, clamped to eps1 */
             double acc = 0.0;
             for (size_t r = 0; r < R; r++)
                 acc += row_var[b * R + r];
             float mean = (float)(acc / (double)R);
             means[b] = mean < (float)eps1 ? (float)eps1 : mean;
-            a.mean = (float)means[b];
-            for (size_t r = 0; r < R; r++) {
-                a.row = row_var[b * R + r];
-                u_sq += sum_u_squares(fn, &a, g + (b * R + r) * C, col_var + b * C, NULL, C);
-            }
         }
+        /* 2. ||u||, row by row */
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads) firstprivate(a) if (threads > 1 && n >= 2 * ADAOPT_CHUNK_ELEMS)
+#endif
+        for (long rr = 0; rr < rows; rr++) {
+            size_t b = (size_t)rr / R;
+            a.mean = (float)means[b];
+            a.row = row_var[rr];
+            row_u[rr] = sum_u_squares(fn, &a, g + (size_t)rr * C, col_var + b * C, NULL, C);
+        }
+        double u_sq = 0.0;
+        for (size_t i = 0; i < B * R; i++)
+            u_sq += row_u[i];
         /* 3. p = p (1 - lr wd) - alpha / denom * u */
         double denom = fmax(1.0, (double)norm_of(u_sq) / (pow((double)n, 0.5) * hp[ADAOPT_D]));
         a.step = (float)(-alpha / denom);
         t->af_scale = alpha / denom;
-        for (size_t b = 0; b < B; b++) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads) firstprivate(a) if (threads > 1 && n >= 2 * ADAOPT_CHUNK_ELEMS)
+#endif
+        for (long rr = 0; rr < rows; rr++) {
+            size_t b = (size_t)rr / R;
             a.mean = (float)means[b];
-            for (size_t r = 0; r < R; r++) {
-                a.row = row_var[b * R + r];
-                size_t at = (b * R + r) * C;
-                fn->matrix_apply(&a, p + at, g + at, col_var + b * C, C);
-            }
+            a.row = row_var[rr];
+            fn->matrix_apply(&a, p + (size_t)rr * C, g + (size_t)rr * C, col_var + b * C, C);
         }
         return;
     }
-    /* A vector (or a tensor without a shape): variance = lerp(variance, g^2, w). */
-    u_sq = sum_u_squares(fn, &a, g, NULL, t->slot[0], n);
+
+    /* A vector (or a tensor without a shape), in 64K-element chunks: variance = lerp(variance,
+     * g^2, w) in the pass that sums u^2. */
+    float *var = t->slot[0];
+    long chunks = (long)(n / ADAOPT_CHUNK_ELEMS + (n % ADAOPT_CHUNK_ELEMS != 0));
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && n >= 2 * ADAOPT_CHUNK_ELEMS)
+#endif
+    for (long k = 0; k < chunks; k++) {
+        size_t b = (size_t)k * ADAOPT_CHUNK_ELEMS;
+        size_t len = n - b < ADAOPT_CHUNK_ELEMS ? n - b : ADAOPT_CHUNK_ELEMS;
+        chunk_sums[2 * k] = sum_squares(p + b, len);
+        chunk_sums[2 * k + 1] = sum_u_squares(fn, &a, g + b, NULL, var + b, len);
+    }
+    double p_sq = 0.0, u_sq = 0.0;
+    for (long k = 0; k < chunks; k++) {
+        p_sq += chunk_sums[2 * k];
+        u_sq += chunk_sums[2 * k + 1];
+    }
+    double rms = n ? (double)norm_of(p_sq) / pow((double)n, 0.5) : 0.0;
+    double alpha = (rms > hp[ADAOPT_EPS2] || rms != rms ? rms : hp[ADAOPT_EPS2]) * rho;
     double denom = fmax(1.0, (double)norm_of(u_sq) / (pow((double)n, 0.5) * hp[ADAOPT_D]));
     a.step = (float)(-alpha / denom);
     t->af_scale = alpha / denom;
-    fn->vector_apply(&a, p, g, t->slot[0], n);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && n >= 2 * ADAOPT_CHUNK_ELEMS)
+#endif
+    for (long k = 0; k < chunks; k++) {
+        size_t b = (size_t)k * ADAOPT_CHUNK_ELEMS;
+        size_t len = n - b < ADAOPT_CHUNK_ELEMS ? n - b : ADAOPT_CHUNK_ELEMS;
+        fn->vector_apply(&a, p + b, g + b, var + b, len);
+    }
 }
 
 void adaopt__adafactor_update(adaopt_optimizer *opt, void *const *params,
                               const void *const *grads)
 {
-    for (size_t i = 0; i < opt->n_tensors; i++)
+    size_t k = 0; /* the tensor's first chunk: its vector sums use the chunks' sum slots */
+    for (size_t i = 0; i < opt->n_tensors; i++) {
         if (grads[i] != NULL)
-            step_tensor(opt, &opt->tensors[i], params[i], grads[i]);
+            step_tensor(opt, &opt->tensors[i], params[i], grads[i], opt->chunk_sums + 2 * k);
+        while (k < opt->n_chunks && opt->chunks[k].tensor == i)
+            k++;
+    }
 }
 
 /* The effective learning rate of Adafactor's last step: alpha / denom * rsqrt(var_estimate). */
