@@ -635,6 +635,37 @@ static void adafactor_shapes(void **unused)
     adaopt_destroy(opt);
 }
 
+/* A factored matrix large enough for the threads (2 x 600 x 250): the same bits with 1 and 2
+ * threads and with the portable kernels, 5 steps. */
+static void adafactor_threads_and_isas(void **unused)
+{
+    (void)unused;
+    enum { N = 2 * 600 * 250 };
+    static float p[3][N], g[N];
+    size_t dims[3] = {2, 600, 250};
+    adaopt_optimizer *opt[3];
+    for (int k = 0; k < 3; k++) {
+        opt[k] = one_tensor(ADAOPT_ALGO_ADAFACTOR, N);
+        assert_int_equal(adaopt_set_shape(opt[k], 0, dims, 3), ADAOPT_OK);
+        assert_int_equal(adaopt_set_threads(opt[k], k == 1 ? 2 : 1), ADAOPT_OK);
+        if (k == 2)
+            assert_int_equal(adaopt_set_isa(opt[k], ADAOPT_ISA_SCALAR), ADAOPT_OK);
+        set_ok(opt[k], ADAOPT_WEIGHT_DECAY, 0.01);
+        for (int i = 0; i < N; i++)
+            p[k][i] = (float)((i * 13) % 29) / 7.0f - 2.0f;
+    }
+    for (int s = 0; s < 5; s++) {
+        for (int i = 0; i < N; i++)
+            g[i] = (float)((i * 7 + s * 11) % 23) / 5.0f - 2.2f;
+        for (int k = 0; k < 3; k++)
+            step_ok(opt[k], p[k], g);
+    }
+    assert_memory_equal(p[0], p[1], sizeof p[0]);
+    assert_memory_equal(p[0], p[2], sizeof p[0]);
+    for (int k = 0; k < 3; k++)
+        adaopt_destroy(opt[k]);
+}
+
 /* RAdam once rectified: constant gradient g, so m_hat = g and v_hat = g^2; the step is
  * lr * r_t * g / (|g| + eps sqrt(bc2)^-1 ...) -- with eps = 0 exactly lr * r_t * sign(g). */
 static void radam_rectified(void **unused)
@@ -677,6 +708,7 @@ int main(void)
         cmocka_unit_test(lamb_refusals),
         cmocka_unit_test(adafactor_first_step),
         cmocka_unit_test(adafactor_shapes),
+        cmocka_unit_test(adafactor_threads_and_isas),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
