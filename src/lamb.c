@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "precision.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -63,9 +64,13 @@ int adaopt__lamb_update(adaopt_optimizer *opt, void *const *params, const void *
         const adaopt_tensor *t = &tensors[ch->tensor];
         size_t b = ch->begin;
         double acc[2 * ADAOPT_LAMB_LANES] = {0};
-        moments(&coeffs[ch->tensor], (const float *)params[ch->tensor] + b,
-                (const float *)grads[ch->tensor] + b, t->slot[0] + b, t->slot[1] + b, ch->end - b,
-                acc);
+        if (adaopt__group_is_lowp(&opt->groups[t->group]))
+            adaopt__lamb_staged_moments(opt, ch->tensor, params[ch->tensor], grads[ch->tensor], b,
+                                        ch->end, acc);
+        else
+            moments(&coeffs[ch->tensor], (const float *)params[ch->tensor] + b,
+                    (const float *)grads[ch->tensor] + b, t->slot[0] + b, t->slot[1] + b,
+                    ch->end - b, acc);
         double sp = 0.0, su = 0.0;
         for (int j = 0; j < ADAOPT_LAMB_LANES; j++) {
             sp += acc[j];
@@ -121,6 +126,11 @@ int adaopt__lamb_update(adaopt_optimizer *opt, void *const *params, const void *
             continue;
         const adaopt_tensor *t = &tensors[ch->tensor];
         size_t b = ch->begin;
+        if (adaopt__group_is_lowp(&opt->groups[t->group])) {
+            uint32_t seed = adaopt__noise_seed(opt->rounding_seed, ch->tensor, t->step + 1);
+            adaopt__lamb_staged_apply(opt, ch->tensor, params[ch->tensor], b, ch->end, seed);
+            continue;
+        }
         /* (the gradient is not read; a valid pointer, as the vector kernels offset it) */
         apply(&coeffs[ch->tensor], (float *)params[ch->tensor] + b,
               (const float *)grads[ch->tensor] + b, t->slot[0] + b, t->slot[1] + b, NULL,

@@ -308,6 +308,63 @@ void adaopt__step_staged(const adaopt_optimizer *opt, size_t i, void *param, con
     }
 }
 
+/* ---- LAMB's two passes over bf16/fp16 parameters (its state stays float32) ---- */
+
+/* The float32 parameters of block [at, at + n): the master (filled from the parameter at first),
+ * the float32 parameter itself, or the 16-bit one widened into buf. */
+static float *staged_param(const adaopt_optimizer *opt, const adaopt_tensor *t, void *param,
+                           size_t at, size_t n, float *buf)
+{
+    int pd = opt->groups[t->group].param_dtype;
+    if (t->master != NULL) {
+        if (!t->master_ready)
+            widen(opt, pd, param, at, n, t->master + at);
+        return t->master + at;
+    }
+    if (pd == ADAOPT_DTYPE_F32)
+        return (float *)param + at;
+    widen(opt, pd, param, at, n, buf);
+    return buf;
+}
+
+void adaopt__lamb_staged_moments(const adaopt_optimizer *opt, size_t i, void *param,
+                                 const void *grad, size_t begin, size_t end, double *acc)
+{
+    const adaopt_tensor *t = &opt->tensors[i];
+    int gd = opt->groups[t->group].grad_dtype;
+    float pbuf[ADAOPT__BLOCK], gbuf[ADAOPT__BLOCK];
+    for (size_t at = begin; at < end; at += ADAOPT__BLOCK) {
+        size_t n = end - at < ADAOPT__BLOCK ? end - at : ADAOPT__BLOCK;
+        const float *p = staged_param(opt, t, param, at, n, pbuf);
+        const float *g = (const float *)grad + at;
+        if (gd != ADAOPT_DTYPE_F32) {
+            widen(opt, gd, grad, at, n, gbuf);
+            g = gbuf;
+        }
+        opt->kernels->lamb_moments(&opt->coeffs[i], p, g, t->slot[0] + at, t->slot[1] + at, n,
+                                   acc);
+    }
+}
+
+void adaopt__lamb_staged_apply(const adaopt_optimizer *opt, size_t i, void *param, size_t begin,
+                               size_t end, uint32_t noise_seed)
+{
+    const adaopt_tensor *t = &opt->tensors[i];
+    const adaopt_group *g = &opt->groups[t->group];
+    int pd = g->param_dtype, update = (int)g->hp[ADAOPT_PARAM_UPDATE];
+    int stochastic = update == ADAOPT_UPDATE_MASTER_SR || update == ADAOPT_UPDATE_SR;
+    float pbuf[ADAOPT__BLOCK];
+    for (size_t at = begin; at < end; at += ADAOPT__BLOCK) {
+        size_t n = end - at < ADAOPT__BLOCK ? end - at : ADAOPT__BLOCK;
+        float *p = staged_param(opt, t, param, at, n, pbuf);
+        /* (the kernel reads no gradient: the parameter's block stands in as a valid pointer) */
+        opt->kernels->by_algorithm[ADAOPT_ALGO_LAMB](&opt->coeffs[i], p, p, t->slot[0] + at,
+                                                     t->slot[1] + at, NULL, n);
+        if (pd != ADAOPT_DTYPE_F32)
+            narrow(opt, pd, stochastic, p, at, n, param, noise_seed, t->noise_base);
+    }
+}
+
 /* ---- the norm of gradients of any type (adaopt_grad_norm) ---- */
 
 /* part[k % 8] += |g|^p of element k, as clip.c's adaopt__sum_pow groups them; max |g| and NaN. */

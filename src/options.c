@@ -208,12 +208,17 @@ adaopt_status adaopt__check_value(adaopt_optimizer *opt, adaopt_algorithm algori
     if (!isfinite(value))
         return adaopt__fail(opt, ADAOPT_ERR_VALUE, "%s must be finite (got %g)", info->name,
                             value);
-    if ((algorithm == ADAOPT_ALGO_LAMB || algorithm == ADAOPT_ALGO_ADAFACTOR) &&
-        option == ADAOPT_STATE_STORAGE && value != ADAOPT_STORAGE_F32)
+    if (algorithm == ADAOPT_ALGO_LAMB && option == ADAOPT_STATE_STORAGE &&
+        value != ADAOPT_STORAGE_F32)
         return adaopt__fail(opt, ADAOPT_ERR_VALUE,
-                            "%s keeps float32 state for now (got state_storage %g): its passes "
-                            "over each tensor are not staged through bf16 or 8-bit codes",
-                            adaopt_algorithm_name(algorithm), value);
+                            "lamb keeps float32 state (got state_storage %g): its second pass "
+                            "would read the moments rounded to bf16 or 8 bits, while the trust "
+                            "ratio was taken from the unrounded ones", value);
+    if (algorithm == ADAOPT_ALGO_ADAFACTOR && option == ADAOPT_STATE_STORAGE &&
+        value != ADAOPT_STORAGE_F32)
+        return adaopt__fail(opt, ADAOPT_ERR_VALUE,
+                            "adafactor keeps float32 state (got state_storage %g): its factored "
+                            "moments are a few KiB; its vectors' are not staged yet", value);
     if (algorithm == ADAOPT_ALGO_ADAMW_SCHEDULE_FREE) {
         if (option == ADAOPT_BETA1 && value == 0.0)
             return adaopt__fail(opt, ADAOPT_ERR_VALUE,
