@@ -311,7 +311,8 @@ static adaopt_optimizer *typed_reference(adaopt_zero *z, const size_t *numels,
 {
     adaopt_optimizer *ref;
     size_t group, first = 0;
-    CHECK(adaopt_create(ADAOPT_ALGO_ADAMW, &ref) == ADAOPT_OK, "reference");
+    CHECK(adaopt_create(adaopt_get_algorithm(adaopt_zero_local(z)), &ref) == ADAOPT_OK,
+          "reference");
     for (size_t g = 0; g < n_groups; g++) {
         adaopt_add_group_typed(ref, numels + first, group_sizes[g], pd, ADAOPT_DTYPE_F32, &group);
         first += group_sizes[g];
@@ -706,6 +707,67 @@ static void lamb_model(void)
     adaopt_destroy(ref);
 }
 
+/* LAMB on bf16 parameters (master weights, stochastically rounded) over shards: the same bits
+ * as one process, parameters and master weights. */
+static void lamb_typed_model(void)
+{
+    adaopt_zero *z;
+    char msg[256];
+    if (adaopt_zero_create_typed(MPI_COMM_WORLD, ADAOPT_ALGO_LAMB, L_NUMELS, L_TENSORS, L_GROUPS,
+                                 2, ADAOPT_DTYPE_BF16, ADAOPT_DTYPE_F32, &z, msg, sizeof msg) !=
+        ADAOPT_OK) {
+        CHECK(0, "lamb bf16: create: %s", msg);
+        return;
+    }
+    adaopt_optimizer *ref = typed_reference(z, L_NUMELS, L_GROUPS, 2, ADAOPT_DTYPE_BF16,
+                                            "lr=0.01, weight_decay=0.01, param_update=master_sr",
+                                            "lamb bf16");
+    CHECK(adaopt_set_rounding_seed(ref, 0) == ADAOPT_OK, "seed");
+    static uint16_t zp[L_TOTAL], rp[L_TOTAL];
+    static float mine[L_TOTAL], avg[L_TOTAL];
+    for (size_t j = 0; j < L_TOTAL; j++)
+        zp[j] = rp[j] = narrow16(ADAOPT_DTYPE_BF16, (float)((int)(j % 17) - 8) * 0.125f);
+    void *zparams[L_TENSORS], *rparams[L_TENSORS];
+    const void *zgrads[L_TENSORS], *rgrads[L_TENSORS];
+    for (size_t i = 0, at = 0; i < L_TENSORS; at += L_NUMELS[i], i++) {
+        zparams[i] = zp + at;
+        rparams[i] = rp + at;
+        zgrads[i] = mine + at;
+        rgrads[i] = avg + at;
+    }
+    for (int s = 0; s < 6; s++) {
+        for (size_t j = 0; j < L_TOTAL; j++) {
+            float sum = lamb_grad(s, 0, j);
+            for (int r = 1; r < world; r++)
+                sum = sum + lamb_grad(s, r, j);
+            avg[j] = sum / (float)world;
+            mine[j] = lamb_grad(s, rank, j);
+        }
+        CHECK(adaopt_zero_step_typed(z, zparams, zgrads, L_TENSORS) == ADAOPT_OK,
+              "lamb bf16: step: %s", adaopt_zero_last_error(z));
+        CHECK(adaopt_step_typed(ref, rparams, rgrads, L_TENSORS) == ADAOPT_OK,
+              "lamb bf16: reference: %s", adaopt_last_error(ref));
+    }
+    CHECK(memcmp(zp, rp, sizeof zp) == 0, "lamb bf16: the parameters differ from one process's");
+    uint64_t off, len;
+    adaopt_zero_shard(z, &off, &len);
+    const adaopt_optimizer *local = adaopt_zero_local(z);
+    size_t t_off = 0;
+    for (size_t i = 0; i < L_TENSORS; t_off += L_NUMELS[i], i++) {
+        uint64_t begin = off > t_off ? off - t_off : 0;
+        const float *zs, *rs;
+        size_t n;
+        if (adaopt_state(local, i, ADAOPT_STATE_MASTER, &zs, &n) != ADAOPT_OK || n == 0)
+            continue;
+        CHECK(adaopt_state(ref, i, ADAOPT_STATE_MASTER, &rs, NULL) == ADAOPT_OK, "ref master");
+        CHECK(memcmp(zs, rs + begin, n * 4) == 0, "lamb bf16: tensor %zu's master differs", i);
+    }
+    if (rank == 0)
+        printf("  lamb, bf16 master_sr            %d ranks: bit-identical to one process\n", world);
+    adaopt_zero_destroy(z);
+    adaopt_destroy(ref);
+}
+
 static void huge_model(void)
 {
     size_t numels[3] = {(size_t)1 << 31, (size_t)1 << 31, (size_t)1 << 31}, groups[1] = {3};
@@ -757,6 +819,7 @@ int main(int argc, char **argv)
     typed_model();
     eight_bit_model();
     lamb_model();
+    lamb_typed_model();
     int total;
     MPI_Allreduce(&failures, &total, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
     if (rank == 0)
