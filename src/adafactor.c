@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "precision.h"
 
 enum { MAX_DIMS = 8 };
 
@@ -99,36 +100,70 @@ static inline float lerp_torch(float start, float end, float w)
     return fabsf(w) < 0.5f ? fmaf(w, end - start, start) : fmaf(w - 1.0f, end - start, end);
 }
 
-/* The sum of x[0..n)^2 in double (16 accumulators, added in order). */
-static double sum_squares(const float *x, size_t n)
-{
-    double acc[ADAOPT_LAMB_LANES] = {0}, sum = 0.0;
-    adaopt__sumsq16(x, n, acc);
-    for (int j = 0; j < ADAOPT_LAMB_LANES; j++)
-        sum += acc[j];
-    return sum;
-}
-
 /* A float32 norm from a sum of squares in double (torch's norm is a float32 tensor). */
 static inline float norm_of(double sum_sq)
 {
     return (float)sqrt(sum_sq);
 }
 
-enum { PIECE = 256 }; /* u of one piece of a row, on the stack (a multiple of 16) */
+enum { PIECE = 256 }; /* elements per block of a row or chunk (a multiple of 16) */
 
-/* sum over rows of the squares of u, for a matrix row (col != NULL) or a vector (v != NULL). */
-static double sum_u_squares(const adaopt_af_fns *fn, const adaopt_af_row *a, const float *g,
-                            const float *col, float *v, size_t n)
+/* Where one tensor's float32 parameters and gradients come from, block by block: the arrays
+ * themselves (float32), the master weights (filled from the parameter at first), or bf16/fp16
+ * widened into the caller's buffer; and where an updated block goes (rounded into a 16-bit
+ * parameter as param_update says). */
+typedef struct af_io {
+    const adaopt_optimizer *opt;
+    adaopt_tensor *t;
+    void *param;
+    const void *grad;
+    int pd, gd, stochastic;
+    uint32_t seed;
+} af_io;
+
+static float *io_param(const af_io *io, size_t at, size_t n, float *buf)
 {
+    if (io->t->master != NULL) {
+        if (!io->t->master_ready)
+            adaopt__widen(io->opt, io->pd, io->param, at, n, io->t->master + at);
+        return io->t->master + at;
+    }
+    if (io->pd == ADAOPT_DTYPE_F32)
+        return (float *)io->param + at;
+    adaopt__widen(io->opt, io->pd, io->param, at, n, buf);
+    return buf;
+}
+
+static const float *io_grad(const af_io *io, size_t at, size_t n, float *buf)
+{
+    if (io->gd == ADAOPT_DTYPE_F32)
+        return (const float *)io->grad + at;
+    adaopt__widen(io->opt, io->gd, io->grad, at, n, buf);
+    return buf;
+}
+
+static void io_store(const af_io *io, const float *p, size_t at, size_t n)
+{
+    if (io->pd != ADAOPT_DTYPE_F32)
+        adaopt__narrow(io->opt, io->pd, io->stochastic, p, at, n, io->param, io->seed,
+                       io->t->noise_base);
+}
+
+/* The sums of the squares of u over elements [at, at + n): a matrix row (col != NULL) or a
+ * piece of a vector (var != NULL, updated by the lerp). */
+static double sum_u_squares(const af_io *io, const adaopt_af_row *a, size_t at, const float *col,
+                            float *var, size_t n)
+{
+    const adaopt_af_fns *fn = &io->opt->kernels->adafactor;
     double acc[ADAOPT_LAMB_LANES] = {0}, sum = 0.0;
-    float u[PIECE];
+    float u[PIECE], gbuf[PIECE];
     for (size_t i = 0; i < n; i += PIECE) {
         size_t len = n - i < PIECE ? n - i : PIECE;
+        const float *g = io_grad(io, at + i, len, gbuf);
         if (col != NULL)
-            fn->matrix_u(a, g + i, col + i, u, len);
+            fn->matrix_u(a, g, col + i, u, len);
         else
-            fn->vector_u(a, g + i, v + i, u, len);
+            fn->vector_u(a, g, var + i, u, len);
         adaopt__sumsq16(u, len, acc);
     }
     for (int j = 0; j < ADAOPT_LAMB_LANES; j++)
@@ -136,14 +171,37 @@ static double sum_u_squares(const adaopt_af_fns *fn, const adaopt_af_row *a, con
     return sum;
 }
 
+/* p = fma(u, step, p decayed) over elements [at, at + n), block by block. */
+static void apply_blocks(const af_io *io, const adaopt_af_row *a, size_t at, const float *col,
+                         const float *var, size_t n)
+{
+    const adaopt_af_fns *fn = &io->opt->kernels->adafactor;
+    float pbuf[PIECE], gbuf[PIECE];
+    for (size_t i = 0; i < n; i += PIECE) {
+        size_t len = n - i < PIECE ? n - i : PIECE;
+        float *p = io_param(io, at + i, len, pbuf);
+        const float *g = io_grad(io, at + i, len, gbuf);
+        if (col != NULL)
+            fn->matrix_apply(a, p, g, col + i, len);
+        else
+            fn->vector_apply(a, p, g, var + i, len);
+        io_store(io, p, at + i, len);
+    }
+}
+
 /* One tensor's step.  Its sums are per row (a matrix) or per 64K-element chunk (a vector) --
  * whichever thread takes the row or chunk -- and added in order: any thread count gives the
  * same bits.  `chunk_sums` holds 2 doubles for each of a vector's chunks. */
-static void step_tensor(adaopt_optimizer *opt, adaopt_tensor *t, float *p, const float *g,
+static void step_tensor(adaopt_optimizer *opt, size_t ti, void *param, const void *grad,
                         double *chunk_sums)
 {
-    const adaopt_af_fns *fn = &opt->kernels->adafactor;
-    const double *hp = opt->groups[t->group].hp;
+    adaopt_tensor *t = &opt->tensors[ti];
+    const adaopt_group *grp = &opt->groups[t->group];
+    const double *hp = grp->hp;
+    int update = (int)hp[ADAOPT_PARAM_UPDATE];
+    af_io io = {opt, t, param, grad, grp->param_dtype, grp->grad_dtype,
+                update == ADAOPT_UPDATE_MASTER_SR || update == ADAOPT_UPDATE_SR,
+                adaopt__noise_seed(opt->rounding_seed, ti, t->step + 1)};
     double td = (double)(t->step + 1), lr = hp[ADAOPT_LR];
     double rho = fmin(lr, 1.0 / pow(td, 0.5)); /* min(lr, 1 / step**0.5) */
     double eps1 = hp[ADAOPT_EPS1];
@@ -166,13 +224,23 @@ static void step_tensor(adaopt_optimizer *opt, adaopt_tensor *t, float *p, const
         /* 1. per row: the squares of g and of p; per column: the squares of g (one sweep, in
          * row order, on this thread: the columns' sums add across the rows) */
         memset(col_sum, 0, B * C * sizeof *col_sum);
+        float pbuf[PIECE], gbuf[PIECE];
         for (long rr = 0; rr < rows; rr++) {
-            const float *gr = g + (size_t)rr * C;
-            row_g[rr] = sum_squares(gr, C); /* (maximize: the same squares) */
-            row_p[rr] = sum_squares(p + (size_t)rr * C, C);
+            double acc_g[ADAOPT_LAMB_LANES] = {0}, acc_p[ADAOPT_LAMB_LANES] = {0};
             double *cs = col_sum + (size_t)rr / R * C;
-            for (size_t c = 0; c < C; c++)
-                cs[c] += (double)gr[c] * (double)gr[c];
+            for (size_t c = 0; c < C; c += PIECE) {
+                size_t len = C - c < PIECE ? C - c : PIECE, at = (size_t)rr * C + c;
+                const float *g = io_grad(&io, at, len, gbuf);
+                adaopt__sumsq16(g, len, acc_g); /* (maximize: the same squares) */
+                adaopt__sumsq16(io_param(&io, at, len, pbuf), len, acc_p);
+                for (size_t j = 0; j < len; j++)
+                    cs[c + j] += (double)g[j] * (double)g[j];
+            }
+            row_g[rr] = row_p[rr] = 0.0;
+            for (int j = 0; j < ADAOPT_LAMB_LANES; j++) {
+                row_g[rr] += acc_g[j];
+                row_p[rr] += acc_p[j];
+            }
         }
         double p_sq = 0.0;
         for (size_t i = 0; i < B * R; i++)
@@ -205,7 +273,7 @@ static void step_tensor(adaopt_optimizer *opt, adaopt_tensor *t, float *p, const
             size_t b = (size_t)rr / R;
             a.mean = (float)means[b];
             a.row = row_var[rr];
-            row_u[rr] = sum_u_squares(fn, &a, g + (size_t)rr * C, col_var + b * C, NULL, C);
+            row_u[rr] = sum_u_squares(&io, &a, (size_t)rr * C, col_var + b * C, NULL, C);
         }
         double u_sq = 0.0;
         for (size_t i = 0; i < B * R; i++)
@@ -221,7 +289,7 @@ static void step_tensor(adaopt_optimizer *opt, adaopt_tensor *t, float *p, const
             size_t b = (size_t)rr / R;
             a.mean = (float)means[b];
             a.row = row_var[rr];
-            fn->matrix_apply(&a, p + (size_t)rr * C, g + (size_t)rr * C, col_var + b * C, C);
+            apply_blocks(&io, &a, (size_t)rr * C, col_var + b * C, NULL, C);
         }
         return;
     }
@@ -236,8 +304,16 @@ static void step_tensor(adaopt_optimizer *opt, adaopt_tensor *t, float *p, const
     for (long k = 0; k < chunks; k++) {
         size_t b = (size_t)k * ADAOPT_CHUNK_ELEMS;
         size_t len = n - b < ADAOPT_CHUNK_ELEMS ? n - b : ADAOPT_CHUNK_ELEMS;
-        chunk_sums[2 * k] = sum_squares(p + b, len);
-        chunk_sums[2 * k + 1] = sum_u_squares(fn, &a, g + b, NULL, var + b, len);
+        double acc[ADAOPT_LAMB_LANES] = {0}, sum = 0.0;
+        float pbuf[PIECE];
+        for (size_t i = 0; i < len; i += PIECE) {
+            size_t l = len - i < PIECE ? len - i : PIECE;
+            adaopt__sumsq16(io_param(&io, b + i, l, pbuf), l, acc);
+        }
+        for (int j = 0; j < ADAOPT_LAMB_LANES; j++)
+            sum += acc[j];
+        chunk_sums[2 * k] = sum;
+        chunk_sums[2 * k + 1] = sum_u_squares(&io, &a, b, NULL, var + b, len);
     }
     double p_sq = 0.0, u_sq = 0.0;
     for (long k = 0; k < chunks; k++) {
@@ -255,7 +331,7 @@ static void step_tensor(adaopt_optimizer *opt, adaopt_tensor *t, float *p, const
     for (long k = 0; k < chunks; k++) {
         size_t b = (size_t)k * ADAOPT_CHUNK_ELEMS;
         size_t len = n - b < ADAOPT_CHUNK_ELEMS ? n - b : ADAOPT_CHUNK_ELEMS;
-        fn->vector_apply(&a, p + b, g + b, var + b, len);
+        apply_blocks(&io, &a, b, NULL, var + b, len);
     }
 }
 
@@ -265,7 +341,7 @@ void adaopt__adafactor_update(adaopt_optimizer *opt, void *const *params,
     size_t k = 0; /* the tensor's first chunk: its vector sums use the chunks' sum slots */
     for (size_t i = 0; i < opt->n_tensors; i++) {
         if (grads[i] != NULL)
-            step_tensor(opt, &opt->tensors[i], params[i], grads[i], opt->chunk_sums + 2 * k);
+            step_tensor(opt, i, params[i], grads[i], opt->chunk_sums + 2 * k);
         while (k < opt->n_chunks && opt->chunks[k].tensor == i)
             k++;
     }

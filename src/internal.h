@@ -196,6 +196,12 @@ void adaopt__free_tensor_state(adaopt_tensor *t);
 int adaopt__slot_is_signed(adaopt_algorithm algorithm, int k);
 /* Sets every element of slot k to v, in its storage (AdaGrad's initial accumulator). */
 void adaopt__fill_slot(const adaopt_optimizer *opt, adaopt_tensor *t, int k, float v);
+/* Elements [at, at + n) of a bf16/fp16 array widened to float32, and float32 rounded into one
+ * (stochastically with the noise of elements noise_base + at, ...), by the optimizer's kernels. */
+void adaopt__widen(const adaopt_optimizer *opt, int dtype, const void *src, size_t at, size_t n,
+                   float *out);
+void adaopt__narrow(const adaopt_optimizer *opt, int dtype, int stochastic, const float *in,
+                    size_t at, size_t n, void *dst, uint32_t noise_seed, uint64_t noise_base);
 /* Fills t's master weights from its parameter (bf16 or fp16 widened). */
 void adaopt__fill_master(const adaopt_optimizer *opt, adaopt_tensor *t, const void *param);
 /* Decodes slot k into out[0 .. numel). */

@@ -250,6 +250,18 @@ static void narrow(const adaopt_optimizer *opt, int dtype, int stochastic, const
     }
 }
 
+void adaopt__widen(const adaopt_optimizer *opt, int dtype, const void *src, size_t at, size_t n,
+                   float *out)
+{
+    widen(opt, dtype, src, at, n, out);
+}
+
+void adaopt__narrow(const adaopt_optimizer *opt, int dtype, int stochastic, const float *in,
+                    size_t at, size_t n, void *dst, uint32_t noise_seed, uint64_t noise_base)
+{
+    narrow(opt, dtype, stochastic, in, at, n, dst, noise_seed, noise_base);
+}
+
 void adaopt__fill_master(const adaopt_optimizer *opt, adaopt_tensor *t, const void *param)
 {
     widen(opt, opt->groups[t->group].param_dtype, param, 0, t->numel, t->master);

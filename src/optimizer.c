@@ -264,11 +264,6 @@ adaopt_status adaopt_add_group_typed(adaopt_optimizer *opt, const size_t *numels
                             (int)param_dtype, (int)grad_dtype);
     if (numels == NULL || group == NULL)
         return adaopt__fail(opt, ADAOPT_ERR_NULL, "add_group: numels and group must not be NULL");
-    if (opt->algorithm == ADAOPT_ALGO_ADAFACTOR && param_dtype != ADAOPT_DTYPE_F32)
-        return adaopt__fail(opt, ADAOPT_ERR_CONFLICT,
-                            "add_group: adafactor takes float32 parameters for now (got %s): its "
-                            "passes are not staged through bf16/fp16 blocks",
-                            adaopt_dtype_name(param_dtype));
     if (n_tensors == 0)
         return adaopt__fail(opt, ADAOPT_ERR_SIZE, "add_group: a group needs at least one tensor");
     if (n_tensors > SIZE_MAX / sizeof(adaopt_tensor) - opt->n_tensors)

@@ -40,6 +40,7 @@ static const recipe RECIPES[] = {
     {ADAOPT_ALGO_LION, "lr=0.001, weight_decay=0.1"},
     {ADAOPT_ALGO_ADAMW_SCHEDULE_FREE, "lr=0.01, weight_decay=0.1, warmup_steps=2"},
     {ADAOPT_ALGO_LAMB, "lr=0.01, weight_decay=0.1"},
+    {ADAOPT_ALGO_ADAFACTOR, "lr=0.01, weight_decay=0.1, d=2"},
 };
 enum { N_RECIPES = sizeof RECIPES / sizeof RECIPES[0] };
 
@@ -294,11 +295,12 @@ static const char *const MODE_NAMES[] = {
     "bf16 SR, 8-bit state (small tensors too)", "bf16 master, 8-bit state", "fp16 nearest, bf16 state"};
 enum { N_MODES = sizeof MODES / sizeof MODES[0] };
 
-/* Schedule-Free and LAMB keep float32 state (z is a copy of the weights; LAMB's second pass
- * would read rounded moments): they refuse the others. */
+/* Schedule-Free, LAMB and Adafactor keep float32 state (z is a copy of the weights; LAMB's
+ * second pass would read rounded moments; Adafactor's are factored): they refuse the others. */
 static int recipe_takes(const recipe *r, const mode *m)
 {
-    return (r->algorithm != ADAOPT_ALGO_ADAMW_SCHEDULE_FREE && r->algorithm != ADAOPT_ALGO_LAMB) ||
+    return (r->algorithm != ADAOPT_ALGO_ADAMW_SCHEDULE_FREE && r->algorithm != ADAOPT_ALGO_LAMB &&
+            r->algorithm != ADAOPT_ALGO_ADAFACTOR) ||
            m->storage == ADAOPT_STORAGE_F32;
 }
 
@@ -361,6 +363,47 @@ static void master_weights_are_the_float32_path(void **unused)
         adaopt_destroy(typed);
         adaopt_destroy(plain);
     }
+}
+
+/* Adafactor on a factored bf16 matrix (2 x 600 x 250: threads too) with master weights: the
+ * master is the float32 run's parameters, bit for bit, and the bf16 parameters their rounding. */
+static void adafactor_factored_master(void **unused)
+{
+    (void)unused;
+    enum { N = 2 * 600 * 250 };
+    static uint16_t p16[N];
+    static float p32[N], g[N];
+    size_t n = N, group, dims[3] = {2, 600, 250};
+    adaopt_optimizer *typed, *plain;
+    assert_int_equal(adaopt_create(ADAOPT_ALGO_ADAFACTOR, &typed), ADAOPT_OK);
+    assert_int_equal(adaopt_create(ADAOPT_ALGO_ADAFACTOR, &plain), ADAOPT_OK);
+    assert_int_equal(adaopt_add_group_typed(typed, &n, 1, ADAOPT_DTYPE_BF16, ADAOPT_DTYPE_F32,
+                                            &group), ADAOPT_OK);
+    assert_int_equal(adaopt_add_group(plain, &n, 1, &group), ADAOPT_OK);
+    assert_int_equal(adaopt_set_shape(typed, 0, dims, 3), ADAOPT_OK);
+    assert_int_equal(adaopt_set_shape(plain, 0, dims, 3), ADAOPT_OK);
+    assert_int_equal(adaopt_set_options(typed, 0, "lr=0.01, weight_decay=0.1"), ADAOPT_OK);
+    assert_int_equal(adaopt_set_options(plain, 0, "lr=0.01, weight_decay=0.1"), ADAOPT_OK);
+    assert_int_equal(adaopt_set_threads(typed, 2), ADAOPT_OK);
+    for (size_t i = 0; i < N; i++) {
+        p16[i] = adaopt__f32_to_bf16(value_at(5, i, 2.0f));
+        p32[i] = adaopt__bf16_to_f32(p16[i]);
+    }
+    for (int s = 0; s < 6; s++) {
+        for (size_t i = 0; i < N; i++)
+            g[i] = value_at(70u + (uint32_t)s, i, 1.0f);
+        void *pp[1] = {p16};
+        const void *gg[1] = {g};
+        assert_int_equal(adaopt_step_typed(typed, pp, gg, 1), ADAOPT_OK);
+        assert_int_equal(adaopt_step_flat(plain, p32, g), ADAOPT_OK);
+    }
+    const float *mw;
+    assert_int_equal(adaopt_state(typed, 0, ADAOPT_STATE_MASTER, &mw, NULL), ADAOPT_OK);
+    assert_memory_equal(mw, p32, sizeof p32);
+    for (size_t i = 0; i < N; i++)
+        assert_int_equal(p16[i], adaopt__f32_to_bf16(p32[i]));
+    adaopt_destroy(typed);
+    adaopt_destroy(plain);
 }
 
 /* Every ISA and thread count gives the same bits, in every mode. */
@@ -519,8 +562,8 @@ static void fused_factor_and_typed_norm(void **unused)
 {
     (void)unused;
     for (int r = 0; r < N_RECIPES; r++) {
-        if (RECIPES[r].algorithm == ADAOPT_ALGO_LAMB)
-            continue; /* (LAMB refuses the fused factor: test_first_steps) */
+        if (RECIPES[r].algorithm == ADAOPT_ALGO_LAMB || RECIPES[r].algorithm == ADAOPT_ALGO_ADAFACTOR)
+            continue; /* (they refuse the fused factor: test_first_steps) */
         adaopt_optimizer *fused = make_reference(&RECIPES[r]), *plain = make_reference(&RECIPES[r]);
         float *p = calloc(NT, 4), *q = calloc(NT, 4), *g = calloc(NT, 4);
         assert_true(p && q && g);
@@ -829,6 +872,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_mode_equals_its_reference),
         cmocka_unit_test(master_weights_are_the_float32_path),
+        cmocka_unit_test(adafactor_factored_master),
         cmocka_unit_test(same_bits_on_every_isa_and_thread_count),
         cmocka_unit_test(checkpoints_resume_exactly),
         cmocka_unit_test(golden_files_load),
