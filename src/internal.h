@@ -257,14 +257,16 @@ void adaopt__sf_advance(adaopt_group *g);
 void adaopt__lamb_coeffs(adaopt_coeffs *c, const double *hp, uint64_t t);
 int adaopt__lamb_update(adaopt_optimizer *opt, void *const *params, const void *const *grads,
                         size_t work); /* 0, or -1: the exchange of the norms failed */
-/* LAMB's passes over elements [begin, end) of tensor i of a bf16/fp16 group (lowp.c), block by
- * block: the moments' pass on the master weights or the widened parameter and gradient, adding
- * into acc as the float32 pass does; and the apply pass, rounding the result into the
- * parameter as the group's param_update says (the state stays float32). */
+/* LAMB's passes over elements [begin, end) of tensor i of a low-precision group (lowp.c), block
+ * by block: the moments' pass on the master weights or the widened parameter and gradient,
+ * adding into acc as the float32 pass does; and the apply pass, rounding the result into the
+ * parameter as the group's param_update says.  bf16/8-bit state: the first pass updates decoded
+ * copies and drops them; the second remakes them (the same bits), stores them rounded and steps
+ * with the unrounded ones -- those the norms were taken from. */
 void adaopt__lamb_staged_moments(const adaopt_optimizer *opt, size_t i, void *param,
                                  const void *grad, size_t begin, size_t end, double *acc);
-void adaopt__lamb_staged_apply(const adaopt_optimizer *opt, size_t i, void *param, size_t begin,
-                               size_t end, uint32_t noise_seed);
+void adaopt__lamb_staged_apply(const adaopt_optimizer *opt, size_t i, void *param,
+                               const void *grad, size_t begin, size_t end, uint32_t noise_seed);
 
 /* Adafactor (adafactor.c): the update of every tensor that has a gradient, one tensor at a
  * time on one thread (its reductions in double, in a fixed order). */

@@ -128,7 +128,8 @@ int adaopt__lamb_update(adaopt_optimizer *opt, void *const *params, const void *
         size_t b = ch->begin;
         if (adaopt__group_is_lowp(&opt->groups[t->group])) {
             uint32_t seed = adaopt__noise_seed(opt->rounding_seed, ch->tensor, t->step + 1);
-            adaopt__lamb_staged_apply(opt, ch->tensor, params[ch->tensor], b, ch->end, seed);
+            adaopt__lamb_staged_apply(opt, ch->tensor, params[ch->tensor], grads[ch->tensor], b,
+                                      ch->end, seed);
             continue;
         }
         /* (the gradient is not read; a valid pointer, as the vector kernels offset it) */

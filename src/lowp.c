@@ -320,7 +320,7 @@ void adaopt__step_staged(const adaopt_optimizer *opt, size_t i, void *param, con
     }
 }
 
-/* ---- LAMB's two passes over bf16/fp16 parameters (its state stays float32) ---- */
+/* ---- LAMB's two passes over low-precision parameters or state ---- */
 
 /* The float32 parameters of block [at, at + n): the master (filled from the parameter at first),
  * the float32 parameter itself, or the 16-bit one widened into buf. */
@@ -339,39 +339,72 @@ static float *staged_param(const adaopt_optimizer *opt, const adaopt_tensor *t, 
     return buf;
 }
 
-void adaopt__lamb_staged_moments(const adaopt_optimizer *opt, size_t i, void *param,
-                                 const void *grad, size_t begin, size_t end, double *acc)
+/* Block [at, at + n) of tensor i: its float32 parameters and gradient, and the moments after
+ * this step's update in m, v (float32 state: in place; bf16/8-bit state: decoded copies, which
+ * the caller encodes or drops), adding the squares into acc. */
+static float *lamb_block(const adaopt_optimizer *opt, size_t i, void *param, const void *grad,
+                         size_t at, size_t n, float *pbuf, float *m, float *v, float **mp,
+                         float **vp, double *acc)
 {
     const adaopt_tensor *t = &opt->tensors[i];
     int gd = opt->groups[t->group].grad_dtype;
-    float pbuf[ADAOPT__BLOCK], gbuf[ADAOPT__BLOCK];
+    float gbuf[ADAOPT__BLOCK];
+    float *p = staged_param(opt, t, param, at, n, pbuf);
+    const float *g = (const float *)grad + at;
+    if (gd != ADAOPT_DTYPE_F32) {
+        widen(opt, gd, grad, at, n, gbuf);
+        g = gbuf;
+    }
+    if (t->storage == ADAOPT_STORAGE_F32) {
+        *mp = t->slot[0] + at;
+        *vp = t->slot[1] + at;
+    } else {
+        decode_block(opt, t, 0, at, n, m);
+        decode_block(opt, t, 1, at, n, v);
+        *mp = m;
+        *vp = v;
+    }
+    opt->kernels->lamb_moments(&opt->coeffs[i], p, g, *mp, *vp, n, acc);
+    return p;
+}
+
+void adaopt__lamb_staged_moments(const adaopt_optimizer *opt, size_t i, void *param,
+                                 const void *grad, size_t begin, size_t end, double *acc)
+{
+    float pbuf[ADAOPT__BLOCK], m[ADAOPT__BLOCK], v[ADAOPT__BLOCK], *mp, *vp;
     for (size_t at = begin; at < end; at += ADAOPT__BLOCK) {
         size_t n = end - at < ADAOPT__BLOCK ? end - at : ADAOPT__BLOCK;
-        const float *p = staged_param(opt, t, param, at, n, pbuf);
-        const float *g = (const float *)grad + at;
-        if (gd != ADAOPT_DTYPE_F32) {
-            widen(opt, gd, grad, at, n, gbuf);
-            g = gbuf;
-        }
-        opt->kernels->lamb_moments(&opt->coeffs[i], p, g, t->slot[0] + at, t->slot[1] + at, n,
-                                   acc);
+        /* (packed state: the updated moments are dropped here, and remade from the stored
+         * ones in the second pass -- the same bits -- so that the step uses the unrounded
+         * moments the norms were taken from, and only the stored copy is rounded) */
+        lamb_block(opt, i, param, grad, at, n, pbuf, m, v, &mp, &vp, acc);
     }
 }
 
-void adaopt__lamb_staged_apply(const adaopt_optimizer *opt, size_t i, void *param, size_t begin,
-                               size_t end, uint32_t noise_seed)
+void adaopt__lamb_staged_apply(const adaopt_optimizer *opt, size_t i, void *param,
+                               const void *grad, size_t begin, size_t end, uint32_t noise_seed)
 {
-    const adaopt_tensor *t = &opt->tensors[i];
+    adaopt_tensor *t = (adaopt_tensor *)&opt->tensors[i];
     const adaopt_group *g = &opt->groups[t->group];
     int pd = g->param_dtype, update = (int)g->hp[ADAOPT_PARAM_UPDATE];
     int stochastic = update == ADAOPT_UPDATE_MASTER_SR || update == ADAOPT_UPDATE_SR;
-    float pbuf[ADAOPT__BLOCK];
+    int packed = t->storage != ADAOPT_STORAGE_F32;
+    float pbuf[ADAOPT__BLOCK], m[ADAOPT__BLOCK], v[ADAOPT__BLOCK], *mp = NULL, *vp = NULL;
+    double unused[2 * ADAOPT_LAMB_LANES];
     for (size_t at = begin; at < end; at += ADAOPT__BLOCK) {
         size_t n = end - at < ADAOPT__BLOCK ? end - at : ADAOPT__BLOCK;
-        float *p = staged_param(opt, t, param, at, n, pbuf);
+        float *p;
+        if (packed) { /* the first pass's moments again, stored rounded, used unrounded */
+            p = lamb_block(opt, i, param, grad, at, n, pbuf, m, v, &mp, &vp, unused);
+            encode_block(opt, t, 0, at, n, m);
+            encode_block(opt, t, 1, at, n, v);
+        } else {
+            p = staged_param(opt, t, param, at, n, pbuf);
+            mp = t->slot[0] + at;
+            vp = t->slot[1] + at;
+        }
         /* (the kernel reads no gradient: the parameter's block stands in as a valid pointer) */
-        opt->kernels->by_algorithm[ADAOPT_ALGO_LAMB](&opt->coeffs[i], p, p, t->slot[0] + at,
-                                                     t->slot[1] + at, NULL, n);
+        opt->kernels->by_algorithm[ADAOPT_ALGO_LAMB](&opt->coeffs[i], p, p, mp, vp, NULL, n);
         if (pd != ADAOPT_DTYPE_F32)
             narrow(opt, pd, stochastic, p, at, n, param, noise_seed, t->noise_base);
     }

@@ -208,12 +208,6 @@ adaopt_status adaopt__check_value(adaopt_optimizer *opt, adaopt_algorithm algori
     if (!isfinite(value))
         return adaopt__fail(opt, ADAOPT_ERR_VALUE, "%s must be finite (got %g)", info->name,
                             value);
-    if (algorithm == ADAOPT_ALGO_LAMB && option == ADAOPT_STATE_STORAGE &&
-        value != ADAOPT_STORAGE_F32)
-        return adaopt__fail(opt, ADAOPT_ERR_VALUE,
-                            "lamb keeps float32 state (got state_storage %g): its second pass "
-                            "would read the moments rounded to bf16 or 8 bits, while the trust "
-                            "ratio was taken from the unrounded ones", value);
     if (algorithm == ADAOPT_ALGO_ADAFACTOR && option == ADAOPT_STATE_STORAGE &&
         value != ADAOPT_STORAGE_F32)
         return adaopt__fail(opt, ADAOPT_ERR_VALUE,

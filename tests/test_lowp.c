@@ -295,11 +295,11 @@ static const char *const MODE_NAMES[] = {
     "bf16 SR, 8-bit state (small tensors too)", "bf16 master, 8-bit state", "fp16 nearest, bf16 state"};
 enum { N_MODES = sizeof MODES / sizeof MODES[0] };
 
-/* Schedule-Free, LAMB and Adafactor keep float32 state (z is a copy of the weights; LAMB's
- * second pass would read rounded moments; Adafactor's are factored): they refuse the others. */
+/* Schedule-Free and Adafactor keep float32 state (z is a copy of the weights; Adafactor's
+ * moments are factored): they refuse the others. */
 static int recipe_takes(const recipe *r, const mode *m)
 {
-    return (r->algorithm != ADAOPT_ALGO_ADAMW_SCHEDULE_FREE && r->algorithm != ADAOPT_ALGO_LAMB &&
+    return (r->algorithm != ADAOPT_ALGO_ADAMW_SCHEDULE_FREE &&
             r->algorithm != ADAOPT_ALGO_ADAFACTOR) ||
            m->storage == ADAOPT_STORAGE_F32;
 }

@@ -707,9 +707,9 @@ static void lamb_model(void)
     adaopt_destroy(ref);
 }
 
-/* LAMB on bf16 parameters (master weights, stochastically rounded) over shards: the same bits
- * as one process, parameters and master weights. */
-static void lamb_typed_model(void)
+/* LAMB on bf16 parameters over shards (master weights, stochastically rounded; and no master,
+ * with 8-bit state): the same bits as one process, parameters and master weights. */
+static void lamb_typed_case(const char *name, const char *options)
 {
     adaopt_zero *z;
     char msg[256];
@@ -719,9 +719,8 @@ static void lamb_typed_model(void)
         CHECK(0, "lamb bf16: create: %s", msg);
         return;
     }
-    adaopt_optimizer *ref = typed_reference(z, L_NUMELS, L_GROUPS, 2, ADAOPT_DTYPE_BF16,
-                                            "lr=0.01, weight_decay=0.01, param_update=master_sr",
-                                            "lamb bf16");
+    adaopt_optimizer *ref = typed_reference(z, L_NUMELS, L_GROUPS, 2, ADAOPT_DTYPE_BF16, options,
+                                            name);
     CHECK(adaopt_set_rounding_seed(ref, 0) == ADAOPT_OK, "seed");
     static uint16_t zp[L_TOTAL], rp[L_TOTAL];
     static float mine[L_TOTAL], avg[L_TOTAL];
@@ -763,9 +762,16 @@ static void lamb_typed_model(void)
         CHECK(memcmp(zs, rs + begin, n * 4) == 0, "lamb bf16: tensor %zu's master differs", i);
     }
     if (rank == 0)
-        printf("  lamb, bf16 master_sr            %d ranks: bit-identical to one process\n", world);
+        printf("  lamb, %-27s %d ranks: bit-identical to one process\n", name, world);
     adaopt_zero_destroy(z);
     adaopt_destroy(ref);
+}
+
+static void lamb_typed_model(void)
+{
+    lamb_typed_case("bf16 master_sr", "lr=0.01, weight_decay=0.01, param_update=master_sr");
+    lamb_typed_case("bf16 sr, 8-bit state", "lr=0.01, weight_decay=0.01, param_update=sr, "
+                                            "state_storage=8bit, min_8bit_numel=300");
 }
 
 static void huge_model(void)
