@@ -94,12 +94,6 @@ adaopt_status adaopt_set_shape(adaopt_optimizer *opt, size_t tensor, const size_
     return ADAOPT_OK;
 }
 
-/* torch's lerp(start, end, w) for a float weight (see schedule_free.c). */
-static inline float lerp_torch(float start, float end, float w)
-{
-    return fabsf(w) < 0.5f ? fmaf(w, end - start, start) : fmaf(w - 1.0f, end - start, end);
-}
-
 /* A float32 norm from a sum of squares in double (torch's norm is a float32 tensor). */
 static inline float norm_of(double sum_sq)
 {
@@ -252,11 +246,11 @@ static void step_tensor(adaopt_optimizer *opt, size_t ti, void *param, const voi
         /* the variances: the norm (a float), squared, over the count; lerp toward it */
         for (size_t i = 0; i < B * R; i++) {
             float nrm = norm_of(row_g[i]);
-            row_var[i] = lerp_torch(row_var[i], nrm * nrm / (float)C, a.w);
+            row_var[i] = adaopt__lerp(row_var[i], nrm * nrm / (float)C, a.w);
         }
         for (size_t i = 0; i < B * C; i++) {
             float nrm = norm_of(col_sum[i]);
-            col_var[i] = lerp_torch(col_var[i], nrm * nrm / (float)R, a.w);
+            col_var[i] = adaopt__lerp(col_var[i], nrm * nrm / (float)R, a.w);
         }
         for (size_t b = 0; b < B; b++) { /* each batch's mean of row_var, clamped to eps1 */
             double acc = 0.0;

@@ -6,6 +6,7 @@
 #ifndef ADAOPT_INTERNAL_H
 #define ADAOPT_INTERNAL_H
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -61,6 +62,14 @@ typedef struct adaopt_tensor {
 } adaopt_tensor;
 
 enum { ADAOPT__BLOCK = 256 }; /* elements per 8-bit block (bitsandbytes' blocksize) */
+
+/* torch's lerp(start, end, w) for a float weight, as its vector kernel computes it: one fused
+ * multiply-add from the nearer end (Schedule-Free's swap, Adafactor's variances; the kernels
+ * have their own copy, src/kernels/scalar.c's af_lerp). */
+static inline float adaopt__lerp(float start, float end, float w)
+{
+    return fabsf(w) < 0.5f ? fmaf(w, end - start, start) : fmaf(w - 1.0f, end - start, end);
+}
 
 /* Elements of slot k of t: numel, but for Adafactor's factored tensors row_var (batch x rows)
  * and col_var (batch x cols), and for its vectors no slot 1. */

@@ -42,12 +42,6 @@ void adaopt__sf_advance(adaopt_group *g)
     g->sf_k++;
 }
 
-/* p = lerp(p, z, w) as torch's vector lerp computes it (see the kernel). */
-static inline float lerp_torch(float start, float end, float w)
-{
-    return fabsf(w) < 0.5f ? fmaf(w, end - start, start) : fmaf(w - 1.0f, end - start, end);
-}
-
 /* Moves every stepped tensor's parameters toward z by weight w (in float, as torch's lerp_ on
  * the parameter with a Python float weight). */
 static void swap_params(adaopt_optimizer *opt, void *const *params, int to_train)
@@ -63,21 +57,21 @@ static void swap_params(adaopt_optimizer *opt, void *const *params, int to_train
         if (g->param_dtype == ADAOPT_DTYPE_F32) {
             float *p = params[i];
             for (size_t e = 0; e < t->numel; e++)
-                p[e] = lerp_torch(p[e], z[e], w);
+                p[e] = adaopt__lerp(p[e], z[e], w);
             continue;
         }
         uint16_t *p = params[i];
         int bf16 = g->param_dtype == ADAOPT_DTYPE_BF16;
         if (t->master != NULL && t->master_ready) { /* the master moves; p follows it */
             for (size_t e = 0; e < t->numel; e++) {
-                t->master[e] = lerp_torch(t->master[e], z[e], w);
+                t->master[e] = adaopt__lerp(t->master[e], z[e], w);
                 p[e] = bf16 ? adaopt__f32_to_bf16(t->master[e]) : adaopt__f32_to_f16(t->master[e]);
             }
             continue;
         }
         for (size_t e = 0; e < t->numel; e++) {
             float x = bf16 ? adaopt__bf16_to_f32(p[e]) : adaopt__f16_to_f32(p[e]);
-            x = lerp_torch(x, z[e], w);
+            x = adaopt__lerp(x, z[e], w);
             p[e] = bf16 ? adaopt__f32_to_bf16(x) : adaopt__f32_to_f16(x);
         }
     }
