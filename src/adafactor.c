@@ -100,6 +100,28 @@ static inline float norm_of(double sum_sq)
     return (float)sqrt(sum_sq);
 }
 
+/* The mean of a batch's R row variances, clamped to eps1 (row_var.mean(dim=-2).clamp_(min=eps1),
+ * added in row order). */
+static float batch_mean(const float *row_var, size_t R, float eps1)
+{
+    double acc = 0.0;
+    for (size_t r = 0; r < R; r++)
+        acc += row_var[r];
+    float mean = (float)(acc / (double)R);
+    return mean < eps1 ? eps1 : mean;
+}
+
+/* The update's factor alpha / denom from the sums of squares of p (before the decay) and of u:
+ * alpha = max(eps2, ||p|| / numel**0.5) rho (Python's max keeps a NaN norm) and denom =
+ * max(1, ||u|| / (numel**0.5 d)); the norms as float32, as torch's tensors hold them. */
+static double update_scale(const double *hp, double p_sq, double u_sq, size_t n, double rho)
+{
+    double rms = n ? (double)norm_of(p_sq) / pow((double)n, 0.5) : 0.0;
+    double alpha = (rms > hp[ADAOPT_EPS2] || rms != rms ? rms : hp[ADAOPT_EPS2]) * rho;
+    return alpha / fmax(1.0, (double)norm_of(u_sq) / (pow((double)n, 0.5) * hp[ADAOPT_D]));
+}
+
+
 enum { PIECE = 256 }; /* elements per block of a row or chunk (a multiple of 16) */
 
 /* Where one tensor's float32 parameters and gradients come from, block by block: the arrays
@@ -236,13 +258,6 @@ static void step_tensor(adaopt_optimizer *opt, size_t ti, void *param, const voi
                 row_p[rr] += acc_p[j];
             }
         }
-        double p_sq = 0.0;
-        for (size_t i = 0; i < B * R; i++)
-            p_sq += row_p[i];
-        double rms = n ? (double)norm_of(p_sq) / pow((double)n, 0.5) : 0.0;
-        /* max(eps2, ||p|| / numel**0.5) rho, with ||p|| before the decay; Python's max keeps a
-         * NaN norm */
-        double alpha = (rms > hp[ADAOPT_EPS2] || rms != rms ? rms : hp[ADAOPT_EPS2]) * rho;
         /* the variances: the norm (a float), squared, over the count; lerp toward it */
         for (size_t i = 0; i < B * R; i++) {
             float nrm = norm_of(row_g[i]);
@@ -252,13 +267,8 @@ static void step_tensor(adaopt_optimizer *opt, size_t ti, void *param, const voi
             float nrm = norm_of(col_sum[i]);
             col_var[i] = adaopt__lerp(col_var[i], nrm * nrm / (float)R, a.w);
         }
-        for (size_t b = 0; b < B; b++) { /* each batch's mean of row_var, clamped to eps1 */
-            double acc = 0.0;
-            for (size_t r = 0; r < R; r++)
-                acc += row_var[b * R + r];
-            float mean = (float)(acc / (double)R);
-            means[b] = mean < (float)eps1 ? (float)eps1 : mean;
-        }
+        for (size_t b = 0; b < B; b++)
+            means[b] = batch_mean(row_var + b * R, R, (float)eps1);
         /* 2. ||u||, row by row */
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(threads) firstprivate(a) if (threads > 1 && n >= 2 * ADAOPT_CHUNK_ELEMS)
@@ -269,13 +279,14 @@ static void step_tensor(adaopt_optimizer *opt, size_t ti, void *param, const voi
             a.row = row_var[rr];
             row_u[rr] = sum_u_squares(&io, &a, (size_t)rr * C, col_var + b * C, NULL, C);
         }
-        double u_sq = 0.0;
-        for (size_t i = 0; i < B * R; i++)
+        double p_sq = 0.0, u_sq = 0.0;
+        for (size_t i = 0; i < B * R; i++) {
+            p_sq += row_p[i];
             u_sq += row_u[i];
+        }
         /* 3. p = p (1 - lr wd) - alpha / denom * u */
-        double denom = fmax(1.0, (double)norm_of(u_sq) / (pow((double)n, 0.5) * hp[ADAOPT_D]));
-        a.step = (float)(-alpha / denom);
-        t->af_scale = alpha / denom;
+        t->af_scale = update_scale(hp, p_sq, u_sq, n, rho);
+        a.step = (float)-t->af_scale;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(threads) firstprivate(a) if (threads > 1 && n >= 2 * ADAOPT_CHUNK_ELEMS)
 #endif
@@ -314,11 +325,8 @@ static void step_tensor(adaopt_optimizer *opt, size_t ti, void *param, const voi
         p_sq += chunk_sums[2 * k];
         u_sq += chunk_sums[2 * k + 1];
     }
-    double rms = n ? (double)norm_of(p_sq) / pow((double)n, 0.5) : 0.0;
-    double alpha = (rms > hp[ADAOPT_EPS2] || rms != rms ? rms : hp[ADAOPT_EPS2]) * rho;
-    double denom = fmax(1.0, (double)norm_of(u_sq) / (pow((double)n, 0.5) * hp[ADAOPT_D]));
-    a.step = (float)(-alpha / denom);
-    t->af_scale = alpha / denom;
+    t->af_scale = update_scale(hp, p_sq, u_sq, n, rho);
+    a.step = (float)-t->af_scale;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && n >= 2 * ADAOPT_CHUNK_ELEMS)
 #endif
@@ -356,11 +364,7 @@ void adaopt__adafactor_effective_lr(const adaopt_optimizer *opt, const adaopt_te
     }
     size_t B = t->fac_batch, R = t->fac_rows, C = t->fac_cols;
     for (size_t b = 0; b < B; b++) {
-        double acc = 0.0;
-        for (size_t r = 0; r < R; r++)
-            acc += t->slot[0][b * R + r];
-        float mean = (float)(acc / (double)R);
-        mean = mean < eps1 ? eps1 : mean;
+        float mean = batch_mean(t->slot[0] + b * R, R, eps1);
         for (size_t r = 0; r < R; r++)
             for (size_t c = 0; c < C; c++) {
                 float var = t->slot[0][b * R + r] * t->slot[1][b * C + c] / mean;
