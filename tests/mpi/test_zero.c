@@ -614,6 +614,19 @@ static float lamb_grad(int s, int r, size_t j)
     return (float)((int)((j * 7 + (size_t)s * 13 + (size_t)r * 5) % 41) - 20) / 16.0f;
 }
 
+/* Step s: this rank's gradients into mine, and the ranks' average (summed in rank order, as the
+ * step averages them) into avg. */
+static void lamb_grads(int s, float *mine, float *avg)
+{
+    for (size_t j = 0; j < L_TOTAL; j++) {
+        float sum = lamb_grad(s, 0, j);
+        for (int r = 1; r < world; r++)
+            sum = sum + lamb_grad(s, r, j);
+        avg[j] = sum / (float)world;
+        mine[j] = lamb_grad(s, rank, j);
+    }
+}
+
 static void lamb_model(void)
 {
     adaopt_zero *z;
@@ -658,13 +671,7 @@ static void lamb_model(void)
         rgrads[i] = avg + at;
     }
     for (int s = 0; s < 8; s++) {
-        for (size_t j = 0; j < L_TOTAL; j++) {
-            float sum = lamb_grad(s, 0, j);
-            for (int r = 1; r < world; r++)
-                sum = sum + lamb_grad(s, r, j);
-            avg[j] = sum / (float)world;
-            mine[j] = lamb_grad(s, rank, j);
-        }
+        lamb_grads(s, mine, avg);
         CHECK(adaopt_zero_step(z, zparams, zgrads, L_TENSORS) == ADAOPT_OK, "lamb: step: %s",
               adaopt_zero_last_error(z));
         CHECK(adaopt_step(ref, rparams, rgrads, L_TENSORS) == ADAOPT_OK, "lamb: reference step");
@@ -735,13 +742,7 @@ static void lamb_typed_case(const char *name, const char *options)
         rgrads[i] = avg + at;
     }
     for (int s = 0; s < 6; s++) {
-        for (size_t j = 0; j < L_TOTAL; j++) {
-            float sum = lamb_grad(s, 0, j);
-            for (int r = 1; r < world; r++)
-                sum = sum + lamb_grad(s, r, j);
-            avg[j] = sum / (float)world;
-            mine[j] = lamb_grad(s, rank, j);
-        }
+        lamb_grads(s, mine, avg);
         CHECK(adaopt_zero_step_typed(z, zparams, zgrads, L_TENSORS) == ADAOPT_OK,
               "lamb bf16: step: %s", adaopt_zero_last_error(z));
         CHECK(adaopt_step_typed(ref, rparams, rgrads, L_TENSORS) == ADAOPT_OK,

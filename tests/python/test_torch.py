@@ -102,6 +102,14 @@ def check_crossover(classes, kw, steps=300):
         np.testing.assert_allclose(la + lb, ref_losses, rtol=0, atol=TOL)
 
 
+def check_signature_prefix(test, theirs_cls, ours_cls):
+    """Our constructor's parameters begin with the reference's: the same names, order, defaults."""
+    theirs = inspect.signature(theirs_cls.__init__).parameters
+    ours = inspect.signature(ours_cls.__init__).parameters
+    test.assertEqual([(k, p.default) for k, p in theirs.items()],
+                     [(k, p.default) for k, p in ours.items()][:len(theirs)])
+
+
 def params_of(model):
     return [p.detach().clone() for p in model.parameters()]
 
@@ -250,10 +258,7 @@ class LionParity(unittest.TestCase):
              dict(lr=3e-4, weight_decay=1e-3, decoupled_weight_decay=True)]
 
     def test_signature(self):
-        theirs = inspect.signature(lion_pytorch.Lion.__init__).parameters
-        ours = inspect.signature(at.Lion.__init__).parameters
-        self.assertEqual([(k, p.default) for k, p in theirs.items()],
-                         [(k, p.default) for k, p in ours.items()][:len(theirs)])
+        check_signature_prefix(self, lion_pytorch.Lion, at.Lion)
 
     def test_training_and_state_dicts(self):
         for kw in self.CASES:
@@ -331,10 +336,7 @@ class ScheduleFreeParity(unittest.TestCase):
              dict(lr=0.01, eps=1e-6, warmup_steps=20, r=1.0, weight_lr_power=1.0)]
 
     def test_signature(self):
-        theirs = inspect.signature(schedulefree.AdamWScheduleFree.__init__).parameters
-        ours = inspect.signature(at.AdamWScheduleFree.__init__).parameters
-        self.assertEqual([(k, p.default) for k, p in theirs.items()],
-                         [(k, p.default) for k, p in ours.items()][:len(theirs)])
+        check_signature_prefix(self, schedulefree.AdamWScheduleFree, at.AdamWScheduleFree)
 
     def test_training_eval_and_state_dicts(self):
         for kw in self.CASES:
