@@ -32,8 +32,6 @@ void adaopt__lamb_coeffs(adaopt_coeffs *c, const double *hp, uint64_t t)
     c->decoupled = decouple && wd != 0.0;
     c->decay_factor = (float)(1.0 - wd * (hp[ADAOPT_FIXED_DECAY] != 0.0 ? 1.0 : lr));
     c->lamb_wd = !decouple && wd > 0.0 ? (float)wd : 0.0f;
-    c->lr_f = (float)lr;
-    c->bc1 = (float)(1.0 - pow(beta1, (double)t));
     c->neg_step_size = (float)-(lr / (1.0 - pow(beta1, (double)t))); /* lr / bc1 */
     c->trust = 1.0f;
 }

@@ -126,11 +126,10 @@ static void sf_coeffs(adaopt_coeffs *c, const adaopt_group *g, int z_ready)
     c->bc2 = (float)g->sf_bc2;
     c->eps = (float)hp[ADAOPT_EPS];
     c->sf_decay = (float)hp[ADAOPT_WEIGHT_DECAY];
-    c->lr_f = (float)g->sf_lr;
     c->neg_lr = (float)-g->sf_lr;
-    c->lerp_weight = (float)g->sf_ckp1;
-    c->lerp_from_end = !(fabsf(c->lerp_weight) < 0.5f);
-    c->lerp_coef = c->lerp_from_end ? c->lerp_weight - 1.0f : c->lerp_weight;
+    float w = (float)g->sf_ckp1; /* y moves toward z by w (torch's lerp from the nearer end) */
+    c->lerp_from_end = !(fabsf(w) < 0.5f);
+    c->lerp_coef = c->lerp_from_end ? w - 1.0f : w;
     c->y_coef = (float)(g->sf_lr * (hp[ADAOPT_BETA1] * (1.0 - g->sf_ckp1) - 1.0));
     c->buffer_is_new = !z_ready;
 }

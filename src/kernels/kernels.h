@@ -67,8 +67,8 @@ typedef struct adaopt_coeffs {
     /* Schedule-Free AdamW (also: beta2, one_minus_beta2, bc2, eps, neg_lr = -lr_k;
      * buffer_is_new: z is born as a copy of p) */
     float sf_decay;        /* weight_decay, added to the normalized gradient at y */
-    float lerp_weight;     /* c = weight / weight_sum: y moves toward z by c */
-    float lerp_coef;       /* c, or c - 1 when |c| >= 0.5 (torch's lerp: see the kernel) */
+    float lerp_coef;       /* c = weight / weight_sum (y moves toward z by c), or c - 1 when
+                              |c| >= 0.5 (torch's lerp: see the kernel) */
     int lerp_from_end;     /* |c| >= 0.5: y = z + (c-1)(z-y) */
     float y_coef;          /* lr_k (beta1 (1 - c) - 1) */
 
