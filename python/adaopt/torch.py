@@ -1036,14 +1036,17 @@ class Lamb(_make("Lamb", "lamb", torch_cls=_LambReference)):
         Optimizer.__init__(self, params, *args, **kwargs)
     __init__.__signature__ = _signature(_LambReference)
 
+    def add_param_group(self, param_group):
+        param_group = dict(param_group)  # pytorch-optimizer's class attribute, as a C option
+        param_group.setdefault("clamp", float(type(self).clamp))
+        super().add_param_group(param_group)
+
     def _check_unsupported(self, g, group):
         super()._check_unsupported(g, group)
         for key in ("rectify", "pre_norm", "adanorm", "adam_debias"):
             if group.get(key):
                 raise ValueError("param_groups[%d]: %s=True is not supported by adaopt's Lamb"
                                  % (g, key))
-        if "clamp" not in group:
-            group["clamp"] = float(type(self).clamp)  # (C option; pytorch-optimizer's attribute)
 
     def step(self, closure=None):
         loss = super().step(closure)
