@@ -14,10 +14,206 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "internal.h"
 #include "precision.h"
 
 enum { MAX_DIMS = 8 };
+
+/*
+ * Units.  The sums of a factored tensor are taken over units of whole rows, a function of the
+ * matrix shape alone, so that any thread count, and any ZeRO layout (whose shard boundaries
+ * fall on unit starts), adds the same numbers in the same order:
+ *   - a matrix of at least 64K elements is cut into S segments (S = min(16, rows / 64,
+ *     elements / 64K), at least 1) of rows [s rows / S, (s + 1) rows / S); each segment is a
+ *     unit.  Its column sums of g^2 are the sums of the segments' partial sums (each in row
+ *     order) in segment order, and so is the sum of its row_var;
+ *   - smaller matrices are grouped: unit j holds the matrices whose first element lies in the
+ *     tensor's j-th 64K-element chunk; a matrix's column sums are in row order.
+ * The norms of p and of u are each unit's sum (rows in order), added in unit order.
+ */
+enum { MAX_SEGMENTS = 16 };
+
+size_t adaopt__af_segments(size_t rows, size_t cols)
+{
+    size_t elems = rows * cols;
+    if (cols == 0 || elems < ADAOPT_CHUNK_ELEMS)
+        return 1;
+    size_t s = rows / 64, by_size = elems / ADAOPT_CHUNK_ELEMS;
+    s = s < by_size ? s : by_size;
+    s = s < MAX_SEGMENTS ? s : MAX_SEGMENTS;
+    return s ? s : 1;
+}
+
+/* The segment of a matrix row r, and a segment's first row (segment S: rows). */
+static size_t segment_of(size_t rows, size_t S, size_t r)
+{
+    return ((r + 1) * S - 1) / rows;
+}
+
+static size_t segment_row(size_t rows, size_t S, size_t s)
+{
+    return s * rows / S;
+}
+
+size_t adaopt__af_unit_start(size_t rows, size_t cols, size_t g)
+{
+    size_t b = g / rows, elems = rows * cols;
+    if (elems >= ADAOPT_CHUNK_ELEMS) {
+        size_t S = adaopt__af_segments(rows, cols);
+        return b * rows + segment_row(rows, S, segment_of(rows, S, g % rows));
+    }
+    size_t j = b * elems / ADAOPT_CHUNK_ELEMS; /* the chunk b's first element lies in */
+    return (j * ADAOPT_CHUNK_ELEMS + elems - 1) / elems * rows;
+}
+
+size_t adaopt__af_unit_end(size_t rows, size_t cols, size_t g, size_t limit)
+{
+    size_t b = g / rows, elems = rows * cols, end;
+    if (elems >= ADAOPT_CHUNK_ELEMS) {
+        size_t S = adaopt__af_segments(rows, cols);
+        end = b * rows + segment_row(rows, S, segment_of(rows, S, g % rows) + 1);
+    } else {
+        size_t j = b * elems / ADAOPT_CHUNK_ELEMS;
+        end = ((j + 1) * ADAOPT_CHUNK_ELEMS + elems - 1) / elems * rows;
+    }
+    return end < limit ? end : limit;
+}
+
+size_t adaopt__af_count_units(size_t rows, size_t cols, size_t g, size_t n)
+{
+    size_t count = 0;
+    if (rows == 0 || cols == 0)
+        return 0;
+    for (size_t at = g; at < g + n; count++)
+        at = adaopt__af_unit_end(rows, cols, at, g + n);
+    return count;
+}
+
+/* The chunks (a vector) or units (a factored tensor) of t whose sums the step keeps. */
+static size_t sum_slots(const adaopt_tensor *t)
+{
+    size_t n = t->factored == 1 ? t->af_units
+                                : t->numel / ADAOPT_CHUNK_ELEMS + (t->numel % ADAOPT_CHUNK_ELEMS != 0);
+    return n ? n : 1;
+}
+
+/* Tensor ti becomes a factored piece: rows [row0, row0 + numel / cols) of a tensor of
+ * rows x cols matrices, `batch` of them in the piece (row0 0 and the whole tensor in one
+ * process), or a vector (factored 2).  New state of the new sizes (zero), its units, edges,
+ * and room for the step's sums and partials: all or nothing. */
+static adaopt_status shape_tensor(adaopt_optimizer *opt, size_t ti, int factored, size_t batch,
+                                  size_t rows, size_t cols, size_t row0)
+{
+    adaopt_tensor *t = &opt->tensors[ti];
+    adaopt_tensor shaped = *t;
+    shaped.factored = factored;
+    shaped.fac_batch = factored == 1 ? batch : 1;
+    shaped.fac_rows = factored == 1 ? rows : 0;
+    shaped.fac_cols = factored == 1 ? cols : 0;
+    shaped.fac_row0 = row0;
+    size_t n_rows = factored == 1 && cols ? t->numel / cols : 0;
+    shaped.af_cut[0] = shaped.af_cut[1] = 0;
+    shaped.af_units = 0;
+    shaped.af_unit_row = NULL;
+    shaped.af_edge = NULL;
+    memset(shaped.slot, 0, sizeof shaped.slot);
+    int failed = adaopt__alloc_slot(&shaped, 0, ADAOPT_STORAGE_F32) != 0 ||
+                 (shaped.factored == 1 && adaopt__alloc_slot(&shaped, 1, ADAOPT_STORAGE_F32) != 0);
+    size_t S = rows && cols ? adaopt__af_segments(rows, cols) : 1, need = 0;
+    if (!failed && shaped.factored == 1 && n_rows > 0) {
+        shaped.af_units = adaopt__af_count_units(rows, cols, row0, n_rows);
+        shaped.af_unit_row = malloc((shaped.af_units + 1) * sizeof *shaped.af_unit_row);
+        failed = shaped.af_unit_row == NULL;
+        for (size_t k = 0, at = row0; !failed && k <= shaped.af_units; k++) {
+            shaped.af_unit_row[k] = at;
+            at = adaopt__af_unit_end(rows, cols, at, row0 + n_rows);
+        }
+        /* a matrix held in part (ZeRO): the first, or the last */
+        size_t b0 = row0 / rows, bl = (row0 + n_rows - 1) / rows;
+        shaped.af_cut[0] = row0 > b0 * rows || row0 + n_rows < (b0 + 1) * rows;
+        shaped.af_cut[1] = bl != b0 && row0 + n_rows < (bl + 1) * rows;
+        if (!failed && (shaped.af_cut[0] || shaped.af_cut[1])) {
+            shaped.af_edge = calloc(2 * S * (cols + 1), sizeof *shaped.af_edge);
+            failed = shaped.af_edge == NULL;
+        }
+        size_t threads = opt->threads ? opt->threads : 1;
+        need = (S > threads ? S : threads) * (cols + 1);
+    }
+    if (!failed && need > opt->af_scratch_len) {
+        double *scratch = malloc(need * sizeof *scratch);
+        if (scratch == NULL) {
+            failed = 1;
+        } else {
+            free(opt->af_scratch);
+            opt->af_scratch = scratch;
+            opt->af_scratch_len = need;
+        }
+    }
+    if (!failed) { /* the sums: every tensor's, with this one's new units */
+        size_t slots = 0;
+        for (size_t i = 0; i < opt->n_tensors; i++)
+            slots += sum_slots(i == ti ? &shaped : &opt->tensors[i]);
+        if (2 * slots > opt->af_sums_len) {
+            double *sums = malloc(2 * slots * sizeof *sums);
+            if (sums == NULL) {
+                failed = 1;
+            } else {
+                free(opt->af_sums);
+                opt->af_sums = sums;
+                opt->af_sums_len = 2 * slots;
+            }
+        }
+    }
+    if (failed) {
+        adaopt__free_state(shaped.slot[0]);
+        adaopt__free_state(shaped.slot[1]);
+        free(shaped.af_unit_row);
+        free(shaped.af_edge);
+        return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "set_shape: out of memory for tensor %zu's "
+                            "state", ti);
+    }
+    adaopt__drop_slot(t, 0);
+    adaopt__drop_slot(t, 1);
+    free(t->af_unit_row);
+    free(t->af_edge);
+    *t = shaped;
+    return ADAOPT_OK;
+}
+
+void adaopt__af_reserve_threads(adaopt_optimizer *opt)
+{
+    size_t need = 0;
+    for (size_t i = 0; i < opt->n_tensors; i++) {
+        const adaopt_tensor *t = &opt->tensors[i];
+        if (t->factored == 1 && t->af_units > 0 && opt->threads * (t->fac_cols + 1) > need)
+            need = opt->threads * (t->fac_cols + 1);
+    }
+    if (need > opt->af_scratch_len) {
+        double *scratch = malloc(need * sizeof *scratch);
+        if (scratch != NULL) {
+            free(opt->af_scratch);
+            opt->af_scratch = scratch;
+            opt->af_scratch_len = need;
+        }
+    }
+}
+
+/* Whether tensor ti may still change shape (no step, no state given). */
+static adaopt_status check_unstepped(adaopt_optimizer *opt, size_t ti)
+{
+    const adaopt_tensor *t = &opt->tensors[ti];
+    int ready = t->master_ready;
+    for (int k = 0; k < ADAOPT_MAX_SLOTS; k++)
+        ready |= t->slot_ready[k] != 0;
+    if (t->step > 0 || ready)
+        return adaopt__fail(opt, ADAOPT_ERR_STATE, "set_shape: tensor %zu has taken steps (or "
+                            "was given state): its shape is set before", ti);
+    return ADAOPT_OK;
+}
 
 adaopt_status adaopt_set_shape(adaopt_optimizer *opt, size_t tensor, const size_t *dims,
                                size_t ndim)
@@ -42,73 +238,35 @@ adaopt_status adaopt_set_shape(adaopt_optimizer *opt, size_t tensor, const size_
     if (product != t->numel)
         return adaopt__fail(opt, ADAOPT_ERR_SIZE, "set_shape: the dimensions make %zu elements, "
                             "tensor %zu has %zu", product, tensor, t->numel);
-    int ready = t->master_ready;
-    for (int k = 0; k < ADAOPT_MAX_SLOTS; k++)
-        ready |= t->slot_ready[k] != 0;
-    if (t->step > 0 || ready)
-        return adaopt__fail(opt, ADAOPT_ERR_STATE, "set_shape: tensor %zu has taken steps (or "
-                            "was given state): its shape is set before", tensor);
+    adaopt_status st = check_unstepped(opt, tensor);
+    if (st != ADAOPT_OK)
+        return st;
     if (opt->algorithm != ADAOPT_ALGO_ADAFACTOR)
         return ADAOPT_OK; /* (only Adafactor's state depends on the shape) */
-    adaopt_tensor shaped = *t;
-    shaped.factored = ndim >= 2 ? 1 : 2;
-    shaped.fac_rows = ndim >= 2 ? dims[ndim - 2] : 0;
-    shaped.fac_cols = ndim >= 2 ? dims[ndim - 1] : 0;
-    shaped.fac_batch = 1;
+    if (ndim < 2)
+        return shape_tensor(opt, tensor, 2, 0, 0, 0, 0);
+    size_t batch = 1;
     for (size_t k = 0; k + 2 < ndim; k++)
-        shaped.fac_batch *= dims[k];
-    /* New state arrays of the new sizes (zero), and the scratch for the sums: all or nothing. */
-    float *slot0 = NULL, *slot1 = NULL;
-    memset(shaped.slot, 0, sizeof shaped.slot);
-    int failed = adaopt__alloc_slot(&shaped, 0, ADAOPT_STORAGE_F32) != 0 ||
-                 adaopt__alloc_slot(&shaped, 1, ADAOPT_STORAGE_F32) != 0;
-    slot0 = shaped.slot[0];
-    slot1 = shaped.slot[1];
-    size_t need = shaped.factored == 1 ? 3 * adaopt__slot_numel(&shaped, 0) +
-                                             adaopt__slot_numel(&shaped, 1) + shaped.fac_batch
-                                       : 0; /* per row: g^2, p^2, u^2; column sums; means */
-    if (!failed && need > opt->af_scratch_len) {
-        double *scratch = malloc(need * sizeof *scratch);
-        if (scratch == NULL) {
-            failed = 1;
-        } else {
-            free(opt->af_scratch);
-            opt->af_scratch = scratch;
-            opt->af_scratch_len = need;
-        }
-    }
-    if (failed) {
-        adaopt__free_state(slot0);
-        adaopt__free_state(slot1);
-        return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "set_shape: out of memory for tensor %zu's "
-                            "state", tensor);
-    }
-    adaopt__drop_slot(t, 0);
-    adaopt__drop_slot(t, 1);
-    t->slot[0] = slot0;
-    t->slot[1] = slot1;
-    t->factored = shaped.factored;
-    t->fac_batch = shaped.fac_batch;
-    t->fac_rows = shaped.fac_rows;
-    t->fac_cols = shaped.fac_cols;
-    return ADAOPT_OK;
+        batch *= dims[k];
+    return shape_tensor(opt, tensor, 1, batch, dims[ndim - 2], dims[ndim - 1], 0);
+}
+
+adaopt_status adaopt__af_set_piece(adaopt_optimizer *opt, size_t i, size_t rows, size_t cols,
+                                   size_t row0)
+{
+    if (i >= opt->n_tensors || rows == 0 || cols == 0 || opt->tensors[i].numel % cols != 0 ||
+        opt->algorithm != ADAOPT_ALGO_ADAFACTOR)
+        return adaopt__fail(opt, ADAOPT_ERR_VALUE, "set_piece: not a piece of whole rows");
+    adaopt_status st = check_unstepped(opt, i);
+    size_t n_rows = opt->tensors[i].numel / cols;
+    size_t batch = n_rows ? (row0 + n_rows - 1) / rows - row0 / rows + 1 : 0;
+    return st != ADAOPT_OK ? st : shape_tensor(opt, i, 1, batch, rows, cols, row0);
 }
 
 /* A float32 norm from a sum of squares in double (torch's norm is a float32 tensor). */
 static inline float norm_of(double sum_sq)
 {
     return (float)sqrt(sum_sq);
-}
-
-/* The mean of a batch's R row variances, clamped to eps1 (row_var.mean(dim=-2).clamp_(min=eps1),
- * added in row order). */
-static float batch_mean(const float *row_var, size_t R, float eps1)
-{
-    double acc = 0.0;
-    for (size_t r = 0; r < R; r++)
-        acc += row_var[r];
-    float mean = (float)(acc / (double)R);
-    return mean < eps1 ? eps1 : mean;
 }
 
 /* The update's factor alpha / denom from the sums of squares of p (before the decay) and of u:
@@ -205,148 +363,331 @@ static void apply_blocks(const af_io *io, const adaopt_af_row *a, size_t at, con
     }
 }
 
-/* One tensor's step.  Its sums are per row (a matrix) or per 64K-element chunk (a vector) --
- * whichever thread takes the row or chunk -- and added in order: any thread count gives the
- * same bits.  `chunk_sums` holds 2 doubles for each of a vector's chunks. */
-static void step_tensor(adaopt_optimizer *opt, size_t ti, void *param, const void *grad,
-                        double *chunk_sums)
+/* Tensor ti's step: its rho, lerp weight, decay and sign, and where its blocks come from. */
+typedef struct af_tensor_step {
+    af_io io;
+    adaopt_af_row a;
+    double rho;
+} af_tensor_step;
+
+static af_tensor_step tensor_step(const adaopt_optimizer *opt, size_t ti, void *param,
+                                  const void *grad)
 {
     adaopt_tensor *t = &opt->tensors[ti];
     const adaopt_group *grp = &opt->groups[t->group];
     const double *hp = grp->hp;
     int update = (int)hp[ADAOPT_PARAM_UPDATE];
-    af_io io = {opt, t, param, grad, grp->param_dtype, grp->grad_dtype,
-                update == ADAOPT_UPDATE_MASTER_SR || update == ADAOPT_UPDATE_SR,
-                adaopt__noise_seed(opt->rounding_seed, ti, t->step + 1)};
-    double td = (double)(t->step + 1), lr = hp[ADAOPT_LR];
-    double rho = fmin(lr, 1.0 / pow(td, 0.5)); /* min(lr, 1 / step**0.5) */
-    double eps1 = hp[ADAOPT_EPS1];
-    adaopt_af_row a = {0};
-    a.w = (float)pow(td, hp[ADAOPT_BETA2_DECAY]); /* 1 - beta2_t = step**beta2_decay */
-    a.eps1_sq = (float)(eps1 * eps1);
-    a.sign = hp[ADAOPT_MAXIMIZE] != 0.0 ? -1.0f : 1.0f;
-    a.decay = (float)(1.0 - lr * hp[ADAOPT_WEIGHT_DECAY]);
-    a.decayed = hp[ADAOPT_WEIGHT_DECAY] != 0.0;
-    size_t n = t->numel;
-    int threads = (int)opt->threads;
-    (void)threads;
+    af_tensor_step ts;
+    memset(&ts, 0, sizeof ts);
+    ts.io = (af_io){opt, t, param, grad, grp->param_dtype, grp->grad_dtype,
+                    update == ADAOPT_UPDATE_MASTER_SR || update == ADAOPT_UPDATE_SR,
+                    adaopt__noise_seed(opt->rounding_seed, ti, t->step + 1)};
+    double td = (double)(t->step + 1), lr = hp[ADAOPT_LR], eps1 = hp[ADAOPT_EPS1];
+    ts.rho = fmin(lr, 1.0 / pow(td, 0.5)); /* min(lr, 1 / step**0.5) */
+    ts.a.w = (float)pow(td, hp[ADAOPT_BETA2_DECAY]); /* 1 - beta2_t = step**beta2_decay */
+    ts.a.eps1_sq = (float)(eps1 * eps1);
+    ts.a.sign = hp[ADAOPT_MAXIMIZE] != 0.0 ? -1.0f : 1.0f;
+    ts.a.decay = (float)(1.0 - lr * hp[ADAOPT_WEIGHT_DECAY]);
+    ts.a.decayed = hp[ADAOPT_WEIGHT_DECAY] != 0.0;
+    return ts;
+}
 
-    if (t->factored == 1) {
-        size_t B = t->fac_batch, R = t->fac_rows, C = t->fac_cols;
-        double *row_g = opt->af_scratch, *row_p = row_g + B * R, *row_u = row_p + B * R;
-        double *col_sum = row_u + B * R, *means = col_sum + B * C;
-        float *row_var = t->slot[0], *col_var = t->slot[1];
-        long rows = (long)(B * R);
-        /* 1. per row: the squares of g and of p; per column: the squares of g (one sweep, in
-         * row order, on this thread: the columns' sums add across the rows) */
-        memset(col_sum, 0, B * C * sizeof *col_sum);
-        float pbuf[PIECE], gbuf[PIECE];
-        for (long rr = 0; rr < rows; rr++) {
-            double acc_g[ADAOPT_LAMB_LANES] = {0}, acc_p[ADAOPT_LAMB_LANES] = {0};
-            double *cs = col_sum + (size_t)rr / R * C;
-            for (size_t c = 0; c < C; c += PIECE) {
-                size_t len = C - c < PIECE ? C - c : PIECE, at = (size_t)rr * C + c;
-                const float *g = io_grad(&io, at, len, gbuf);
-                adaopt__sumsq16(g, len, acc_g); /* (maximize: the same squares) */
-                adaopt__sumsq16(io_param(&io, at, len, pbuf), len, acc_p);
-                for (size_t j = 0; j < len; j++)
-                    cs[c + j] += (double)g[j] * (double)g[j];
-            }
-            row_g[rr] = row_p[rr] = 0.0;
-            for (int j = 0; j < ADAOPT_LAMB_LANES; j++) {
-                row_g[rr] += acc_g[j];
-                row_p[rr] += acc_p[j];
-            }
+/* Rows [ga, gb) of one matrix (global row numbers; the piece starts at row g0): row_var moves
+ * toward each row's mean of g^2; part[0 .. C) gains the columns' g^2 and part[C] the new
+ * row_var, each in row order; *p_sq gains each row's sum of p^2, in row order. */
+static void rows_pass(const af_tensor_step *ts, size_t ga, size_t gb, double *part,
+                      double *p_sq)
+{
+    const adaopt_tensor *t = ts->io.t;
+    size_t C = t->fac_cols, g0 = t->fac_row0;
+    float *row_var = t->slot[0];
+    float pbuf[PIECE], gbuf[PIECE];
+    for (size_t g = ga; g < gb; g++) {
+        double acc_g[ADAOPT_LAMB_LANES] = {0}, acc_p[ADAOPT_LAMB_LANES] = {0};
+        for (size_t c = 0; c < C; c += PIECE) {
+            size_t len = C - c < PIECE ? C - c : PIECE, at = (g - g0) * C + c;
+            const float *gr = io_grad(&ts->io, at, len, gbuf);
+            adaopt__sumsq16(gr, len, acc_g); /* (maximize: the same squares) */
+            adaopt__sumsq16(io_param(&ts->io, at, len, pbuf), len, acc_p);
+            for (size_t j = 0; j < len; j++)
+                part[c + j] += (double)gr[j] * (double)gr[j];
         }
-        /* the variances: the norm (a float), squared, over the count; lerp toward it */
-        for (size_t i = 0; i < B * R; i++) {
-            float nrm = norm_of(row_g[i]);
-            row_var[i] = adaopt__lerp(row_var[i], nrm * nrm / (float)C, a.w);
+        double rg = 0.0, rp = 0.0;
+        for (int j = 0; j < ADAOPT_LAMB_LANES; j++) {
+            rg += acc_g[j];
+            rp += acc_p[j];
         }
-        for (size_t i = 0; i < B * C; i++) {
-            float nrm = norm_of(col_sum[i]);
-            col_var[i] = adaopt__lerp(col_var[i], nrm * nrm / (float)R, a.w);
-        }
-        for (size_t b = 0; b < B; b++)
-            means[b] = batch_mean(row_var + b * R, R, (float)eps1);
-        /* 2. ||u||, row by row */
+        /* the variance: the norm (a float), squared, over the count; lerp toward it */
+        float nrm = norm_of(rg);
+        float *rv = &row_var[g - g0];
+        *rv = adaopt__lerp(*rv, nrm * nrm / (float)C, ts->a.w);
+        part[C] += *rv;
+        *p_sq += rp;
+    }
+}
+
+/* Matrix b's col_var moves toward its column sums: the S segments' partials (each C + 1
+ * doubles) added in segment order. */
+static void finish_columns(const af_tensor_step *ts, size_t b, const double *parts, size_t S)
+{
+    const adaopt_tensor *t = ts->io.t;
+    size_t R = t->fac_rows, C = t->fac_cols;
+    float *col_var = t->slot[1] + (b - t->fac_row0 / R) * C;
+    for (size_t c = 0; c < C; c++) {
+        double sum = 0.0;
+        for (size_t s = 0; s < S; s++)
+            sum += parts[s * (C + 1) + c];
+        float nrm = norm_of(sum);
+        col_var[c] = adaopt__lerp(col_var[c], nrm * nrm / (float)R, ts->a.w);
+    }
+}
+
+/* The clamped mean of a row_var sum (row_var.mean(dim=-2).clamp_(min=eps1)). */
+static float clamped_mean(double sum, size_t R, float eps1)
+{
+    float mean = (float)(sum / (double)R);
+    return mean < eps1 ? eps1 : mean;
+}
+
+/* Matrix b's clamped row_var mean: a matrix held in part, from its edge; one held whole, from
+ * its rows, segment by segment as the edges add them. */
+static float matrix_mean(const adaopt_tensor *t, size_t b, float eps1)
+{
+    size_t R = t->fac_rows, g0 = t->fac_row0, b0 = g0 / R;
+    size_t bl = (g0 + t->numel / t->fac_cols - 1) / R;
+    if (b == b0 && t->af_cut[0])
+        return t->af_edge_mean[0];
+    if (b == bl && t->af_cut[1])
+        return t->af_edge_mean[1];
+    size_t S = adaopt__af_segments(R, t->fac_cols);
+    const float *rv = t->slot[0] + (b * R - g0);
+    double sum = 0.0;
+    for (size_t s = 0; s < S; s++) {
+        double part = 0.0;
+        for (size_t r = segment_row(R, S, s); r < segment_row(R, S, s + 1); r++)
+            part += rv[r];
+        sum += part;
+    }
+    return clamped_mean(sum, R, eps1);
+}
+
+/* The edge of matrix b, if the piece holds it in part (else NULL). */
+static double *edge_of(const adaopt_tensor *t, size_t b)
+{
+    size_t R = t->fac_rows, S = adaopt__af_segments(R, t->fac_cols);
+    size_t b0 = t->fac_row0 / R, bl = (t->fac_row0 + t->numel / t->fac_cols - 1) / R;
+    if (b == b0 && t->af_cut[0])
+        return t->af_edge;
+    if (b == bl && b != b0 && t->af_cut[1])
+        return t->af_edge + S * (t->fac_cols + 1);
+    return NULL;
+}
+
+/* Pass 1 of a factored piece: row_var, col_var (of the matrices it holds whole; the edges'
+ * partials of the others), and each unit's sum of p^2 in sums[2 k]. */
+static void factored_pass1(const adaopt_optimizer *opt, const af_tensor_step *ts, double *sums)
+{
+    const adaopt_tensor *t = ts->io.t;
+    size_t R = t->fac_rows, C = t->fac_cols, S = adaopt__af_segments(R, C);
+    const size_t *ur = t->af_unit_row;
+    long units = (long)t->af_units;
+    int threads = (int)opt->threads;
+    double *ws = opt->af_scratch;
+    (void)threads;
+    if (R * C >= ADAOPT_CHUNK_ELEMS) { /* units are segments: a matrix at a time */
+        for (long k0 = 0; k0 < units;) {
+            size_t b = ur[k0] / R;
+            long k1 = k0;
+            while (k1 < units && ur[k1] / R == b)
+                k1++;
+            double *edge = edge_of(t, b), *parts = edge != NULL ? edge : ws;
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(threads) firstprivate(a) if (threads > 1 && n >= 2 * ADAOPT_CHUNK_ELEMS)
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && k1 - k0 > 1)
 #endif
-        for (long rr = 0; rr < rows; rr++) {
-            size_t b = (size_t)rr / R;
-            a.mean = (float)means[b];
-            a.row = row_var[rr];
-            row_u[rr] = sum_u_squares(&io, &a, (size_t)rr * C, col_var + b * C, NULL, C);
-        }
-        double p_sq = 0.0, u_sq = 0.0;
-        for (size_t i = 0; i < B * R; i++) {
-            p_sq += row_p[i];
-            u_sq += row_u[i];
-        }
-        /* 3. p = p (1 - lr wd) - alpha / denom * u */
-        t->af_scale = update_scale(hp, p_sq, u_sq, n, rho);
-        a.step = (float)-t->af_scale;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(threads) firstprivate(a) if (threads > 1 && n >= 2 * ADAOPT_CHUNK_ELEMS)
-#endif
-        for (long rr = 0; rr < rows; rr++) {
-            size_t b = (size_t)rr / R;
-            a.mean = (float)means[b];
-            a.row = row_var[rr];
-            apply_blocks(&io, &a, (size_t)rr * C, col_var + b * C, NULL, C);
+            for (long k = k0; k < k1; k++) {
+                double *part = parts + segment_of(R, S, ur[k] % R) * (C + 1);
+                memset(part, 0, (C + 1) * sizeof *part);
+                sums[2 * k] = 0.0;
+                rows_pass(ts, ur[k], ur[k + 1], part, &sums[2 * k]);
+            }
+            if (edge == NULL)
+                finish_columns(ts, b, parts, S);
+            k0 = k1;
         }
         return;
     }
+    /* units of whole matrices: one column accumulator per thread */
+    size_t room = opt->af_scratch_len / (C + 1);
+    int team = threads < (int)room ? threads : (int)room;
+    (void)team;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(team) if (team > 1 && units > 1)
+#endif
+    for (long k = 0; k < units; k++) {
+#ifdef _OPENMP
+        double *part = ws + (size_t)omp_get_thread_num() * (C + 1);
+#else
+        double *part = ws;
+#endif
+        sums[2 * k] = 0.0;
+        for (size_t g = ur[k]; g < ur[k + 1]; g += R) {
+            memset(part, 0, (C + 1) * sizeof *part);
+            rows_pass(ts, g, g + R, part, &sums[2 * k]);
+            finish_columns(ts, g / R, part, 1);
+        }
+    }
+}
 
-    /* A vector (or a tensor without a shape), in 64K-element chunks: variance = lerp(variance,
-     * g^2, w) in the pass that sums u^2. */
+/* Pass 2 (sums[2 k + 1]: unit k's sum of u^2) or 3 (p moves) of a factored piece, unit by
+ * unit. */
+static void factored_pass(const adaopt_optimizer *opt, const af_tensor_step *ts, double *sums,
+                          int apply)
+{
+    const adaopt_tensor *t = ts->io.t;
+    size_t R = t->fac_rows, C = t->fac_cols, g0 = t->fac_row0, b0 = g0 / R;
+    float eps1 = (float)opt->groups[t->group].hp[ADAOPT_EPS1];
+    const size_t *ur = t->af_unit_row;
+    long units = (long)t->af_units;
+    int threads = (int)opt->threads;
+    (void)threads;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && units > 1)
+#endif
+    for (long k = 0; k < units; k++) {
+        adaopt_af_row a = ts->a;
+        size_t b = SIZE_MAX;
+        double u_sq = 0.0;
+        for (size_t g = ur[k]; g < ur[k + 1]; g++) {
+            if (g / R != b) {
+                b = g / R;
+                a.mean = matrix_mean(t, b, eps1);
+            }
+            a.row = t->slot[0][g - g0];
+            const float *col = t->slot[1] + (b - b0) * C;
+            if (apply)
+                apply_blocks(&ts->io, &a, (g - g0) * C, col, NULL, C);
+            else
+                u_sq += sum_u_squares(&ts->io, &a, (g - g0) * C, col, NULL, C);
+        }
+        if (!apply)
+            sums[2 * k + 1] = u_sq;
+    }
+}
+
+/* Pass 2 or 3 of a vector, in 64K-element chunks: variance = lerp(variance, g^2, w) in the pass
+ * that sums p^2 and u^2 (sums[2 k], sums[2 k + 1]); then p moves. */
+static void vector_pass(const adaopt_optimizer *opt, const af_tensor_step *ts, double *sums,
+                        int apply)
+{
+    const adaopt_tensor *t = ts->io.t;
+    size_t n = t->numel;
     float *var = t->slot[0];
     long chunks = (long)(n / ADAOPT_CHUNK_ELEMS + (n % ADAOPT_CHUNK_ELEMS != 0));
+    int threads = (int)opt->threads;
+    (void)threads;
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && n >= 2 * ADAOPT_CHUNK_ELEMS)
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && chunks > 1)
 #endif
     for (long k = 0; k < chunks; k++) {
         size_t b = (size_t)k * ADAOPT_CHUNK_ELEMS;
         size_t len = n - b < ADAOPT_CHUNK_ELEMS ? n - b : ADAOPT_CHUNK_ELEMS;
+        if (apply) {
+            apply_blocks(&ts->io, &ts->a, b, NULL, var + b, len);
+            continue;
+        }
         double acc[ADAOPT_LAMB_LANES] = {0}, sum = 0.0;
         float pbuf[PIECE];
         for (size_t i = 0; i < len; i += PIECE) {
             size_t l = len - i < PIECE ? len - i : PIECE;
-            adaopt__sumsq16(io_param(&io, b + i, l, pbuf), l, acc);
+            adaopt__sumsq16(io_param(&ts->io, b + i, l, pbuf), l, acc);
         }
         for (int j = 0; j < ADAOPT_LAMB_LANES; j++)
             sum += acc[j];
-        chunk_sums[2 * k] = sum;
-        chunk_sums[2 * k + 1] = sum_u_squares(&io, &a, b, NULL, var + b, len);
-    }
-    double p_sq = 0.0, u_sq = 0.0;
-    for (long k = 0; k < chunks; k++) {
-        p_sq += chunk_sums[2 * k];
-        u_sq += chunk_sums[2 * k + 1];
-    }
-    t->af_scale = update_scale(hp, p_sq, u_sq, n, rho);
-    a.step = (float)-t->af_scale;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && n >= 2 * ADAOPT_CHUNK_ELEMS)
-#endif
-    for (long k = 0; k < chunks; k++) {
-        size_t b = (size_t)k * ADAOPT_CHUNK_ELEMS;
-        size_t len = n - b < ADAOPT_CHUNK_ELEMS ? n - b : ADAOPT_CHUNK_ELEMS;
-        apply_blocks(&io, &a, b, NULL, var + b, len);
+        sums[2 * k] = sum;
+        sums[2 * k + 1] = sum_u_squares(&ts->io, &ts->a, b, NULL, var + b, len);
     }
 }
 
-void adaopt__adafactor_update(adaopt_optimizer *opt, void *const *params,
-                              const void *const *grads)
+/* The step of every tensor that has a gradient, in three passes over them all, so that under
+ * ZeRO the ranks exchange twice per step, not per tensor: (1) row_var and col_var, with the
+ * partials of matrices held in part exchanged after it; (2) ||u|| per unit or chunk, and the
+ * tensors' norms (added across the ranks); (3) p moves. */
+int adaopt__adafactor_update(adaopt_optimizer *opt, void *const *params,
+                             const void *const *grads)
 {
-    size_t k = 0; /* the tensor's first chunk: its vector sums use the chunks' sum slots */
-    for (size_t i = 0; i < opt->n_tensors; i++) {
-        if (grads[i] != NULL)
-            step_tensor(opt, i, params[i], grads[i], opt->chunk_sums + 2 * k);
-        while (k < opt->n_chunks && opt->chunks[k].tensor == i)
-            k++;
+    double *sums = opt->af_sums != NULL ? opt->af_sums : opt->chunk_sums;
+    size_t at = 0;
+    for (size_t i = 0; i < opt->n_tensors; at += 2 * sum_slots(&opt->tensors[i]), i++) {
+        const adaopt_tensor *t = &opt->tensors[i];
+        memset(sums + at, 0, 2 * sum_slots(t) * sizeof *sums); /* (no gradient: zero sums) */
+        if (grads[i] != NULL && t->factored == 1) {
+            af_tensor_step ts = tensor_step(opt, i, params[i], grads[i]);
+            factored_pass1(opt, &ts, sums + at);
+        }
     }
+    if (opt->af_exchange != NULL && opt->af_exchange(opt->lamb_ctx, opt) != 0)
+        return -1;
+    for (size_t i = 0; i < opt->n_tensors; i++) { /* the matrices held in part */
+        adaopt_tensor *t = &opt->tensors[i];
+        if (grads[i] == NULL || t->factored != 1 || t->af_edge == NULL)
+            continue;
+        af_tensor_step ts = tensor_step(opt, i, params[i], grads[i]);
+        size_t R = t->fac_rows, C = t->fac_cols, S = adaopt__af_segments(R, C);
+        float eps1 = (float)opt->groups[t->group].hp[ADAOPT_EPS1];
+        for (int e = 0; e < 2; e++) {
+            if (!t->af_cut[e])
+                continue;
+            const double *parts = t->af_edge + e * S * (C + 1);
+            size_t b = e == 0 ? t->fac_row0 / R : (t->fac_row0 + t->numel / C - 1) / R;
+            finish_columns(&ts, b, parts, S);
+            double sum = 0.0;
+            for (size_t s = 0; s < S; s++)
+                sum += parts[s * (C + 1) + C];
+            t->af_edge_mean[e] = clamped_mean(sum, R, eps1);
+        }
+    }
+    at = 0;
+    for (size_t i = 0; i < opt->n_tensors; at += 2 * sum_slots(&opt->tensors[i]), i++) {
+        if (grads[i] == NULL)
+            continue;
+        af_tensor_step ts = tensor_step(opt, i, params[i], grads[i]);
+        if (opt->tensors[i].factored == 1)
+            factored_pass(opt, &ts, sums + at, 0);
+        else
+            vector_pass(opt, &ts, sums + at, 0);
+    }
+    double *tensor_sums = opt->tensor_sums;
+    if (opt->lamb_exchange != NULL) {
+        if (opt->lamb_exchange(opt->lamb_ctx, opt, sums, tensor_sums) != 0)
+            return -1;
+    } else {
+        at = 0;
+        for (size_t i = 0; i < opt->n_tensors; i++) {
+            double p_sq = 0.0, u_sq = 0.0;
+            for (size_t k = 0; k < sum_slots(&opt->tensors[i]); k++, at += 2) {
+                p_sq += sums[at];
+                u_sq += sums[at + 1];
+            }
+            tensor_sums[2 * i] = p_sq;
+            tensor_sums[2 * i + 1] = u_sq;
+        }
+    }
+    at = 0;
+    for (size_t i = 0; i < opt->n_tensors; at += 2 * sum_slots(&opt->tensors[i]), i++) {
+        if (grads[i] == NULL)
+            continue;
+        adaopt_tensor *t = &opt->tensors[i];
+        af_tensor_step ts = tensor_step(opt, i, params[i], grads[i]);
+        /* p = p (1 - lr wd) - alpha / denom * u, alpha / denom from the whole tensor's norms */
+        t->af_scale = update_scale(opt->groups[t->group].hp, tensor_sums[2 * i],
+                                   tensor_sums[2 * i + 1], t->storage_numel, ts.rho);
+        ts.a.step = (float)-t->af_scale;
+        if (t->factored == 1)
+            factored_pass(opt, &ts, sums + at, 1);
+        else
+            vector_pass(opt, &ts, sums + at, 1);
+    }
+    return 0;
 }
 
 /* The effective learning rate of Adafactor's last step: alpha / denom * rsqrt(var_estimate). */
@@ -362,14 +703,19 @@ void adaopt__adafactor_effective_lr(const adaopt_optimizer *opt, const adaopt_te
         }
         return;
     }
-    size_t B = t->fac_batch, R = t->fac_rows, C = t->fac_cols;
-    for (size_t b = 0; b < B; b++) {
-        float mean = batch_mean(t->slot[0] + b * R, R, eps1);
-        for (size_t r = 0; r < R; r++)
-            for (size_t c = 0; c < C; c++) {
-                float var = t->slot[0][b * R + r] * t->slot[1][b * C + c] / mean;
-                var = var < eps1_sq ? eps1_sq : var;
-                out[(b * R + r) * C + c] = (float)(t->af_scale / sqrt((double)var));
-            }
+    size_t R = t->fac_rows, C = t->fac_cols, g0 = t->fac_row0, n_rows = C ? t->numel / C : 0;
+    size_t b = SIZE_MAX;
+    float mean = 0.0f;
+    for (size_t l = 0; l < n_rows; l++) {
+        if ((g0 + l) / R != b) {
+            b = (g0 + l) / R;
+            mean = matrix_mean(t, b, eps1);
+        }
+        const float *col = t->slot[1] + (b - g0 / R) * C;
+        for (size_t c = 0; c < C; c++) {
+            float var = t->slot[0][l] * col[c] / mean;
+            var = var < eps1_sq ? eps1_sq : var;
+            out[l * C + c] = (float)(t->af_scale / sqrt((double)var));
+        }
     }
 }

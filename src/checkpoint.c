@@ -735,6 +735,7 @@ adaopt_status adaopt_load_buffer(adaopt_optimizer *opt, const void *buf, size_t 
             l->fac_batch = t->fac_batch;
             l->fac_rows = t->fac_rows;
             l->fac_cols = t->fac_cols;
+            l->fac_row0 = t->fac_row0;
         }
         for (int k = 0; k < ADAOPT_MAX_SLOTS && st == ADAOPT_OK; k++) {
             if (!(lt[i].mask & (1u << k)))

@@ -42,6 +42,18 @@ typedef struct adaopt_tensor {
     int factored;
     size_t fac_batch, fac_rows, fac_cols;
     double af_scale;
+    /* A factored tensor's rows are cut into units, the order of its sums (adafactor.c,
+     * "Units"): this piece's units start at rows af_unit_row[0 .. af_units) and the last ends
+     * at af_unit_row[af_units].  fac_row0 is the piece's first row among the tensor's batch x
+     * rows (0 but for a ZeRO shard's piece, whose batch counts its own matrices).  A ZeRO piece
+     * that holds only part of its first or last matrix has the column sums' partials of that
+     * matrix's segments in af_edge (2 x segments x (cols + 1) doubles; zero.c fills the other
+     * ranks' segments) and the matrix's clamped row_var mean in af_edge_mean. */
+    size_t fac_row0, af_units;
+    size_t *af_unit_row;
+    double *af_edge;
+    int af_cut[2];
+    float af_edge_mean[2];
     /* State array k lives in one of two forms, by `storage` (lowp.c):
      *   float32:     slot[k], numel floats, 64-byte aligned (NULL until needed);
      *   bf16, 8-bit: packed[k] (numel uint16 or uint8 codes) and, for 8-bit, absmax[k] (one
@@ -76,7 +88,8 @@ static inline float adaopt__lerp(float start, float end, float w)
 static inline size_t adaopt__slot_numel(const adaopt_tensor *t, int k)
 {
     if (t->factored == 1)
-        return k == 0 ? t->fac_batch * t->fac_rows : k == 1 ? t->fac_batch * t->fac_cols : 0;
+        return k == 0 ? (t->fac_cols ? t->numel / t->fac_cols : t->fac_batch * t->fac_rows)
+                      : k == 1 ? t->fac_batch * t->fac_cols : 0;
     if (t->factored == 2)
         return k == 0 ? t->numel : 0;
     return t->numel;
@@ -107,14 +120,21 @@ struct adaopt_optimizer {
     adaopt_chunk *chunks;   /* every tensor's chunks, in tensor order */
     size_t n_chunks;
     double *chunk_sums;     /* LAMB: per chunk, its sums of p^2 and of u^2 (2 per chunk) */
-    double *af_scratch;     /* Adafactor: row and column sums, row means of its largest matrix */
+    double *af_scratch;     /* Adafactor: the column sums' partials of a matrix's segments, or
+                               one column accumulator per thread */
     size_t af_scratch_len;
-    /* LAMB under ZeRO (zero.c sets it on each shard's optimizer): given the chunk sums, fills
-     * tensor_sums (2 per tensor) with every shard's chunks of each tensor added in chunk order;
-     * 0, or -1 if the exchange failed.  Collective: every rank's step calls it. */
+    double *af_sums;        /* Adafactor: 2 per unit (or chunk), max(units, 1) per tensor */
+    size_t af_sums_len;
+    /* LAMB and Adafactor under ZeRO (zero.c sets it on each shard's optimizer): given the sums
+     * of p^2 and u^2 of each tensor's chunks (LAMB) or units (Adafactor) -- max(count, 1) pairs
+     * per tensor, in tensor order -- fills tensor_sums (2 per tensor) with every shard's added
+     * in order; 0, or -1 if the exchange failed.  Collective: every rank's step calls it. */
     int (*lamb_exchange)(void *ctx, const struct adaopt_optimizer *opt, const double *chunk_sums,
                          double *tensor_sums);
     void *lamb_ctx;
+    /* Adafactor under ZeRO: completes the af_edge partials of every piece's cut matrices with
+     * the other ranks' segments; 0, or -1.  Collective. */
+    int (*af_exchange)(void *ctx, struct adaopt_optimizer *opt);
     double *tensor_sums;
     adaopt_coeffs *coeffs;  /* one per tensor, filled at each step */
     float **flat_params;    /* adaopt_step_flat's pointers into the caller's two buffers */
@@ -277,10 +297,27 @@ void adaopt__lamb_staged_moments(const adaopt_optimizer *opt, size_t i, void *pa
 void adaopt__lamb_staged_apply(const adaopt_optimizer *opt, size_t i, void *param,
                                const void *grad, size_t begin, size_t end, uint32_t noise_seed);
 
-/* Adafactor (adafactor.c): the update of every tensor that has a gradient, one tensor at a
- * time on one thread (its reductions in double, in a fixed order). */
-void adaopt__adafactor_update(adaopt_optimizer *opt, void *const *params,
-                              const void *const *grads);
+/* Adafactor (adafactor.c): the update of every tensor that has a gradient, in three passes
+ * over all of them (its reductions in double, in a fixed order); 0, or -1: an exchange between
+ * ranks failed. */
+int adaopt__adafactor_update(adaopt_optimizer *opt, void *const *params,
+                             const void *const *grads);
+/* Makes room for a column accumulator per thread (best effort: without it, the first pass of
+ * tensors of small matrices runs on fewer threads, with the same bits). */
+void adaopt__af_reserve_threads(adaopt_optimizer *opt);
+/* Its units (adafactor.c, "Units") for a rows x cols matrix shape: the segments of one matrix;
+ * the first row of the unit that holds row g (of the tensor's batch x rows); the end of the
+ * unit that starts at row g, at most `limit`; how many units rows [g, g + n) hold (g a unit
+ * start, g + n a unit end or the tensor's last row). */
+ADAOPT_INTERNAL_API size_t adaopt__af_segments(size_t rows, size_t cols);
+ADAOPT_INTERNAL_API size_t adaopt__af_unit_start(size_t rows, size_t cols, size_t g);
+ADAOPT_INTERNAL_API size_t adaopt__af_unit_end(size_t rows, size_t cols, size_t g, size_t limit);
+ADAOPT_INTERNAL_API size_t adaopt__af_count_units(size_t rows, size_t cols, size_t g, size_t n);
+/* Tensor i of opt (a ZeRO shard's optimizer) is rows [row0, row0 + numel / cols) of a tensor
+ * whose matrices are rows x cols: factored state for its matrices, and edges for those it
+ * holds in part.  Before any step; all or nothing. */
+ADAOPT_INTERNAL_API adaopt_status adaopt__af_set_piece(adaopt_optimizer *opt, size_t i,
+                                                       size_t rows, size_t cols, size_t row0);
 /* Its effective learning rate, into out[0 .. t->numel). */
 void adaopt__adafactor_effective_lr(const adaopt_optimizer *opt, const adaopt_tensor *t,
                                     float *out);

@@ -184,14 +184,18 @@ void adaopt_destroy(adaopt_optimizer *opt)
 {
     if (opt == NULL)
         return;
-    for (size_t i = 0; i < opt->n_tensors; i++)
+    for (size_t i = 0; i < opt->n_tensors; i++) {
         adaopt__free_tensor_state(&opt->tensors[i]);
+        free(opt->tensors[i].af_unit_row);
+        free(opt->tensors[i].af_edge);
+    }
     free(opt->qtables);
     free(opt->tensors);
     free(opt->groups);
     free(opt->chunks);
     free(opt->chunk_sums);
     free(opt->af_scratch);
+    free(opt->af_sums);
     free(opt->tensor_sums);
     free(opt->coeffs);
     free(opt->flat_params);
@@ -435,6 +439,7 @@ static adaopt_status restructure(adaopt_optimizer *opt, size_t gi, const double 
         t->fac_batch = old->fac_batch;
         t->fac_rows = old->fac_rows;
         t->fac_cols = old->fac_cols;
+        t->fac_row0 = old->fac_row0;
         t->storage = adaopt__storage_for(&g, t);
         for (int k = 0; k < ADAOPT_MAX_SLOTS && !failed; k++)
             if (mask & (1u << k))
@@ -636,6 +641,8 @@ adaopt_status adaopt_set_threads(adaopt_optimizer *opt, size_t threads)
     if (threads > 4096)
         return adaopt__fail(opt, ADAOPT_ERR_VALUE, "threads must be <= 4096 (got %zu)", threads);
     opt->threads = threads == 0 ? adaopt__default_threads() : threads;
+    if (opt->algorithm == ADAOPT_ALGO_ADAFACTOR)
+        adaopt__af_reserve_threads(opt);
     return ADAOPT_OK;
 }
 

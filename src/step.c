@@ -551,8 +551,11 @@ static adaopt_status step_impl(adaopt_optimizer *opt, void *const *params,
         return adaopt__fail(opt, ADAOPT_ERR_IO,
                             "step: the exchange of LAMB's norms between ranks failed (MPI); the "
                             "moments have moved, the parameters not: reload a checkpoint");
-    if (opt->algorithm == ADAOPT_ALGO_ADAFACTOR)
-        adaopt__adafactor_update(opt, params, grads);
+    if (opt->algorithm == ADAOPT_ALGO_ADAFACTOR && adaopt__adafactor_update(opt, params, grads) != 0)
+        return adaopt__fail(opt, ADAOPT_ERR_IO,
+                            "step: the exchange of Adafactor's sums between ranks failed (MPI); "
+                            "its variances may have moved, the parameters not: reload a "
+                            "checkpoint");
     adaopt_kernel_fn kernel = opt->kernels->by_algorithm[opt->algorithm];
     const adaopt_chunk *chunks = opt->chunks;
     const adaopt_tensor *tensors = opt->tensors;
