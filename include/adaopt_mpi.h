@@ -68,6 +68,15 @@ ADAOPT_API adaopt_status adaopt_zero_create_typed(MPI_Comm comm, adaopt_algorith
                                                   adaopt_dtype grad_dtype, adaopt_zero **out,
                                                   char *error, size_t error_size);
 ADAOPT_API void adaopt_zero_destroy(adaopt_zero *z);
+/* Adafactor: tensor `tensor` has the shape dims[0 .. ndim) (as adaopt_set_shape): with two or
+ * more dimensions its second moment is factored.  Shard boundaries then fall on the starts of
+ * its units (the matrix's segments, each at least 64K elements and 1/16 of it, or groups of
+ * small matrices); the ranks that share a matrix exchange their segments' column sums at each
+ * step (segments x (cols + 1) doubles per cut matrix), and the result is the bits of one
+ * process.  Called on every rank alike, before the first step (a new, empty shard state);
+ * other algorithms accept and ignore it.  Local (the step checks that the ranks agree). */
+ADAOPT_API adaopt_status adaopt_zero_set_shape(adaopt_zero *z, size_t tensor, const size_t *dims,
+                                               size_t ndim);
 /* The last failure's detail ("" if none).  Local. */
 ADAOPT_API const char *adaopt_zero_last_error(const adaopt_zero *z);
 

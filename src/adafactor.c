@@ -49,7 +49,7 @@ size_t adaopt__af_segments(size_t rows, size_t cols)
 }
 
 /* The segment of a matrix row r, and a segment's first row (segment S: rows). */
-static size_t segment_of(size_t rows, size_t S, size_t r)
+size_t adaopt__af_segment_of(size_t rows, size_t S, size_t r)
 {
     return ((r + 1) * S - 1) / rows;
 }
@@ -64,7 +64,7 @@ size_t adaopt__af_unit_start(size_t rows, size_t cols, size_t g)
     size_t b = g / rows, elems = rows * cols;
     if (elems >= ADAOPT_CHUNK_ELEMS) {
         size_t S = adaopt__af_segments(rows, cols);
-        return b * rows + segment_row(rows, S, segment_of(rows, S, g % rows));
+        return b * rows + segment_row(rows, S, adaopt__af_segment_of(rows, S, g % rows));
     }
     size_t j = b * elems / ADAOPT_CHUNK_ELEMS; /* the chunk b's first element lies in */
     return (j * ADAOPT_CHUNK_ELEMS + elems - 1) / elems * rows;
@@ -75,7 +75,7 @@ size_t adaopt__af_unit_end(size_t rows, size_t cols, size_t g, size_t limit)
     size_t b = g / rows, elems = rows * cols, end;
     if (elems >= ADAOPT_CHUNK_ELEMS) {
         size_t S = adaopt__af_segments(rows, cols);
-        end = b * rows + segment_row(rows, S, segment_of(rows, S, g % rows) + 1);
+        end = b * rows + segment_row(rows, S, adaopt__af_segment_of(rows, S, g % rows) + 1);
     } else {
         size_t j = b * elems / ADAOPT_CHUNK_ELEMS;
         end = ((j + 1) * ADAOPT_CHUNK_ELEMS + elems - 1) / elems * rows;
@@ -505,7 +505,7 @@ static void factored_pass1(const adaopt_optimizer *opt, const af_tensor_step *ts
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && k1 - k0 > 1)
 #endif
             for (long k = k0; k < k1; k++) {
-                double *part = parts + segment_of(R, S, ur[k] % R) * (C + 1);
+                double *part = parts + adaopt__af_segment_of(R, S, ur[k] % R) * (C + 1);
                 memset(part, 0, (C + 1) * sizeof *part);
                 sums[2 * k] = 0.0;
                 rows_pass(ts, ur[k], ur[k + 1], part, &sums[2 * k]);
@@ -620,7 +620,7 @@ int adaopt__adafactor_update(adaopt_optimizer *opt, void *const *params,
     for (size_t i = 0; i < opt->n_tensors; at += 2 * sum_slots(&opt->tensors[i]), i++) {
         const adaopt_tensor *t = &opt->tensors[i];
         memset(sums + at, 0, 2 * sum_slots(t) * sizeof *sums); /* (no gradient: zero sums) */
-        if (grads[i] != NULL && t->factored == 1) {
+        if (grads[i] != NULL && t->factored == 1 && t->af_units > 0) {
             af_tensor_step ts = tensor_step(opt, i, params[i], grads[i]);
             factored_pass1(opt, &ts, sums + at);
         }
@@ -651,8 +651,10 @@ int adaopt__adafactor_update(adaopt_optimizer *opt, void *const *params,
         if (grads[i] == NULL)
             continue;
         af_tensor_step ts = tensor_step(opt, i, params[i], grads[i]);
-        if (opt->tensors[i].factored == 1)
+        if (opt->tensors[i].factored == 1 && opt->tensors[i].af_units > 0)
             factored_pass(opt, &ts, sums + at, 0);
+        else if (opt->tensors[i].factored == 1)
+            continue; /* (no elements) */
         else
             vector_pass(opt, &ts, sums + at, 0);
     }
@@ -682,8 +684,10 @@ int adaopt__adafactor_update(adaopt_optimizer *opt, void *const *params,
         t->af_scale = update_scale(opt->groups[t->group].hp, tensor_sums[2 * i],
                                    tensor_sums[2 * i + 1], t->storage_numel, ts.rho);
         ts.a.step = (float)-t->af_scale;
-        if (t->factored == 1)
+        if (t->factored == 1 && t->af_units > 0)
             factored_pass(opt, &ts, sums + at, 1);
+        else if (t->factored == 1)
+            continue;
         else
             vector_pass(opt, &ts, sums + at, 1);
     }

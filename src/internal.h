@@ -305,11 +305,13 @@ int adaopt__adafactor_update(adaopt_optimizer *opt, void *const *params,
 /* Makes room for a column accumulator per thread (best effort: without it, the first pass of
  * tensors of small matrices runs on fewer threads, with the same bits). */
 void adaopt__af_reserve_threads(adaopt_optimizer *opt);
-/* Its units (adafactor.c, "Units") for a rows x cols matrix shape: the segments of one matrix;
+/* Its units (adafactor.c, "Units") for a rows x cols matrix shape: the segments of one matrix
+ * and the segment of its row r;
  * the first row of the unit that holds row g (of the tensor's batch x rows); the end of the
  * unit that starts at row g, at most `limit`; how many units rows [g, g + n) hold (g a unit
  * start, g + n a unit end or the tensor's last row). */
 ADAOPT_INTERNAL_API size_t adaopt__af_segments(size_t rows, size_t cols);
+ADAOPT_INTERNAL_API size_t adaopt__af_segment_of(size_t rows, size_t segments, size_t r);
 ADAOPT_INTERNAL_API size_t adaopt__af_unit_start(size_t rows, size_t cols, size_t g);
 ADAOPT_INTERNAL_API size_t adaopt__af_unit_end(size_t rows, size_t cols, size_t g, size_t limit);
 ADAOPT_INTERNAL_API size_t adaopt__af_count_units(size_t rows, size_t cols, size_t g, size_t n);

@@ -45,12 +45,22 @@ struct adaopt_zero {
     uint64_t *tensor_off;             /* n_tensors + 1 flat offsets */
     uint64_t total, off, len;         /* this rank's shard */
     uint64_t max_len;                 /* the longest shard */
-    int aligned;                      /* shard boundaries at 8-bit block starts (1) or at
-                                         64K-element chunk starts of each tensor (2, LAMB) */
-    /* LAMB: the exchange of its chunk sums (lamb_exchange) */
+    int aligned;                      /* shard boundaries at 8-bit block starts (1), at
+                                         64K-element chunk starts of each tensor (2, LAMB), or
+                                         at Adafactor's unit starts (3; chunks in vectors) */
+    /* Adafactor: each tensor's matrix shape (rows 0: a vector), by adaopt_zero_set_shape */
+    size_t *fac_rows, *fac_cols;
+    /* LAMB and Adafactor: the exchange of their chunk (unit) sums (lamb_exchange) */
     int *chunk_counts, *chunk_displs; /* per rank: doubles of its chunk sums */
     uint64_t *chunk_off;              /* n_tensors + 1: each tensor's first chunk, globally */
     double *chunk_send, *chunk_all;
+    /* Adafactor: the matrices that shard boundaries cut (tensor, matrix), and the exchange of
+     * their segments' partial sums (af_exchange) */
+    size_t n_cuts;
+    size_t *cut_tensor;
+    uint64_t *cut_matrix;
+    int *edge_counts, *edge_displs;   /* per rank: doubles of its cut segments */
+    double *edge_send, *edge_all;
     size_t *piece_begin, *piece_len;  /* per tensor, within the tensor */
     uint64_t *shard_off, *shard_len;  /* every rank's shard */
     uint64_t round;                   /* elements per rank per collective round */
@@ -116,6 +126,10 @@ static adaopt_status agree_step(adaopt_zero *z, adaopt_status mine)
     crc = adaopt__crc32c(crc, &z->reduce_mode, sizeof z->reduce_mode);
     crc = adaopt__crc32c(crc, &z->round, sizeof z->round);
     crc = adaopt__crc32c(crc, &z->aligned, sizeof z->aligned);
+    if (z->fac_rows != NULL) { /* Adafactor's shapes, hence the layout */
+        crc = adaopt__crc32c(crc, z->fac_rows, z->n_tensors * sizeof *z->fac_rows);
+        crc = adaopt__crc32c(crc, z->fac_cols, z->n_tensors * sizeof *z->fac_cols);
+    }
     uint32_t local[4] = {(uint32_t)mine, mine != ADAOPT_OK ? (uint32_t)z->rank + 1 : 0, crc, ~crc};
     uint32_t most[4];
     if (MPI_Allreduce(local, most, 4, MPI_UINT32_T, MPI_MAX, z->comm) != MPI_SUCCESS)
@@ -159,7 +173,7 @@ static void piece_of(const adaopt_zero *z, size_t i, uint64_t off, uint64_t len,
  * r, so shards never overlap. */
 static uint64_t boundary(const adaopt_zero *z, uint64_t total, int world, int r, int aligned)
 {
-    uint64_t granule = aligned == 2 ? ADAOPT_CHUNK_ELEMS : ADAOPT__BLOCK;
+    uint64_t granule = aligned >= 2 ? ADAOPT_CHUNK_ELEMS : ADAOPT__BLOCK;
     uint64_t off;
     if (r >= world)
         return total;
@@ -175,6 +189,10 @@ static uint64_t boundary(const adaopt_zero *z, uint64_t total, int world, int r,
             hi = mid;
     }
     uint64_t a = z->tensor_off[lo];
+    if (aligned == 3 && z->fac_rows[lo] > 0) { /* an Adafactor matrix: its unit's first row */
+        size_t R = z->fac_rows[lo], C = z->fac_cols[lo];
+        return a + (uint64_t)adaopt__af_unit_start(R, C, (size_t)((off - a) / C)) * C;
+    }
     return a + (off - a) / granule * granule;
 }
 
@@ -191,17 +209,30 @@ static uint64_t chunks_of(uint64_t n)
     return n / ADAOPT_CHUNK_ELEMS + (n % ADAOPT_CHUNK_ELEMS != 0);
 }
 
-/* LAMB's norms across the shards.  The layout puts every shard boundary at a 64K-element chunk
- * start of its tensor, so each rank's pieces are whole chunks of the tensors, as one process
- * cuts them; gathered in rank order, the ranks' chunk sums are every tensor's chunks in order,
- * and each tensor's are added from the first as one process adds them: the same bits. */
+/* The sums a piece [begin, begin + count) of tensor i keeps: its chunks, or an Adafactor
+ * matrix's units (the layout puts every piece's ends on them). */
+static uint64_t units_of(const adaopt_zero *z, size_t i, uint64_t begin, uint64_t count)
+{
+    if (count > 0 && z->fac_rows != NULL && z->fac_rows[i] > 0)
+        return adaopt__af_count_units(z->fac_rows[i], z->fac_cols[i],
+                                      (size_t)(begin / z->fac_cols[i]),
+                                      (size_t)(count / z->fac_cols[i]));
+    return chunks_of(count);
+}
+
+/* LAMB's and Adafactor's norms across the shards.  The layout puts every shard boundary at a
+ * 64K-element chunk start (or Adafactor's unit start) of its tensor, so each rank's pieces are
+ * whole chunks (units) of the tensors, as one process cuts them; gathered in rank order, the
+ * ranks' sums are every tensor's chunks in order, and each tensor's are added from the first
+ * as one process adds them: the same bits. */
 static int lamb_exchange(void *ctx, const adaopt_optimizer *opt, const double *chunk_sums,
                          double *tensor_sums)
 {
     adaopt_zero *z = ctx;
     size_t n = 0, k = 0;
     for (size_t i = 0; i < opt->n_tensors; i++) {
-        size_t numel = opt->tensors[i].numel, pieces = numel ? (size_t)chunks_of(numel) : 1;
+        size_t numel = opt->tensors[i].numel;
+        size_t pieces = numel ? (size_t)units_of(z, i, z->piece_begin[i], numel) : 1;
         if (numel > 0)
             for (size_t j = 0; j < pieces; j++, n++) {
                 z->chunk_send[2 * n] = chunk_sums[2 * (k + j)];
@@ -221,6 +252,65 @@ static int lamb_exchange(void *ctx, const adaopt_optimizer *opt, const double *c
         }
         tensor_sums[2 * i] = sp;
         tensor_sums[2 * i + 1] = su;
+    }
+    return 0;
+}
+
+/* The segments [*lo, *hi) of cut matrix c that shard [off, off + len) holds: 0 if none. */
+static int segments_held(const adaopt_zero *z, size_t c, uint64_t off, uint64_t len, size_t *lo,
+                         size_t *hi)
+{
+    size_t i = z->cut_tensor[c], R = z->fac_rows[i], C = z->fac_cols[i];
+    uint64_t m0 = z->tensor_off[i] + z->cut_matrix[c] * R * C, m1 = m0 + (uint64_t)R * C;
+    uint64_t a = off > m0 ? off : m0, b = off + len < m1 ? off + len : m1;
+    if (b <= a)
+        return 0;
+    size_t S = adaopt__af_segments(R, C);
+    *lo = adaopt__af_segment_of(R, S, (size_t)((a - m0) / C));
+    *hi = adaopt__af_segment_of(R, S, (size_t)((b - m0) / C) - 1) + 1;
+    return 1;
+}
+
+/* This rank's edge of cut matrix c (its piece holds the matrix in part). */
+static double *edge_of_cut(const adaopt_zero *z, const adaopt_optimizer *opt, size_t c)
+{
+    const adaopt_tensor *t = &opt->tensors[z->cut_tensor[c]];
+    size_t R = t->fac_rows, C = t->fac_cols, S = adaopt__af_segments(R, C);
+    return t->af_edge + (z->cut_matrix[c] == t->fac_row0 / R ? 0 : S * (C + 1));
+}
+
+/* Adafactor's column sums across the shards.  A matrix that shard boundaries cut (at segment
+ * starts) has its segments on several ranks; each rank sends the partial sums of its segments
+ * of every cut matrix, and the ranks that hold part of one take the others' into its edge,
+ * where the step adds them in segment order as one process does: the same bits. */
+static int af_exchange(void *ctx, adaopt_optimizer *opt)
+{
+    adaopt_zero *z = ctx;
+    if (z->n_cuts == 0)
+        return 0;
+    size_t n = 0, lo, hi;
+    for (size_t c = 0; c < z->n_cuts; c++) {
+        if (!segments_held(z, c, z->off, z->len, &lo, &hi))
+            continue;
+        size_t c1 = z->fac_cols[z->cut_tensor[c]] + 1;
+        memcpy(z->edge_send + n, edge_of_cut(z, opt, c) + lo * c1, (hi - lo) * c1 * sizeof(double));
+        n += (hi - lo) * c1;
+    }
+    if ((int)n != z->edge_counts[z->rank] ||
+        MPI_Allgatherv(z->edge_send, (int)n, MPI_DOUBLE, z->edge_all, z->edge_counts,
+                       z->edge_displs, MPI_DOUBLE, z->comm) != MPI_SUCCESS)
+        return -1;
+    for (int q = 0; q < z->world; q++) {
+        size_t at = (size_t)z->edge_displs[q], mlo, mhi;
+        for (size_t c = 0; c < z->n_cuts; c++) {
+            if (!segments_held(z, c, z->shard_off[q], z->shard_len[q], &lo, &hi))
+                continue;
+            size_t c1 = z->fac_cols[z->cut_tensor[c]] + 1;
+            if (q != z->rank && segments_held(z, c, z->off, z->len, &mlo, &mhi))
+                memcpy(edge_of_cut(z, opt, c) + lo * c1, z->edge_all + at,
+                       (hi - lo) * c1 * sizeof(double));
+            at += (hi - lo) * c1;
+        }
     }
     return 0;
 }
@@ -257,9 +347,23 @@ static adaopt_status make_local(adaopt_zero *z, uint64_t off, uint64_t len, adao
         opt->tensors[i].noise_base = begin;
         opt->tensors[i].storage_numel = z->numels[i]; /* 8-bit or not: as the whole tensor */
     }
-    if (z->algorithm == ADAOPT_ALGO_LAMB) { /* its norms: every shard's chunks of a tensor */
-        opt->lamb_exchange = lamb_exchange;
+    if (z->algorithm == ADAOPT_ALGO_LAMB || z->algorithm == ADAOPT_ALGO_ADAFACTOR) {
+        opt->lamb_exchange = lamb_exchange; /* the norms: every shard's chunks of a tensor */
         opt->lamb_ctx = z;
+    }
+    if (z->algorithm == ADAOPT_ALGO_ADAFACTOR) { /* the matrices' pieces, and their edges */
+        opt->af_exchange = af_exchange;
+        for (size_t i = 0; i < z->n_tensors && st == ADAOPT_OK; i++) {
+            size_t count;
+            piece_of(z, i, off, len, &begin, &count);
+            if (count > 0 && z->fac_rows[i] > 0)
+                st = adaopt__af_set_piece(opt, i, z->fac_rows[i], z->fac_cols[i],
+                                          begin / z->fac_cols[i]);
+        }
+        if (st != ADAOPT_OK) {
+            adaopt_destroy(opt);
+            return st;
+        }
     }
     *out = opt;
     return ADAOPT_OK;
@@ -294,6 +398,14 @@ void adaopt_zero_destroy(adaopt_zero *z)
     free(z->chunk_off);
     free(z->chunk_send);
     free(z->chunk_all);
+    free(z->fac_rows);
+    free(z->fac_cols);
+    free(z->cut_tensor);
+    free(z->cut_matrix);
+    free(z->edge_counts);
+    free(z->edge_displs);
+    free(z->edge_send);
+    free(z->edge_all);
     free(z);
 }
 
@@ -329,9 +441,135 @@ static adaopt_status carry_settings(const adaopt_zero *z, const adaopt_optimizer
     return ADAOPT_OK;
 }
 
-/* The shard layout (balanced, or aligned to 8-bit blocks), its buffers and a fresh local
- * optimizer, which takes the hyperparameters, policy, seed, threads and ISA of the current one
- * if there is one.  All or nothing: on a failure z is unchanged.  No collective call. */
+/* The exchanges of LAMB's and Adafactor's sums for a layout (shard r: [off[r], off[r] +
+ * len[r])): buffers for every tensor's chunk (unit) sums, the matrices cut by a boundary, and
+ * buffers for their segments' partials.  In `p`, all allocated, or a status (z's message). */
+typedef struct exchange_plan {
+    double *chunk_send, *chunk_all, *edge_send, *edge_all;
+    size_t n_cuts;
+    size_t *cut_tensor;
+    uint64_t *cut_matrix;
+} exchange_plan;
+
+static void free_plan(exchange_plan *p)
+{
+    free(p->chunk_send);
+    free(p->chunk_all);
+    free(p->edge_send);
+    free(p->edge_all);
+    free(p->cut_tensor);
+    free(p->cut_matrix);
+}
+
+/* The tensor that holds flat element x < total (the last one starting at or before it). */
+static size_t tensor_at(const adaopt_zero *z, uint64_t x)
+{
+    size_t lo = 0, hi = z->n_tensors;
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (z->tensor_off[mid] <= x)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static adaopt_status plan_exchanges(adaopt_zero *z, const uint64_t *off, const uint64_t *len,
+                                    exchange_plan *p)
+{
+    memset(p, 0, sizeof *p);
+    if (z->chunk_counts == NULL)
+        return ADAOPT_OK; /* neither LAMB nor Adafactor */
+    uint64_t units = 0;
+    for (size_t i = 0; i < z->n_tensors; i++)
+        units += units_of(z, i, 0, z->numels[i]);
+    if (units > (uint64_t)INT_MAX / 2)
+        return fail(z, ADAOPT_ERR_SIZE, "%llu chunks of the norms are more than one collective "
+                    "moves", (unsigned long long)units);
+    p->chunk_send = malloc((size_t)(2 * units + 2) * sizeof *p->chunk_send);
+    p->chunk_all = malloc((size_t)(2 * units + 2) * sizeof *p->chunk_all);
+    p->cut_tensor = malloc((size_t)z->world * sizeof *p->cut_tensor);
+    p->cut_matrix = malloc((size_t)z->world * sizeof *p->cut_matrix);
+    if (!p->chunk_send || !p->chunk_all || !p->cut_tensor || !p->cut_matrix) {
+        free_plan(p);
+        return fail(z, ADAOPT_ERR_ALLOC, "out of memory for the exchange of the norms");
+    }
+    for (int r = 1; r < z->world && z->fac_rows != NULL; r++) { /* Adafactor's cut matrices */
+        if (off[r] >= z->total)
+            continue;
+        size_t i = tensor_at(z, off[r]);
+        uint64_t rc = (uint64_t)z->fac_rows[i] * z->fac_cols[i], x = off[r] - z->tensor_off[i];
+        if (rc == 0 || x % rc == 0)
+            continue;
+        if (p->n_cuts > 0 && p->cut_tensor[p->n_cuts - 1] == i &&
+            p->cut_matrix[p->n_cuts - 1] == x / rc)
+            continue;
+        p->cut_tensor[p->n_cuts] = i;
+        p->cut_matrix[p->n_cuts++] = x / rc;
+    }
+    uint64_t total = 0, most = 0;
+    for (size_t c = 0; c < p->n_cuts; c++) {
+        size_t i = p->cut_tensor[c];
+        total += (uint64_t)adaopt__af_segments(z->fac_rows[i], z->fac_cols[i]) *
+                 (z->fac_cols[i] + 1);
+    }
+    if (total > (uint64_t)INT_MAX) {
+        free_plan(p);
+        return fail(z, ADAOPT_ERR_SIZE, "the column sums of the %zu matrices that shard "
+                    "boundaries cut are %llu doubles, more than one collective moves", p->n_cuts,
+                    (unsigned long long)total);
+    }
+    if (p->n_cuts > 0) {
+        most = total; /* (a rank sends at most all of it) */
+        p->edge_send = malloc((size_t)most * sizeof *p->edge_send);
+        p->edge_all = malloc((size_t)total * sizeof *p->edge_all);
+        if (!p->edge_send || !p->edge_all) {
+            free_plan(p);
+            return fail(z, ADAOPT_ERR_ALLOC, "out of memory for the exchange of Adafactor's "
+                        "column sums");
+        }
+    }
+    (void)len;
+    return ADAOPT_OK;
+}
+
+/* The counts of each rank's part of the exchanges, for z's (new) layout. */
+static void count_exchanges(adaopt_zero *z)
+{
+    if (z->chunk_counts == NULL)
+        return;
+    z->chunk_off[0] = 0;
+    for (size_t i = 0; i < z->n_tensors; i++)
+        z->chunk_off[i + 1] = z->chunk_off[i] + units_of(z, i, 0, z->numels[i]);
+    int at = 0, edge_at = 0;
+    for (int r = 0; r < z->world; r++) {
+        uint64_t units = 0, edges = 0;
+        for (size_t i = 0; i < z->n_tensors; i++) {
+            size_t b, count;
+            piece_of(z, i, z->shard_off[r], z->shard_len[r], &b, &count);
+            units += units_of(z, i, b, count);
+        }
+        for (size_t c = 0; c < z->n_cuts; c++) {
+            size_t lo, hi;
+            if (segments_held(z, c, z->shard_off[r], z->shard_len[r], &lo, &hi))
+                edges += (hi - lo) * (z->fac_cols[z->cut_tensor[c]] + 1);
+        }
+        z->chunk_counts[r] = (int)(2 * units);
+        z->chunk_displs[r] = at;
+        at += (int)(2 * units);
+        if (z->edge_counts != NULL) {
+            z->edge_counts[r] = (int)edges;
+            z->edge_displs[r] = edge_at;
+            edge_at += (int)edges;
+        }
+    }
+}
+
+/* The shard layout (balanced, or aligned to 8-bit blocks, LAMB's chunks or Adafactor's units),
+ * its buffers and a fresh local optimizer, which takes the hyperparameters, policy, seed,
+ * threads and ISA of the current one if there is one.  All or nothing: on a failure z is
+ * unchanged (an ADAOPT_ERR_SIZE has its message).  No collective call. */
 static adaopt_status set_layout(adaopt_zero *z, int aligned)
 {
     size_t w = (size_t)z->world;
@@ -349,7 +587,11 @@ static adaopt_status set_layout(adaopt_zero *z, int aligned)
     float *recv = adaopt__alloc_state((size_t)(round * w));
     float *gshard = adaopt__alloc_state((size_t)my_len);
     adaopt_optimizer *local = NULL;
+    exchange_plan plan;
+    memset(&plan, 0, sizeof plan);
     adaopt_status st = send && recv && gshard ? ADAOPT_OK : ADAOPT_ERR_ALLOC;
+    if (st == ADAOPT_OK && (st = plan_exchanges(z, off, len, &plan)) != ADAOPT_OK)
+        memset(&plan, 0, sizeof plan);
     if (st == ADAOPT_OK)
         st = make_local(z, my_off, my_len, &local);
     if (st == ADAOPT_OK && z->local != NULL) { /* carry the settings over */
@@ -360,6 +602,7 @@ static adaopt_status set_layout(adaopt_zero *z, int aligned)
             st = adaopt_set_isa(local, adaopt_get_isa(z->local));
     }
     if (st != ADAOPT_OK) {
+        free_plan(&plan);
         adaopt_destroy(local);
         adaopt__free_state(send);
         adaopt__free_state(recv);
@@ -376,19 +619,18 @@ static adaopt_status set_layout(adaopt_zero *z, int aligned)
     z->round = z->round_capacity = round;
     for (size_t i = 0; i < z->n_tensors; i++)
         piece_of(z, i, z->off, z->len, &z->piece_begin[i], &z->piece_len[i]);
-    if (z->chunk_counts != NULL) { /* LAMB: each rank's chunks, in doubles (2 sums each) */
-        int at = 0;
-        for (int r = 0; r < z->world; r++) {
-            uint64_t chunks = 0;
-            for (size_t i = 0; i < z->n_tensors; i++) {
-                size_t b, count;
-                piece_of(z, i, z->shard_off[r], z->shard_len[r], &b, &count);
-                chunks += chunks_of(count);
-            }
-            z->chunk_counts[r] = (int)(2 * chunks);
-            z->chunk_displs[r] = at;
-            at += (int)(2 * chunks);
-        }
+    if (z->chunk_counts != NULL) { /* LAMB, Adafactor: the exchanges' buffers and counts */
+        exchange_plan old = {z->chunk_send, z->chunk_all, z->edge_send, z->edge_all, 0,
+                             z->cut_tensor, z->cut_matrix};
+        free_plan(&old);
+        z->chunk_send = plan.chunk_send;
+        z->chunk_all = plan.chunk_all;
+        z->edge_send = plan.edge_send;
+        z->edge_all = plan.edge_all;
+        z->n_cuts = plan.n_cuts;
+        z->cut_tensor = plan.cut_tensor;
+        z->cut_matrix = plan.cut_matrix;
+        count_exchanges(z);
     }
     adaopt__free_state(z->send);
     adaopt__free_state(z->recv);
@@ -444,9 +686,6 @@ adaopt_status adaopt_zero_create_typed(MPI_Comm comm, adaopt_algorithm algorithm
     size_t in_groups = 0;
     if (!adaopt__algorithm_valid(algorithm))
         st = fail(z, ADAOPT_ERR_ALGORITHM, "create: unknown algorithm %d", (int)algorithm);
-    else if (algorithm == ADAOPT_ALGO_ADAFACTOR)
-        st = fail(z, ADAOPT_ERR_CONFLICT, "create: adafactor is not sharded yet: its factored "
-                  "moments need whole rows and columns of each matrix on one rank");
     else if (adaopt_dtype_name(param_dtype) == NULL ||
              (grad_dtype != param_dtype && grad_dtype != ADAOPT_DTYPE_F32))
         st = fail(z, ADAOPT_ERR_VALUE, "create: parameters of type %d with gradients of type %d: "
@@ -496,30 +735,28 @@ adaopt_status adaopt_zero_create_typed(MPI_Comm comm, adaopt_algorithm algorithm
         for (size_t i = 0; i < n_tensors; i++)
             z->tensor_off[i + 1] = z->tensor_off[i] + numels[i];
         z->total = z->tensor_off[n_tensors];
-        if (algorithm == ADAOPT_ALGO_LAMB) { /* the chunk sums' exchange, sized once */
-            uint64_t total_chunks = 0;
+        if (algorithm == ADAOPT_ALGO_LAMB || algorithm == ADAOPT_ALGO_ADAFACTOR) {
+            /* the exchange of the chunk (unit) sums; the buffers come with each layout */
             z->chunk_off = malloc((n_tensors + 1) * sizeof *z->chunk_off);
             z->chunk_counts = malloc((size_t)z->world * sizeof *z->chunk_counts);
             z->chunk_displs = malloc((size_t)z->world * sizeof *z->chunk_displs);
-            if (z->chunk_off != NULL) {
-                z->chunk_off[0] = 0;
-                for (size_t i = 0; i < n_tensors; i++)
-                    z->chunk_off[i + 1] = z->chunk_off[i] + chunks_of(numels[i]);
-                total_chunks = z->chunk_off[n_tensors];
-            }
-            if (total_chunks > (uint64_t)INT_MAX / 2)
-                st = fail(z, ADAOPT_ERR_SIZE, "create: %llu chunks of LAMB's norms are more than "
-                          "one collective moves", (unsigned long long)total_chunks);
-            z->chunk_send = malloc((size_t)(2 * total_chunks + 2) * sizeof *z->chunk_send);
-            z->chunk_all = malloc((size_t)(2 * total_chunks + 2) * sizeof *z->chunk_all);
-            if (st == ADAOPT_OK && (!z->chunk_off || !z->chunk_counts || !z->chunk_displs ||
-                                    !z->chunk_send || !z->chunk_all))
+            if (!z->chunk_off || !z->chunk_counts || !z->chunk_displs)
+                st = fail(z, ADAOPT_ERR_ALLOC, "create: out of memory");
+        }
+        if (algorithm == ADAOPT_ALGO_ADAFACTOR) { /* vectors until shaped */
+            z->fac_rows = calloc(n_tensors, sizeof *z->fac_rows);
+            z->fac_cols = calloc(n_tensors, sizeof *z->fac_cols);
+            z->edge_counts = malloc((size_t)z->world * sizeof *z->edge_counts);
+            z->edge_displs = malloc((size_t)z->world * sizeof *z->edge_displs);
+            if (!z->fac_rows || !z->fac_cols || !z->edge_counts || !z->edge_displs)
                 st = fail(z, ADAOPT_ERR_ALLOC, "create: out of memory");
         }
     }
     if (st == ADAOPT_OK) {
-        st = set_layout(z, z->algorithm == ADAOPT_ALGO_LAMB ? 2 : 0);
-        if (st != ADAOPT_OK)
+        st = set_layout(z, z->algorithm == ADAOPT_ALGO_LAMB        ? 2
+                           : z->algorithm == ADAOPT_ALGO_ADAFACTOR ? 3
+                                                                   : 0);
+        if (st == ADAOPT_ERR_ALLOC)
             fail(z, st, "create: out of memory for the buffers or the shard's optimizer");
     }
     /* Do the ranks agree on the layout?  A CRC of it, gathered. */
@@ -569,6 +806,46 @@ adaopt_status adaopt_zero_set(adaopt_zero *z, size_t group, adaopt_option option
     st = adaopt_set(z->local, group, option, value);
     if (st != ADAOPT_OK)
         fail(z, st, "%s", adaopt_last_error(z->local));
+    return st;
+}
+
+adaopt_status adaopt_zero_set_shape(adaopt_zero *z, size_t tensor, const size_t *dims,
+                                   size_t ndim)
+{
+    if (z == NULL)
+        return ADAOPT_ERR_NULL;
+    if (tensor >= z->n_tensors)
+        return fail(z, ADAOPT_ERR_INDEX, "set_shape: tensor %zu out of range (%zu tensors)",
+                    tensor, z->n_tensors);
+    if (dims == NULL)
+        return fail(z, ADAOPT_ERR_NULL, "set_shape: dims must not be NULL");
+    if (ndim < 1 || ndim > 8)
+        return fail(z, ADAOPT_ERR_VALUE, "set_shape: %zu dimensions (1 to 8)", ndim);
+    size_t product = 1;
+    for (size_t k = 0; k < ndim; k++) {
+        if (dims[k] != 0 && product > SIZE_MAX / dims[k])
+            return fail(z, ADAOPT_ERR_SIZE, "set_shape: the dimensions overflow");
+        product *= dims[k];
+    }
+    if (product != z->numels[tensor])
+        return fail(z, ADAOPT_ERR_SIZE, "set_shape: the dimensions make %zu elements, tensor %zu "
+                    "has %zu", product, tensor, z->numels[tensor]);
+    if (z->algorithm != ADAOPT_ALGO_ADAFACTOR)
+        return ADAOPT_OK; /* (only Adafactor's state depends on the shape) */
+    if (adaopt_steps_taken(z->local) > 0)
+        return fail(z, ADAOPT_ERR_STATE, "set_shape: the shapes are set before the first step");
+    size_t rows = ndim >= 2 && product > 0 ? dims[ndim - 2] : 0;
+    size_t cols = ndim >= 2 && product > 0 ? dims[ndim - 1] : 0;
+    size_t old_rows = z->fac_rows[tensor], old_cols = z->fac_cols[tensor];
+    z->fac_rows[tensor] = rows;
+    z->fac_cols[tensor] = cols;
+    adaopt_status st = set_layout(z, 3);
+    if (st != ADAOPT_OK) {
+        z->fac_rows[tensor] = old_rows;
+        z->fac_cols[tensor] = old_cols;
+        if (st == ADAOPT_ERR_ALLOC)
+            fail(z, st, "set_shape: out of memory for the new layout");
+    }
     return st;
 }
 
@@ -1094,6 +1371,10 @@ static void put_layout(bytes *b, const adaopt_zero *z)
         put_u64(b, z->numels[i]);
     for (size_t g = 0; g < z->n_groups; g++)
         put_u64(b, z->group_sizes[g]);
+    for (size_t i = 0; z->fac_rows != NULL && i < z->n_tensors; i++) { /* Adafactor's shapes */
+        put_u64(b, z->fac_rows[i]);
+        put_u64(b, z->fac_cols[i]);
+    }
 }
 
 static int check_layout(reader *r, const adaopt_zero *z)
@@ -1106,6 +1387,9 @@ static int check_layout(reader *r, const adaopt_zero *z)
             return -1;
     for (size_t g = 0; g < z->n_groups; g++)
         if (get_u64(r, &v) || v != z->group_sizes[g])
+            return -1;
+    for (size_t i = 0; z->fac_rows != NULL && i < z->n_tensors; i++)
+        if (get_u64(r, &v) || v != z->fac_rows[i] || get_u64(r, &v) || v != z->fac_cols[i])
             return -1;
     return 0;
 }
@@ -1300,7 +1584,7 @@ static adaopt_status parse_manifest(adaopt_zero *z, const char *path, manifest *
             st = fail(z, ADAOPT_ERR_FORMAT, "load: the manifest %s is damaged (checksum)", path);
         else if (get_u32(&r, &version) || get_u32(&r, &m->world) || get_u32(&r, &m->algorithm) ||
                  get_u32(&r, &m->aligned) || get_u64(&r, &m->token) || get_u64(&r, &m->total) ||
-                 version != ZERO_FORMAT_VERSION || m->aligned > 2 || m->world == 0 ||
+                 version != ZERO_FORMAT_VERSION || m->aligned > 3 || m->world == 0 ||
                  m->world > (1u << 24))
             st = fail(z, ADAOPT_ERR_FORMAT, "load: the manifest %s has an unknown version or "
                       "a damaged head", path);
@@ -1414,7 +1698,26 @@ static adaopt_status take_shard(adaopt_zero *z, adaopt_optimizer *stg, const ada
         size_t lo = pb > qb ? pb : qb, hi = pb + pl < qb + ql ? pb + pl : qb + ql;
         adaopt_tensor *t = &stg->tensors[i];
         const adaopt_tensor *s = &old->tensors[i];
-        for (int k = 0; k < ADAOPT_MAX_SLOTS; k++) {
+        if (hi > lo) { /* the per-tensor scalars, the same in every piece of the tensor */
+            memcpy(t->lamb_norms, s->lamb_norms, sizeof t->lamb_norms);
+            t->af_scale = s->af_scale;
+        }
+        int factored = t->factored == 1 || s->factored == 1;
+        if (factored && pl > 0 && ql > 0) { /* Adafactor's matrices: rows, and columns */
+            if (t->factored != s->factored)
+                return fail(z, ADAOPT_ERR_FORMAT, "load: shards of different shapes");
+            size_t C = t->fac_cols, R = t->fac_rows;
+            for (int k = 0; k < 2; k++)
+                t->slot_ready[k] = s->slot_ready[k];
+            if (hi > lo) {
+                memcpy(t->slot[0] + (lo - pb) / C, s->slot[0] + (lo - qb) / C,
+                       (hi - lo) / C * sizeof(float));
+                for (size_t b = lo / C / R; b <= (hi - 1) / C / R; b++) /* (cut: the same) */
+                    memcpy(t->slot[1] + (b - t->fac_row0 / R) * C,
+                           s->slot[1] + (b - s->fac_row0 / R) * C, C * sizeof(float));
+            }
+        }
+        for (int k = 0; k < ADAOPT_MAX_SLOTS && !factored; k++) {
             if (!adaopt__has_slot(s, k))
                 continue;
             /* both from the same options: cannot differ (but an empty piece's is float32's) */
@@ -1423,7 +1726,8 @@ static adaopt_status take_shard(adaopt_zero *z, adaopt_optimizer *stg, const ada
             if (!adaopt__has_slot(t, k) && adaopt__alloc_slot(t, k, t->storage) != 0)
                 return fail(z, ADAOPT_ERR_ALLOC, "load: out of memory");
             t->slot_ready[k] = s->slot_ready[k];
-            if (hi <= lo)
+            if (hi <= lo || adaopt__slot_numel(t, k) != t->numel) /* (Adafactor's vectors: no
+                                                                     slot 1) */
                 continue;
             if (t->storage == ADAOPT_STORAGE_F32) { /* element ranges: float32, bf16 arrays */
                 memcpy(t->slot[k] + (lo - pb), s->slot[k] + (lo - qb), (hi - lo) * sizeof(float));

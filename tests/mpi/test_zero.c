@@ -775,6 +775,152 @@ static void lamb_typed_model(void)
                                             "state_storage=8bit, min_8bit_numel=300");
 }
 
+/* Adafactor with factored matrices: one matrix of 9 segments that shard boundaries cut (on 2-4
+ * ranks; on 4 one rank holds a middle part of it, cut on both sides), large matrices of one
+ * segment, small matrices grouped into units, a vector and an empty tensor.  The ranks exchange
+ * the cut matrices' column sums and every unit's norms; the parameters and every rank's row_var
+ * and col_var are the bits of one process, also after a sharded checkpoint is re-sharded onto
+ * one rank fewer. */
+enum { F_TENSORS = 6, F_TOTAL = 600000 + 230400 + 5000 + 120000 + 0 + 70400 };
+static const size_t F_NUMELS[F_TENSORS] = {600000, 230400, 5000, 120000, 0, 70400};
+static const size_t F_GROUPS[2] = {4, 2};
+static const size_t F_DIMS[F_TENSORS][3] = {{1, 2000, 300}, {3, 256, 300}, {5000, 0, 0},
+                                            {400, 10, 30}, {0, 7, 0}, {1100, 64, 0}};
+static const size_t F_NDIM[F_TENSORS] = {3, 3, 1, 3, 2, 2};
+
+/* Step s's gradients of the ranks [0, n): this rank's (me) into mine, their average into avg. */
+static void af_grads(int s, int n, int me, float *mine, float *avg)
+{
+    for (size_t j = 0; j < F_TOTAL; j++) {
+        float sum = lamb_grad(s, 0, j);
+        for (int r = 1; r < n; r++)
+            sum = sum + lamb_grad(s, r, j);
+        avg[j] = sum / (float)n;
+        mine[j] = lamb_grad(s, me, j);
+    }
+}
+
+static adaopt_zero *af_zero(MPI_Comm comm, const char *what)
+{
+    adaopt_zero *z;
+    char msg[256];
+    if (adaopt_zero_create(comm, ADAOPT_ALGO_ADAFACTOR, F_NUMELS, F_TENSORS, F_GROUPS, 2, &z, msg,
+                           sizeof msg) != ADAOPT_OK) {
+        CHECK(0, "adafactor %s: create: %s", what, msg);
+        return NULL;
+    }
+    for (size_t i = 0; i < F_TENSORS; i++)
+        CHECK(adaopt_zero_set_shape(z, i, F_DIMS[i], F_NDIM[i]) == ADAOPT_OK, "adafactor: "
+              "set_shape %zu: %s", i, adaopt_zero_last_error(z));
+    for (size_t g = 0; g < 2; g++) {
+        CHECK(adaopt_zero_set(z, g, ADAOPT_WEIGHT_DECAY, 0.01) == ADAOPT_OK, "adafactor: set");
+        CHECK(adaopt_zero_set(z, g, ADAOPT_BETA2_DECAY, -0.6) == ADAOPT_OK, "adafactor: set");
+    }
+    adaopt_zero_set_threads(z, 2);
+    return z;
+}
+
+static void af_compare(const adaopt_zero *z, const adaopt_optimizer *ref, const char *what)
+{
+    const adaopt_optimizer *local = adaopt_zero_local(z);
+    uint64_t off, len;
+    adaopt_zero_shard(z, &off, &len);
+    size_t t_off = 0;
+    for (size_t i = 0; i < F_TENSORS; t_off += F_NUMELS[i], i++) {
+        size_t begin = off > t_off ? (size_t)(off - t_off) : 0;
+        const float *zs, *rs;
+        size_t n, rn;
+        if (F_NDIM[i] < 2 || F_NUMELS[i] == 0) {
+            if (adaopt_state(local, i, ADAOPT_STATE_VARIANCE, &zs, &n) == ADAOPT_OK && n > 0) {
+                CHECK(adaopt_state(ref, i, ADAOPT_STATE_VARIANCE, &rs, NULL) == ADAOPT_OK, "ref");
+                CHECK(memcmp(zs, rs + begin, n * 4) == 0, "adafactor %s: tensor %zu's variance "
+                      "differs", what, i);
+            }
+            continue;
+        }
+        size_t R = F_DIMS[i][F_NDIM[i] - 2], C = F_DIMS[i][F_NDIM[i] - 1];
+        if (adaopt_state(local, i, ADAOPT_STATE_ROW_VAR, &zs, &n) != ADAOPT_OK || n == 0)
+            continue; /* (no piece of it here) */
+        CHECK(adaopt_state(ref, i, ADAOPT_STATE_ROW_VAR, &rs, &rn) == ADAOPT_OK &&
+              begin / C + n <= rn && memcmp(zs, rs + begin / C, n * 4) == 0,
+              "adafactor %s: tensor %zu's row_var differs", what, i);
+        CHECK(adaopt_state(local, i, ADAOPT_STATE_COL_VAR, &zs, &n) == ADAOPT_OK &&
+              adaopt_state(ref, i, ADAOPT_STATE_COL_VAR, &rs, &rn) == ADAOPT_OK &&
+              begin / C / R * C + n <= rn && memcmp(zs, rs + begin / C / R * C, n * 4) == 0,
+              "adafactor %s: tensor %zu's col_var differs", what, i);
+    }
+}
+
+static void adafactor_model(void)
+{
+    adaopt_zero *z = af_zero(MPI_COMM_WORLD, "");
+    adaopt_optimizer *ref;
+    size_t group;
+    if (z == NULL)
+        return;
+    CHECK(adaopt_create(ADAOPT_ALGO_ADAFACTOR, &ref) == ADAOPT_OK &&
+          adaopt_add_group(ref, F_NUMELS, 4, &group) == ADAOPT_OK &&
+          adaopt_add_group(ref, F_NUMELS + 4, 2, &group) == ADAOPT_OK &&
+          adaopt_set_options(ref, ADAOPT_ALL_GROUPS, "weight_decay=0.01, beta2_decay=-0.6") ==
+              ADAOPT_OK, "adafactor: reference");
+    for (size_t i = 0; i < F_TENSORS; i++)
+        CHECK(adaopt_set_shape(ref, i, F_DIMS[i], F_NDIM[i]) == ADAOPT_OK, "ref shape");
+    static float zp[F_TOTAL], rp[F_TOTAL], mine[F_TOTAL], avg[F_TOTAL];
+    for (size_t j = 0; j < F_TOTAL; j++)
+        zp[j] = rp[j] = (float)((int)(j % 17) - 8) * 0.125f;
+    float *zparams[F_TENSORS], *rparams[F_TENSORS];
+    const float *zgrads[F_TENSORS], *rgrads[F_TENSORS];
+    for (size_t i = 0, at = 0; i < F_TENSORS; at += F_NUMELS[i], i++) {
+        zparams[i] = zp + at;
+        rparams[i] = rp + at;
+        zgrads[i] = mine + at;
+        rgrads[i] = avg + at;
+    }
+    /* 4 steps on every rank, a checkpoint, 4 more on one rank fewer */
+    for (int s = 0; s < 4; s++) {
+        af_grads(s, world, rank, mine, avg);
+        CHECK(adaopt_zero_step(z, zparams, zgrads, F_TENSORS) == ADAOPT_OK, "adafactor: step: %s",
+              adaopt_zero_last_error(z));
+        CHECK(adaopt_step(ref, rparams, rgrads, F_TENSORS) == ADAOPT_OK, "adafactor: ref step");
+    }
+    CHECK(memcmp(zp, rp, sizeof zp) == 0, "adafactor: the parameters differ from one process's");
+    af_compare(z, ref, "");
+    size_t dims[2] = {F_TOTAL, 1};
+    CHECK(adaopt_zero_set_shape(z, 0, F_DIMS[0], 3) == ADAOPT_ERR_STATE &&
+          adaopt_zero_set_shape(z, 1, dims, 2) == ADAOPT_ERR_SIZE, "adafactor: set_shape "
+          "after a step, or of the wrong size, is refused");
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/adaopt-adafactor-zero-%d.ckpt", world);
+    CHECK(adaopt_zero_save(z, path) == ADAOPT_OK, "adafactor: save: %s",
+          adaopt_zero_last_error(z));
+    adaopt_zero_destroy(z);
+    int fewer = world > 1 ? world - 1 : 1;
+    MPI_Comm sub;
+    MPI_Comm_split(MPI_COMM_WORLD, rank < fewer ? 0 : MPI_UNDEFINED, rank, &sub);
+    if (sub != MPI_COMM_NULL) {
+        z = af_zero(sub, "re-sharded");
+        CHECK(z != NULL && adaopt_zero_load(z, path) == ADAOPT_OK, "adafactor: load on %d "
+              "ranks: %s", fewer, z ? adaopt_zero_last_error(z) : "");
+        for (int s = 4; s < 8 && z != NULL; s++) {
+            af_grads(s, fewer, rank, mine, avg);
+            CHECK(adaopt_zero_step(z, zparams, zgrads, F_TENSORS) == ADAOPT_OK,
+                  "adafactor: step: %s", adaopt_zero_last_error(z));
+            CHECK(adaopt_step(ref, rparams, rgrads, F_TENSORS) == ADAOPT_OK, "ref step");
+        }
+        CHECK(memcmp(zp, rp, sizeof zp) == 0, "adafactor: the parameters differ from one "
+              "process's after the re-sharded checkpoint");
+        if (z != NULL)
+            af_compare(z, ref, "re-sharded");
+        adaopt_zero_destroy(z);
+        MPI_Comm_free(&sub);
+    }
+    if (rank == 0)
+        printf("  adafactor, cut matrices       %d ranks: bit-identical to one process, through a "
+               "checkpoint re-sharded onto %d\n", world, fewer);
+    adaopt_destroy(ref);
+    MPI_Barrier(MPI_COMM_WORLD);
+}
+
 static void huge_model(void)
 {
     size_t numels[3] = {(size_t)1 << 31, (size_t)1 << 31, (size_t)1 << 31}, groups[1] = {3};
@@ -827,6 +973,7 @@ int main(int argc, char **argv)
     eight_bit_model();
     lamb_model();
     lamb_typed_model();
+    adafactor_model();
     int total;
     MPI_Allreduce(&failures, &total, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
     if (rank == 0)

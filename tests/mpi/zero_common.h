@@ -79,6 +79,9 @@ static const config CONFIGS[] = {
     {"adamw-schedulefree", ADAOPT_ALGO_ADAMW_SCHEDULE_FREE, {{ADAOPT_LR, 0.01}, {ADAOPT_WEIGHT_DECAY, 0.01}, {ADAOPT_WARMUP_STEPS, 20}, {ADAOPT_R, 0.5}}, 0, 0, 0, 0, 0},
     {"lamb", ADAOPT_ALGO_LAMB, {{ADAOPT_LR, 0.01}, {ADAOPT_WEIGHT_DECAY, 0.01}}, 0, 0, 0, 0, 0},
     {"lamb-clip-pieces-5", ADAOPT_ALGO_LAMB, {{ADAOPT_LR, 0.01}, {ADAOPT_WEIGHT_DECOUPLE, 0}, {ADAOPT_WEIGHT_DECAY, 0.01}}, 1.0, 2.0, 0, 0, 5},
+    /* (its tensors unshaped: vectors; test_zero.c's adafactor_model has matrices) */
+    {"adafactor", ADAOPT_ALGO_ADAFACTOR, {{ADAOPT_LR, 0.01}, {ADAOPT_WEIGHT_DECAY, 0.01}}, 0, 0, 0, 0, 0},
+    {"adafactor-clip-pieces-5", ADAOPT_ALGO_ADAFACTOR, {{ADAOPT_LR, 0.01}, {ADAOPT_D, 2}}, 1.0, 2.0, 0, 0, 5},
 };
 enum { N_CONFIGS = sizeof CONFIGS / sizeof CONFIGS[0] };
 
