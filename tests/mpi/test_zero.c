@@ -921,6 +921,67 @@ static void adafactor_model(void)
     MPI_Barrier(MPI_COMM_WORLD);
 }
 
+/* Adafactor on bf16 parameters with stochastically rounded master weights, its matrices cut by
+ * the shard boundaries: the parameters and the master weights are one process's bits (each
+ * element's noise is drawn by its index in the whole tensor). */
+static void adafactor_typed_model(void)
+{
+    adaopt_zero *z;
+    char msg[256];
+    const char *name = "adafactor bf16 master_sr";
+    if (adaopt_zero_create_typed(MPI_COMM_WORLD, ADAOPT_ALGO_ADAFACTOR, F_NUMELS, F_TENSORS,
+                                 F_GROUPS, 2, ADAOPT_DTYPE_BF16, ADAOPT_DTYPE_F32, &z, msg,
+                                 sizeof msg) != ADAOPT_OK) {
+        CHECK(0, "%s: create: %s", name, msg);
+        return;
+    }
+    for (size_t i = 0; i < F_TENSORS; i++)
+        CHECK(adaopt_zero_set_shape(z, i, F_DIMS[i], F_NDIM[i]) == ADAOPT_OK, "shape");
+    adaopt_optimizer *ref = typed_reference(z, F_NUMELS, F_GROUPS, 2, ADAOPT_DTYPE_BF16,
+                                            "weight_decay=0.01, param_update=master_sr", name);
+    for (size_t i = 0; i < F_TENSORS; i++)
+        CHECK(adaopt_set_shape(ref, i, F_DIMS[i], F_NDIM[i]) == ADAOPT_OK, "ref shape");
+    CHECK(adaopt_set_rounding_seed(ref, 0) == ADAOPT_OK, "seed");
+    static uint16_t zp[F_TOTAL], rp[F_TOTAL];
+    static float mine[F_TOTAL], avg[F_TOTAL];
+    for (size_t j = 0; j < F_TOTAL; j++)
+        zp[j] = rp[j] = narrow16(ADAOPT_DTYPE_BF16, (float)((int)(j % 17) - 8) * 0.125f);
+    void *zparams[F_TENSORS], *rparams[F_TENSORS];
+    const void *zgrads[F_TENSORS], *rgrads[F_TENSORS];
+    for (size_t i = 0, at = 0; i < F_TENSORS; at += F_NUMELS[i], i++) {
+        zparams[i] = zp + at;
+        rparams[i] = rp + at;
+        zgrads[i] = mine + at;
+        rgrads[i] = avg + at;
+    }
+    for (int s = 0; s < 4; s++) {
+        af_grads(s, world, rank, mine, avg);
+        CHECK(adaopt_zero_step_typed(z, zparams, zgrads, F_TENSORS) == ADAOPT_OK,
+              "%s: step: %s", name, adaopt_zero_last_error(z));
+        CHECK(adaopt_step_typed(ref, rparams, rgrads, F_TENSORS) == ADAOPT_OK,
+              "%s: reference: %s", name, adaopt_last_error(ref));
+    }
+    CHECK(memcmp(zp, rp, sizeof zp) == 0, "%s: the parameters differ from one process's", name);
+    uint64_t off, len;
+    adaopt_zero_shard(z, &off, &len);
+    const adaopt_optimizer *local = adaopt_zero_local(z);
+    size_t t_off = 0;
+    for (size_t i = 0; i < F_TENSORS; t_off += F_NUMELS[i], i++) {
+        uint64_t begin = off > t_off ? off - t_off : 0;
+        const float *zs, *rs;
+        size_t n;
+        if (adaopt_state(local, i, ADAOPT_STATE_MASTER, &zs, &n) != ADAOPT_OK || n == 0)
+            continue;
+        CHECK(adaopt_state(ref, i, ADAOPT_STATE_MASTER, &rs, NULL) == ADAOPT_OK, "ref master");
+        CHECK(memcmp(zs, rs + begin, n * 4) == 0, "%s: tensor %zu's master differs", name, i);
+    }
+    af_compare(z, ref, "bf16");
+    if (rank == 0)
+        printf("  adafactor, bf16 master_sr     %d ranks: bit-identical to one process\n", world);
+    adaopt_zero_destroy(z);
+    adaopt_destroy(ref);
+}
+
 static void huge_model(void)
 {
     size_t numels[3] = {(size_t)1 << 31, (size_t)1 << 31, (size_t)1 << 31}, groups[1] = {3};
@@ -974,6 +1035,7 @@ int main(int argc, char **argv)
     lamb_model();
     lamb_typed_model();
     adafactor_model();
+    adafactor_typed_model();
     int total;
     MPI_Allreduce(&failures, &total, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
     if (rank == 0)
