@@ -92,7 +92,10 @@ int main(int argc, char **argv)
     adaopt_zero *z;
     if (adaopt_zero_create(MPI_COMM_WORLD, algorithm, MLP_NUMELS, MLP_TENSORS, group_sizes, 1, &z,
                            err, sizeof err) != ADAOPT_OK ||
-        adaopt_zero_set(z, 0, ADAOPT_LR, lr) != ADAOPT_OK) {
+        adaopt_zero_set(z, 0, ADAOPT_LR, lr) != ADAOPT_OK ||
+        /* the weight matrices' shapes (Adafactor factors them; others ignore them) */
+        adaopt_zero_set_shape(z, 0, (const size_t[]){MLP_HIDDEN, DIGITS_PIXELS}, 2) != ADAOPT_OK ||
+        adaopt_zero_set_shape(z, 2, (const size_t[]){DIGITS_CLASSES, MLP_HIDDEN}, 2) != ADAOPT_OK) {
         if (rank == 0)
             fprintf(stderr, "mpi-digits: %s\n", z ? adaopt_zero_last_error(z) : err);
         MPI_Finalize();
