@@ -121,7 +121,11 @@ static adaopt_status shape_tensor(adaopt_optimizer *opt, size_t ti, int factored
     shaped.af_unit_row = NULL;
     shaped.af_edge = NULL;
     memset(shaped.slot, 0, sizeof shaped.slot);
-    int failed = adaopt__alloc_slot(&shaped, 0, ADAOPT_STORAGE_F32) != 0 ||
+    memset(shaped.view, 0, sizeof shaped.view);
+    memset(shaped.packed, 0, sizeof shaped.packed);
+    memset(shaped.absmax, 0, sizeof shaped.absmax);
+    shaped.storage = adaopt__storage_for(&opt->groups[t->group], &shaped); /* (matrices: f32) */
+    int failed = adaopt__alloc_slot(&shaped, 0, shaped.storage) != 0 ||
                  (shaped.factored == 1 && adaopt__alloc_slot(&shaped, 1, ADAOPT_STORAGE_F32) != 0);
     size_t S = rows && cols ? adaopt__af_segments(rows, cols) : 1, need = 0;
     if (!failed && shaped.factored == 1 && n_rows > 0) {
@@ -169,8 +173,8 @@ static adaopt_status shape_tensor(adaopt_optimizer *opt, size_t ti, int factored
         }
     }
     if (failed) {
-        adaopt__free_state(shaped.slot[0]);
-        adaopt__free_state(shaped.slot[1]);
+        adaopt__drop_slot(&shaped, 0);
+        adaopt__drop_slot(&shaped, 1);
         free(shaped.af_unit_row);
         free(shaped.af_edge);
         return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "set_shape: out of memory for tensor %zu's "
@@ -574,6 +578,35 @@ static void factored_pass(const adaopt_optimizer *opt, const af_tensor_step *ts,
     }
 }
 
+/* Chunk [b, b + len) of a vector with packed (bf16 or 8-bit) variance, block by block: pass 2
+ * updates decoded copies and drops them, adding the squares of u into *u_sq; pass 3 remakes
+ * the same copies, stores them rounded and steps with the unrounded ones (LAMB's order). */
+static void packed_vector_chunk(const af_tensor_step *ts, size_t b, size_t len, double *u_sq,
+                                int apply)
+{
+    const adaopt_optimizer *opt = ts->io.opt;
+    const adaopt_af_fns *fn = &opt->kernels->adafactor;
+    adaopt_tensor *t = ts->io.t;
+    double acc[ADAOPT_LAMB_LANES] = {0};
+    float var[PIECE], u[PIECE], gbuf[PIECE], pbuf[PIECE];
+    for (size_t i = 0; i < len; i += PIECE) {
+        size_t n = len - i < PIECE ? len - i : PIECE, at = b + i;
+        const float *g = io_grad(&ts->io, at, n, gbuf);
+        adaopt__decode_block(opt, t, 0, at, n, var);
+        fn->vector_u(&ts->a, g, var, u, n);
+        if (!apply) {
+            adaopt__sumsq16(u, n, acc);
+            continue;
+        }
+        adaopt__encode_block(opt, t, 0, at, n, var);
+        float *p = io_param(&ts->io, at, n, pbuf);
+        fn->vector_apply(&ts->a, p, g, var, n);
+        io_store(&ts->io, p, at, n);
+    }
+    for (int j = 0; j < ADAOPT_LAMB_LANES && !apply; j++)
+        *u_sq += acc[j];
+}
+
 /* Pass 2 or 3 of a vector, in 64K-element chunks: variance = lerp(variance, g^2, w) in the pass
  * that sums p^2 and u^2 (sums[2 k], sums[2 k + 1]); then p moves. */
 static void vector_pass(const adaopt_optimizer *opt, const af_tensor_step *ts, double *sums,
@@ -582,6 +615,7 @@ static void vector_pass(const adaopt_optimizer *opt, const af_tensor_step *ts, d
     const adaopt_tensor *t = ts->io.t;
     size_t n = t->numel;
     float *var = t->slot[0];
+    int packed = t->storage != ADAOPT_STORAGE_F32;
     long chunks = (long)(n / ADAOPT_CHUNK_ELEMS + (n % ADAOPT_CHUNK_ELEMS != 0));
     int threads = (int)opt->threads;
     (void)threads;
@@ -592,7 +626,10 @@ static void vector_pass(const adaopt_optimizer *opt, const af_tensor_step *ts, d
         size_t b = (size_t)k * ADAOPT_CHUNK_ELEMS;
         size_t len = n - b < ADAOPT_CHUNK_ELEMS ? n - b : ADAOPT_CHUNK_ELEMS;
         if (apply) {
-            apply_blocks(&ts->io, &ts->a, b, NULL, var + b, len);
+            if (packed)
+                packed_vector_chunk(ts, b, len, NULL, 1);
+            else
+                apply_blocks(&ts->io, &ts->a, b, NULL, var + b, len);
             continue;
         }
         double acc[ADAOPT_LAMB_LANES] = {0}, sum = 0.0;
@@ -604,7 +641,12 @@ static void vector_pass(const adaopt_optimizer *opt, const af_tensor_step *ts, d
         for (int j = 0; j < ADAOPT_LAMB_LANES; j++)
             sum += acc[j];
         sums[2 * k] = sum;
-        sums[2 * k + 1] = sum_u_squares(&ts->io, &ts->a, b, NULL, var + b, len);
+        if (packed) {
+            sums[2 * k + 1] = 0.0;
+            packed_vector_chunk(ts, b, len, &sums[2 * k + 1], 0);
+        } else {
+            sums[2 * k + 1] = sum_u_squares(&ts->io, &ts->a, b, NULL, var + b, len);
+        }
     }
 }
 
@@ -696,13 +738,13 @@ int adaopt__adafactor_update(adaopt_optimizer *opt, void *const *params,
 
 /* The effective learning rate of Adafactor's last step: alpha / denom * rsqrt(var_estimate). */
 void adaopt__adafactor_effective_lr(const adaopt_optimizer *opt, const adaopt_tensor *t,
-                                    float *out)
+                                    const float *slot0, float *out)
 {
     const double *hp = opt->groups[t->group].hp;
     float eps1 = (float)hp[ADAOPT_EPS1], eps1_sq = (float)(hp[ADAOPT_EPS1] * hp[ADAOPT_EPS1]);
     if (t->factored != 1) {
         for (size_t i = 0; i < t->numel; i++) {
-            float var = t->slot[0][i] < eps1_sq ? eps1_sq : t->slot[0][i];
+            float var = slot0[i] < eps1_sq ? eps1_sq : slot0[i];
             out[i] = (float)(t->af_scale / sqrt((double)var));
         }
         return;

@@ -240,6 +240,12 @@ void adaopt__write_slot(const adaopt_optimizer *opt, adaopt_tensor *t, int k, co
 /* The float32 contents of slot k for a query: slot[k] itself, or view[k] decoded now (NULL when
  * out of memory). */
 const float *adaopt__slot_floats(const adaopt_optimizer *opt, adaopt_tensor *t, int k);
+/* Block [at, at + n) of packed slot k (bf16 or 8-bit; at a block start): decoded into out,
+ * encoded from in. */
+void adaopt__decode_block(const adaopt_optimizer *opt, const adaopt_tensor *t, int k, size_t at,
+                          size_t n, float *out);
+void adaopt__encode_block(const adaopt_optimizer *opt, adaopt_tensor *t, int k, size_t at,
+                          size_t n, const float *in);
 /* Makes the 8-bit quantizers if a group needs them: 0, or -1 (out of memory). */
 int adaopt__ensure_qtables(adaopt_optimizer *opt);
 /* Elements [begin, end) of tensor i in the staged path: converts each block of 256 elements to
@@ -320,9 +326,9 @@ ADAOPT_INTERNAL_API size_t adaopt__af_count_units(size_t rows, size_t cols, size
  * holds in part.  Before any step; all or nothing. */
 ADAOPT_INTERNAL_API adaopt_status adaopt__af_set_piece(adaopt_optimizer *opt, size_t i,
                                                        size_t rows, size_t cols, size_t row0);
-/* Its effective learning rate, into out[0 .. t->numel). */
+/* Its effective learning rate, into out[0 .. t->numel), from slot 0 as float32 (decoded). */
 void adaopt__adafactor_effective_lr(const adaopt_optimizer *opt, const adaopt_tensor *t,
-                                    float *out);
+                                    const float *slot0, float *out);
 
 /* Option table (options.c). */
 ADAOPT_INTERNAL_API int adaopt__algorithm_valid(adaopt_algorithm algorithm);

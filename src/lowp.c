@@ -31,6 +31,8 @@ int adaopt__storage_for(const adaopt_group *g, const adaopt_tensor *t)
     int storage = (int)g->hp[ADAOPT_STATE_STORAGE];
     if (storage == ADAOPT_STORAGE_8BIT && (double)t->storage_numel < g->hp[ADAOPT_MIN_8BIT_NUMEL])
         return ADAOPT_STORAGE_F32; /* small tensors: float32, as bitsandbytes */
+    if (t->factored == 1)
+        return ADAOPT_STORAGE_F32; /* Adafactor's factored moments: rows + cols floats */
     return t->numel == 0 ? ADAOPT_STORAGE_F32 : storage;
 }
 
@@ -165,6 +167,18 @@ static void encode_block(const adaopt_optimizer *opt, const adaopt_tensor *t, in
     int is_signed = adaopt__slot_is_signed(opt->algorithm, k);
     t->absmax[k][at / ADAOPT__BLOCK] = opt->kernels->lowp.encode8(
         &opt->qtables[is_signed ? 0 : 1], is_signed, in, n, (uint8_t *)t->packed[k] + at);
+}
+
+void adaopt__decode_block(const adaopt_optimizer *opt, const adaopt_tensor *t, int k, size_t at,
+                          size_t n, float *out)
+{
+    decode_block(opt, t, k, at, n, out);
+}
+
+void adaopt__encode_block(const adaopt_optimizer *opt, adaopt_tensor *t, int k, size_t at,
+                          size_t n, const float *in)
+{
+    encode_block(opt, t, k, at, n, in);
 }
 
 void adaopt__read_slot(const adaopt_optimizer *opt, const adaopt_tensor *t, int k, float *out)

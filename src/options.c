@@ -208,11 +208,6 @@ adaopt_status adaopt__check_value(adaopt_optimizer *opt, adaopt_algorithm algori
     if (!isfinite(value))
         return adaopt__fail(opt, ADAOPT_ERR_VALUE, "%s must be finite (got %g)", info->name,
                             value);
-    if (algorithm == ADAOPT_ALGO_ADAFACTOR && option == ADAOPT_STATE_STORAGE &&
-        value != ADAOPT_STORAGE_F32)
-        return adaopt__fail(opt, ADAOPT_ERR_VALUE,
-                            "adafactor keeps float32 state (got state_storage %g): its factored "
-                            "moments are a few KiB; its vectors' are not staged yet", value);
     if (algorithm == ADAOPT_ALGO_ADAMW_SCHEDULE_FREE) {
         if (option == ADAOPT_BETA1 && value == 0.0)
             return adaopt__fail(opt, ADAOPT_ERR_VALUE,

@@ -178,7 +178,10 @@ adaopt_status adaopt_effective_lr(const adaopt_optimizer *opt, size_t tensor, fl
                             "effective_lr: tensor %zu has not taken a step yet", tensor);
     const double *hp = opt->groups[t->group].hp;
     if (opt->algorithm == ADAOPT_ALGO_ADAFACTOR) {
-        adaopt__adafactor_effective_lr(opt, t, out);
+        const float *var = adaopt__slot_floats(opt, &o->tensors[tensor], 0); /* (decoded) */
+        if (var == NULL)
+            return adaopt__fail(o, ADAOPT_ERR_ALLOC, "effective_lr: out of memory");
+        adaopt__adafactor_effective_lr(opt, t, var, out);
         return ADAOPT_OK;
     }
     /* NAdam: recompute the last step's scalars from P_{t-1} = P_t / mu_t. */

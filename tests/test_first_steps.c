@@ -618,9 +618,8 @@ static void adafactor_shapes(void **unused)
     adaopt_destroy(same);
     adaopt_destroy(other);
 
-    /* refusals: 8-bit state, the options' ranges (bf16/fp16 parameters: test_lowp) */
+    /* refusals: the options' ranges (bf16/fp16 parameters, packed state: test_lowp) */
     opt = one_tensor(ADAOPT_ALGO_ADAFACTOR, 4);
-    assert_int_equal(adaopt_set(opt, 0, ADAOPT_STATE_STORAGE, ADAOPT_STORAGE_8BIT), ADAOPT_ERR_VALUE);
     assert_int_equal(adaopt_set(opt, 0, ADAOPT_BETA2_DECAY, 0.5), ADAOPT_ERR_VALUE);
     assert_int_equal(adaopt_set(opt, 0, ADAOPT_D, 0.5), ADAOPT_ERR_VALUE);
     assert_int_equal(adaopt_set(opt, 0, ADAOPT_EPS, 1e-8), ADAOPT_ERR_OPTION);

@@ -217,8 +217,10 @@ static void compare_with_reference(const recipe *r, const mode *m, const char *w
         for (int k = 0; k < 2; k++) {
             size_t at = k == 0 ? 0 : N0, n = NUMELS[k];
             int stored8 = m->storage == ADAOPT_STORAGE_8BIT && (int)n >= m->min_8bit;
-            for (int kind = ADAOPT_STATE_MOMENTUM_BUFFER; kind <= ADAOPT_STATE_EXP_INF; kind++) {
+            for (int kind = ADAOPT_STATE_MOMENTUM_BUFFER; kind <= ADAOPT_STATE_EXP_INF + 1; kind++) {
                 const float *v;
+                if (kind == ADAOPT_STATE_EXP_INF + 1) /* and Adafactor's (a vector's) */
+                    kind = ADAOPT_STATE_VARIANCE;
                 if (adaopt_state(ref, (size_t)k, (adaopt_state_kind)kind, &v, NULL) != ADAOPT_OK)
                     continue;
                 memcpy(scratch, v, n * 4);
@@ -295,13 +297,11 @@ static const char *const MODE_NAMES[] = {
     "bf16 SR, 8-bit state (small tensors too)", "bf16 master, 8-bit state", "fp16 nearest, bf16 state"};
 enum { N_MODES = sizeof MODES / sizeof MODES[0] };
 
-/* Schedule-Free and Adafactor keep float32 state (z is a copy of the weights; Adafactor's
- * moments are factored): they refuse the others. */
+/* Schedule-Free keeps float32 state (z is a copy of the weights): it refuses the others.
+ * (Adafactor's recipe is a vector, whose variance takes every storage.) */
 static int recipe_takes(const recipe *r, const mode *m)
 {
-    return (r->algorithm != ADAOPT_ALGO_ADAMW_SCHEDULE_FREE &&
-            r->algorithm != ADAOPT_ALGO_ADAFACTOR) ||
-           m->storage == ADAOPT_STORAGE_F32;
+    return r->algorithm != ADAOPT_ALGO_ADAMW_SCHEDULE_FREE || m->storage == ADAOPT_STORAGE_F32;
 }
 
 static void every_mode_equals_its_reference(void **unused)
@@ -366,7 +366,8 @@ static void master_weights_are_the_float32_path(void **unused)
 }
 
 /* Adafactor on a factored bf16 matrix (2 x 600 x 250: threads too) with master weights: the
- * master is the float32 run's parameters, bit for bit, and the bf16 parameters their rounding. */
+ * master is the float32 run's parameters, bit for bit, and the bf16 parameters their rounding;
+ * the factored moments stay float32 whatever state_storage says. */
 static void adafactor_factored_master(void **unused)
 {
     (void)unused;
@@ -382,8 +383,11 @@ static void adafactor_factored_master(void **unused)
     assert_int_equal(adaopt_add_group(plain, &n, 1, &group), ADAOPT_OK);
     assert_int_equal(adaopt_set_shape(typed, 0, dims, 3), ADAOPT_OK);
     assert_int_equal(adaopt_set_shape(plain, 0, dims, 3), ADAOPT_OK);
-    assert_int_equal(adaopt_set_options(typed, 0, "lr=0.01, weight_decay=0.1"), ADAOPT_OK);
+    /* 8-bit state asked for: the factored moments stay float32 (rows + cols floats each) */
+    assert_int_equal(adaopt_set_options(typed, 0, "lr=0.01, weight_decay=0.1, "
+                                                  "state_storage=8bit, min_8bit_numel=0"), ADAOPT_OK);
     assert_int_equal(adaopt_set_options(plain, 0, "lr=0.01, weight_decay=0.1"), ADAOPT_OK);
+    assert_int_equal(adaopt_state_bytes(typed), (2 * 600 + 2 * 250) * 4 + N * 4); /* + master */
     assert_int_equal(adaopt_set_threads(typed, 2), ADAOPT_OK);
     for (size_t i = 0; i < N; i++) {
         p16[i] = adaopt__f32_to_bf16(value_at(5, i, 2.0f));
