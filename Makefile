@@ -74,6 +74,11 @@ bench-mpi: build
 	@echo "| ranks | elements | state per rank | sent per rank per step | ZeRO step | one-process step | ratio |"
 	@echo "|--:|--:|--:|--:|--:|--:|--:|"
 	@for n in 1 2 4; do $(MPIRUN) -np $$n ./build/zero-bench --elems 8388608 || exit 1; done
+	@echo
+	@echo "Adafactor, one 4096 x 4096 matrix (factored; cut between the ranks, which exchange its column sums):"
+	@echo "| ranks | elements | state per rank | sent per rank per step | ZeRO step | one-process step | ratio |"
+	@echo "|--:|--:|--:|--:|--:|--:|--:|"
+	@for n in 1 2 4; do $(MPIRUN) -np $$n ./build/zero-bench --algorithm adafactor --elems 16777216 --cols 4096 || exit 1; done
 
 test: test-gcc test-clang test-asan test-asan-clang test-valgrind test-fuzz test-web test-python
 	@echo "make test: all suites passed"

@@ -1,13 +1,14 @@
 /*
  * zero_bench.c -- ZeRO-1 step time and memory per rank, run under mpirun -np N:
  *
- *   mpirun -np N zero-bench [--elems E] [--reps R] [--algorithm NAME]
+ *   mpirun -np N zero-bench [--elems E] [--reps R] [--algorithm NAME] [--cols C]
  *
  * Prints (rank 0) one line: ranks, elements, optimizer-state bytes on each rank, bytes each rank
  * sends per step (reduce-scatter + all-gather: 2 x 4 bytes x E x (N-1)/N), the median step time
  * over R steps, and the same algorithm's plain adaopt_step over all E elements on one process,
  * measured in the same run.  `make bench-mpi` runs it for N = 1, 2, 4 and prints the state
- * memory table for N = 1, 2, 4, 8.  On one machine the "network" is shared memory and the ranks
+ * memory table for N = 1, 2, 4, 8.  --cols C makes the tensor an (E / C) x C matrix (Adafactor
+ * factors it, and under ZeRO the ranks that share it exchange its column sums).  On one machine the "network" is shared memory and the ranks
  * share its cores and memory bandwidth, so this shows the overhead of the exchange, not the
  * scaling of a cluster (docs/ZERO.md works out the network case).  Nothing is asserted.
  */
@@ -101,6 +102,7 @@ int main(int argc, char **argv)
     int reps = 15;
     adaopt_algorithm algorithm = ADAOPT_ALGO_ADAM;
     int table = 0;
+    size_t cols = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--elems") && i + 1 < argc) {
             n = (size_t)strtoull(argv[++i], NULL, 10);
@@ -113,19 +115,22 @@ int main(int argc, char **argv)
                 MPI_Finalize();
                 return 2;
             }
+        } else if (!strcmp(argv[i], "--cols") && i + 1 < argc) {
+            cols = (size_t)strtoull(argv[++i], NULL, 10);
         } else if (!strcmp(argv[i], "--memory-table")) {
             table = 1;
         } else {
             if (rank == 0)
                 fprintf(stderr, "usage: zero-bench [--elems E] [--reps R] [--algorithm NAME] "
-                        "[--memory-table]\n");
+                        "[--cols C] [--memory-table]\n");
             MPI_Finalize();
             return 2;
         }
     }
-    if (n == 0 || reps < 1 || reps > MAX_REPS) {
+    if (n == 0 || reps < 1 || reps > MAX_REPS || (cols > 0 && n % cols != 0)) {
         if (rank == 0)
-            fprintf(stderr, "zero-bench: need --elems > 0 and --reps in 1..%d\n", MAX_REPS);
+            fprintf(stderr, "zero-bench: need --elems > 0, --reps in 1..%d and --cols dividing "
+                    "--elems\n", MAX_REPS);
         MPI_Finalize();
         return 2;
     }
@@ -186,6 +191,8 @@ int main(int argc, char **argv)
         size_t group;
         adaopt_create(algorithm, &opt);
         adaopt_add_group(opt, &n, 1, &group);
+        if (cols > 0)
+            adaopt_set_shape(opt, 0, (const size_t[]){n / cols, cols}, 2);
         adaopt_set(opt, group, ADAOPT_LR, 1e-6);
         adaopt_set_threads(opt, 1);
         adaopt_step(opt, params, grads, 1);
@@ -206,6 +213,12 @@ int main(int argc, char **argv)
         ADAOPT_OK) {
         if (rank == 0)
             fprintf(stderr, "zero-bench: %s\n", msg);
+        MPI_Finalize();
+        return 1;
+    }
+    if (cols > 0 && adaopt_zero_set_shape(z, 0, (const size_t[]){n / cols, cols}, 2) != ADAOPT_OK) {
+        if (rank == 0)
+            fprintf(stderr, "zero-bench: %s\n", adaopt_zero_last_error(z));
         MPI_Finalize();
         return 1;
     }
