@@ -168,6 +168,20 @@ static void piece_of(const adaopt_zero *z, size_t i, uint64_t off, uint64_t len,
     *count = hi > lo ? (size_t)(hi - lo) : 0;
 }
 
+/* The tensor that holds flat element x < total (the last one starting at or before it). */
+static size_t tensor_at(const adaopt_zero *z, uint64_t x)
+{
+    size_t lo = 0, hi = z->n_tensors;
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (z->tensor_off[mid] <= x)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 /* Shard r's first element: the balanced split's, moved down (aligned) to the start of the
  * 256-element block (aligned 1) or 64K-element chunk (2) of the tensor it falls in.  Monotone in
  * r, so shards never overlap. */
@@ -180,14 +194,7 @@ static uint64_t boundary(const adaopt_zero *z, uint64_t total, int world, int r,
     adaopt_zero_shard_range(total, world, r, &off, NULL);
     if (!aligned || off == 0 || off >= total)
         return off;
-    size_t lo = 0, hi = z->n_tensors; /* the last tensor starting at or before off */
-    while (hi - lo > 1) {
-        size_t mid = (lo + hi) / 2;
-        if (z->tensor_off[mid] <= off)
-            lo = mid;
-        else
-            hi = mid;
-    }
+    size_t lo = tensor_at(z, off);
     uint64_t a = z->tensor_off[lo];
     if (aligned == 3 && z->fac_rows[lo] > 0) { /* an Adafactor matrix: its unit's first row */
         size_t R = z->fac_rows[lo], C = z->fac_cols[lo];
@@ -459,20 +466,6 @@ static void free_plan(exchange_plan *p)
     free(p->edge_all);
     free(p->cut_tensor);
     free(p->cut_matrix);
-}
-
-/* The tensor that holds flat element x < total (the last one starting at or before it). */
-static size_t tensor_at(const adaopt_zero *z, uint64_t x)
-{
-    size_t lo = 0, hi = z->n_tensors;
-    while (hi - lo > 1) {
-        size_t mid = (lo + hi) / 2;
-        if (z->tensor_off[mid] <= x)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    return lo;
 }
 
 static adaopt_status plan_exchanges(adaopt_zero *z, const uint64_t *off, const uint64_t *len,
@@ -963,15 +956,7 @@ static void copy_flat(const adaopt_zero *z, void *const *tensors, size_t bytes, 
 {
     if (count == 0)
         return;
-    /* The tensor holding `begin`: binary search over the offsets. */
-    size_t lo = 0, hi = z->n_tensors;
-    while (hi - lo > 1) {
-        size_t mid = (lo + hi) / 2;
-        if (z->tensor_off[mid] <= begin)
-            lo = mid;
-        else
-            hi = mid;
-    }
+    size_t lo = tensor_at(z, begin);
     unsigned char *b8 = buf;
     for (size_t i = lo; i < z->n_tensors && count > 0; i++) {
         uint64_t a = z->tensor_off[i], b = z->tensor_off[i + 1];

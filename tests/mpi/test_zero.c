@@ -714,6 +714,25 @@ static void lamb_model(void)
     adaopt_destroy(ref);
 }
 
+/* Every piece's master weights on this rank equal one process's at the piece's place. */
+static void check_masters(const adaopt_zero *z, const adaopt_optimizer *ref, const size_t *numels,
+                          size_t n_tensors, const char *name)
+{
+    uint64_t off, len;
+    adaopt_zero_shard(z, &off, &len);
+    const adaopt_optimizer *local = adaopt_zero_local(z);
+    size_t t_off = 0;
+    for (size_t i = 0; i < n_tensors; t_off += numels[i], i++) {
+        uint64_t begin = off > t_off ? off - t_off : 0;
+        const float *zs, *rs;
+        size_t n;
+        if (adaopt_state(local, i, ADAOPT_STATE_MASTER, &zs, &n) != ADAOPT_OK || n == 0)
+            continue;
+        CHECK(adaopt_state(ref, i, ADAOPT_STATE_MASTER, &rs, NULL) == ADAOPT_OK, "ref master");
+        CHECK(memcmp(zs, rs + begin, n * 4) == 0, "%s: tensor %zu's master differs", name, i);
+    }
+}
+
 /* LAMB on bf16 parameters over shards (master weights, stochastically rounded; and no master,
  * with 8-bit state): the same bits as one process, parameters and master weights. */
 static void lamb_typed_case(const char *name, const char *options)
@@ -749,19 +768,7 @@ static void lamb_typed_case(const char *name, const char *options)
               "lamb bf16: reference: %s", adaopt_last_error(ref));
     }
     CHECK(memcmp(zp, rp, sizeof zp) == 0, "lamb bf16: the parameters differ from one process's");
-    uint64_t off, len;
-    adaopt_zero_shard(z, &off, &len);
-    const adaopt_optimizer *local = adaopt_zero_local(z);
-    size_t t_off = 0;
-    for (size_t i = 0; i < L_TENSORS; t_off += L_NUMELS[i], i++) {
-        uint64_t begin = off > t_off ? off - t_off : 0;
-        const float *zs, *rs;
-        size_t n;
-        if (adaopt_state(local, i, ADAOPT_STATE_MASTER, &zs, &n) != ADAOPT_OK || n == 0)
-            continue;
-        CHECK(adaopt_state(ref, i, ADAOPT_STATE_MASTER, &rs, NULL) == ADAOPT_OK, "ref master");
-        CHECK(memcmp(zs, rs + begin, n * 4) == 0, "lamb bf16: tensor %zu's master differs", i);
-    }
+    check_masters(z, ref, L_NUMELS, L_TENSORS, "lamb bf16");
     if (rank == 0)
         printf("  lamb, %-27s %d ranks: bit-identical to one process\n", name, world);
     adaopt_zero_destroy(z);
@@ -962,19 +969,7 @@ static void adafactor_typed_model(void)
               "%s: reference: %s", name, adaopt_last_error(ref));
     }
     CHECK(memcmp(zp, rp, sizeof zp) == 0, "%s: the parameters differ from one process's", name);
-    uint64_t off, len;
-    adaopt_zero_shard(z, &off, &len);
-    const adaopt_optimizer *local = adaopt_zero_local(z);
-    size_t t_off = 0;
-    for (size_t i = 0; i < F_TENSORS; t_off += F_NUMELS[i], i++) {
-        uint64_t begin = off > t_off ? off - t_off : 0;
-        const float *zs, *rs;
-        size_t n;
-        if (adaopt_state(local, i, ADAOPT_STATE_MASTER, &zs, &n) != ADAOPT_OK || n == 0)
-            continue;
-        CHECK(adaopt_state(ref, i, ADAOPT_STATE_MASTER, &rs, NULL) == ADAOPT_OK, "ref master");
-        CHECK(memcmp(zs, rs + begin, n * 4) == 0, "%s: tensor %zu's master differs", name, i);
-    }
+    check_masters(z, ref, F_NUMELS, F_TENSORS, name);
     af_compare(z, ref, "bf16");
     if (rank == 0)
         printf("  adafactor, bf16 master_sr     %d ranks: bit-identical to one process\n", world);
