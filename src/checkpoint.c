@@ -252,13 +252,14 @@ static void put_u16s(sink *s, const uint16_t *v, size_t n)
 
 static void put_slot(sink *s, const adaopt_tensor *t, int k)
 {
+    size_t n = adaopt__slot_numel(t, k); /* (numel, but for Adafactor's slots) */
     if (t->storage == ADAOPT_STORAGE_F32) {
-        put_floats(s, t->slot[k], adaopt__slot_numel(t, k));
+        put_floats(s, t->slot[k], n);
     } else if (t->storage == ADAOPT_STORAGE_BF16) {
-        put_u16s(s, t->packed[k], t->numel);
+        put_u16s(s, t->packed[k], n);
     } else {
-        put_floats(s, t->absmax[k], (size_t)blocks_of(t->numel));
-        put(s, t->packed[k], t->numel);
+        put_floats(s, t->absmax[k], (size_t)blocks_of(n));
+        put(s, t->packed[k], n);
     }
 }
 

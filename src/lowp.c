@@ -187,8 +187,9 @@ void adaopt__read_slot(const adaopt_optimizer *opt, const adaopt_tensor *t, int 
         memcpy(out, t->slot[k], adaopt__slot_numel(t, k) * sizeof *out);
         return;
     }
-    for (size_t at = 0; at < t->numel; at += ADAOPT__BLOCK) {
-        size_t n = t->numel - at < ADAOPT__BLOCK ? t->numel - at : ADAOPT__BLOCK;
+    size_t total = adaopt__slot_numel(t, k); /* (numel, but for Adafactor's slots) */
+    for (size_t at = 0; at < total; at += ADAOPT__BLOCK) {
+        size_t n = total - at < ADAOPT__BLOCK ? total - at : ADAOPT__BLOCK;
         decode_block(opt, t, k, at, n, out + at);
     }
 }
@@ -199,8 +200,9 @@ void adaopt__write_slot(const adaopt_optimizer *opt, adaopt_tensor *t, int k, co
         memcpy(t->slot[k], in, adaopt__slot_numel(t, k) * sizeof *in);
         return;
     }
-    for (size_t at = 0; at < t->numel; at += ADAOPT__BLOCK) {
-        size_t n = t->numel - at < ADAOPT__BLOCK ? t->numel - at : ADAOPT__BLOCK;
+    size_t total = adaopt__slot_numel(t, k); /* (numel, but for Adafactor's slots) */
+    for (size_t at = 0; at < total; at += ADAOPT__BLOCK) {
+        size_t n = total - at < ADAOPT__BLOCK ? total - at : ADAOPT__BLOCK;
         encode_block(opt, t, k, at, n, in + at);
     }
 }
@@ -215,8 +217,9 @@ void adaopt__fill_slot(const adaopt_optimizer *opt, adaopt_tensor *t, int k, flo
     float block[ADAOPT__BLOCK];
     for (int j = 0; j < ADAOPT__BLOCK; j++)
         block[j] = v;
-    for (size_t at = 0; at < t->numel; at += ADAOPT__BLOCK) {
-        size_t n = t->numel - at < ADAOPT__BLOCK ? t->numel - at : ADAOPT__BLOCK;
+    size_t total = adaopt__slot_numel(t, k); /* (numel, but for Adafactor's slots) */
+    for (size_t at = 0; at < total; at += ADAOPT__BLOCK) {
+        size_t n = total - at < ADAOPT__BLOCK ? total - at : ADAOPT__BLOCK;
         encode_block(opt, t, k, at, n, block);
     }
 }

@@ -308,15 +308,15 @@ size_t adaopt_state_bytes(const adaopt_optimizer *opt)
     size_t bytes = 0;
     for (size_t i = 0; i < opt->n_tensors; i++) {
         const adaopt_tensor *t = &opt->tensors[i];
-        size_t n = t->numel, blocks = n / ADAOPT__BLOCK + (n % ADAOPT__BLOCK != 0);
         for (int k = 0; k < ADAOPT_MAX_SLOTS; k++) {
+            size_t n = adaopt__slot_numel(t, k), blocks = n / ADAOPT__BLOCK + (n % ADAOPT__BLOCK != 0);
             if (t->slot[k] != NULL)
-                bytes += adaopt__slot_numel(t, k) * 4;
-            else if (t->packed[k] != NULL)
+                bytes += n * 4;
+            else if (t->packed[k] != NULL) /* (Adafactor's vectors: an empty slot 1) */
                 bytes += t->storage == ADAOPT_STORAGE_BF16 ? n * 2 : n + blocks * 4;
         }
         if (t->master != NULL)
-            bytes += n * 4;
+            bytes += t->numel * 4;
     }
     return bytes;
 }

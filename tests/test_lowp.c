@@ -365,6 +365,53 @@ static void master_weights_are_the_float32_path(void **unused)
     }
 }
 
+/* Adafactor with bf16 and with 8-bit state (the vector's variance packed, the matrix's moments
+ * float32): a checkpoint taken mid-run resumes to the uninterrupted run's bits. */
+static void adafactor_packed_resume(void **unused)
+{
+    (void)unused;
+    enum { NV = 5000, NM = 100 * 300, N = NV + NM };
+    static const char *const storages[2] = {"state_storage=bf16", "state_storage=8bit, min_8bit_numel=0"};
+    size_t numels[2] = {NV, NM}, dims[2] = {100, 300}, group;
+    for (int k = 0; k < 2; k++) {
+        static float pa[N], pb[N], g[N];
+        adaopt_optimizer *opt[3];
+        for (int o = 0; o < 3; o++) {
+            assert_int_equal(adaopt_create(ADAOPT_ALGO_ADAFACTOR, &opt[o]), ADAOPT_OK);
+            assert_int_equal(adaopt_add_group(opt[o], numels, 2, &group), ADAOPT_OK);
+            assert_int_equal(adaopt_set_shape(opt[o], 1, dims, 2), ADAOPT_OK);
+            assert_int_equal(adaopt_set_options(opt[o], 0, storages[k]), ADAOPT_OK);
+        }
+        assert_int_equal(adaopt_state_bytes(opt[0]), /* the vector packed, the matrix's f32 */
+                         (k == 0 ? NV * 2 : NV + (NV + 255) / 256 * 4) + (100 + 300) * 4);
+        for (size_t i = 0; i < N; i++)
+            pa[i] = pb[i] = value_at(13, i, 1.0f);
+        for (int s = 0; s < 6; s++) {
+            for (size_t i = 0; i < N; i++)
+                g[i] = value_at(40u + (uint32_t)s, i, 1.0f);
+            assert_int_equal(adaopt_step_flat(opt[0], pa, g), ADAOPT_OK);
+            assert_int_equal(adaopt_step_flat(opt[s < 3 ? 1 : 2], pb, g), ADAOPT_OK);
+            if (s == 2) {
+                size_t n = adaopt_checkpoint_size(opt[1]);
+                unsigned char *buf = malloc(n);
+                assert_non_null(buf);
+                assert_int_equal(adaopt_save_buffer(opt[1], buf, n, &n), ADAOPT_OK);
+                assert_int_equal(adaopt_load_buffer(opt[2], buf, n), ADAOPT_OK);
+                free(buf);
+            }
+        }
+        assert_memory_equal(pa, pb, sizeof pa);
+        const float *va, *vb;
+        size_t na, nb;
+        assert_int_equal(adaopt_state(opt[0], 0, ADAOPT_STATE_VARIANCE, &va, &na), ADAOPT_OK);
+        assert_int_equal(adaopt_state(opt[2], 0, ADAOPT_STATE_VARIANCE, &vb, &nb), ADAOPT_OK);
+        assert_int_equal(na, NV);
+        assert_memory_equal(va, vb, na * 4);
+        for (int o = 0; o < 3; o++)
+            adaopt_destroy(opt[o]);
+    }
+}
+
 /* Adafactor on a factored bf16 matrix (2 x 600 x 250: threads too) with master weights: the
  * master is the float32 run's parameters, bit for bit, and the bf16 parameters their rounding;
  * the factored moments stay float32 whatever state_storage says. */
@@ -877,6 +924,7 @@ int main(void)
         cmocka_unit_test(every_mode_equals_its_reference),
         cmocka_unit_test(master_weights_are_the_float32_path),
         cmocka_unit_test(adafactor_factored_master),
+        cmocka_unit_test(adafactor_packed_resume),
         cmocka_unit_test(same_bits_on_every_isa_and_thread_count),
         cmocka_unit_test(checkpoints_resume_exactly),
         cmocka_unit_test(golden_files_load),
