@@ -3,12 +3,13 @@
  * one torch runs on the CPU): tensor shapes, and the step.  docs/ALGORITHMS.md, "Adafactor",
  * has the formulas.
  *
- * A tensor takes three passes (a vector two): (1) the squares of p and, for a factored tensor,
- * the row and column sums of g^2; (2) the norm of the update u; (3) p moves by u.  The sums are
- * in double, per row (matrices) or per 64K-element chunk (vectors), each in element order (the
- * 16 accumulators of adaopt__sumsq16), and the rows' and chunks' are added in order: the threads
- * share rows, columns and chunks, and the bits do not depend on how many there are.  The float
- * operations between the reductions are torch's, in its order.
+ * The step makes three passes over all tensors (a vector skips the first): (1) row_var and
+ * col_var from the row and column sums of g^2, and the squares of p; (2) the norm of the update
+ * u; (3) p moves by u.  Under ZeRO the ranks exchange after (1) (the column sums of matrices
+ * they share) and after (2) (the norms).  The sums are in double, in an order fixed by the shape
+ * alone ("Units" below: 16 accumulators per row, rows in order within a unit, units in order),
+ * so neither the thread count nor the ZeRO layout changes a bit.  The float operations between
+ * the reductions are torch's, in its order.
  */
 #include <math.h>
 #include <stdlib.h>
