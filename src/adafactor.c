@@ -407,15 +407,14 @@ static void rows_pass(const af_tensor_step *ts, size_t ga, size_t gb, double *pa
     size_t C = t->fac_cols, g0 = t->fac_row0;
     float *row_var = t->slot[0];
     float pbuf[PIECE], gbuf[PIECE];
+    void (*row_sums)(const float *, const float *, size_t, double *, double *, double *) =
+        ts->io.opt->kernels->adafactor.row_sums;
     for (size_t g = ga; g < gb; g++) {
         double acc_g[ADAOPT_LAMB_LANES] = {0}, acc_p[ADAOPT_LAMB_LANES] = {0};
-        for (size_t c = 0; c < C; c += PIECE) {
+        for (size_t c = 0; c < C; c += PIECE) { /* (maximize: the same squares) */
             size_t len = C - c < PIECE ? C - c : PIECE, at = (g - g0) * C + c;
-            const float *gr = io_grad(&ts->io, at, len, gbuf);
-            adaopt__sumsq16(gr, len, acc_g); /* (maximize: the same squares) */
-            adaopt__sumsq16(io_param(&ts->io, at, len, pbuf), len, acc_p);
-            for (size_t j = 0; j < len; j++)
-                part[c + j] += (double)gr[j] * (double)gr[j];
+            row_sums(io_grad(&ts->io, at, len, gbuf), io_param(&ts->io, at, len, pbuf), len,
+                     acc_g, acc_p, part + c);
         }
         double rg = 0.0, rp = 0.0;
         for (int j = 0; j < ADAOPT_LAMB_LANES; j++) {

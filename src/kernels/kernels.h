@@ -130,11 +130,16 @@ void adaopt_af_vector_u_scalar(const adaopt_af_row *a, const float *g, float *v,
                                size_t n);
 void adaopt_af_vector_apply_scalar(const adaopt_af_row *a, float *p, const float *g,
                                    const float *v, size_t n);
+void adaopt_af_row_sums_scalar(const float *g, const float *p, size_t n, double *acc_g,
+                               double *acc_p, double *col);
 typedef struct adaopt_af_fns {
     void (*matrix_u)(const adaopt_af_row *, const float *, const float *, float *, size_t);
     void (*matrix_apply)(const adaopt_af_row *, float *, const float *, const float *, size_t);
     void (*vector_u)(const adaopt_af_row *, const float *, float *, float *, size_t);
     void (*vector_apply)(const adaopt_af_row *, float *, const float *, const float *, size_t);
+    /* a block of a matrix row: its squares of g and of p into 16 accumulators each
+     * (adaopt__sumsq16), and col[j] += g[j]^2 (adaopt__af_row_sums) */
+    void (*row_sums)(const float *, const float *, size_t, double *, double *, double *);
 } adaopt_af_fns;
 
 /* acc[j] += x[i]^2 for i = j mod 16, in double (each square exact; each accumulator in element
@@ -148,6 +153,18 @@ static inline void adaopt__sumsq16(const float *x, size_t n, double *acc)
             acc[j] += (double)x[i + j] * (double)x[i + j];
     for (int j = 0; j < ADAOPT_LAMB_LANES && i < n; i++, j++) /* (fewer than 16 left) */
         acc[j] += (double)x[i] * (double)x[i];
+}
+
+/* Adafactor's first pass over a block of n elements of a matrix row: the squares of g and p
+ * into acc_g and acc_p (adaopt__sumsq16) and each column's g^2 added to col (in double: the
+ * squares are exact, so every ISA's fused or unfused add gives the same bits). */
+static inline void adaopt__af_row_sums(const float *g, const float *p, size_t n, double *acc_g,
+                                       double *acc_p, double *col)
+{
+    adaopt__sumsq16(g, n, acc_g);
+    adaopt__sumsq16(p, n, acc_p);
+    for (size_t j = 0; j < n; j++)
+        col[j] += (double)g[j] * (double)g[j];
 }
 
 /* The same kernels for each ISA (avx2.c, avx512.c, neon.c: simd_body.h), bit-identical to the
@@ -182,7 +199,9 @@ static inline void adaopt__sumsq16(const float *x, size_t n, double *acc)
     void adaopt_af_vector_u_##isa(const adaopt_af_row *, const float *, float *, float *,     \
                                   size_t);                                                    \
     void adaopt_af_vector_apply_##isa(const adaopt_af_row *, float *, const float *,          \
-                                      const float *, size_t);
+                                      const float *, size_t);                                 \
+    void adaopt_af_row_sums_##isa(const float *, const float *, size_t, double *, double *,   \
+                                  double *);
 ADAOPT_DECLARE_KERNELS(avx2)
 ADAOPT_DECLARE_KERNELS(avx512)
 ADAOPT_DECLARE_KERNELS(neon)

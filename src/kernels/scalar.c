@@ -308,6 +308,12 @@ void adaopt_af_vector_apply_scalar(const adaopt_af_row *a, float *p, const float
     }
 }
 
+void adaopt_af_row_sums_scalar(const float *g, const float *p, size_t n, double *acc_g,
+                               double *acc_p, double *col)
+{
+    adaopt__af_row_sums(g, p, n, acc_g, acc_p, col);
+}
+
 void adaopt_radam_scalar(const adaopt_coeffs *c, float *p, const float *g, float *exp_avg,
                          float *exp_avg_sq, float *u2, size_t n)
 {

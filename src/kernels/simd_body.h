@@ -376,6 +376,12 @@ void KERNEL(af_vector_u)(const adaopt_af_row *a, const float *g, float *v, float
         adaopt_af_vector_u_scalar(a, g + i, v + i, u_out + i, n - i);
 }
 
+void KERNEL(af_row_sums)(const float *g, const float *p, size_t n, double *acc_g, double *acc_p,
+                         double *col)
+{
+    adaopt__af_row_sums(g, p, n, acc_g, acc_p, col); /* (compiled with this ISA's flags) */
+}
+
 void KERNEL(af_vector_apply)(const adaopt_af_row *a, float *p, const float *g, const float *v,
                              size_t n)
 {
