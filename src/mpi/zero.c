@@ -142,8 +142,8 @@ static adaopt_status agree_step(adaopt_zero *z, adaopt_status mine)
     }
     if (most[2] != ~most[3])
         return fail(z, ADAOPT_ERR_CONFLICT, "step: the ranks hold different hyperparameters, "
-                    "non-finite policies or clipping (every rank must set the same); nothing "
-                    "changed");
+                    "non-finite policies, clipping, piece limits or shapes (every rank must set "
+                    "the same); nothing changed");
     return ADAOPT_OK;
 }
 

@@ -860,6 +860,22 @@ static void af_compare(const adaopt_zero *z, const adaopt_optimizer *ref, const 
 
 static void adafactor_model(void)
 {
+    if (world > 1) { /* shapes set on one rank only: the step refuses on every rank */
+        adaopt_zero *odd = af_zero(MPI_COMM_WORLD, "odd");
+        size_t flat[1] = {F_NUMELS[0]};
+        float *pp[F_TENSORS];
+        const float *gp[F_TENSORS];
+        static float buf[F_TOTAL];
+        for (size_t i = 0, at = 0; i < F_TENSORS; at += F_NUMELS[i], i++) {
+            pp[i] = buf + at;
+            gp[i] = buf + at;
+        }
+        CHECK(odd != NULL && (rank != 0 || adaopt_zero_set_shape(odd, 0, flat, 1) == ADAOPT_OK),
+              "adafactor: set_shape");
+        CHECK(odd != NULL && adaopt_zero_step(odd, pp, gp, F_TENSORS) == ADAOPT_ERR_CONFLICT,
+              "adafactor: a step with shapes that differ between the ranks must be refused");
+        adaopt_zero_destroy(odd);
+    }
     adaopt_zero *z = af_zero(MPI_COMM_WORLD, "");
     adaopt_optimizer *ref;
     size_t group;
