@@ -12,6 +12,7 @@
  * the reductions are torch's, in its order.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -220,6 +221,33 @@ static adaopt_status check_unstepped(adaopt_optimizer *opt, size_t ti)
     return ADAOPT_OK;
 }
 
+adaopt_status adaopt__check_shape(const size_t *dims, size_t ndim, size_t numel, size_t tensor,
+                                  char *msg, size_t msg_size)
+{
+    if (dims == NULL) {
+        snprintf(msg, msg_size, "set_shape: dims must not be NULL");
+        return ADAOPT_ERR_NULL;
+    }
+    if (ndim < 1 || ndim > MAX_DIMS) {
+        snprintf(msg, msg_size, "set_shape: %zu dimensions (1 to %d)", ndim, MAX_DIMS);
+        return ADAOPT_ERR_VALUE;
+    }
+    size_t product = 1;
+    for (size_t k = 0; k < ndim; k++) {
+        if (dims[k] != 0 && product > SIZE_MAX / dims[k]) {
+            snprintf(msg, msg_size, "set_shape: the dimensions overflow");
+            return ADAOPT_ERR_SIZE;
+        }
+        product *= dims[k];
+    }
+    if (product != numel) {
+        snprintf(msg, msg_size, "set_shape: the dimensions make %zu elements, tensor %zu has %zu",
+                 product, tensor, numel);
+        return ADAOPT_ERR_SIZE;
+    }
+    return ADAOPT_OK;
+}
+
 adaopt_status adaopt_set_shape(adaopt_optimizer *opt, size_t tensor, const size_t *dims,
                                size_t ndim)
 {
@@ -228,22 +256,12 @@ adaopt_status adaopt_set_shape(adaopt_optimizer *opt, size_t tensor, const size_
     if (tensor >= opt->n_tensors)
         return adaopt__fail(opt, ADAOPT_ERR_INDEX, "set_shape: tensor %zu out of range (%zu "
                             "tensors)", tensor, opt->n_tensors);
-    if (dims == NULL)
-        return adaopt__fail(opt, ADAOPT_ERR_NULL, "set_shape: dims must not be NULL");
-    if (ndim < 1 || ndim > MAX_DIMS)
-        return adaopt__fail(opt, ADAOPT_ERR_VALUE, "set_shape: %zu dimensions (1 to %d)", ndim,
-                            MAX_DIMS);
-    adaopt_tensor *t = &opt->tensors[tensor];
-    size_t product = 1;
-    for (size_t k = 0; k < ndim; k++) {
-        if (dims[k] != 0 && product > SIZE_MAX / dims[k])
-            return adaopt__fail(opt, ADAOPT_ERR_SIZE, "set_shape: the dimensions overflow");
-        product *= dims[k];
-    }
-    if (product != t->numel)
-        return adaopt__fail(opt, ADAOPT_ERR_SIZE, "set_shape: the dimensions make %zu elements, "
-                            "tensor %zu has %zu", product, tensor, t->numel);
-    adaopt_status st = check_unstepped(opt, tensor);
+    char msg[160];
+    adaopt_status st = adaopt__check_shape(dims, ndim, opt->tensors[tensor].numel, tensor, msg,
+                                           sizeof msg);
+    if (st != ADAOPT_OK)
+        return adaopt__fail(opt, st, "%s", msg);
+    st = check_unstepped(opt, tensor);
     if (st != ADAOPT_OK)
         return st;
     if (opt->algorithm != ADAOPT_ALGO_ADAFACTOR)

@@ -316,6 +316,11 @@ void adaopt__af_reserve_threads(adaopt_optimizer *opt);
  * the first row of the unit that holds row g (of the tensor's batch x rows); the end of the
  * unit that starts at row g, at most `limit`; how many units rows [g, g + n) hold (g a unit
  * start, g + n a unit end or the tensor's last row). */
+/* adaopt_set_shape's checks of dims (not NULL, 1 to 8 of them, their product numel without
+ * overflow): ADAOPT_OK, or a status with its message in msg. */
+ADAOPT_INTERNAL_API adaopt_status adaopt__check_shape(const size_t *dims, size_t ndim,
+                                                      size_t numel, size_t tensor, char *msg,
+                                                      size_t msg_size);
 ADAOPT_INTERNAL_API size_t adaopt__af_segments(size_t rows, size_t cols);
 ADAOPT_INTERNAL_API size_t adaopt__af_segment_of(size_t rows, size_t segments, size_t r);
 ADAOPT_INTERNAL_API size_t adaopt__af_unit_start(size_t rows, size_t cols, size_t g);

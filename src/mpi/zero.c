@@ -448,8 +448,8 @@ static adaopt_status carry_settings(const adaopt_zero *z, const adaopt_optimizer
     return ADAOPT_OK;
 }
 
-/* The exchanges of LAMB's and Adafactor's sums for a layout (shard r: [off[r], off[r] +
- * len[r])): buffers for every tensor's chunk (unit) sums, the matrices cut by a boundary, and
+/* The exchanges of LAMB's and Adafactor's sums for a layout (shard r begins at off[r]):
+ * buffers for every tensor's chunk (unit) sums, the matrices cut by a boundary, and
  * buffers for their segments' partials.  In `p`, all allocated, or a status (z's message). */
 typedef struct exchange_plan {
     double *chunk_send, *chunk_all, *edge_send, *edge_all;
@@ -468,8 +468,7 @@ static void free_plan(exchange_plan *p)
     free(p->cut_matrix);
 }
 
-static adaopt_status plan_exchanges(adaopt_zero *z, const uint64_t *off, const uint64_t *len,
-                                    exchange_plan *p)
+static adaopt_status plan_exchanges(adaopt_zero *z, const uint64_t *off, exchange_plan *p)
 {
     memset(p, 0, sizeof *p);
     if (z->chunk_counts == NULL)
@@ -501,7 +500,7 @@ static adaopt_status plan_exchanges(adaopt_zero *z, const uint64_t *off, const u
         p->cut_tensor[p->n_cuts] = i;
         p->cut_matrix[p->n_cuts++] = x / rc;
     }
-    uint64_t total = 0, most = 0;
+    uint64_t total = 0;
     for (size_t c = 0; c < p->n_cuts; c++) {
         size_t i = p->cut_tensor[c];
         total += (uint64_t)adaopt__af_segments(z->fac_rows[i], z->fac_cols[i]) *
@@ -513,9 +512,8 @@ static adaopt_status plan_exchanges(adaopt_zero *z, const uint64_t *off, const u
                     "boundaries cut are %llu doubles, more than one collective moves", p->n_cuts,
                     (unsigned long long)total);
     }
-    if (p->n_cuts > 0) {
-        most = total; /* (a rank sends at most all of it) */
-        p->edge_send = malloc((size_t)most * sizeof *p->edge_send);
+    if (p->n_cuts > 0) { /* (a rank sends at most all of it) */
+        p->edge_send = malloc((size_t)total * sizeof *p->edge_send);
         p->edge_all = malloc((size_t)total * sizeof *p->edge_all);
         if (!p->edge_send || !p->edge_all) {
             free_plan(p);
@@ -523,7 +521,6 @@ static adaopt_status plan_exchanges(adaopt_zero *z, const uint64_t *off, const u
                         "column sums");
         }
     }
-    (void)len;
     return ADAOPT_OK;
 }
 
@@ -583,7 +580,7 @@ static adaopt_status set_layout(adaopt_zero *z, int aligned)
     exchange_plan plan;
     memset(&plan, 0, sizeof plan);
     adaopt_status st = send && recv && gshard ? ADAOPT_OK : ADAOPT_ERR_ALLOC;
-    if (st == ADAOPT_OK && (st = plan_exchanges(z, off, len, &plan)) != ADAOPT_OK)
+    if (st == ADAOPT_OK && (st = plan_exchanges(z, off, &plan)) != ADAOPT_OK)
         memset(&plan, 0, sizeof plan);
     if (st == ADAOPT_OK)
         st = make_local(z, my_off, my_len, &local);
@@ -810,29 +807,20 @@ adaopt_status adaopt_zero_set_shape(adaopt_zero *z, size_t tensor, const size_t 
     if (tensor >= z->n_tensors)
         return fail(z, ADAOPT_ERR_INDEX, "set_shape: tensor %zu out of range (%zu tensors)",
                     tensor, z->n_tensors);
-    if (dims == NULL)
-        return fail(z, ADAOPT_ERR_NULL, "set_shape: dims must not be NULL");
-    if (ndim < 1 || ndim > 8)
-        return fail(z, ADAOPT_ERR_VALUE, "set_shape: %zu dimensions (1 to 8)", ndim);
-    size_t product = 1;
-    for (size_t k = 0; k < ndim; k++) {
-        if (dims[k] != 0 && product > SIZE_MAX / dims[k])
-            return fail(z, ADAOPT_ERR_SIZE, "set_shape: the dimensions overflow");
-        product *= dims[k];
-    }
-    if (product != z->numels[tensor])
-        return fail(z, ADAOPT_ERR_SIZE, "set_shape: the dimensions make %zu elements, tensor %zu "
-                    "has %zu", product, tensor, z->numels[tensor]);
+    char msg[160];
+    adaopt_status st = adaopt__check_shape(dims, ndim, z->numels[tensor], tensor, msg, sizeof msg);
+    if (st != ADAOPT_OK)
+        return fail(z, st, "%s", msg);
     if (z->algorithm != ADAOPT_ALGO_ADAFACTOR)
         return ADAOPT_OK; /* (only Adafactor's state depends on the shape) */
     if (adaopt_steps_taken(z->local) > 0)
         return fail(z, ADAOPT_ERR_STATE, "set_shape: the shapes are set before the first step");
-    size_t rows = ndim >= 2 && product > 0 ? dims[ndim - 2] : 0;
-    size_t cols = ndim >= 2 && product > 0 ? dims[ndim - 1] : 0;
+    size_t rows = ndim >= 2 && z->numels[tensor] > 0 ? dims[ndim - 2] : 0;
+    size_t cols = ndim >= 2 && z->numels[tensor] > 0 ? dims[ndim - 1] : 0;
     size_t old_rows = z->fac_rows[tensor], old_cols = z->fac_cols[tensor];
     z->fac_rows[tensor] = rows;
     z->fac_cols[tensor] = cols;
-    adaopt_status st = set_layout(z, 3);
+    st = set_layout(z, 3);
     if (st != ADAOPT_OK) {
         z->fac_rows[tensor] = old_rows;
         z->fac_cols[tensor] = old_cols;
