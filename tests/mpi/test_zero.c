@@ -733,53 +733,93 @@ static void check_masters(const adaopt_zero *z, const adaopt_optimizer *ref, con
     }
 }
 
-/* LAMB on bf16 parameters over shards (master weights, stochastically rounded; and no master,
- * with 8-bit state): the same bits as one process, parameters and master weights. */
-static void lamb_typed_case(const char *name, const char *options)
+/* A bf16 model under ZeRO and its one-process reference: its shapes (or none), its gradients
+ * (this rank's and the ranks' average at step s), and what else to compare after the steps. */
+typedef struct bf16_model {
+    adaopt_algorithm algorithm;
+    const size_t *numels, *group_sizes;
+    size_t n_tensors, n_groups, total;
+    const size_t (*dims)[3];
+    const size_t *ndim;
+    void (*grads)(int s, float *mine, float *avg);
+    int steps;
+    void (*compare)(const adaopt_zero *z, const adaopt_optimizer *ref, const char *what);
+} bf16_model;
+
+/* The model in bf16 with `options` (on the ZeRO optimizer and the reference alike): the
+ * parameters and every piece's master weights are the bits of one process. */
+static void bf16_case(const bf16_model *m, const char *name, const char *options)
 {
     adaopt_zero *z;
     char msg[256];
-    if (adaopt_zero_create_typed(MPI_COMM_WORLD, ADAOPT_ALGO_LAMB, L_NUMELS, L_TENSORS, L_GROUPS,
-                                 2, ADAOPT_DTYPE_BF16, ADAOPT_DTYPE_F32, &z, msg, sizeof msg) !=
-        ADAOPT_OK) {
-        CHECK(0, "lamb bf16: create: %s", msg);
+    if (adaopt_zero_create_typed(MPI_COMM_WORLD, m->algorithm, m->numels, m->n_tensors,
+                                 m->group_sizes, m->n_groups, ADAOPT_DTYPE_BF16, ADAOPT_DTYPE_F32,
+                                 &z, msg, sizeof msg) != ADAOPT_OK) {
+        CHECK(0, "%s: create: %s", name, msg);
         return;
     }
-    adaopt_optimizer *ref = typed_reference(z, L_NUMELS, L_GROUPS, 2, ADAOPT_DTYPE_BF16, options,
-                                            name);
+    for (size_t i = 0; m->dims != NULL && i < m->n_tensors; i++)
+        CHECK(adaopt_zero_set_shape(z, i, m->dims[i], m->ndim[i]) == ADAOPT_OK, "shape");
+    adaopt_optimizer *ref = typed_reference(z, m->numels, m->group_sizes, m->n_groups,
+                                            ADAOPT_DTYPE_BF16, options, name);
+    for (size_t i = 0; m->dims != NULL && i < m->n_tensors; i++)
+        CHECK(adaopt_set_shape(ref, i, m->dims[i], m->ndim[i]) == ADAOPT_OK, "ref shape");
     CHECK(adaopt_set_rounding_seed(ref, 0) == ADAOPT_OK, "seed");
-    static uint16_t zp[L_TOTAL], rp[L_TOTAL];
-    static float mine[L_TOTAL], avg[L_TOTAL];
-    for (size_t j = 0; j < L_TOTAL; j++)
+    uint16_t *zp = malloc(m->total * 2), *rp = malloc(m->total * 2);
+    float *mine = malloc(m->total * 4), *avg = malloc(m->total * 4);
+    void **zparams = malloc(m->n_tensors * sizeof *zparams);
+    void **rparams = malloc(m->n_tensors * sizeof *rparams);
+    const void **zgrads = malloc(m->n_tensors * sizeof *zgrads);
+    const void **rgrads = malloc(m->n_tensors * sizeof *rgrads);
+    int ready = zp && rp && mine && avg && zparams && rparams && zgrads && rgrads;
+    CHECK(ready, "%s: out of memory", name);
+    for (size_t j = 0; ready && j < m->total; j++)
         zp[j] = rp[j] = narrow16(ADAOPT_DTYPE_BF16, (float)((int)(j % 17) - 8) * 0.125f);
-    void *zparams[L_TENSORS], *rparams[L_TENSORS];
-    const void *zgrads[L_TENSORS], *rgrads[L_TENSORS];
-    for (size_t i = 0, at = 0; i < L_TENSORS; at += L_NUMELS[i], i++) {
+    for (size_t i = 0, at = 0; ready && i < m->n_tensors; at += m->numels[i], i++) {
         zparams[i] = zp + at;
         rparams[i] = rp + at;
         zgrads[i] = mine + at;
         rgrads[i] = avg + at;
     }
-    for (int s = 0; s < 6; s++) {
-        lamb_grads(s, mine, avg);
-        CHECK(adaopt_zero_step_typed(z, zparams, zgrads, L_TENSORS) == ADAOPT_OK,
-              "lamb bf16: step: %s", adaopt_zero_last_error(z));
-        CHECK(adaopt_step_typed(ref, rparams, rgrads, L_TENSORS) == ADAOPT_OK,
-              "lamb bf16: reference: %s", adaopt_last_error(ref));
+    for (int s = 0; ready && s < m->steps; s++) {
+        m->grads(s, mine, avg);
+        CHECK(adaopt_zero_step_typed(z, zparams, zgrads, m->n_tensors) == ADAOPT_OK,
+              "%s: step: %s", name, adaopt_zero_last_error(z));
+        CHECK(adaopt_step_typed(ref, rparams, rgrads, m->n_tensors) == ADAOPT_OK,
+              "%s: reference: %s", name, adaopt_last_error(ref));
     }
-    CHECK(memcmp(zp, rp, sizeof zp) == 0, "lamb bf16: the parameters differ from one process's");
-    check_masters(z, ref, L_NUMELS, L_TENSORS, "lamb bf16");
-    if (rank == 0)
-        printf("  lamb, %-27s %d ranks: bit-identical to one process\n", name, world);
+    if (ready) {
+        CHECK(memcmp(zp, rp, m->total * 2) == 0, "%s: the parameters differ from one process's",
+              name);
+        check_masters(z, ref, m->numels, m->n_tensors, name);
+        if (m->compare != NULL)
+            m->compare(z, ref, name);
+        if (rank == 0)
+            printf("  %-36s %d ranks: bit-identical to one process\n", name, world);
+    }
+    free(zp);
+    free(rp);
+    free(mine);
+    free(avg);
+    free(zparams);
+    free(rparams);
+    free(zgrads);
+    free(rgrads);
     adaopt_zero_destroy(z);
     adaopt_destroy(ref);
 }
 
+/* LAMB on bf16 parameters over shards (master weights, stochastically rounded; and no master,
+ * with 8-bit state): the same bits as one process, parameters and master weights. */
 static void lamb_typed_model(void)
 {
-    lamb_typed_case("bf16 master_sr", "lr=0.01, weight_decay=0.01, param_update=master_sr");
-    lamb_typed_case("bf16 sr, 8-bit state", "lr=0.01, weight_decay=0.01, param_update=sr, "
-                                            "state_storage=8bit, min_8bit_numel=300");
+    static const bf16_model lamb = {ADAOPT_ALGO_LAMB, L_NUMELS, L_GROUPS, L_TENSORS, 2,
+                                     L_TOTAL, NULL, NULL, lamb_grads, 6, NULL};
+    bf16_case(&lamb, "lamb, bf16 master_sr", "lr=0.01, weight_decay=0.01, "
+                                              "param_update=master_sr");
+    bf16_case(&lamb, "lamb, bf16 sr, 8-bit state", "lr=0.01, weight_decay=0.01, "
+                                                    "param_update=sr, state_storage=8bit, "
+                                                    "min_8bit_numel=300");
 }
 
 /* Adafactor with factored matrices: one matrix of 9 segments that shard boundaries cut (on 2-4
@@ -944,53 +984,20 @@ static void adafactor_model(void)
     MPI_Barrier(MPI_COMM_WORLD);
 }
 
+/* This step's gradients of every rank (af_grads over the world). */
+static void af_world_grads(int s, float *mine, float *avg)
+{
+    af_grads(s, world, rank, mine, avg);
+}
+
 /* Adafactor on bf16 parameters with stochastically rounded master weights, its matrices cut by
- * the shard boundaries: the parameters and the master weights are one process's bits (each
- * element's noise is drawn by its index in the whole tensor). */
+ * the shard boundaries: the parameters, the master weights, row_var and col_var are one
+ * process's bits (each element's noise is drawn by its index in the whole tensor). */
 static void adafactor_typed_model(void)
 {
-    adaopt_zero *z;
-    char msg[256];
-    const char *name = "adafactor bf16 master_sr";
-    if (adaopt_zero_create_typed(MPI_COMM_WORLD, ADAOPT_ALGO_ADAFACTOR, F_NUMELS, F_TENSORS,
-                                 F_GROUPS, 2, ADAOPT_DTYPE_BF16, ADAOPT_DTYPE_F32, &z, msg,
-                                 sizeof msg) != ADAOPT_OK) {
-        CHECK(0, "%s: create: %s", name, msg);
-        return;
-    }
-    for (size_t i = 0; i < F_TENSORS; i++)
-        CHECK(adaopt_zero_set_shape(z, i, F_DIMS[i], F_NDIM[i]) == ADAOPT_OK, "shape");
-    adaopt_optimizer *ref = typed_reference(z, F_NUMELS, F_GROUPS, 2, ADAOPT_DTYPE_BF16,
-                                            "weight_decay=0.01, param_update=master_sr", name);
-    for (size_t i = 0; i < F_TENSORS; i++)
-        CHECK(adaopt_set_shape(ref, i, F_DIMS[i], F_NDIM[i]) == ADAOPT_OK, "ref shape");
-    CHECK(adaopt_set_rounding_seed(ref, 0) == ADAOPT_OK, "seed");
-    static uint16_t zp[F_TOTAL], rp[F_TOTAL];
-    static float mine[F_TOTAL], avg[F_TOTAL];
-    for (size_t j = 0; j < F_TOTAL; j++)
-        zp[j] = rp[j] = narrow16(ADAOPT_DTYPE_BF16, (float)((int)(j % 17) - 8) * 0.125f);
-    void *zparams[F_TENSORS], *rparams[F_TENSORS];
-    const void *zgrads[F_TENSORS], *rgrads[F_TENSORS];
-    for (size_t i = 0, at = 0; i < F_TENSORS; at += F_NUMELS[i], i++) {
-        zparams[i] = zp + at;
-        rparams[i] = rp + at;
-        zgrads[i] = mine + at;
-        rgrads[i] = avg + at;
-    }
-    for (int s = 0; s < 4; s++) {
-        af_grads(s, world, rank, mine, avg);
-        CHECK(adaopt_zero_step_typed(z, zparams, zgrads, F_TENSORS) == ADAOPT_OK,
-              "%s: step: %s", name, adaopt_zero_last_error(z));
-        CHECK(adaopt_step_typed(ref, rparams, rgrads, F_TENSORS) == ADAOPT_OK,
-              "%s: reference: %s", name, adaopt_last_error(ref));
-    }
-    CHECK(memcmp(zp, rp, sizeof zp) == 0, "%s: the parameters differ from one process's", name);
-    check_masters(z, ref, F_NUMELS, F_TENSORS, name);
-    af_compare(z, ref, "bf16");
-    if (rank == 0)
-        printf("  adafactor, bf16 master_sr     %d ranks: bit-identical to one process\n", world);
-    adaopt_zero_destroy(z);
-    adaopt_destroy(ref);
+    static const bf16_model af = {ADAOPT_ALGO_ADAFACTOR, F_NUMELS, F_GROUPS, F_TENSORS, 2,
+                                   F_TOTAL, F_DIMS, F_NDIM, af_world_grads, 4, af_compare};
+    bf16_case(&af, "adafactor, bf16 master_sr", "weight_decay=0.01, param_update=master_sr");
 }
 
 static void huge_model(void)
