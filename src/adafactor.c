@@ -103,6 +103,21 @@ static size_t sum_slots(const adaopt_tensor *t)
     return n ? n : 1;
 }
 
+/* Room for `need` doubles of the step's partials: 0, or -1 (out of memory; the old room
+ * stays). */
+static int grow_scratch(adaopt_optimizer *opt, size_t need)
+{
+    if (need <= opt->af_scratch_len)
+        return 0;
+    double *scratch = malloc(need * sizeof *scratch);
+    if (scratch == NULL)
+        return -1;
+    free(opt->af_scratch);
+    opt->af_scratch = scratch;
+    opt->af_scratch_len = need;
+    return 0;
+}
+
 /* Tensor ti becomes a factored piece: rows [row0, row0 + numel / cols) of a tensor of
  * rows x cols matrices, `batch` of them in the piece (row0 0 and the whole tensor in one
  * process), or a vector (factored 2).  New state of the new sizes (zero), its units, edges,
@@ -149,16 +164,8 @@ static adaopt_status shape_tensor(adaopt_optimizer *opt, size_t ti, int factored
         size_t threads = opt->threads ? opt->threads : 1;
         need = (S > threads ? S : threads) * (cols + 1);
     }
-    if (!failed && need > opt->af_scratch_len) {
-        double *scratch = malloc(need * sizeof *scratch);
-        if (scratch == NULL) {
-            failed = 1;
-        } else {
-            free(opt->af_scratch);
-            opt->af_scratch = scratch;
-            opt->af_scratch_len = need;
-        }
-    }
+    if (!failed)
+        failed = grow_scratch(opt, need) != 0;
     if (!failed) { /* the sums: every tensor's, with this one's new units */
         size_t slots = 0;
         for (size_t i = 0; i < opt->n_tensors; i++)
@@ -198,14 +205,7 @@ void adaopt__af_reserve_threads(adaopt_optimizer *opt)
         if (t->factored == 1 && t->af_units > 0 && opt->threads * (t->fac_cols + 1) > need)
             need = opt->threads * (t->fac_cols + 1);
     }
-    if (need > opt->af_scratch_len) {
-        double *scratch = malloc(need * sizeof *scratch);
-        if (scratch != NULL) {
-            free(opt->af_scratch);
-            opt->af_scratch = scratch;
-            opt->af_scratch_len = need;
-        }
-    }
+    (void)grow_scratch(opt, need); /* (best effort: fewer threads in the first pass) */
 }
 
 /* Whether tensor ti may still change shape (no step, no state given). */
