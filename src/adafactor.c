@@ -471,16 +471,31 @@ static float clamped_mean(double sum, size_t R, float eps1)
     return mean < eps1 ? eps1 : mean;
 }
 
+/* The piece's first (edge 0) or last (edge 1) matrix. */
+static size_t edge_matrix(const adaopt_tensor *t, int e)
+{
+    size_t R = t->fac_rows;
+    return e == 0 ? t->fac_row0 / R : (t->fac_row0 + t->numel / t->fac_cols - 1) / R;
+}
+
+/* Which edge holds matrix b, if the piece holds it in part: 0 or 1; else -1. */
+static int edge_index(const adaopt_tensor *t, size_t b)
+{
+    if (b == edge_matrix(t, 0) && t->af_cut[0])
+        return 0;
+    if (b == edge_matrix(t, 1) && t->af_cut[1])
+        return 1;
+    return -1;
+}
+
 /* Matrix b's clamped row_var mean: a matrix held in part, from its edge; one held whole, from
  * its rows, segment by segment as the edges add them. */
 static float matrix_mean(const adaopt_tensor *t, size_t b, float eps1)
 {
-    size_t R = t->fac_rows, g0 = t->fac_row0, b0 = g0 / R;
-    size_t bl = (g0 + t->numel / t->fac_cols - 1) / R;
-    if (b == b0 && t->af_cut[0])
-        return t->af_edge_mean[0];
-    if (b == bl && t->af_cut[1])
-        return t->af_edge_mean[1];
+    size_t R = t->fac_rows, g0 = t->fac_row0;
+    int e = edge_index(t, b);
+    if (e >= 0)
+        return t->af_edge_mean[e];
     size_t S = adaopt__af_segments(R, t->fac_cols);
     const float *rv = t->slot[0] + (b * R - g0);
     double sum = 0.0;
@@ -493,16 +508,12 @@ static float matrix_mean(const adaopt_tensor *t, size_t b, float eps1)
     return clamped_mean(sum, R, eps1);
 }
 
-/* The edge of matrix b, if the piece holds it in part (else NULL). */
-static double *edge_of(const adaopt_tensor *t, size_t b)
+double *adaopt__af_edge(const adaopt_tensor *t, size_t b)
 {
-    size_t R = t->fac_rows, S = adaopt__af_segments(R, t->fac_cols);
-    size_t b0 = t->fac_row0 / R, bl = (t->fac_row0 + t->numel / t->fac_cols - 1) / R;
-    if (b == b0 && t->af_cut[0])
-        return t->af_edge;
-    if (b == bl && b != b0 && t->af_cut[1])
-        return t->af_edge + S * (t->fac_cols + 1);
-    return NULL;
+    int e = edge_index(t, b);
+    return e < 0 ? NULL
+                 : t->af_edge + (size_t)e * adaopt__af_segments(t->fac_rows, t->fac_cols) *
+                                    (t->fac_cols + 1);
 }
 
 /* Pass 1 of a factored piece: row_var, col_var (of the matrices it holds whole; the edges'
@@ -522,7 +533,7 @@ static void factored_pass1(const adaopt_optimizer *opt, const af_tensor_step *ts
             long k1 = k0;
             while (k1 < units && ur[k1] / R == b)
                 k1++;
-            double *edge = edge_of(t, b), *parts = edge != NULL ? edge : ws;
+            double *edge = adaopt__af_edge(t, b), *parts = edge != NULL ? edge : ws;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && k1 - k0 > 1)
 #endif
@@ -697,8 +708,8 @@ int adaopt__adafactor_update(adaopt_optimizer *opt, void *const *params,
         for (int e = 0; e < 2; e++) {
             if (!t->af_cut[e])
                 continue;
-            const double *parts = t->af_edge + e * S * (C + 1);
-            size_t b = e == 0 ? t->fac_row0 / R : (t->fac_row0 + t->numel / C - 1) / R;
+            size_t b = edge_matrix(t, e);
+            const double *parts = adaopt__af_edge(t, b);
             finish_columns(&ts, b, parts, S);
             double sum = 0.0;
             for (size_t s = 0; s < S; s++)

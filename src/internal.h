@@ -322,6 +322,9 @@ ADAOPT_INTERNAL_API adaopt_status adaopt__check_shape(const size_t *dims, size_t
                                                       size_t numel, size_t tensor, char *msg,
                                                       size_t msg_size);
 ADAOPT_INTERNAL_API size_t adaopt__af_segments(size_t rows, size_t cols);
+/* The edge of a ZeRO piece's matrix b (the tensor's matrix index) if the piece holds it in
+ * part: segments x (cols + 1) doubles; else NULL. */
+ADAOPT_INTERNAL_API double *adaopt__af_edge(const adaopt_tensor *t, size_t b);
 ADAOPT_INTERNAL_API size_t adaopt__af_segment_of(size_t rows, size_t segments, size_t r);
 ADAOPT_INTERNAL_API size_t adaopt__af_unit_start(size_t rows, size_t cols, size_t g);
 ADAOPT_INTERNAL_API size_t adaopt__af_unit_end(size_t rows, size_t cols, size_t g, size_t limit);

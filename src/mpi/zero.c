@@ -281,9 +281,7 @@ static int segments_held(const adaopt_zero *z, size_t c, uint64_t off, uint64_t 
 /* This rank's edge of cut matrix c (its piece holds the matrix in part). */
 static double *edge_of_cut(const adaopt_zero *z, const adaopt_optimizer *opt, size_t c)
 {
-    const adaopt_tensor *t = &opt->tensors[z->cut_tensor[c]];
-    size_t R = t->fac_rows, C = t->fac_cols, S = adaopt__af_segments(R, C);
-    return t->af_edge + (z->cut_matrix[c] == t->fac_row0 / R ? 0 : S * (C + 1));
+    return adaopt__af_edge(&opt->tensors[z->cut_tensor[c]], (size_t)z->cut_matrix[c]);
 }
 
 /* Adafactor's column sums across the shards.  A matrix that shard boundaries cut (at segment
