@@ -679,6 +679,17 @@ static void vector_pass(const adaopt_optimizer *opt, const af_tensor_step *ts, d
     }
 }
 
+/* Pass 2 or 3 of one tensor: a factored one's units (none if it has no elements), or a
+ * vector's chunks. */
+static void tensor_pass(const adaopt_optimizer *opt, const af_tensor_step *ts, double *sums,
+                        int apply)
+{
+    if (ts->io.t->factored != 1)
+        vector_pass(opt, ts, sums, apply);
+    else if (ts->io.t->af_units > 0)
+        factored_pass(opt, ts, sums, apply);
+}
+
 /* The step of every tensor that has a gradient, in three passes over them all, so that under
  * ZeRO the ranks exchange twice per step, not per tensor: (1) row_var and col_var, with the
  * partials of matrices held in part exchanged after it; (2) ||u|| per unit or chunk, and the
@@ -722,12 +733,7 @@ int adaopt__adafactor_update(adaopt_optimizer *opt, void *const *params,
         if (grads[i] == NULL)
             continue;
         af_tensor_step ts = tensor_step(opt, i, params[i], grads[i]);
-        if (opt->tensors[i].factored == 1 && opt->tensors[i].af_units > 0)
-            factored_pass(opt, &ts, sums + at, 0);
-        else if (opt->tensors[i].factored == 1)
-            continue; /* (no elements) */
-        else
-            vector_pass(opt, &ts, sums + at, 0);
+        tensor_pass(opt, &ts, sums + at, 0);
     }
     double *tensor_sums = opt->tensor_sums;
     if (opt->lamb_exchange != NULL) {
@@ -755,12 +761,7 @@ int adaopt__adafactor_update(adaopt_optimizer *opt, void *const *params,
         t->af_scale = update_scale(opt->groups[t->group].hp, tensor_sums[2 * i],
                                    tensor_sums[2 * i + 1], t->storage_numel, ts.rho);
         ts.a.step = (float)-t->af_scale;
-        if (t->factored == 1 && t->af_units > 0)
-            factored_pass(opt, &ts, sums + at, 1);
-        else if (t->factored == 1)
-            continue;
-        else
-            vector_pass(opt, &ts, sums + at, 1);
+        tensor_pass(opt, &ts, sums + at, 1);
     }
     return 0;
 }
