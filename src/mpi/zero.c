@@ -183,8 +183,9 @@ static size_t tensor_at(const adaopt_zero *z, uint64_t x)
 }
 
 /* Shard r's first element: the balanced split's, moved down (aligned) to the start of the
- * 256-element block (aligned 1) or 64K-element chunk (2) of the tensor it falls in.  Monotone in
- * r, so shards never overlap. */
+ * 256-element block (aligned 1) or 64K-element chunk (2) of the tensor it falls in, or to the
+ * start of the Adafactor unit it falls in (3; chunks in vectors).  Monotone in r, so shards
+ * never overlap. */
 static uint64_t boundary(const adaopt_zero *z, uint64_t total, int world, int r, int aligned)
 {
     uint64_t granule = aligned >= 2 ? ADAOPT_CHUNK_ELEMS : ADAOPT__BLOCK;
