@@ -490,6 +490,19 @@ ADAOPT_API adaopt_status adaopt_set_threads(adaopt_optimizer *opt, size_t thread
 /* The number of threads a step uses. */
 ADAOPT_API size_t adaopt_get_threads(const adaopt_optimizer *opt);
 
+/* LAMB only (ADAOPT_ERR_OPTION for the others): 1 lets the step use the float32 gradients as
+ * scratch, as apex's FusedLAMB does.  The first pass then stores each element's direction u
+ * (Adam's, before the trust ratio) over its gradient, and the second pass reads p and u instead
+ * of recomputing u from p, m and v: one array fewer to read, the same bits.  So after a step the
+ * gradients hold u -- those of groups with float32 parameters, gradients and state; others are
+ * not written -- and they must be writable, whatever the const in adaopt_step's prototype.  With
+ * it on, a step refuses gradients that overlap each other or a parameter (ADAOPT_ERR_CONFLICT,
+ * before anything is written).  0 (the default) turns it off.  It is how this program calls the
+ * step, not part of the optimizer: checkpoints do not record it.  ZeRO does not offer it. */
+ADAOPT_API adaopt_status adaopt_set_overwrite_grads(adaopt_optimizer *opt, int enable);
+/* 1 when the step may overwrite the gradients (adaopt_set_overwrite_grads), else 0. */
+ADAOPT_API int adaopt_get_overwrite_grads(const adaopt_optimizer *opt);
+
 /* ---------------------------------------------------------------------------------------------
  * Non-finite gradients.  What a step does when a gradient holds a NaN or an infinity:
  *   PROPAGATE  (default, PyTorch's behaviour) the arithmetic carries it into parameters and state;

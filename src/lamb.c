@@ -43,15 +43,17 @@ int adaopt__lamb_update(adaopt_optimizer *opt, void *const *params, const void *
     const adaopt_tensor *tensors = opt->tensors;
     adaopt_coeffs *coeffs = opt->coeffs;
     double *sums = opt->chunk_sums;
-    void (*moments)(const adaopt_coeffs *, const float *, const float *, float *, float *, size_t,
-                    double *) = opt->kernels->lamb_moments;
+    void (*moments)(const adaopt_coeffs *, const float *, const float *, float *, float *,
+                    float *, size_t, double *) = opt->kernels->lamb_moments;
+    int overwrite = opt->overwrite_grads;
     adaopt_kernel_fn apply = opt->kernels->by_algorithm[ADAOPT_ALGO_LAMB];
     long n_chunks = (long)opt->n_chunks;
     int threads = (int)opt->threads;
     (void)threads;
     (void)work;
 
-    /* 1. Moments, and each chunk's sums of p^2 and u^2 (16 accumulators each, added in order). */
+    /* 1. Moments, and each chunk's sums of p^2 and u^2 (16 accumulators each, added in order);
+     * with overwrite_grads, u into the gradient (float32 groups: the staged ones never write it). */
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && work >= 2 * ADAOPT_CHUNK_ELEMS)
 #endif
@@ -68,7 +70,7 @@ int adaopt__lamb_update(adaopt_optimizer *opt, void *const *params, const void *
         else
             moments(&coeffs[ch->tensor], (const float *)params[ch->tensor] + b,
                     (const float *)grads[ch->tensor] + b, t->slot[0] + b, t->slot[1] + b,
-                    ch->end - b, acc);
+                    overwrite ? (float *)grads[ch->tensor] + b : NULL, ch->end - b, acc);
         double sp = 0.0, su = 0.0;
         for (int j = 0; j < ADAOPT_LAMB_LANES; j++) {
             sp += acc[j];
@@ -111,10 +113,13 @@ int adaopt__lamb_update(adaopt_optimizer *opt, void *const *params, const void *
         t->lamb_norms[1] = un;
         t->lamb_norms[2] = trust;
         coeffs[i].trust = hp[ADAOPT_ADAM_UPDATE] != 0.0 ? 1.0f : trust;
+        coeffs[i].lamb_u_in_grad = overwrite && !adaopt__group_is_lowp(&opt->groups[t->group]);
     }
 
-    /* 3. p moves along u, scaled by the trust ratio (the decay and u recomputed: no pass writes
-     * anything but p here and m, v above, 40 bytes per element in all). */
+    /* 3. p moves along u, scaled by the trust ratio: the decay and u recomputed from p, m, v (no
+     * pass writes anything but p here and m, v above, 40 bytes per element in all), or, with
+     * overwrite_grads, u read back from g: 40 bytes either way (the first pass then writes g),
+     * but 6 arrays read instead of 7, and reads are what a step waits for). */
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && work >= 2 * ADAOPT_CHUNK_ELEMS)
 #endif

@@ -381,7 +381,7 @@ static float *lamb_block(const adaopt_optimizer *opt, size_t i, void *param, con
         *mp = m;
         *vp = v;
     }
-    opt->kernels->lamb_moments(&opt->coeffs[i], p, g, *mp, *vp, n, acc);
+    opt->kernels->lamb_moments(&opt->coeffs[i], p, g, *mp, *vp, NULL, n, acc);
     return p;
 }
 

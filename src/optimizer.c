@@ -197,6 +197,7 @@ void adaopt_destroy(adaopt_optimizer *opt)
     free(opt->af_scratch);
     free(opt->af_sums);
     free(opt->tensor_sums);
+    free(opt->order);
     free(opt->coeffs);
     free(opt->flat_params);
     free(opt->flat_grads);
@@ -326,6 +327,10 @@ adaopt_status adaopt_add_group_typed(adaopt_optimizer *opt, const size_t *numels
     if (tensor_sums == NULL)
         return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "out of memory adding %zu tensors", n_tensors);
     opt->tensor_sums = tensor_sums;
+    size_t *order = realloc(opt->order, 2 * (opt->n_tensors + n_tensors) * sizeof *order);
+    if (order == NULL)
+        return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "out of memory adding %zu tensors", n_tensors);
+    opt->order = order;
     adaopt_coeffs *coeffs = realloc(opt->coeffs, (opt->n_tensors + n_tensors) * sizeof *coeffs);
     if (coeffs == NULL)
         return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "out of memory adding %zu tensors", n_tensors);
@@ -649,6 +654,25 @@ adaopt_status adaopt_set_threads(adaopt_optimizer *opt, size_t threads)
 size_t adaopt_get_threads(const adaopt_optimizer *opt)
 {
     return opt == NULL ? 0 : opt->threads;
+}
+
+adaopt_status adaopt_set_overwrite_grads(adaopt_optimizer *opt, int enable)
+{
+    if (opt == NULL)
+        return ADAOPT_ERR_NULL;
+    if (opt->algorithm != ADAOPT_ALGO_LAMB)
+        return adaopt__fail(opt, ADAOPT_ERR_OPTION, "overwrite_grads: %s has no use for it (LAMB "
+                            "only)", adaopt_algorithm_name(opt->algorithm));
+    if (enable != 0 && enable != 1)
+        return adaopt__fail(opt, ADAOPT_ERR_VALUE, "overwrite_grads must be 0 or 1 (got %d)",
+                            enable);
+    opt->overwrite_grads = enable;
+    return ADAOPT_OK;
+}
+
+int adaopt_get_overwrite_grads(const adaopt_optimizer *opt)
+{
+    return opt == NULL ? 0 : opt->overwrite_grads;
 }
 
 adaopt_status adaopt_set_rounding_seed(adaopt_optimizer *opt, uint64_t seed)

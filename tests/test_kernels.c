@@ -5,6 +5,7 @@
  * algorithm and option combination, on lengths that are not multiples of a vector, on
  * unaligned memory, with NaN, infinities, signed zeros and subnormals among the values.
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -201,6 +202,146 @@ static void threads_give_the_same_bits(void **unused)
     }
 }
 
+/* adaopt_set_overwrite_grads: the step stores u over each float32 gradient and its second pass
+ * reads it back.  Against the same optimizer without it, on every ISA and 1 or 2 threads, over
+ * tensors from 0 elements to several 64K chunks with NaN, infinities and subnormals: parameters
+ * and state keep their bits, skipped gradients are not touched, and every written gradient holds
+ * u = m / (sqrt(v) + eps) as computed here from the state after the step (no coupled decay:
+ * u has no p term then; with it, the parameters' bits are the check). */
+static void lamb_overwrite_grads_same_bits(void **unused)
+{
+    (void)unused;
+    size_t numels[N_TENSORS];
+    for (int i = 0; i < N_TENSORS; i++)
+        numels[i] = i < 36 ? (size_t)i : (i == 36 ? 3 * 65536 + 17 : (size_t)(257 * i + 3));
+    const adaopt_isa isas[] = {ADAOPT_ISA_SCALAR, ADAOPT_ISA_AVX2, ADAOPT_ISA_AVX512,
+                               ADAOPT_ISA_NEON};
+    for (size_t c = 0; c < sizeof COMBOS / sizeof COMBOS[0]; c++) {
+        if (COMBOS[c].algorithm != ADAOPT_ALGO_LAMB)
+            continue;
+        int coupled = COMBOS[c].options[1] == ADAOPT_WEIGHT_DECOUPLE;
+        for (size_t k = 0; k < sizeof isas / sizeof isas[0]; k++) {
+            if (!adaopt_isa_supported(isas[k]))
+                continue;
+            for (size_t threads = 1; threads <= 2; threads++) {
+                run a, b;
+                start(&a, &COMBOS[c], ADAOPT_ISA_SCALAR, 1, numels);
+                start(&b, &COMBOS[c], isas[k], threads, numels);
+                assert_int_equal(adaopt_get_overwrite_grads(b.opt), 0);
+                assert_int_equal(adaopt_set_overwrite_grads(b.opt, 1), ADAOPT_OK);
+                assert_int_equal(adaopt_get_overwrite_grads(b.opt), 1);
+                float *ga[N_TENSORS], *gb[N_TENSORS];
+                uint64_t seed = 7;
+                for (int t = 0; t < 4; t++) {
+                    float *pa[N_TENSORS], *pb[N_TENSORS];
+                    for (int i = 0; i < N_TENSORS; i++) {
+                        ga[i] = malloc((numels[i] + 1) * sizeof(float));
+                        gb[i] = malloc((numels[i] + 1) * sizeof(float));
+                        assert_true(ga[i] != NULL && gb[i] != NULL);
+                        for (size_t e = 0; e <= numels[i]; e++)
+                            ga[i][e] = gb[i][e] = special(&seed);
+                        int skip = t % 2 == 1 && i % 5 == 2;
+                        pa[i] = skip ? NULL : ga[i] + 1; /* (unaligned) */
+                        pb[i] = skip ? NULL : gb[i] + 1;
+                    }
+                    advance(&a, pa);
+                    advance(&b, pb);
+                    for (int i = 0; i < N_TENSORS; i++) {
+                        const float *m, *v;
+                        if (pa[i] == NULL) { /* skipped: still the gradient */
+                            assert_memory_equal(ga[i], gb[i], (numels[i] + 1) * sizeof(float));
+                        } else if (!coupled && numels[i] > 0) {
+                            assert_int_equal(adaopt_state(a.opt, (size_t)i, ADAOPT_STATE_EXP_AVG,
+                                                          &m, NULL), ADAOPT_OK);
+                            assert_int_equal(adaopt_state(a.opt, (size_t)i,
+                                                          ADAOPT_STATE_EXP_AVG_SQ, &v, NULL),
+                                             ADAOPT_OK);
+                            for (size_t e = 0; e < numels[i]; e++) {
+                                float u = (1.0f / (sqrtf(v[e]) + 1e-6f)) * m[e];
+                                if (!same_floats(&u, &gb[i][e + 1], 1))
+                                    fail_msg("%s, %zu threads: tensor %d element %zu holds %a, "
+                                             "not u = %a", adaopt_isa_name(isas[k]), threads, i,
+                                             e, (double)gb[i][e + 1], (double)u);
+                            }
+                        }
+                        assert_true(gb[i][0] == ga[i][0] || ga[i][0] != ga[i][0]); /* (before) */
+                    }
+                    for (int i = 0; i < N_TENSORS; i++) {
+                        free(ga[i]);
+                        free(gb[i]);
+                    }
+                }
+                same_bits(&a, &b, "overwrite_grads");
+                finish(&a);
+                finish(&b);
+            }
+        }
+    }
+}
+
+/* What overwrite_grads refuses: other algorithms, values other than 0/1, and, at the step,
+ * gradients that overlap each other or a parameter -- before anything is written.  Gradients
+ * that only touch (one buffer, adaopt_step_flat) and overlapping ones without the setting are
+ * fine.  Groups that step through float32 copies (bf16 state here) keep their gradients. */
+static void lamb_overwrite_grads_refusals(void **unused)
+{
+    (void)unused;
+    adaopt_optimizer *adam = one_tensor(ADAOPT_ALGO_ADAM, 4);
+    assert_int_equal(adaopt_set_overwrite_grads(adam, 1), ADAOPT_ERR_OPTION);
+    assert_int_equal(adaopt_get_overwrite_grads(adam), 0);
+    assert_int_equal(adaopt_set_overwrite_grads(NULL, 1), ADAOPT_ERR_NULL);
+    adaopt_destroy(adam);
+
+    adaopt_optimizer *opt;
+    size_t numels[3] = {4, 4, 4}, group;
+    assert_int_equal(adaopt_create(ADAOPT_ALGO_LAMB, &opt), ADAOPT_OK);
+    assert_int_equal(adaopt_add_group(opt, numels, 3, &group), ADAOPT_OK);
+    assert_int_equal(adaopt_set_overwrite_grads(opt, 2), ADAOPT_ERR_VALUE);
+    assert_int_equal(adaopt_set_overwrite_grads(opt, 1), ADAOPT_OK);
+    float buf[16], p[12];
+    for (int i = 0; i < 16; i++)
+        buf[i] = 0.25f * (float)(i + 1);
+    for (int i = 0; i < 12; i++)
+        p[i] = 1.0f;
+    float *params[3] = {p, p + 4, p + 8};
+    const struct { int g0, g1, g2; const char *what; } BAD[] = {
+        {0, 2, 8, "gradients 0 and 1 overlap"},
+        {8, 0, 0, "gradients 1 and 2 are one array"},
+        {0, 4, 6, "gradients 1 and 2 overlap"},
+    };
+    for (size_t k = 0; k < sizeof BAD / sizeof BAD[0]; k++) {
+        const float *grads[3] = {buf + BAD[k].g0, buf + BAD[k].g1, buf + BAD[k].g2};
+        if (adaopt_step(opt, params, grads, 3) != ADAOPT_ERR_CONFLICT)
+            fail_msg("not refused: %s", BAD[k].what);
+    }
+    const float *onto_p[3] = {buf, p + 2, buf + 8}; /* a gradient over parameters 0 and 1 */
+    assert_int_equal(adaopt_step(opt, params, onto_p, 3), ADAOPT_ERR_CONFLICT);
+    assert_non_null(strstr(adaopt_last_error(opt), "overwrite_grads"));
+    for (int i = 0; i < 16; i++) /* nothing written */
+        assert_true(buf[i] == 0.25f * (float)(i + 1));
+    for (int i = 0; i < 12; i++)
+        assert_true(p[i] == 1.0f);
+    assert_true(adaopt_steps_taken(opt) == 0);
+    const float *skip_one[3] = {buf, NULL, buf}; /* tensor 1 skipped, 0 and 2 share */
+    assert_int_equal(adaopt_step(opt, params, skip_one, 3), ADAOPT_ERR_CONFLICT);
+    const float *apart[3] = {buf + 8, NULL, buf + 4}; /* touching and skipped: fine */
+    assert_int_equal(adaopt_step(opt, params, apart, 3), ADAOPT_OK);
+    assert_true(buf[4] != 1.25f && buf[8] != 2.25f && buf[0] == 0.25f); /* u written */
+    assert_int_equal(adaopt_set_overwrite_grads(opt, 0), ADAOPT_OK);
+    const float *shared[3] = {buf, buf, buf}; /* read only again: sharing is allowed */
+    assert_int_equal(adaopt_step(opt, params, shared, 3), ADAOPT_OK);
+    adaopt_destroy(opt);
+
+    opt = one_tensor(ADAOPT_ALGO_LAMB, 4);
+    assert_int_equal(adaopt_set(opt, 0, ADAOPT_STATE_STORAGE, ADAOPT_STORAGE_BF16), ADAOPT_OK);
+    assert_int_equal(adaopt_set_overwrite_grads(opt, 1), ADAOPT_OK);
+    float q[4] = {1, 2, 3, 4}, g[4] = {0.5f, -1, 2, 0};
+    step_ok(opt, q, g);
+    assert_true(g[0] == 0.5f && g[1] == -1.0f && g[2] == 2.0f && g[3] == 0.0f);
+    assert_true(q[0] != 1.0f);
+    adaopt_destroy(opt);
+}
+
 static void isa_and_thread_controls(void **unused)
 {
     (void)unused;
@@ -231,6 +372,8 @@ int main(void)
         cmocka_unit_test(every_isa_matches_scalar),
         cmocka_unit_test(threads_give_the_same_bits),
         cmocka_unit_test(isa_and_thread_controls),
+        cmocka_unit_test(lamb_overwrite_grads_same_bits),
+        cmocka_unit_test(lamb_overwrite_grads_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

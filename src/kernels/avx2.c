@@ -30,4 +30,27 @@
                      _mm256_or_ps(_mm256_cmp_ps((a), (b), _CMP_GT_OQ),                        \
                                   _mm256_cmp_ps((a), (a), _CMP_UNORD_Q)))
 
+/* LAMB's 16 double accumulators (simd_body.h): a vector of 8 lanes at offset k (0 or 8) of each
+ * 16 goes, widened, into accumulators k..k+3 and k+4..k+7 */
+typedef struct {
+    __m256d r[4];
+} SQ16;
+static inline void sq16_load(SQ16 *s, const double *acc)
+{
+    for (int j = 0; j < 4; j++)
+        s->r[j] = _mm256_loadu_pd(acc + 4 * j);
+}
+static inline void sq16_add(SQ16 *s, __m256 x, int k)
+{
+    __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(x));
+    __m256d hi = _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1));
+    s->r[k / 4] = _mm256_fmadd_pd(lo, lo, s->r[k / 4]);
+    s->r[k / 4 + 1] = _mm256_fmadd_pd(hi, hi, s->r[k / 4 + 1]);
+}
+static inline void sq16_store(const SQ16 *s, double *acc)
+{
+    for (int j = 0; j < 4; j++)
+        _mm256_storeu_pd(acc + 4 * j, s->r[j]);
+}
+
 #include "simd_body.h"

@@ -32,4 +32,27 @@
                              _mm512_cmp_ps_mask((a), (a), _CMP_UNORD_Q),                      \
                          (b), (a))
 
+/* LAMB's 16 double accumulators (simd_body.h): lanes 0-7 and 8-15 of a vector, widened */
+typedef struct {
+    __m512d r[2];
+} SQ16;
+static inline void sq16_load(SQ16 *s, const double *acc)
+{
+    s->r[0] = _mm512_loadu_pd(acc);
+    s->r[1] = _mm512_loadu_pd(acc + 8);
+}
+static inline void sq16_add(SQ16 *s, __m512 x, int k) /* k: always 0 (16 lanes) */
+{
+    (void)k;
+    __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(x));
+    __m512d hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)));
+    s->r[0] = _mm512_fmadd_pd(lo, lo, s->r[0]);
+    s->r[1] = _mm512_fmadd_pd(hi, hi, s->r[1]);
+}
+static inline void sq16_store(const SQ16 *s, double *acc)
+{
+    _mm512_storeu_pd(acc, s->r[0]);
+    _mm512_storeu_pd(acc + 8, s->r[1]);
+}
+
 #include "simd_body.h"

@@ -77,6 +77,8 @@ typedef struct adaopt_coeffs {
     float lamb_beta3;      /* 1 - beta1 with grad_averaging, else 1 */
     float lamb_wd;         /* weight_decay added to u (weight_decouple off), else 0 */
     float trust;           /* this step's trust ratio (1 in adam mode), for the second pass */
+    int lamb_u_in_grad;    /* the second pass reads u from g (the first pass wrote it there:
+                              adaopt_set_overwrite_grads) instead of recomputing it */
 } adaopt_coeffs;
 
 /* One function per algorithm family.  s0..s2 are the tensor's state slots (unused ones NULL). */
@@ -102,12 +104,15 @@ void adaopt_lion_scalar(const adaopt_coeffs *c, float *p, const float *g, float 
 void adaopt_sf_adamw_scalar(const adaopt_coeffs *c, float *p, const float *g, float *z,
                             float *exp_avg_sq, float *u2, size_t n);
 /* LAMB's two passes.  moments: m and v updated in place; the squares of the decayed p and of
- * the Adam direction u added, in double, into acc[0..16) and acc[16..32) (element j of each
- * block of ADAOPT_LAMB_BLOCK into accumulator j % 16; p itself is not written).  apply: p =
- * decayed p - step * trust * u, with the decay and u recomputed from p, m, v (the same bits). */
+ * the Adam direction u added, in double, into acc[0..16) and acc[16..32) (element j into
+ * accumulator j % 16, in element order: adaopt__sumsq16's order; p itself is not written); u
+ * also stored to u_out unless it is NULL.  apply: p = decayed p - step * trust * u, with the
+ * decay recomputed from p, and u recomputed from m and v -- or read from g where
+ * c->lamb_u_in_grad (the same bits either way). */
 enum { ADAOPT_LAMB_BLOCK = 256, ADAOPT_LAMB_LANES = 16 };
 void adaopt_lamb_moments_scalar(const adaopt_coeffs *c, const float *p, const float *g,
-                                float *exp_avg, float *exp_avg_sq, size_t n, double *acc);
+                                float *exp_avg, float *exp_avg_sq, float *u_out, size_t n,
+                                double *acc);
 void adaopt_lamb_apply_scalar(const adaopt_coeffs *c, float *p, const float *g, float *exp_avg,
                               float *exp_avg_sq, float *u2, size_t n);
 
@@ -189,7 +194,7 @@ static inline void adaopt__af_row_sums(const float *g, const float *p, size_t n,
     void adaopt_sf_adamw_##isa(const adaopt_coeffs *, float *, const float *, float *,        \
                                float *, float *, size_t);                                     \
     void adaopt_lamb_moments_##isa(const adaopt_coeffs *, const float *, const float *,      \
-                                   float *, float *, size_t, double *);                       \
+                                   float *, float *, float *, size_t, double *);              \
     void adaopt_lamb_apply_##isa(const adaopt_coeffs *, float *, const float *, float *,      \
                                  float *, float *, size_t);                                   \
     void adaopt_af_matrix_u_##isa(const adaopt_af_row *, const float *, const float *, float *, \
@@ -244,7 +249,7 @@ void adaopt_bf16_narrow_sr_avx512(const float *, uint16_t *, size_t, uint32_t, u
 typedef struct adaopt_kernel_table {
     adaopt_kernel_fn by_algorithm[16]; /* by adaopt_algorithm, 1 .. the last (LAMB: apply) */
     void (*lamb_moments)(const adaopt_coeffs *, const float *, const float *, float *, float *,
-                         size_t, double *); /* LAMB's first pass */
+                         float *, size_t, double *); /* LAMB's first pass */
     adaopt_af_fns adafactor;
     adaopt_lowp_fns lowp;
 } adaopt_kernel_table;

@@ -26,4 +26,26 @@
               vbslq_f32(vcltq_f32((x), vdupq_n_f32(0.0f)), vdupq_n_f32(-1.0f), (x)))
 #define VMAX_NAN(a, b) vbslq_f32(vorrq_u32(vcgtq_f32((a), (b)), vmvnq_u32(vceqq_f32((a), (a)))), (a), (b))
 
+/* LAMB's 16 double accumulators (simd_body.h): a vector of 4 lanes at offset k (0, 4, 8, 12) of
+ * each 16 goes, widened, into accumulators k, k+1 and k+2, k+3 */
+typedef struct {
+    float64x2_t r[8];
+} SQ16;
+static inline void sq16_load(SQ16 *s, const double *acc)
+{
+    for (int j = 0; j < 8; j++)
+        s->r[j] = vld1q_f64(acc + 2 * j);
+}
+static inline void sq16_add(SQ16 *s, float32x4_t x, int k)
+{
+    float64x2_t lo = vcvt_f64_f32(vget_low_f32(x)), hi = vcvt_high_f64_f32(x);
+    s->r[k / 2] = vfmaq_f64(s->r[k / 2], lo, lo);
+    s->r[k / 2 + 1] = vfmaq_f64(s->r[k / 2 + 1], hi, hi);
+}
+static inline void sq16_store(const SQ16 *s, double *acc)
+{
+    for (int j = 0; j < 8; j++)
+        vst1q_f64(acc + 2 * j, s->r[j]);
+}
+
 #include "simd_body.h"

@@ -226,7 +226,8 @@ static inline float lamb_direction(const adaopt_coeffs *c, float p, float m, flo
 }
 
 void adaopt_lamb_moments_scalar(const adaopt_coeffs *c, const float *p, const float *g,
-                                float *exp_avg, float *exp_avg_sq, size_t n, double *acc)
+                                float *exp_avg, float *exp_avg_sq, float *u_out, size_t n,
+                                double *acc)
 {
     float pd[ADAOPT_LAMB_BLOCK], u[ADAOPT_LAMB_BLOCK];
     for (size_t b = 0; b < n; b += ADAOPT_LAMB_BLOCK) {
@@ -241,6 +242,8 @@ void adaopt_lamb_moments_scalar(const adaopt_coeffs *c, const float *p, const fl
             pd[i] = pi;
             u[i] = lamb_direction(c, pi, m, v);
         }
+        for (size_t i = 0; u_out != NULL && i < len; i++) /* (after the block: u_out may be g) */
+            u_out[b + i] = u[i];
         adaopt__sumsq16(pd, len, acc);
         adaopt__sumsq16(u, len, acc + ADAOPT_LAMB_LANES);
     }
@@ -249,12 +252,11 @@ void adaopt_lamb_moments_scalar(const adaopt_coeffs *c, const float *p, const fl
 void adaopt_lamb_apply_scalar(const adaopt_coeffs *c, float *p, const float *g, float *exp_avg,
                               float *exp_avg_sq, float *u2, size_t n)
 {
-    (void)g;
     (void)u2;
     for (size_t i = 0; i < n; i++) {
         float pi = c->decoupled ? p[i] * c->decay_factor : p[i];
-        float u = lamb_direction(c, pi, exp_avg[i], exp_avg_sq[i]) * c->trust;
-        p[i] = fmaf(u, c->neg_step_size, pi); /* foreach_add_(params, updates, -step_size) */
+        float u = c->lamb_u_in_grad ? g[i] : lamb_direction(c, pi, exp_avg[i], exp_avg_sq[i]);
+        p[i] = fmaf(u * c->trust, c->neg_step_size, pi); /* add_(updates, -step_size) */
     }
 }
 

@@ -267,37 +267,45 @@ static inline VEC lamb_direction_v(const adaopt_coeffs *c, VEC p, VEC m, VEC v, 
     return c->lamb_wd != 0.0f ? VFMA(p, wd, u) : u;
 }
 
+/* The first pass keeps its 2 x 16 accumulators in registers (SQ16, sq16_add: each ISA's file),
+ * each receiving x[j]^2 for its j mod 16 in element order, as adaopt__sumsq16 adds them (the
+ * squares of floats are exact in double, so a fused add gives the same bits); the last
+ * elements, fewer than 16, go through the scalar kernel, which continues the same order. */
 void KERNEL(lamb_moments)(const adaopt_coeffs *c, const float *p, const float *g, float *exp_avg,
-                          float *exp_avg_sq, size_t n, double *acc)
+                          float *exp_avg_sq, float *u_out, size_t n, double *acc)
 {
     COMMON_CONSTANTS;
     (void)wd;
     const VEC decay = VSET1(c->decay_factor), b1 = VSET1(c->beta1), beta3 = VSET1(c->lamb_beta3);
     const VEC b2 = VSET1(c->beta2), omb2 = VSET1(c->one_minus_beta2), one = VSET1(1.0f);
     const VEC lwd = VSET1(c->lamb_wd);
-    float pd[ADAOPT_LAMB_BLOCK], u[ADAOPT_LAMB_BLOCK];
-    for (size_t b = 0; b < n; b += ADAOPT_LAMB_BLOCK) {
-        size_t len = n - b < ADAOPT_LAMB_BLOCK ? n - b : ADAOPT_LAMB_BLOCK;
-        if (len < ADAOPT_LAMB_BLOCK) { /* the last, short block: by the scalar reference */
-            adaopt_lamb_moments_scalar(c, p + b, g + b, exp_avg + b, exp_avg_sq + b, len, acc);
-            break;
-        }
-        for (i = 0; i < len; i += W) {
-            size_t at = b + i;
+    SQ16 sp, su;
+    sq16_load(&sp, acc);
+    sq16_load(&su, acc + ADAOPT_LAMB_LANES);
+    for (; i + ADAOPT_LAMB_LANES <= n; i += ADAOPT_LAMB_LANES) {
+#pragma GCC unroll 4
+        for (int k = 0; k < ADAOPT_LAMB_LANES; k += W) {
+            size_t at = i + (size_t)k;
             VEC pi = VLOAD(p + at);
             if (c->decoupled)
                 pi = VMUL(pi, decay);
             VEC gi = VXOR(VLOAD(g + at), sign);
             VEC m = VFMA(gi, beta3, VMUL(VLOAD(exp_avg + at), b1));
             VEC v = VFMA(VMUL(omb2, gi), gi, VMUL(VLOAD(exp_avg_sq + at), b2));
+            VEC u = lamb_direction_v(c, pi, m, v, one, eps, lwd);
             VSTORE(exp_avg + at, m);
             VSTORE(exp_avg_sq + at, v);
-            VSTORE(pd + i, pi);
-            VSTORE(u + i, lamb_direction_v(c, pi, m, v, one, eps, lwd));
+            if (u_out != NULL)
+                VSTORE(u_out + at, u);
+            sq16_add(&sp, pi, k);
+            sq16_add(&su, u, k);
         }
-        adaopt__sumsq16(pd, len, acc);
-        adaopt__sumsq16(u, len, acc + ADAOPT_LAMB_LANES);
     }
+    sq16_store(&sp, acc);
+    sq16_store(&su, acc + ADAOPT_LAMB_LANES);
+    if (i < n)
+        adaopt_lamb_moments_scalar(c, p + i, g + i, exp_avg + i, exp_avg_sq + i,
+                                   u_out != NULL ? u_out + i : NULL, n - i, acc);
 }
 
 void KERNEL(lamb_apply)(const adaopt_coeffs *c, float *p, const float *g, float *exp_avg,
@@ -308,14 +316,23 @@ void KERNEL(lamb_apply)(const adaopt_coeffs *c, float *p, const float *g, float 
     (void)sign;
     const VEC one = VSET1(1.0f), lwd = VSET1(c->lamb_wd), trust = VSET1(c->trust);
     const VEC neg_step = VSET1(c->neg_step_size), decay = VSET1(c->decay_factor);
-    for (; i + W <= n; i += W) {
-        VEC pi = VLOAD(p + i);
-        if (c->decoupled)
-            pi = VMUL(pi, decay);
-        VEC u = VMUL(lamb_direction_v(c, pi, VLOAD(exp_avg + i), VLOAD(exp_avg_sq + i), one, eps,
-                                      lwd), trust);
-        VSTORE(p + i, VFMA(u, neg_step, pi));
-    }
+    if (c->lamb_u_in_grad) /* u as the first pass left it in g: p and g are all it reads */
+        for (; i + W <= n; i += W) {
+            VEC pi = VLOAD(p + i);
+            if (c->decoupled)
+                pi = VMUL(pi, decay);
+            VSTORE(p + i, VFMA(VMUL(VLOAD(g + i), trust), neg_step, pi));
+        }
+    else
+        for (; i + W <= n; i += W) {
+            VEC pi = VLOAD(p + i);
+            if (c->decoupled)
+                pi = VMUL(pi, decay);
+            VEC u = VMUL(lamb_direction_v(c, pi, VLOAD(exp_avg + i), VLOAD(exp_avg_sq + i), one,
+                                          eps, lwd),
+                         trust);
+            VSTORE(p + i, VFMA(u, neg_step, pi));
+        }
     TAIL(adaopt_lamb_apply_scalar, exp_avg, exp_avg_sq, u2);
 }
 
