@@ -42,27 +42,37 @@ typedef struct {
     adaopt_option option; /* one non-default option, or 0 */
     double value;
     int bytes_per_elem;   /* fp32 reads + writes of one element's parameter, gradient, state */
+    int overwrite_grads;  /* adaopt_set_overwrite_grads (LAMB) */
 } bench_case;
 
 static const bench_case CASES[] = {
-    {"sgd", ADAOPT_ALGO_SGD, 0, 0, 12},
-    {"sgd_momentum", ADAOPT_ALGO_SGD, ADAOPT_MOMENTUM, 0.9, 20},
-    {"adagrad", ADAOPT_ALGO_ADAGRAD, 0, 0, 20},
-    {"rmsprop", ADAOPT_ALGO_RMSPROP, 0, 0, 20},
-    {"adam", ADAOPT_ALGO_ADAM, 0, 0, 28},
-    {"amsgrad", ADAOPT_ALGO_ADAM, ADAOPT_AMSGRAD, 1, 36},
-    {"adamw", ADAOPT_ALGO_ADAMW, 0, 0, 28},
-    {"adamax", ADAOPT_ALGO_ADAMAX, 0, 0, 28},
-    {"nadam", ADAOPT_ALGO_NADAM, 0, 0, 28},
-    {"radam", ADAOPT_ALGO_RADAM, 0, 0, 28},
-    {"lion", ADAOPT_ALGO_LION, ADAOPT_WEIGHT_DECAY, 0.1, 20}, /* p r+w, g, m r+w */
-    {"adamw_schedulefree", ADAOPT_ALGO_ADAMW_SCHEDULE_FREE, ADAOPT_WEIGHT_DECAY, 0.01, 28},
+    {"sgd", ADAOPT_ALGO_SGD, 0, 0, 12, 0},
+    {"sgd_momentum", ADAOPT_ALGO_SGD, ADAOPT_MOMENTUM, 0.9, 20, 0},
+    {"adagrad", ADAOPT_ALGO_ADAGRAD, 0, 0, 20, 0},
+    {"rmsprop", ADAOPT_ALGO_RMSPROP, 0, 0, 20, 0},
+    {"adam", ADAOPT_ALGO_ADAM, 0, 0, 28, 0},
+    {"amsgrad", ADAOPT_ALGO_ADAM, ADAOPT_AMSGRAD, 1, 36, 0},
+    {"adamw", ADAOPT_ALGO_ADAMW, 0, 0, 28, 0},
+    {"adamax", ADAOPT_ALGO_ADAMAX, 0, 0, 28, 0},
+    {"nadam", ADAOPT_ALGO_NADAM, 0, 0, 28, 0},
+    {"radam", ADAOPT_ALGO_RADAM, 0, 0, 28, 0},
+    {"lion", ADAOPT_ALGO_LION, ADAOPT_WEIGHT_DECAY, 0.1, 20, 0}, /* p r+w, g, m r+w */
+    {"adamw_schedulefree", ADAOPT_ALGO_ADAMW_SCHEDULE_FREE, ADAOPT_WEIGHT_DECAY, 0.01, 28, 0},
     /* p (y) r+w, g, z r+w, v r+w */
-    {"lamb", ADAOPT_ALGO_LAMB, ADAOPT_WEIGHT_DECAY, 0.01, 40},
+    {"lamb", ADAOPT_ALGO_LAMB, ADAOPT_WEIGHT_DECAY, 0.01, 40, 0},
     /* two passes: p, g, m r+w, v r+w; then p r+w, m, v */
-    {"adafactor", ADAOPT_ALGO_ADAFACTOR, ADAOPT_WEIGHT_DECAY, 0.01, 24},
+    {"lamb_overwrite", ADAOPT_ALGO_LAMB, ADAOPT_WEIGHT_DECAY, 0.01, 40, 1},
+    /* p, g r+w (u), m r+w, v r+w; then p r+w, g (u): 6 arrays read instead of 7 */
+    {"adafactor", ADAOPT_ALGO_ADAFACTOR, ADAOPT_WEIGHT_DECAY, 0.01, 24, 0},
     /* a square matrix (factored), one thread: p, g; g; p r+w, g (the state is rows + columns) */
 };
+
+/* The gradients every case steps with (lamb_overwrite writes u over them: refilled after it). */
+static void fill_grads(float *g, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        g[i] = 0.01f * (float)(i % 13) - 0.06f;
+}
 
 /* Repetitions so that each timed sample covers at least ~20 ms of work at small sizes. */
 static int inner_loops(size_t n)
@@ -143,7 +153,8 @@ static int step_seconds(const bench_case *bc, size_t n, int reps, int threads, f
         (side * side == n && adaopt_set_shape(opt, 0, square, 2) != ADAOPT_OK) ||
         (bc->option && adaopt_set(opt, group, bc->option, bc->value) != ADAOPT_OK) ||
         adaopt_set(opt, group, ADAOPT_LR, 1e-6) != ADAOPT_OK ||
-        adaopt_set_threads(opt, (size_t)threads) != ADAOPT_OK) {
+        adaopt_set_threads(opt, (size_t)threads) != ADAOPT_OK ||
+        (bc->overwrite_grads && adaopt_set_overwrite_grads(opt, 1) != ADAOPT_OK)) {
         fprintf(stderr, "bench %s: %s\n", bc->label, adaopt_last_error(opt));
         adaopt_destroy(opt);
         return -1;
@@ -151,6 +162,7 @@ static int step_seconds(const bench_case *bc, size_t n, int reps, int threads, f
     float *params[1] = {p};
     const float *grads[1] = {g};
     adaopt_step(opt, params, grads, 1); /* the first step also fills state: not timed */
+    /* (with overwrite_grads each step's g is the last step's u: bounded, never subnormal) */
     double samples[64];
     int inner = inner_loops(n);
     for (int r = 0; r < reps; r++) {
@@ -160,6 +172,8 @@ static int step_seconds(const bench_case *bc, size_t n, int reps, int threads, f
         samples[r] = (now_seconds() - t) / inner;
     }
     adaopt_destroy(opt);
+    if (bc->overwrite_grads)
+        fill_grads((float *)g, n);
     *seconds = median(samples, reps);
     return 0;
 }
@@ -332,9 +346,9 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < alloc; i++) {
         p[i] = 1.0f;
-        g[i] = 0.01f * (float)(i % 13) - 0.06f;
         c[i] = 0.5f;
     }
+    fill_grads(g, alloc);
 
     adaopt_optimizer *probe;
     adaopt_create(ADAOPT_ALGO_SGD, &probe);
@@ -345,12 +359,14 @@ int main(int argc, char **argv)
                reps);
     else
         printf("kernels: %s; medians of %d; GB/s counts the bytes each algorithm moves\n\n"
-               "%-13s %7s %10s %9s %9s %10s %7s\n", isa, reps, "algorithm", "threads",
+               "%-18s %7s %10s %9s %9s %10s %7s\n", isa, reps, "algorithm", "threads",
                "elements", "ns/elem", "GB/s", "triad GB/s", "ratio");
     int first = 1;
+    double adamw_s[8][16] = {{0}}, lamb_s[8][16][2] = {{{0}}}; /* for LAMB / AdamW below */
     for (int t = 0; t < n_threads; t++) {
         int threads = thread_list[t];
-        for (size_t n = 4096; n <= max_elems; n *= 4) {
+        int z = 0;
+        for (size_t n = 4096; n <= max_elems; n *= 4, z++) {
             double triad = triad_seconds(n, reps, threads, p, g, c);
             double triad_gbs = 16.0 * (double)n / triad / 1e9; /* see the comment on top */
             for (size_t k = 0; k < sizeof CASES / sizeof CASES[0]; k++) {
@@ -360,6 +376,10 @@ int main(int argc, char **argv)
                 if (step_seconds(&CASES[k], n, reps, threads, p, g, &s) != 0)
                     return 1;
                 double gbs = CASES[k].bytes_per_elem * (double)n / s / 1e9;
+                if (strcmp(CASES[k].label, "adamw") == 0 && z < 16)
+                    adamw_s[t][z] = s;
+                else if (CASES[k].algorithm == ADAOPT_ALGO_LAMB && z < 16)
+                    lamb_s[t][z][CASES[k].overwrite_grads] = s;
                 if (json)
                     printf("%s  {\"algorithm\": \"%s\", \"threads\": %d, \"elements\": %zu, "
                            "\"ns_per_elem\": %.4f, \"gb_per_s\": %.3f, \"triad_gb_per_s\": %.3f, "
@@ -367,10 +387,30 @@ int main(int argc, char **argv)
                            first ? "" : ",\n", CASES[k].label, threads, n, s / (double)n * 1e9,
                            gbs, triad_gbs, gbs / triad_gbs);
                 else
-                    printf("%-13s %7d %10zu %9.3f %9.2f %10.2f %7.2f\n", CASES[k].label, threads,
+                    printf("%-18s %7d %10zu %9.3f %9.2f %10.2f %7.2f\n", CASES[k].label, threads,
                            n, s / (double)n * 1e9, gbs, triad_gbs, gbs / triad_gbs);
                 first = 0;
             }
+        }
+    }
+    if (json)
+        printf("\n], \"lamb_vs_adamw\": [\n");
+    else if (only == NULL)
+        printf("\nLAMB's step / AdamW's step (same run; the target is <= 1.5)\n%7s %10s %9s "
+               "%15s\n", "threads", "elements", "lamb", "lamb_overwrite");
+    first = 1;
+    for (int t = 0; t < n_threads && only == NULL; t++) {
+        int z = 0;
+        for (size_t n = 4096; n <= max_elems && z < 16; n *= 4, z++) {
+            if (n < ((size_t)1 << 20) || adamw_s[t][z] <= 0.0)
+                continue;
+            double a = lamb_s[t][z][0] / adamw_s[t][z], b = lamb_s[t][z][1] / adamw_s[t][z];
+            if (json)
+                printf("%s  {\"threads\": %d, \"elements\": %zu, \"lamb\": %.3f, "
+                       "\"lamb_overwrite\": %.3f}", first ? "" : ",\n", thread_list[t], n, a, b);
+            else
+                printf("%7d %10zu %9.2f %15.2f\n", thread_list[t], n, a, b);
+            first = 0;
         }
     }
     if (json)

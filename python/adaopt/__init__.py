@@ -106,6 +106,8 @@ _get_isa = _fn("adaopt_get_isa", ctypes.c_int, ctypes.c_void_p)
 _isa_supported = _fn("adaopt_isa_supported", ctypes.c_int, ctypes.c_int)
 _set_threads = _fn("adaopt_set_threads", ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t)
 _get_threads = _fn("adaopt_get_threads", ctypes.c_size_t, ctypes.c_void_p)
+_set_overwrite = _fn("adaopt_set_overwrite_grads", ctypes.c_int, ctypes.c_void_p, ctypes.c_int)
+_get_overwrite = _fn("adaopt_get_overwrite_grads", ctypes.c_int, ctypes.c_void_p)
 
 
 class _SparseGrad(ctypes.Structure):
@@ -459,6 +461,7 @@ class Optimizer:
                              % (len(grads), len(self._params)))
         sparse = None
         dense = list(grads)
+        overwrite = _get_overwrite(self._handle)
         for i, (g, p) in enumerate(zip(grads, self._params)):
             if g is None:
                 continue
@@ -471,6 +474,9 @@ class Optimizer:
                 dense[i] = None
                 continue
             _as_param(g, "gradient %d" % i)
+            if overwrite and not g.flags.writeable:
+                raise ValueError("gradient %d is read-only, and overwrite_grads is on (the step "
+                                 "stores u over the gradients)" % i)
             if _dtype_code(g) != self._grad_dtypes[i]:
                 raise TypeError("gradient %d must be %s (its group's gradient dtype), got %s"
                                 % (i, _DTYPE_NAMES[self._grad_dtypes[i]],
@@ -734,6 +740,21 @@ class Optimizer:
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
             raise ValueError("threads must be a non-negative integer")
         _check(_set_threads(self._handle, int(n)), self._handle, "threads")
+
+    @property
+    def overwrite_grads(self):
+        """LAMB only: True lets step() store each element's direction u over its float32
+        gradient (as apex's FusedLAMB does), so that the second pass reads p and u instead of
+        recomputing u from p, m and v -- one array fewer to read, the same results.  The
+        gradient arrays (float32 groups; never copied) hold u afterwards; read-only gradients,
+        and gradients that overlap each other or a parameter, are refused."""
+        return bool(_get_overwrite(self._handle))
+
+    @overwrite_grads.setter
+    def overwrite_grads(self, on):
+        if not isinstance(on, (bool, np.bool_)):
+            raise ValueError("overwrite_grads must be True or False")
+        _check(_set_overwrite(self._handle, int(bool(on))), self._handle, "overwrite_grads")
 
     def __repr__(self):
         return "%s(%d groups, %d tensors)" % (type(self).__name__, len(self.param_groups),

@@ -314,7 +314,8 @@ class Optimizer(torch.optim.Optimizer):
             self._snapshot(i)
             p = self._cparams[i]
             entries[i] = self._entry_in(p, dict.get(self.state, p, {}))
-        keep = (self.nonfinite, self._rounding_seed, self._threads, self.isa)
+        keep = (self.nonfinite, self._rounding_seed, self._threads, self.isa,
+                self.overwrite_grads)
         self._core = _Handle(self._algorithm)
         self._init_tables()
         for g, group in enumerate(groups):
@@ -323,6 +324,8 @@ class Optimizer(torch.optim.Optimizer):
         self.nonfinite, self._threads = keep[0], keep[2]
         self.set_rounding_seed(keep[1])
         self.isa = keep[3]
+        if keep[4]:
+            self.overwrite_grads = True
         self.state = _State(self)
 
     # -- hyperparameters --------------------------------------------------------------------
@@ -699,6 +702,7 @@ class Optimizer(torch.optim.Optimizer):
         _a._check(_a._save_buffer(h, buf, size, None), h, "pickle")
         return {"defaults": self.defaults, "param_groups": self.param_groups,
                 "_adaopt": {"checkpoint": buf.raw, "threads": self._threads,
+                            "overwrite_grads": self.overwrite_grads,
                             "rounding_seed": self._rounding_seed,
                             "wd_divisor": self._wd_divisor}}
 
@@ -720,6 +724,8 @@ class Optimizer(torch.optim.Optimizer):
         blob = extra["checkpoint"]
         _a._check(_a._load_buffer(self._core.h, blob, len(blob)), self._core.h, "unpickle")
         self._threads = extra["threads"]
+        if extra.get("overwrite_grads"):
+            self.overwrite_grads = True
         self.set_rounding_seed(extra["rounding_seed"])
 
     # -- adaopt extensions ------------------------------------------------------------------
@@ -768,6 +774,21 @@ class Optimizer(torch.optim.Optimizer):
         if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
             raise ValueError("threads must be a positive integer, or None to follow torch")
         self._threads = n
+
+    @property
+    def overwrite_grads(self):
+        """LAMB only (adaopt extension): True lets step() store each element's direction u over
+        its float32 .grad, as apex's FusedLAMB does, so that the second pass reads p and u
+        instead of recomputing u from p, m and v -- one array fewer to read, the same results.
+        The .grad tensors hold u after the step (one step() had to copy, non-contiguous, keeps
+        its values); .grad tensors that overlap each other or a parameter are refused."""
+        return bool(_a._get_overwrite(self._core.h))
+
+    @overwrite_grads.setter
+    def overwrite_grads(self, on):
+        if not isinstance(on, bool):
+            raise ValueError("overwrite_grads must be True or False")
+        _a._check(_a._set_overwrite(self._core.h, int(on)), self._core.h, "overwrite_grads")
 
     @property
     def isa(self):

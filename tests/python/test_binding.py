@@ -110,6 +110,34 @@ class Interface(unittest.TestCase):
         self.assertTrue((b == 0).all())
         self.assertEqual(opt.state[b], {})
 
+    def test_lamb_overwrite_grads(self):
+        """overwrite_grads: the same parameters, and each gradient left holding u = m / (sqrt(v)
+        + eps) (computed here in float32); read-only gradients and other algorithms refused."""
+        rng = np.random.default_rng(3)
+        w0 = rng.standard_normal(70001).astype(np.float32)
+        a, b = w0.copy(), w0.copy()
+        plain, over = adaopt.Lamb([a], lr=1e-2), adaopt.Lamb([b], lr=1e-2)
+        over.overwrite_grads = True
+        self.assertTrue(over.overwrite_grads and not plain.overwrite_grads)
+        for _ in range(5):
+            g = rng.standard_normal(70001).astype(np.float32)
+            plain.step([g.copy()])
+            over.step([g])
+        np.testing.assert_array_equal(a, b)
+        v, m = over.state[b]["exp_avg_sq"], over.state[b]["exp_avg"]
+        np.testing.assert_array_equal(g, (np.float32(1) / (np.sqrt(v) + np.float32(1e-6))) * m)
+        ro = rng.standard_normal(70001).astype(np.float32)
+        ro.flags.writeable = False
+        before = b.copy()
+        with self.assertRaisesRegex(ValueError, "read-only"):
+            over.step([ro])
+        np.testing.assert_array_equal(b, before)
+        plain.step([ro])  # (read only is fine when nothing writes it)
+        with self.assertRaisesRegex(adaopt.AdaoptError, "LAMB only"):
+            adaopt.Adam([a]).overwrite_grads = True
+        with self.assertRaisesRegex(ValueError, "True or False"):
+            over.overwrite_grads = "yes"
+
     def test_clipping(self):
         g = [np.array([3.0, 0.0], np.float32), np.array([4.0], np.float32)]
         self.assertAlmostEqual(adaopt.clip_grad_norm_(g, 1.0), 5.0, places=6)

@@ -502,6 +502,53 @@ class LambParity(unittest.TestCase):
         self.assertLessEqual(float(Ours(m2.parameters()).param_groups[0]["clamp"]), 0.5)
 
 
+class LambOverwriteGrads(unittest.TestCase):
+    """overwrite_grads (an adaopt extension, LAMB only): the same training bit for bit, each
+    .grad holding u = m / (sqrt(v) + eps) afterwards; kept by pickling; refusals."""
+
+    def test_same_bits_and_grad_holds_u(self):
+        for kw in (dict(lr=1e-2, weight_decay=0.01),
+                   dict(lr=3e-3, weight_decay=0.01, weight_decouple=False)):
+            with self.subTest(**kw):
+                m1, m2 = mlp(), mlp()
+                o1, o2 = at.Lamb(m1.parameters(), **kw), at.Lamb(m2.parameters(), **kw)
+                o2.overwrite_grads = True
+                self.assertTrue(o2.overwrite_grads and not o1.overwrite_grads)
+                l1, _ = train(m1, o1, 60)
+                l2, _ = train(m2, o2, 60)
+                self.assertEqual(l1, l2)
+                for a, b in zip(m1.parameters(), m2.parameters()):
+                    self.assertTrue(torch.equal(a, b))
+                    self.assertFalse(torch.equal(a.grad, b.grad))
+                    if kw.get("weight_decouple", True):  # (else u also has wd p)
+                        # in numpy: IEEE sqrt; torch's CPU sqrt may differ by an ulp
+                        v, m = (o2.state[b][k].numpy() for k in ("exp_avg_sq", "exp_avg"))
+                        u = (np.float32(1) / (np.sqrt(v) + np.float32(1e-6))) * m
+                        np.testing.assert_array_equal(b.grad.numpy(), u)
+                o3 = pickle.loads(pickle.dumps(o2))
+                self.assertTrue(o3.overwrite_grads)
+
+    def test_refusals(self):
+        with self.assertRaisesRegex(adaopt.AdaoptError, "LAMB only"):
+            at.Adam(mlp().parameters()).overwrite_grads = True
+        o = at.Lamb(mlp().parameters())
+        with self.assertRaisesRegex(ValueError, "True or False"):
+            o.overwrite_grads = 1
+        m = mlp()
+        o = at.Lamb(m.parameters(), lr=1e-2)
+        o.overwrite_grads = True
+        w, b = m[0].weight, m[0].bias
+        shared = torch.ones(w.numel() + b.numel())
+        w.grad = shared[:w.numel()].view_as(w)
+        b.grad = shared[w.numel() - 1:w.numel() - 1 + b.numel()]  # one element shared
+        with self.assertRaisesRegex(adaopt.AdaoptError, "must not overlap"):
+            o.step()
+        before = w.detach().clone()
+        b.grad = shared[w.numel():]  # adjacent only: fine
+        o.step()
+        self.assertFalse(torch.equal(before, w))
+
+
 @unittest.skipIf(not hasattr(torch.optim, "Adafactor"), "torch.optim.Adafactor is torch >= 2.5")
 class AdafactorParity(unittest.TestCase):
     """adaopt.torch.Adafactor against torch.optim.Adafactor: the MLP (its matrices factored) 300
