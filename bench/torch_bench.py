@@ -266,7 +266,8 @@ def bench_schedule_free(threads, reps, numel):
 
 def bench_lamb(threads, reps):
     """adaopt.torch.Lamb against pytorch-optimizer's Lamb (its default foreach path), on one
-    tensor of 16M elements and on 64 of 256K; and adaopt's LAMB step over its AdamW step."""
+    tensor of 16M elements and on 64 of 256K; and adaopt's LAMB step over its AdamW step, also
+    with overwrite_grads (u stored over .grad: one array fewer for the second pass to read)."""
     try:
         import pytorch_optimizer
     except ImportError:
@@ -274,20 +275,23 @@ def bench_lamb(threads, reps):
     rows = []
     for shapes in ([1 << 24], [1 << 18] * 64):
         ps = [torch.nn.Parameter(torch.randn(n)) for n in shapes]
-        for p in ps:
-            p.grad = torch.randn(p.numel())
         for t in threads:
+            for p in ps:
+                p.grad = torch.randn(p.numel())
             torch.set_num_threads(t)
             ref = median_time(pytorch_optimizer.Lamb(ps, lr=1e-3, weight_decay=0.01).step, reps)
-            ours_opt = at.Lamb(ps, lr=1e-3, weight_decay=0.01)
-            ours = median_time(ours_opt.step, reps)
+            ours = median_time(at.Lamb(ps, lr=1e-3, weight_decay=0.01).step, reps)
             adamw = median_time(at.AdamW(ps, lr=1e-3, weight_decay=0.01).step, reps)
+            over_opt = at.Lamb(ps, lr=1e-3, weight_decay=0.01)
+            over_opt.overwrite_grads = True  # (each step's .grad is then the last step's u)
+            over = median_time(over_opt.step, reps)
             rows.append(["%d x %dK" % (len(shapes), shapes[0] >> 10), str(t), "%.2f" % (ref * 1e3),
-                         "%.2f" % (ours * 1e3), "%.2f" % (ref / ours), "%.2f" % (ours / adamw)])
+                         "%.2f" % (ours * 1e3), "%.2f" % (ref / ours), "%.2f" % (ours / adamw),
+                         "%.2f" % (over / adamw)])
     table("LAMB: pytorch-optimizer %s against adaopt.torch.Lamb, and adaopt's LAMB step over its "
           "AdamW step (target <= 1.5)" % _version("pytorch_optimizer"),
           ["tensors", "threads", "pytorch-optimizer ms", "adaopt ms", "speed-up",
-           "LAMB / AdamW"], rows)
+           "LAMB / AdamW", "overwrite_grads / AdamW"], rows)
 
 
 def bench_adafactor(threads, reps):
