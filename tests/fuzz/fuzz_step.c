@@ -87,6 +87,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         if (byte(&in) % 8 == 0)
             adaopt_set_step(opt, (uint64_t)byte(&in) << (byte(&in) % 64));
+        if (byte(&in) % 8 == 0) /* LAMB's overwrite_grads (the others refuse it), any value */
+            adaopt_set_overwrite_grads(opt, byte(&in) % 3);
         float *pp[MAX_T];
         const float *gg[MAX_T];
         adaopt_sparse_grad sparse[MAX_T];
@@ -99,6 +101,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             pp[t] = params[t];
             uint8_t kind = byte(&in) % 4;
             gg[t] = kind == 0 ? NULL : grads[t];
+            if (kind == 2 && t > 0 && byte(&in) % 4 == 0) /* an earlier tensor's, shared */
+                gg[t] = grads[byte(&in) % t];
             if (kind == 3) { /* a sparse gradient instead */
                 gg[t] = NULL;
                 size_t len = 1 + byte(&in) % 16, count = byte(&in) % 9;
