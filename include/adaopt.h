@@ -498,7 +498,8 @@ ADAOPT_API size_t adaopt_get_threads(const adaopt_optimizer *opt);
  * not written -- and they must be writable, whatever the const in adaopt_step's prototype.  With
  * it on, a step refuses gradients that overlap each other or a parameter (ADAOPT_ERR_CONFLICT,
  * before anything is written).  0 (the default) turns it off.  It is how this program calls the
- * step, not part of the optimizer: checkpoints do not record it.  ZeRO does not offer it. */
+ * step, not part of the optimizer: checkpoints do not record it.  (adaopt_mpi's LAMB uses it on its
+ * own averaged-gradient shard, never on the caller's gradients.) */
 ADAOPT_API adaopt_status adaopt_set_overwrite_grads(adaopt_optimizer *opt, int enable);
 /* 1 when the step may overwrite the gradients (adaopt_set_overwrite_grads), else 0. */
 ADAOPT_API int adaopt_get_overwrite_grads(const adaopt_optimizer *opt);
