@@ -64,10 +64,12 @@ static const bench_case CASES[] = {
     {"lamb_overwrite", ADAOPT_ALGO_LAMB, ADAOPT_WEIGHT_DECAY, 0.01, 40, 1},
     /* p, g r+w (u), m r+w, v r+w; then p r+w, g (u): 6 arrays read instead of 7 */
     {"adafactor", ADAOPT_ALGO_ADAFACTOR, ADAOPT_WEIGHT_DECAY, 0.01, 24, 0},
-    /* a square matrix (factored), one thread: p, g; g; p r+w, g (the state is rows + columns) */
+    /* a square matrix (factored): p, g; g; p r+w, g (the state is rows + columns) */
+    {"adafactor_overwrite", ADAOPT_ALGO_ADAFACTOR, ADAOPT_WEIGHT_DECAY, 0.01, 28, 1},
+    /* p, g; g r+w (u); p r+w, g (u) */
 };
 
-/* The gradients every case steps with (lamb_overwrite writes u over them: refilled after it). */
+/* The gradients every case steps with (the _overwrite cases write u over them: refilled after). */
 static void fill_grads(float *g, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -359,7 +361,7 @@ int main(int argc, char **argv)
                reps);
     else
         printf("kernels: %s; medians of %d; GB/s counts the bytes each algorithm moves\n\n"
-               "%-18s %7s %10s %9s %9s %10s %7s\n", isa, reps, "algorithm", "threads",
+               "%-20s %7s %10s %9s %9s %10s %7s\n", isa, reps, "algorithm", "threads",
                "elements", "ns/elem", "GB/s", "triad GB/s", "ratio");
     int first = 1;
     double adamw_s[8][16] = {{0}}, lamb_s[8][16][2] = {{{0}}}; /* for LAMB / AdamW below */
@@ -387,7 +389,7 @@ int main(int argc, char **argv)
                            first ? "" : ",\n", CASES[k].label, threads, n, s / (double)n * 1e9,
                            gbs, triad_gbs, gbs / triad_gbs);
                 else
-                    printf("%-18s %7d %10zu %9.3f %9.2f %10.2f %7.2f\n", CASES[k].label, threads,
+                    printf("%-20s %7d %10zu %9.3f %9.2f %10.2f %7.2f\n", CASES[k].label, threads,
                            n, s / (double)n * 1e9, gbs, triad_gbs, gbs / triad_gbs);
                 first = 0;
             }

@@ -490,16 +490,18 @@ ADAOPT_API adaopt_status adaopt_set_threads(adaopt_optimizer *opt, size_t thread
 /* The number of threads a step uses. */
 ADAOPT_API size_t adaopt_get_threads(const adaopt_optimizer *opt);
 
-/* LAMB only (ADAOPT_ERR_OPTION for the others): 1 lets the step use the float32 gradients as
- * scratch, as apex's FusedLAMB does.  The first pass then stores each element's direction u
- * (Adam's, before the trust ratio) over its gradient, and the second pass reads p and u instead
- * of recomputing u from p, m and v: one array fewer to read, the same bits.  So after a step the
- * gradients hold u -- those of groups with float32 parameters, gradients and state; others are
- * not written -- and they must be writable, whatever the const in adaopt_step's prototype.  With
- * it on, a step refuses gradients that overlap each other or a parameter (ADAOPT_ERR_CONFLICT,
+/* LAMB and Adafactor only (ADAOPT_ERR_OPTION for the others): 1 lets the step use the float32
+ * gradients as scratch, as apex's FusedLAMB does.  The pass that takes the norm of the update
+ * direction u then stores u over the gradient, and the last pass reads p and u instead of
+ * recomputing u: LAMB's second pass reads 2 arrays instead of 3 (p, m, v), Adafactor's third
+ * skips u's division and square roots; the same bits.  So after a step the gradients hold u (for
+ * LAMB: Adam's direction before the trust ratio; for Adafactor: g / sqrt(var), before alpha and
+ * the clipping) -- those of groups with float32 parameters, gradients and state; others are not
+ * written -- and they must be writable, whatever the const in adaopt_step's prototype.  With it
+ * on, a step refuses gradients that overlap each other or a parameter (ADAOPT_ERR_CONFLICT,
  * before anything is written).  0 (the default) turns it off.  It is how this program calls the
- * step, not part of the optimizer: checkpoints do not record it.  (adaopt_mpi's LAMB uses it on its
- * own averaged-gradient shard, never on the caller's gradients.) */
+ * step, not part of the optimizer: checkpoints do not record it.  (adaopt_mpi uses it on its own
+ * averaged-gradient shard, never on the caller's gradients.) */
 ADAOPT_API adaopt_status adaopt_set_overwrite_grads(adaopt_optimizer *opt, int enable);
 /* 1 when the step may overwrite the gradients (adaopt_set_overwrite_grads), else 0. */
 ADAOPT_API int adaopt_get_overwrite_grads(const adaopt_optimizer *opt);

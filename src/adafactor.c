@@ -316,6 +316,7 @@ typedef struct af_io {
     const void *grad;
     int pd, gd, stochastic;
     uint32_t seed;
+    int u_in_grad; /* adaopt_set_overwrite_grads (float32 groups): pass 2 stores u over g */
 } af_io;
 
 static float *io_param(const af_io *io, size_t at, size_t n, float *buf)
@@ -353,10 +354,11 @@ static double sum_u_squares(const af_io *io, const adaopt_af_row *a, size_t at, 
 {
     const adaopt_af_fns *fn = &io->opt->kernels->adafactor;
     double acc[ADAOPT_LAMB_LANES] = {0}, sum = 0.0;
-    float u[PIECE], gbuf[PIECE];
+    float ubuf[PIECE], gbuf[PIECE];
     for (size_t i = 0; i < n; i += PIECE) {
         size_t len = n - i < PIECE ? n - i : PIECE;
         const float *g = io_grad(io, at + i, len, gbuf);
+        float *u = io->u_in_grad ? (float *)io->grad + at + i : ubuf; /* (g read, then u) */
         if (col != NULL)
             fn->matrix_u(a, g, col + i, u, len);
         else
@@ -368,7 +370,8 @@ static double sum_u_squares(const af_io *io, const adaopt_af_row *a, size_t at, 
     return sum;
 }
 
-/* p = fma(u, step, p decayed) over elements [at, at + n), block by block. */
+/* p = fma(u, step, p decayed) over elements [at, at + n), block by block: u recomputed, or read
+ * from g where pass 2 left it. */
 static void apply_blocks(const af_io *io, const adaopt_af_row *a, size_t at, const float *col,
                          const float *var, size_t n)
 {
@@ -377,6 +380,10 @@ static void apply_blocks(const af_io *io, const adaopt_af_row *a, size_t at, con
     for (size_t i = 0; i < n; i += PIECE) {
         size_t len = n - i < PIECE ? n - i : PIECE;
         float *p = io_param(io, at + i, len, pbuf);
+        if (io->u_in_grad) {
+            fn->apply_u(a, p, (const float *)io->grad + at + i, len);
+            continue; /* (float32: nothing to store back) */
+        }
         const float *g = io_grad(io, at + i, len, gbuf);
         if (col != NULL)
             fn->matrix_apply(a, p, g, col + i, len);
@@ -404,7 +411,8 @@ static af_tensor_step tensor_step(const adaopt_optimizer *opt, size_t ti, void *
     memset(&ts, 0, sizeof ts);
     ts.io = (af_io){opt, t, param, grad, grp->param_dtype, grp->grad_dtype,
                     update == ADAOPT_UPDATE_MASTER_SR || update == ADAOPT_UPDATE_SR,
-                    adaopt__noise_seed(opt->rounding_seed, ti, t->step + 1)};
+                    adaopt__noise_seed(opt->rounding_seed, ti, t->step + 1),
+                    opt->overwrite_grads && !adaopt__group_is_lowp(grp)};
     double td = (double)(t->step + 1), lr = hp[ADAOPT_LR], eps1 = hp[ADAOPT_EPS1];
     ts.rho = fmin(lr, 1.0 / pow(td, 0.5)); /* min(lr, 1 / step**0.5) */
     ts.a.w = (float)pow(td, hp[ADAOPT_BETA2_DECAY]); /* 1 - beta2_t = step**beta2_decay */

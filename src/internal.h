@@ -162,7 +162,7 @@ struct adaopt_optimizer {
     int isa;                          /* adaopt_isa in use */
     const adaopt_kernel_table *kernels;
     size_t threads;
-    int overwrite_grads;              /* adaopt_set_overwrite_grads (LAMB) */
+    int overwrite_grads;              /* adaopt_set_overwrite_grads (LAMB, Adafactor) */
     size_t *order;                    /* 2 x n_tensors: its overlap check's sort, at the step */
     char error[256];
 };

@@ -660,9 +660,9 @@ adaopt_status adaopt_set_overwrite_grads(adaopt_optimizer *opt, int enable)
 {
     if (opt == NULL)
         return ADAOPT_ERR_NULL;
-    if (opt->algorithm != ADAOPT_ALGO_LAMB)
+    if (opt->algorithm != ADAOPT_ALGO_LAMB && opt->algorithm != ADAOPT_ALGO_ADAFACTOR)
         return adaopt__fail(opt, ADAOPT_ERR_OPTION, "overwrite_grads: %s has no use for it (LAMB "
-                            "only)", adaopt_algorithm_name(opt->algorithm));
+                            "and Adafactor only)", adaopt_algorithm_name(opt->algorithm));
     if (enable != 0 && enable != 1)
         return adaopt__fail(opt, ADAOPT_ERR_VALUE, "overwrite_grads must be 0 or 1 (got %d)",
                             enable);

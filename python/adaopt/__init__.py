@@ -743,9 +743,10 @@ class Optimizer:
 
     @property
     def overwrite_grads(self):
-        """LAMB only: True lets step() store each element's direction u over its float32
-        gradient (as apex's FusedLAMB does), so that the second pass reads p and u instead of
-        recomputing u from p, m and v -- one array fewer to read, the same results.  The
+        """LAMB and Adafactor: True lets step() store each element's update direction u over
+        its float32 gradient (as apex's FusedLAMB does), so that the last pass reads p and u
+        instead of recomputing u -- less to read (LAMB) or compute (Adafactor), the same
+        results.  The
         gradient arrays (float32 groups; never copied) hold u afterwards; read-only gradients,
         and gradients that overlap each other or a parameter, are refused."""
         return bool(_get_overwrite(self._handle))

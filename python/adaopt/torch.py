@@ -777,9 +777,10 @@ class Optimizer(torch.optim.Optimizer):
 
     @property
     def overwrite_grads(self):
-        """LAMB only (adaopt extension): True lets step() store each element's direction u over
-        its float32 .grad, as apex's FusedLAMB does, so that the second pass reads p and u
-        instead of recomputing u from p, m and v -- one array fewer to read, the same results.
+        """LAMB and Adafactor (adaopt extension): True lets step() store each element's update
+        direction u over its float32 .grad, as apex's FusedLAMB does, so that the last pass
+        reads p and u instead of recomputing u -- less to read (LAMB) or compute (Adafactor),
+        the same results.
         The .grad tensors hold u after the step (one step() had to copy, non-contiguous, keeps
         its values); .grad tensors that overlap each other or a parameter are refused."""
         return bool(_a._get_overwrite(self._core.h))

@@ -137,6 +137,9 @@ void adaopt_af_vector_apply_scalar(const adaopt_af_row *a, float *p, const float
                                    const float *v, size_t n);
 void adaopt_af_row_sums_scalar(const float *g, const float *p, size_t n, double *acc_g,
                                double *acc_p, double *col);
+/* p = fma(u, step, p decayed) with u as the second pass left it (adaopt_set_overwrite_grads):
+ * the apply kernels' last two operations, the same bits. */
+void adaopt_af_apply_u_scalar(const adaopt_af_row *a, float *p, const float *u, size_t n);
 typedef struct adaopt_af_fns {
     void (*matrix_u)(const adaopt_af_row *, const float *, const float *, float *, size_t);
     void (*matrix_apply)(const adaopt_af_row *, float *, const float *, const float *, size_t);
@@ -145,6 +148,7 @@ typedef struct adaopt_af_fns {
     /* a block of a matrix row: its squares of g and of p into 16 accumulators each
      * (adaopt__sumsq16), and col[j] += g[j]^2 (adaopt__af_row_sums) */
     void (*row_sums)(const float *, const float *, size_t, double *, double *, double *);
+    void (*apply_u)(const adaopt_af_row *, float *, const float *, size_t);
 } adaopt_af_fns;
 
 /* acc[j] += x[i]^2 for i = j mod 16, in double (each square exact; each accumulator in element
@@ -205,6 +209,7 @@ static inline void adaopt__af_row_sums(const float *g, const float *p, size_t n,
                                   size_t);                                                    \
     void adaopt_af_vector_apply_##isa(const adaopt_af_row *, float *, const float *,          \
                                       const float *, size_t);                                 \
+    void adaopt_af_apply_u_##isa(const adaopt_af_row *, float *, const float *, size_t);      \
     void adaopt_af_row_sums_##isa(const float *, const float *, size_t, double *, double *,   \
                                   double *);
 ADAOPT_DECLARE_KERNELS(avx2)

@@ -310,6 +310,12 @@ void adaopt_af_vector_apply_scalar(const adaopt_af_row *a, float *p, const float
     }
 }
 
+void adaopt_af_apply_u_scalar(const adaopt_af_row *a, float *p, const float *u, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = fmaf(u[i], a->step, a->decayed ? p[i] * a->decay : p[i]);
+}
+
 void adaopt_af_row_sums_scalar(const float *g, const float *p, size_t n, double *acc_g,
                                double *acc_p, double *col)
 {

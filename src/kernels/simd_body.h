@@ -399,6 +399,20 @@ void KERNEL(af_row_sums)(const float *g, const float *p, size_t n, double *acc_g
     adaopt__af_row_sums(g, p, n, acc_g, acc_p, col); /* (compiled with this ISA's flags) */
 }
 
+void KERNEL(af_apply_u)(const adaopt_af_row *a, float *p, const float *u, size_t n)
+{
+    const VEC decay = VSET1(a->decay), step = VSET1(a->step);
+    size_t i = 0;
+    for (; i + W <= n; i += W) {
+        VEC pi = VLOAD(p + i);
+        if (a->decayed)
+            pi = VMUL(pi, decay);
+        VSTORE(p + i, VFMA(VLOAD(u + i), step, pi));
+    }
+    if (i < n)
+        adaopt_af_apply_u_scalar(a, p + i, u + i, n - i);
+}
+
 void KERNEL(af_vector_apply)(const adaopt_af_row *a, float *p, const float *g, const float *v,
                              size_t n)
 {

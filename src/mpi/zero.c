@@ -1123,10 +1123,11 @@ static adaopt_status zero_step(adaopt_zero *z, void *const *params, const void *
 
     /* One rank without clipping, in float32: nothing to exchange or scale, so the update reads
      * the caller's gradients directly -- the core library's step, plus one small message. */
-    int lamb = adaopt_get_algorithm(z->local) == ADAOPT_ALGO_LAMB;
+    adaopt_algorithm algorithm = adaopt_get_algorithm(z->local);
+    int scratch = algorithm == ADAOPT_ALGO_LAMB || algorithm == ADAOPT_ALGO_ADAFACTOR;
     if (z->world == 1 && !z->clip_on && !lowp_types) {
         z->last_norm = NAN;
-        if (lamb) /* (the caller's gradients: read only) */
+        if (scratch) /* (the caller's gradients: read only) */
             (void)adaopt_set_overwrite_grads(z->local, 0);
         for (size_t i = 0; i < n_tensors; i++) {
             z->lparams[i] = z->numels[i] > 0 ? params[i] : z->gshard;
@@ -1196,7 +1197,7 @@ static adaopt_status zero_step(adaopt_zero *z, void *const *params, const void *
     }
     if (found >= 0)
         adaopt_hint_nonfinite(z->local, found);
-    if (lamb) /* gshard is ours and rebuilt every step: LAMB may keep its u there */
+    if (scratch) /* gshard is ours and rebuilt every step: LAMB and Adafactor keep u there */
         (void)adaopt_set_overwrite_grads(z->local, 1);
     st = adaopt_step_typed(z->local, z->lparams, z->lgrads, n_tensors);
     if (st != ADAOPT_OK)

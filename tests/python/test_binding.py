@@ -133,10 +133,28 @@ class Interface(unittest.TestCase):
             over.step([ro])
         np.testing.assert_array_equal(b, before)
         plain.step([ro])  # (read only is fine when nothing writes it)
-        with self.assertRaisesRegex(adaopt.AdaoptError, "LAMB only"):
+        with self.assertRaisesRegex(adaopt.AdaoptError, "LAMB and Adafactor only"):
             adaopt.Adam([a]).overwrite_grads = True
         with self.assertRaisesRegex(ValueError, "True or False"):
             over.overwrite_grads = "yes"
+
+    def test_adafactor_overwrite_grads(self):
+        """Adafactor with overwrite_grads (pass 2 leaves u in the gradient): the parameters of
+        a matrix (factored) and a vector keep their bits, and both gradients were written."""
+        rng = np.random.default_rng(4)
+        shapes = [(300, 257), (70001,)]
+        w0 = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+        a, b = [w.copy() for w in w0], [w.copy() for w in w0]
+        plain, over = adaopt.Adafactor(a, lr=1e-2), adaopt.Adafactor(b, lr=1e-2)
+        over.overwrite_grads = True
+        for _ in range(4):
+            gs = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+            kept = [g.copy() for g in gs]
+            plain.step([g.copy() for g in gs])
+            over.step(gs)
+        for x, y, g, k in zip(a, b, gs, kept):
+            np.testing.assert_array_equal(x, y)
+            self.assertFalse(np.array_equal(g, k))
 
     def test_clipping(self):
         g = [np.array([3.0, 0.0], np.float32), np.array([4.0], np.float32)]

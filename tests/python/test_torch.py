@@ -502,9 +502,9 @@ class LambParity(unittest.TestCase):
         self.assertLessEqual(float(Ours(m2.parameters()).param_groups[0]["clamp"]), 0.5)
 
 
-class LambOverwriteGrads(unittest.TestCase):
-    """overwrite_grads (an adaopt extension, LAMB only): the same training bit for bit, each
-    .grad holding u = m / (sqrt(v) + eps) afterwards; kept by pickling; refusals."""
+class OverwriteGrads(unittest.TestCase):
+    """overwrite_grads (an adaopt extension, LAMB and Adafactor): the same training bit for bit,
+    each .grad holding LAMB's u = m / (sqrt(v) + eps) afterwards; kept by pickling; refusals."""
 
     def test_same_bits_and_grad_holds_u(self):
         for kw in (dict(lr=1e-2, weight_decay=0.01),
@@ -528,8 +528,20 @@ class LambOverwriteGrads(unittest.TestCase):
                 o3 = pickle.loads(pickle.dumps(o2))
                 self.assertTrue(o3.overwrite_grads)
 
+    @unittest.skipIf(not hasattr(torch.optim, "Adafactor"), "adaopt.torch.Adafactor: torch >= 2.5")
+    def test_adafactor(self):
+        m1, m2 = mlp(), mlp()
+        o1, o2 = at.Adafactor(m1.parameters(), lr=1e-2), at.Adafactor(m2.parameters(), lr=1e-2)
+        o2.overwrite_grads = True
+        l1, _ = train(m1, o1, 60)
+        l2, _ = train(m2, o2, 60)
+        self.assertEqual(l1, l2)
+        for a, b in zip(m1.parameters(), m2.parameters()):
+            self.assertTrue(torch.equal(a, b))
+            self.assertFalse(torch.equal(a.grad, b.grad))
+
     def test_refusals(self):
-        with self.assertRaisesRegex(adaopt.AdaoptError, "LAMB only"):
+        with self.assertRaisesRegex(adaopt.AdaoptError, "LAMB and Adafactor only"):
             at.Adam(mlp().parameters()).overwrite_grads = True
         o = at.Lamb(mlp().parameters())
         with self.assertRaisesRegex(ValueError, "True or False"):
