@@ -42,7 +42,7 @@ typedef struct {
     adaopt_option option; /* one non-default option, or 0 */
     double value;
     int bytes_per_elem;   /* fp32 reads + writes of one element's parameter, gradient, state */
-    int overwrite_grads;  /* adaopt_set_overwrite_grads (LAMB) */
+    int overwrite_grads;  /* adaopt_set_overwrite_grads (LAMB, Adafactor) */
 } bench_case;
 
 static const bench_case CASES[] = {
