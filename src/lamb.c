@@ -53,7 +53,7 @@ int adaopt__lamb_update(adaopt_optimizer *opt, void *const *params, const void *
     (void)work;
 
     /* 1. Moments, and each chunk's sums of p^2 and u^2 (16 accumulators each, added in order);
-     * with overwrite_grads, u into the gradient (float32 groups: the staged ones never write it). */
+     * with overwrite_grads, u into the gradient (float32 groups; staged ones never write it). */
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && work >= 2 * ADAOPT_CHUNK_ELEMS)
 #endif
