@@ -163,7 +163,10 @@ struct adaopt_optimizer {
     const adaopt_kernel_table *kernels;
     size_t threads;
     int overwrite_grads;              /* adaopt_set_overwrite_grads (LAMB, Adafactor) */
-    size_t *order;                    /* 2 x n_tensors: its overlap check's sort, at the step */
+    struct adaopt__span {             /* 2 x n_tensors: its overlap check's arrays, at the step: */
+        uintptr_t lo, hi;             /*   bytes [lo, hi) of ... */
+        size_t k;                     /*   tensor k / 2's parameter (k even) or gradient (k odd) */
+    } *spans;
     char error[256];
 };
 

@@ -197,7 +197,7 @@ void adaopt_destroy(adaopt_optimizer *opt)
     free(opt->af_scratch);
     free(opt->af_sums);
     free(opt->tensor_sums);
-    free(opt->order);
+    free(opt->spans);
     free(opt->coeffs);
     free(opt->flat_params);
     free(opt->flat_grads);
@@ -327,10 +327,10 @@ adaopt_status adaopt_add_group_typed(adaopt_optimizer *opt, const size_t *numels
     if (tensor_sums == NULL)
         return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "out of memory adding %zu tensors", n_tensors);
     opt->tensor_sums = tensor_sums;
-    size_t *order = realloc(opt->order, 2 * (opt->n_tensors + n_tensors) * sizeof *order);
-    if (order == NULL)
+    struct adaopt__span *spans = realloc(opt->spans, 2 * (opt->n_tensors + n_tensors) * sizeof *spans);
+    if (spans == NULL)
         return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "out of memory adding %zu tensors", n_tensors);
-    opt->order = order;
+    opt->spans = spans;
     adaopt_coeffs *coeffs = realloc(opt->coeffs, (opt->n_tensors + n_tensors) * sizeof *coeffs);
     if (coeffs == NULL)
         return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "out of memory adding %zu tensors", n_tensors);

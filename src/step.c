@@ -156,8 +156,8 @@ static int decoupled_decay(adaopt_algorithm algorithm, const double *hp)
 
 /* Array k of the step: tensor k / 2's parameter (k even) or gradient (k odd), as bytes [lo, hi);
  * empty unless the step touches it, and a gradient only where the step writes it. */
-static void array_span(const adaopt_optimizer *opt, void *const *params, const void *const *grads,
-                       size_t k, uintptr_t *lo, uintptr_t *hi)
+static struct adaopt__span array_span(const adaopt_optimizer *opt, void *const *params,
+                                      const void *const *grads, size_t k)
 {
     size_t i = k / 2;
     const adaopt_tensor *t = &opt->tensors[i];
@@ -165,72 +165,62 @@ static void array_span(const adaopt_optimizer *opt, void *const *params, const v
     const void *at = k % 2 ? grads[i] : (const void *)params[i];
     int used = grads[i] != NULL && (k % 2 == 0 || !adaopt__group_is_lowp(g));
     size_t size = g->param_dtype == ADAOPT_DTYPE_F32 || k % 2 ? sizeof(float) : sizeof(uint16_t);
-    *lo = (uintptr_t)at;
-    *hi = used && at != NULL ? *lo + t->numel * size : *lo;
+    struct adaopt__span s = {(uintptr_t)at, (uintptr_t)at, k};
+    if (used && at != NULL)
+        s.hi += t->numel * size;
+    return s;
 }
 
-static int span_before(const adaopt_optimizer *opt, void *const *params, const void *const *grads,
-                       size_t a, size_t b)
-{
-    uintptr_t alo, ahi, blo, bhi;
-    array_span(opt, params, grads, a, &alo, &ahi);
-    array_span(opt, params, grads, b, &blo, &bhi);
-    return alo < blo;
-}
-
-static void sift_down(const adaopt_optimizer *opt, void *const *params, const void *const *grads,
-                      size_t *o, size_t root, size_t end)
+static void sift_down(struct adaopt__span *s, size_t root, size_t end)
 {
     for (size_t child; (child = 2 * root + 1) < end; root = child) {
-        if (child + 1 < end && span_before(opt, params, grads, o[child], o[child + 1]))
+        if (child + 1 < end && s[child].lo < s[child + 1].lo)
             child++;
-        if (!span_before(opt, params, grads, o[root], o[child]))
+        if (!(s[root].lo < s[child].lo))
             return;
-        size_t tmp = o[root];
-        o[root] = o[child];
-        o[child] = tmp;
+        struct adaopt__span tmp = s[root];
+        s[root] = s[child];
+        s[child] = tmp;
     }
 }
 
-/* A heap sort of the arrays by start (no allocation: opt->order has room for all of them), then
- * one sweep: an array that starts before the furthest end so far overlaps an earlier one -- a
- * refusal when either is a written gradient.  0, or 1 with the first such pair's k in *a, *b. */
+/* A heap sort of the non-empty arrays by start (no allocation: opt->spans has room for all of
+ * them), then one sweep: an array that starts before the furthest end so far overlaps an
+ * earlier one -- a refusal when either is a written gradient.  0, or 1 with the first such
+ * pair's k in *a, *b. */
 static int find_overlap(const adaopt_optimizer *opt, void *const *params,
                         const void *const *grads, size_t *a, size_t *b)
 {
-    size_t *o = opt->order, n = 0;
+    struct adaopt__span *s = opt->spans;
+    size_t n = 0;
     for (size_t k = 0; k < 2 * opt->n_tensors; k++) {
-        uintptr_t lo, hi;
-        array_span(opt, params, grads, k, &lo, &hi);
-        if (hi > lo)
-            o[n++] = k;
+        s[n] = array_span(opt, params, grads, k);
+        n += s[n].hi > s[n].lo;
     }
     for (size_t start = n / 2; start-- > 0;)
-        sift_down(opt, params, grads, o, start, n);
+        sift_down(s, start, n);
     for (size_t end = n; end-- > 1;) {
-        size_t tmp = o[0];
-        o[0] = o[end];
-        o[end] = tmp;
-        sift_down(opt, params, grads, o, 0, end);
+        struct adaopt__span tmp = s[0];
+        s[0] = s[end];
+        s[end] = tmp;
+        sift_down(s, 0, end);
     }
     uintptr_t far_all = 0, far_grad = 0;
     size_t who_all = 0, who_grad = 0;
     for (size_t j = 0; j < n; j++) {
-        uintptr_t lo, hi;
-        array_span(opt, params, grads, o[j], &lo, &hi);
-        int grad = o[j] % 2;
-        if (lo < far_grad || (grad && lo < far_all)) {
-            *a = lo < far_grad ? who_grad : who_all;
-            *b = o[j];
+        int grad = s[j].k % 2;
+        if (s[j].lo < far_grad || (grad && s[j].lo < far_all)) {
+            *a = s[j].lo < far_grad ? who_grad : who_all;
+            *b = s[j].k;
             return 1;
         }
-        if (hi > far_all) {
-            far_all = hi;
-            who_all = o[j];
+        if (s[j].hi > far_all) {
+            far_all = s[j].hi;
+            who_all = s[j].k;
         }
-        if (grad && hi > far_grad) {
-            far_grad = hi;
-            who_grad = o[j];
+        if (grad && s[j].hi > far_grad) {
+            far_grad = s[j].hi;
+            who_grad = s[j].k;
         }
     }
     return 0;
