@@ -376,14 +376,14 @@ static void apply_blocks(const af_io *io, const adaopt_af_row *a, size_t at, con
                          const float *var, size_t n)
 {
     const adaopt_af_fns *fn = &io->opt->kernels->adafactor;
+    if (io->u_in_grad) { /* (float32 parameters and gradients: no blocks to stage) */
+        fn->apply_u(a, (float *)io->param + at, (const float *)io->grad + at, n);
+        return;
+    }
     float pbuf[PIECE], gbuf[PIECE];
     for (size_t i = 0; i < n; i += PIECE) {
         size_t len = n - i < PIECE ? n - i : PIECE;
         float *p = io_param(io, at + i, len, pbuf);
-        if (io->u_in_grad) {
-            fn->apply_u(a, p, (const float *)io->grad + at + i, len);
-            continue; /* (float32: nothing to store back) */
-        }
         const float *g = io_grad(io, at + i, len, gbuf);
         if (col != NULL)
             fn->matrix_apply(a, p, g, col + i, len);

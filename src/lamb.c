@@ -135,7 +135,7 @@ int adaopt__lamb_update(adaopt_optimizer *opt, void *const *params, const void *
                                       ch->end, seed);
             continue;
         }
-        /* (the gradient is not read; a valid pointer, as the vector kernels offset it) */
+        /* (the gradient is read only where it holds u: lamb_u_in_grad) */
         apply(&coeffs[ch->tensor], (float *)params[ch->tensor] + b,
               (const float *)grads[ch->tensor] + b, t->slot[0] + b, t->slot[1] + b, NULL,
               ch->end - b);

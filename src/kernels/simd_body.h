@@ -316,23 +316,16 @@ void KERNEL(lamb_apply)(const adaopt_coeffs *c, float *p, const float *g, float 
     (void)sign;
     const VEC one = VSET1(1.0f), lwd = VSET1(c->lamb_wd), trust = VSET1(c->trust);
     const VEC neg_step = VSET1(c->neg_step_size), decay = VSET1(c->decay_factor);
-    if (c->lamb_u_in_grad) /* u as the first pass left it in g: p and g are all it reads */
-        for (; i + W <= n; i += W) {
-            VEC pi = VLOAD(p + i);
-            if (c->decoupled)
-                pi = VMUL(pi, decay);
-            VSTORE(p + i, VFMA(VMUL(VLOAD(g + i), trust), neg_step, pi));
-        }
-    else
-        for (; i + W <= n; i += W) {
-            VEC pi = VLOAD(p + i);
-            if (c->decoupled)
-                pi = VMUL(pi, decay);
-            VEC u = VMUL(lamb_direction_v(c, pi, VLOAD(exp_avg + i), VLOAD(exp_avg_sq + i), one,
-                                          eps, lwd),
-                         trust);
-            VSTORE(p + i, VFMA(u, neg_step, pi));
-        }
+    for (; i + W <= n; i += W) {
+        VEC pi = VLOAD(p + i);
+        if (c->decoupled)
+            pi = VMUL(pi, decay);
+        VEC u = c->lamb_u_in_grad /* as the first pass left it: then p and g are all it reads */
+                    ? VLOAD(g + i)
+                    : lamb_direction_v(c, pi, VLOAD(exp_avg + i), VLOAD(exp_avg_sq + i), one, eps,
+                                       lwd);
+        VSTORE(p + i, VFMA(VMUL(u, trust), neg_step, pi));
+    }
     TAIL(adaopt_lamb_apply_scalar, exp_avg, exp_avg_sq, u2);
 }
 
