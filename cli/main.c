@@ -4,6 +4,7 @@
  * labs/, the optimizers in the library.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,7 +58,7 @@ static int parse_vector(const char *s, float *out, int max)
     int n = 0;
     for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         double v;
-        if (n == max || parse_number(tok, &v))
+        if (n == max || parse_number(tok, &v) || !(fabs(v) <= FLT_MAX)) /* a float32 point */
             return -1;
         out[n++] = (float)v;
     }
@@ -87,25 +88,27 @@ typedef struct {
     int format; /* 0 table, 1 json, 2 csv */
     int first;
     int with_trajectory;
+    int nonfinite; /* JSON: values written as null */
 } trace_out;
 
-static void print_floats(const float *v, size_t n, const char *sep, int json)
+/* JSON has no NaN or infinity: they are written as null, and counted in *nonfinite. */
+static void print_floats(const float *v, size_t n, const char *sep, int *nonfinite)
 {
     for (size_t i = 0; i < n; i++) {
-        if (json && isnan(v[i]))
-            printf("%snull", i ? sep : "");
+        if (nonfinite != NULL && !isfinite(v[i]))
+            printf("%snull", i ? sep : ""), ++*nonfinite;
         else
             printf("%s%.9g", i ? sep : "", v[i]);
     }
 }
 
-/* A JSON number, or null for NaN and infinities (which JSON cannot write). */
-static void print_json_double(double v)
+/* A JSON number, or null for NaN and infinities (counted in *nonfinite). */
+static void print_json_double(double v, int *nonfinite)
 {
     if (isfinite(v))
         printf("%.17g", v);
     else
-        printf("null");
+        printf("null"), ++*nonfinite;
 }
 
 static int print_point(void *ctx, const trace_point *pt)
@@ -116,17 +119,17 @@ static int print_point(void *ctx, const trace_point *pt)
             return 0;
         printf("%s\n    {\"step\": %llu, \"x\": [", o->first ? "" : ",",
                (unsigned long long)pt->step);
-        print_floats(pt->x, pt->dim, ", ", 1);
+        print_floats(pt->x, pt->dim, ", ", &o->nonfinite);
         printf("], \"loss\": ");
-        print_json_double(pt->loss);
+        print_json_double(pt->loss, &o->nonfinite);
         printf(", \"effective_lr\": [");
-        print_floats(pt->effective_lr, pt->dim, ", ", 1);
+        print_floats(pt->effective_lr, pt->dim, ", ", &o->nonfinite);
         printf("]}");
     } else if (o->format == 2) {
         printf("%llu,", (unsigned long long)pt->step);
-        print_floats(pt->x, pt->dim, ",", 0);
+        print_floats(pt->x, pt->dim, ",", NULL);
         printf(",%.17g,", pt->loss);
-        print_floats(pt->effective_lr, pt->dim, ",", 0);
+        print_floats(pt->effective_lr, pt->dim, ",", NULL);
         printf("\n");
     } else {
         printf("%8llu  ", (unsigned long long)pt->step);
@@ -189,8 +192,8 @@ static int cmd_trace(int argc, char **argv)
                 return usage_error("--seed: '%s' is not a whole number in [0, 2^53]", v);
             seed = (uint64_t)number;
         } else if ((v = flag_value(argc, argv, &i, "--a")) != NULL) {
-            if (parse_number(v, &a))
-                return usage_error("--a: '%s' is not a number", v);
+            if (parse_number(v, &a) || !(fabs(a) <= FLT_MAX))
+                return usage_error("--a: '%s' is not a float32 number", v);
         } else if ((v = flag_value(argc, argv, &i, "--activity")) != NULL) {
             if (parse_number(v, &activity) || activity < 0 || activity > 1)
                 return usage_error("--activity: '%s' is not a probability in [0, 1]", v);
@@ -230,7 +233,7 @@ static int cmd_trace(int argc, char **argv)
     if (opt == NULL)
         return usage_error("%s", err);
 
-    trace_out out = {format, 1, every > 0};
+    trace_out out = {format, 1, every > 0, 0};
     if (format == 1) {
         printf("{\"problem\": \"%s\", \"optimizer\": \"%s\", \"steps\": %llu",
                problem_name, optimizer_name, (unsigned long long)steps);
@@ -260,14 +263,17 @@ static int cmd_trace(int argc, char **argv)
         rc = -1, snprintf(err, sizeof err, "%s", adaopt_last_error(opt));
     if (rc == 0 && format == 1) {
         printf("%s\"x\": [", every > 0 ? "\n  ],\n  " : ", ");
-        print_floats(x, (size_t)dim, ", ", 1);
+        print_floats(x, (size_t)dim, ", ", &out.nonfinite);
         float eff[TRACE_MAX_DIM];
         printf("], \"loss\": ");
-        print_json_double(problem_loss(&p, x));
+        print_json_double(problem_loss(&p, x), &out.nonfinite);
         printf(", \"effective_lr\": [");
         if (steps > 0 && adaopt_effective_lr(opt, 0, eff, (size_t)dim) == ADAOPT_OK)
-            print_floats(eff, (size_t)dim, ", ", 1);
-        printf("]}\n");
+            print_floats(eff, (size_t)dim, ", ", &out.nonfinite);
+        printf("], \"diverged\": %s}\n", out.nonfinite ? "true" : "false");
+        if (out.nonfinite)
+            fprintf(stderr, "adaopt: the run diverged: %d NaN or infinite values are written "
+                            "as null (JSON has neither)\n", out.nonfinite);
     }
     adaopt_destroy(opt);
     if (rc != 0) {

@@ -35,8 +35,9 @@ int lab_digits_data(const lab_ctx *ctx, struct digits *d, int *order, int min_im
 int lab_make_dir(const char *path);
 /* Opens out_dir/name for writing, or prints why not and returns NULL. */
 FILE *lab_open(const lab_ctx *ctx, const char *name);
-/* Writes out_dir/name.gp (with `$OUT` replaced by the folder) and runs gnuplot on it, making
- * out_dir/name.png.  Without gnuplot it says so once and returns 0: the numbers still stand. */
+/* Writes out_dir/name.gp and runs gnuplot on it inside out_dir, making out_dir/name.png: the
+ * script names its files relative to the folder, whose own name never enters the script.
+ * Without gnuplot it says so once and returns 0: the numbers still stand. */
 int lab_plot(const lab_ctx *ctx, const char *name, const char *script);
 /* A "label: done/total" line that rewrites itself, on a terminal only. */
 void lab_progress(const lab_ctx *ctx, const char *label, long done, long total);

@@ -189,7 +189,7 @@ static int schedule_free_vs_cosine(const lab_ctx *ctx)
                       "set xlabel 'epoch'\nset ylabel 'cross-entropy (mean of 3)'\n"
                       "set logscale y\n"
                       "names = 'AdamW+warmup+cosine AdamW-constant Schedule-Free-AdamW'\n"
-                      "plot for [k=0:2] '$OUT/schedule_free_curves.csv' skip 1 using "
+                      "plot for [k=0:2] 'schedule_free_curves.csv' skip 1 using "
                       "1:(column(2+3*k)) with linespoints lw 2 pt 7 ps 0.4 "
                       "title word(names, k+1).' test', "
                       "for [k=0:2] '' skip 1 using 1:(column(4+3*k)) with lines dt 2 lw 2 "

@@ -206,7 +206,7 @@ int lab_digits(const lab_ctx *ctx)
     const char *plot = "set xlabel 'epoch'\nset ylabel 'test cross-entropy'\nset logscale y\n"
                        "names = 'SGD SGD+momentum AdaGrad RMSProp Adam AdamW Adamax NAdam RAdam "
                        "Lion SF-AdamW LAMB Adafactor'\n"
-                       "plot for [k=0:12] '$OUT/%s.csv' skip 1 using 1:(column(2+2*k)) with "
+                       "plot for [k=0:12] '%s.csv' skip 1 using 1:(column(2+2*k)) with "
                        "linespoints lw 2 pt 7 ps 0.4 title word(names, k+1)\n";
     char script[1024];
     snprintf(script, sizeof script, "set title 'Digits MLP: test loss, torch.optim default learning rates'\n");

@@ -76,12 +76,12 @@ int lab_long_run(const lab_ctx *ctx)
                       "set title 'Effective learning rate on x^2 from 10 (eta 0.1)'\n"
                       "set xlabel 'step'\nset ylabel 'effective learning rate'\nset logscale y\n"
                       "set format y '10^{%L}'\n"
-                      "plot '$OUT/long_run.csv' skip 2 using 1:3 with lines lw 2 title 'AdaGrad', "
+                      "plot 'long_run.csv' skip 2 using 1:3 with lines lw 2 title 'AdaGrad', "
                       "'' skip 2 using 1:5 with lines lw 2 title 'RMSProp (rho 0.9)'\n");
     rc |= lab_plot(ctx, "long_run_x",
                    "set title '|x| on x^2 from 10 (eta 0.1)'\nset xlabel 'step'\n"
                    "set ylabel '|x|'\nset logscale y\nset format y '10^{%L}'\n"
-                   "plot '$OUT/long_run.csv' skip 1 using 1:(abs($2)+1e-30) with lines lw 2 "
+                   "plot 'long_run.csv' skip 1 using 1:(abs($2)+1e-30) with lines lw 2 "
                    "title 'AdaGrad', '' skip 1 using 1:(abs($4)+1e-30) with lines lw 2 "
                    "title 'RMSProp (rho 0.9)'\n");
     printf("wrote %s/long_run.csv, long_run_effective_lr.png, long_run_x.png\n", ctx->out_dir);

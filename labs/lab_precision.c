@@ -179,7 +179,7 @@ static int long_run(const lab_ctx *ctx, double final_loss[N_MODES])
     return lab_plot(ctx, "precision_long_run",
                     "set title 'Long run: float32 vs bf16 parameters (AdamW, lr 1e-3)'\n"
                     "set xlabel 'step'\nset ylabel 'mean squared error'\nset logscale y\n"
-                    "plot for [k=0:3] '$OUT/precision_long_run.csv' skip 1 using 1:(column(2+k)) "
+                    "plot for [k=0:3] 'precision_long_run.csv' skip 1 using 1:(column(2+k)) "
                     "with lines lw 2 title word('float32 bf16-nearest bf16-stochastic "
                     "bf16-master', k+1)\n");
 }
@@ -318,7 +318,7 @@ int lab_precision(const lab_ctx *ctx)
                        "set xlabel 'epoch'\nset ylabel 'test cross-entropy'\nset logscale y\n"
                        "names = 'float32 bf16-nearest bf16-stochastic bf16-master 8bit-state "
                        "bf16-state bf16-sr+8bit'\n"
-                       "plot for [k=0:6] '$OUT/precision_digits_curves.csv' skip 1 using "
+                       "plot for [k=0:6] 'precision_digits_curves.csv' skip 1 using "
                        "1:(column(2+k)) with linespoints lw 2 pt 7 ps 0.4 title word(names, k+1)\n") != 0;
     printf("wrote %s/precision_long_run.csv, precision_digits.csv, precision_digits_curves.csv "
            "and their PNGs\n", ctx->out_dir);

@@ -155,7 +155,7 @@ int lab_regression(const lab_ctx *ctx)
     int rc = lab_plot(ctx, "regression_loss",
                       "set title 'Linear regression (seed 001): epoch loss'\n"
                       "set xlabel 'epoch'\nset ylabel 'mean squared error'\nset logscale y\n"
-                      "plot for [k=2:4] '$OUT/regression_loss.csv' skip 1 using 1:k with "
+                      "plot for [k=2:4] 'regression_loss.csv' skip 1 using 1:k with "
                       "linespoints lw 2 pt 7 ps 0.5 title word('AdaGrad(lr=0.1) "
                       "RMSprop(lr=0.01) Adam(lr=0.01)', k-1), '' skip 1 using 1:5 with lines dt 2 "
                       "lc rgb 'black' title 'least-squares floor'\n");

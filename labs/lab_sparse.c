@@ -187,7 +187,7 @@ int lab_sparse(const lab_ctx *ctx)
     rc |= lab_plot(ctx, "sparse_loss",
                    "set title 'Loss (half mean squared error over all samples)'\n"
                    "set xlabel 'step'\nset ylabel 'loss'\nset logscale y\nset format y '10^{%L}'\n"
-                   "plot for [k=2:5] '$OUT/sparse_loss.csv' skip 1 using 1:k with lines lw 2 "
+                   "plot for [k=2:5] 'sparse_loss.csv' skip 1 using 1:k with lines lw 2 "
                    "title word('SGD AdaGrad RMSProp Adam', k-1)\n");
     rc |= lab_plot(ctx, "sparse_effective_lr",
                    "set title 'Effective learning rate per coordinate after 500 steps'\n"
@@ -195,7 +195,7 @@ int lab_sparse(const lab_ctx *ctx)
                    "set style fill solid 0.8 border -1\nset boxwidth 0.9\nset logscale y\n"
                    "set ylabel 'effective learning rate (log)'\nset xlabel 'optimizer'\n"
                    "set yrange [*:*]\n"
-                   "plot '$OUT/sparse_effective_lr.csv' skip 1 using 2:xtic(1) title 'w1 (dense)', "
+                   "plot 'sparse_effective_lr.csv' skip 1 using 2:xtic(1) title 'w1 (dense)', "
                    "'' skip 1 using 3 title 'w2 (rare)'\n");
 
     /* The burst. */
@@ -218,7 +218,7 @@ int lab_sparse(const lab_ctx *ctx)
                    "set title 'Effective learning rate of w1, with and without a gradient burst (steps 201-205)'\n"
                    "set xlabel 'step'\nset ylabel 'effective learning rate'\nset logscale y\n"
                    "set format y '10^{%L}'\n"
-                   "plot '$OUT/sparse_burst.csv' skip 1 using 1:2 with lines lw 2 lc 1 title 'AdaGrad, burst', "
+                   "plot 'sparse_burst.csv' skip 1 using 1:2 with lines lw 2 lc 1 title 'AdaGrad, burst', "
                    "'' skip 1 using 1:3 with lines lw 1 dt 2 lc 1 title 'AdaGrad, no burst', "
                    "'' skip 1 using 1:4 with lines lw 2 lc 2 title 'RMSProp, burst', "
                    "'' skip 1 using 1:5 with lines lw 1 dt 2 lc 2 title 'RMSProp, no burst'\n");
@@ -258,7 +258,7 @@ int lab_sparse(const lab_ctx *ctx)
                        "set title 'AdaGrad: effective lr of the rare coordinate / the dense one'\n"
                        "set xlabel 'activity of the rare feature'\nset ylabel 'ratio'\n"
                        "set logscale x\nset logscale y\n"
-                       "plot '$OUT/sparse_sweep.csv' skip 1 using 1:2 with linespoints lw 2 pt 7 "
+                       "plot 'sparse_sweep.csv' skip 1 using 1:2 with linespoints lw 2 pt 7 "
                        "title 'AdaGrad', '' skip 1 using 1:3 with lines dt 2 title 'SGD'\n");
     }
     printf("wrote %s/sparse_*.csv and sparse_contours.png, sparse_loss.png, sparse_effective_lr.png, "

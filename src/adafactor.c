@@ -109,7 +109,7 @@ static int grow_scratch(adaopt_optimizer *opt, size_t need)
 {
     if (need <= opt->af_scratch_len)
         return 0;
-    double *scratch = malloc(need * sizeof *scratch);
+    double *scratch = adaopt__malloc_array(need, sizeof *scratch);
     if (scratch == NULL)
         return -1;
     free(opt->af_scratch);
@@ -147,7 +147,7 @@ static adaopt_status shape_tensor(adaopt_optimizer *opt, size_t ti, int factored
     size_t S = rows && cols ? adaopt__af_segments(rows, cols) : 1, need = 0;
     if (!failed && shaped.factored == 1 && n_rows > 0) {
         shaped.af_units = adaopt__af_count_units(rows, cols, row0, n_rows);
-        shaped.af_unit_row = malloc((shaped.af_units + 1) * sizeof *shaped.af_unit_row);
+        shaped.af_unit_row = adaopt__malloc_array(shaped.af_units + 1, sizeof *shaped.af_unit_row);
         failed = shaped.af_unit_row == NULL;
         for (size_t k = 0, at = row0; !failed && k <= shaped.af_units; k++) {
             shaped.af_unit_row[k] = at;
@@ -157,21 +157,24 @@ static adaopt_status shape_tensor(adaopt_optimizer *opt, size_t ti, int factored
         size_t b0 = row0 / rows, bl = (row0 + n_rows - 1) / rows;
         shaped.af_cut[0] = row0 > b0 * rows || row0 + n_rows < (b0 + 1) * rows;
         shaped.af_cut[1] = bl != b0 && row0 + n_rows < (bl + 1) * rows;
+        size_t edge;
         if (!failed && (shaped.af_cut[0] || shaped.af_cut[1])) {
-            shaped.af_edge = calloc(2 * S * (cols + 1), sizeof *shaped.af_edge);
+            failed = adaopt__mul_overflows(2 * S, cols + 1, &edge); /* S <= 16, cols < numel */
+            shaped.af_edge = failed ? NULL : calloc(edge, sizeof *shaped.af_edge);
             failed = shaped.af_edge == NULL;
         }
         size_t threads = opt->threads ? opt->threads : 1;
-        need = (S > threads ? S : threads) * (cols + 1);
+        if (adaopt__mul_overflows(S > threads ? S : threads, cols + 1, &need))
+            failed = 1;
     }
     if (!failed)
         failed = grow_scratch(opt, need) != 0;
     if (!failed) { /* the sums: every tensor's, with this one's new units */
-        size_t slots = 0;
+        size_t slots = 0; /* (at most one per 64K elements or per row: no sum can wrap) */
         for (size_t i = 0; i < opt->n_tensors; i++)
             slots += sum_slots(i == ti ? &shaped : &opt->tensors[i]);
         if (2 * slots > opt->af_sums_len) {
-            double *sums = malloc(2 * slots * sizeof *sums);
+            double *sums = adaopt__malloc_array(2 * slots, sizeof *sums);
             if (sums == NULL) {
                 failed = 1;
             } else {

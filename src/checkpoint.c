@@ -29,6 +29,9 @@
  * absmax), the master weights and the rounding seed.  An optimizer that uses none of these is
  * written as version 1, which every release reads. */
 enum { FORMAT_VERSION_MAX = 2, HEADER_BYTES = 24, SECTION_HEAD_BYTES = 16 };
+/* Step counts a load accepts: what adaopt_set_step accepts (past 2^53 t is not exact in the
+ * double-precision bias corrections, and 2^64 - 1 would wrap to 0 at the next step). */
+#define MAX_STEPS ((uint64_t)1 << 53)
 
 /* ------------------------------------------------------------------------------------------ */
 /* Writing: to a buffer or a file, through one sink                                          */
@@ -161,6 +164,15 @@ static int option_in_version(int version, int option)
 static uint64_t meta_bytes(int version)
 {
     return 4 + 4 + 8 + 8 + 8 + 8 + (version >= 2 ? 8 : 0);
+}
+
+/* The option recorded after `option` (ADAOPT_LR - 1: the first), or ADAOPT_OPTION_MAX + 1. */
+static int next_option(adaopt_algorithm a, int version, int option)
+{
+    for (int o = option + 1; o <= ADAOPT_OPTION_MAX; o++)
+        if (adaopt__option_applies(a, (adaopt_option)o) && option_in_version(version, o))
+            return o;
+    return ADAOPT_OPTION_MAX + 1;
 }
 
 static unsigned applicable_options(adaopt_algorithm a, int version)
@@ -365,7 +377,7 @@ adaopt_status adaopt_save_buffer(const adaopt_optimizer *opt, void *buf, size_t 
     if (capacity < need)
         return adaopt__fail(o, ADAOPT_ERR_SIZE, "save_buffer: %zu bytes given, %zu needed",
                             capacity, need);
-    sink s = {buf, capacity, 0, NULL, {NULL, 0}, 0, 0};
+    sink s = {buf, capacity, 0, NULL, {NULL, 0, NULL}, 0, 0};
     write_checkpoint(opt, &s);
     if (s.failed || s.used != need)
         return adaopt__fail(o, ADAOPT_ERR_SIZE, "save_buffer: internal size mismatch");
@@ -385,12 +397,15 @@ adaopt_status adaopt_save_file(const adaopt_optimizer *opt, const char *path)
     if (stage == NULL)
         return adaopt__fail(o, ADAOPT_ERR_ALLOC, "save_file: out of memory");
     adaopt__atomic_file f;
-    sink s = {stage, STAGE_BYTES, 0, &f, {NULL, 0}, 0, 0};
+    sink s = {stage, STAGE_BYTES, 0, &f, {NULL, 0, NULL}, 0, 0};
     if (adaopt__atomic_begin(&f, path, &s.err) != 0) {
         free(stage);
+        if (s.err.why != NULL)
+            return adaopt__fail(o, ADAOPT_ERR_IO, "save_file: %s: %s (nothing was written)",
+                                path, s.err.why);
         return adaopt__fail(o, ADAOPT_ERR_IO, "save_file: cannot create a temporary file beside "
                             "%s: %s: %s (the old file, if any, is untouched)", path, s.err.call,
-                            strerror(s.err.errnum));
+                            adaopt__io_reason(&s.err));
     }
     write_checkpoint(opt, &s);
     flush(&s);
@@ -403,10 +418,10 @@ adaopt_status adaopt_save_file(const adaopt_optimizer *opt, const char *path)
     if (rc == ADAOPT__IO_REPLACED)
         return adaopt__fail(o, ADAOPT_ERR_IO, "save_file: %s is written and in place, but %s "
                             "failed: %s (it may not survive a power cut)", path, s.err.call,
-                            strerror(s.err.errnum));
+                            adaopt__io_reason(&s.err));
     if (rc != 0)
         return adaopt__fail(o, ADAOPT_ERR_IO, "save_file: writing %s: %s: %s (the old file, if "
-                            "any, is untouched)", path, s.err.call, strerror(s.err.errnum));
+                            "any, is untouched)", path, s.err.call, adaopt__io_reason(&s.err));
     return ADAOPT_OK;
 }
 
@@ -534,6 +549,95 @@ static int take_slot(source *p, adaopt_tensor *t, int k)
     return 0;
 }
 
+/* The slots that hold second moments (sums and averages of squares, Adamax's max of |g|):
+ * never negative, whatever the storage (8-bit ones use the unsigned map). */
+static unsigned nonnegative_slots(adaopt_algorithm a)
+{
+    static const adaopt_state_kind squares[] = {
+        ADAOPT_STATE_SUM,     ADAOPT_STATE_SQUARE_AVG, ADAOPT_STATE_EXP_AVG_SQ,
+        ADAOPT_STATE_MAX_EXP_AVG_SQ, ADAOPT_STATE_EXP_INF, ADAOPT_STATE_ROW_VAR,
+        ADAOPT_STATE_COL_VAR, ADAOPT_STATE_VARIANCE};
+    unsigned mask = 0;
+    for (size_t j = 0; j < sizeof squares / sizeof squares[0]; j++) {
+        int slot = adaopt__slot_of_state(a, squares[j]);
+        mask |= slot >= 0 ? 1u << slot : 0u;
+    }
+    return mask;
+}
+
+/* The name of slot k's state (Adafactor's slot 0: row_var of a matrix, variance of a vector). */
+static const char *slot_name(adaopt_algorithm a, const adaopt_tensor *t, int k)
+{
+    if (a == ADAOPT_ALGO_ADAFACTOR && k == 0)
+        return adaopt_state_name(t->factored == 1 ? ADAOPT_STATE_ROW_VAR : ADAOPT_STATE_VARIANCE);
+    for (int kind = ADAOPT_STATE_MOMENTUM_BUFFER; kind <= ADAOPT_STATE_VARIANCE; kind++)
+        if (adaopt__slot_of_state(a, (adaopt_state_kind)kind) == k)
+            return adaopt_state_name((adaopt_state_kind)kind);
+    return "state";
+}
+
+/* The first element of x[0..n) that is NaN or infinite, or that is negative where
+ * `nonnegative`; n if none. */
+static size_t first_bad_float(const float *x, size_t n, int nonnegative)
+{
+    for (size_t e = 0; e < n; e++)
+        if (!isfinite(x[e]) || (nonnegative && x[e] < 0.0f))
+            return e;
+    return n;
+}
+
+static size_t first_bad_bf16(const uint16_t *h, size_t n, int nonnegative)
+{
+    for (size_t e = 0; e < n; e++)
+        if ((h[e] & 0x7f80u) == 0x7f80u || (nonnegative && h[e] > 0x8000u))
+            return e; /* exponent all ones: infinite or NaN; sign set, not -0: negative */
+    return n;
+}
+
+/* The values of tensor i's loaded state: every float finite (a diverged run's state is not
+ * loaded: ADAOPT_ERR_NONFINITE), second moments not negative (no step makes them so:
+ * ADAOPT_ERR_FORMAT), 8-bit absmax finite. */
+static adaopt_status check_values(adaopt_optimizer *opt, size_t i, const adaopt_tensor *l,
+                                  unsigned mask)
+{
+    unsigned squares = nonnegative_slots(opt->algorithm);
+    for (int k = 0; k < ADAOPT_MAX_SLOTS; k++) {
+        if (!(mask & (1u << k)))
+            continue;
+        size_t n = adaopt__slot_numel(l, k), bad, bad_sign;
+        int nonneg = (squares >> k) & 1u;
+        if (l->storage == ADAOPT_STORAGE_F32) {
+            bad = first_bad_float(l->slot[k], n, 0);
+            bad_sign = first_bad_float(l->slot[k], n, nonneg);
+        } else if (l->storage == ADAOPT_STORAGE_BF16) {
+            bad = first_bad_bf16(l->packed[k], n, 0);
+            bad_sign = first_bad_bf16(l->packed[k], n, nonneg);
+        } else {
+            size_t blocks = n / ADAOPT__BLOCK + (n % ADAOPT__BLOCK != 0);
+            bad = first_bad_float(l->absmax[k], blocks, 0);
+            bad = bad < blocks ? bad * ADAOPT__BLOCK : n;
+            bad_sign = bad;
+        }
+        const char *name = slot_name(opt->algorithm, l, k);
+        if (bad < n)
+            return adaopt__fail(opt, ADAOPT_ERR_NONFINITE, "load: tensor %zu's %s holds a NaN or "
+                                "infinite value (element %zu): a diverged state is not loaded",
+                                i, name, bad);
+        if (bad_sign < n)
+            return adaopt__fail(opt, ADAOPT_ERR_FORMAT, "load: tensor %zu's %s is negative at "
+                                "element %zu; a second moment never is (damaged)", i, name,
+                                bad_sign);
+    }
+    if (l->master != NULL) {
+        size_t bad = first_bad_float(l->master, l->numel, 0);
+        if (bad < l->numel)
+            return adaopt__fail(opt, ADAOPT_ERR_NONFINITE, "load: tensor %zu's master weights "
+                                "hold a NaN or infinite value (element %zu): a diverged state is "
+                                "not loaded", i, bad);
+    }
+    return ADAOPT_OK;
+}
+
 /* A slot this algorithm has at all. */
 static int slot_exists(adaopt_algorithm a, int slot)
 {
@@ -577,7 +681,7 @@ adaopt_status adaopt_load_buffer(adaopt_optimizer *opt, const void *buf, size_t 
         get_u32(&p, &policy) || get_u64(&p, &n_groups) || get_u64(&p, &n_tensors) ||
         get_u64(&p, &steps_taken) || get_u64(&p, &steps_skipped) ||
         (version >= 2 && get_u64(&p, &rounding_seed)) || p.left != 0 ||
-        policy > ADAOPT_NONFINITE_ERROR)
+        policy > ADAOPT_NONFINITE_ERROR || steps_taken > MAX_STEPS || steps_skipped > MAX_STEPS)
         return adaopt__fail(opt, ADAOPT_ERR_FORMAT, "load: damaged META section");
     if (algorithm != (uint32_t)opt->algorithm)
         return adaopt__fail(opt, ADAOPT_ERR_MISMATCH, "load: a checkpoint of %s, not %s",
@@ -595,7 +699,7 @@ adaopt_status adaopt_load_buffer(adaopt_optimizer *opt, const void *buf, size_t 
      * scalars into sf, three per group). */
     int schedule_free = opt->algorithm == ADAOPT_ALGO_ADAMW_SCHEDULE_FREE;
     uint32_t training = 1;
-    double *hp = malloc((opt->n_groups ? opt->n_groups : 1) * sizeof(double) * (ADAOPT_OPTION_MAX + 1 + 3));
+    double *hp = adaopt__malloc_array(opt->n_groups, sizeof(double) * (ADAOPT_OPTION_MAX + 1 + 3));
     if (hp == NULL)
         return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "load: out of memory");
     double *sf = hp + opt->n_groups * (ADAOPT_OPTION_MAX + 1);
@@ -635,15 +739,32 @@ adaopt_status adaopt_load_buffer(adaopt_optimizer *opt, const void *buf, size_t 
                                 (unsigned long long)(first + count), opt->groups[g].first_tensor,
                                 opt->groups[g].first_tensor + opt->groups[g].n_tensors);
         }
+        /* Exactly the options the saver writes for this algorithm and version, in increasing
+         * order: none missing (it would keep this optimizer's value), none twice. */
+        if (n_opts != applicable_options(opt->algorithm, (int)version)) {
+            free(hp);
+            return adaopt__fail(opt, ADAOPT_ERR_FORMAT, "load: group %zu records %u options; "
+                                "%s has %u in a version %u checkpoint (damaged)", g, n_opts,
+                                adaopt_algorithm_name(opt->algorithm),
+                                applicable_options(opt->algorithm, (int)version), version);
+        }
+        int want = ADAOPT_LR - 1;
         for (uint32_t k = 0; k < n_opts; k++) {
             uint32_t id;
             double value;
-            if (get_u32(&p, &id) || get_f64(&p, &value) || id < ADAOPT_LR || id > ADAOPT_OPTION_MAX ||
-                !option_in_version((int)version, (int)id) ||
-                adaopt__check_value(NULL, opt->algorithm, (adaopt_option)id, value) != ADAOPT_OK) {
+            want = next_option(opt->algorithm, (int)version, want);
+            if (get_u32(&p, &id) || get_f64(&p, &value) || id != (uint32_t)want) {
+                free(hp);
+                return adaopt__fail(opt, ADAOPT_ERR_FORMAT, "load: group %zu's options are not "
+                                    "%s's list in order (damaged)", g,
+                                    adaopt_algorithm_name(opt->algorithm));
+            }
+            if (adaopt__check_value(opt, opt->algorithm, (adaopt_option)id, value) != ADAOPT_OK) {
+                char why[256]; /* adaopt_set's reason, from the error buffer it wrote */
+                snprintf(why, sizeof why, "%s", adaopt_last_error(opt));
                 free(hp);
                 return adaopt__fail(opt, ADAOPT_ERR_FORMAT,
-                                    "load: group %zu has an invalid hyperparameter", g);
+                                    "load: group %zu has an invalid hyperparameter: %s", g, why);
             }
             row[id] = value;
         }
@@ -658,12 +779,13 @@ adaopt_status adaopt_load_buffer(adaopt_optimizer *opt, const void *buf, size_t 
             double *v = sf + 3 * g;
             if (version < 2 || get_u64(&p, &k) || get_f64(&p, &v[1]) || get_f64(&p, &v[2]) ||
                 get_u32(&p, &mode) || get_u32(&p, &reserved) || reserved != 0 || mode > 1 ||
-                (g > 0 && mode != training) || v[1] < 0.0 || !(v[2] >= -1.0 && isfinite(v[2]))) {
+                (g > 0 && mode != training) || k > MAX_STEPS || !(v[1] >= 0.0) ||
+                !(v[2] >= -1.0 && isfinite(v[2]))) {
                 free(hp);
                 return adaopt__fail(opt, ADAOPT_ERR_FORMAT,
                                     "load: group %zu has invalid Schedule-Free scalars", g);
             }
-            memcpy(&v[0], &k, sizeof k); /* (any k: past 2^53 only (k+1)^r rounds) */
+            memcpy(&v[0], &k, sizeof k); /* (weight_sum: infinite kept, a run can reach it) */
             training = mode;
         }
     }
@@ -692,6 +814,7 @@ adaopt_status adaopt_load_buffer(adaopt_optimizer *opt, const void *buf, size_t 
             get_u64(&p, &numel) || get_u64(&p, &group) || get_u64(&p, &l->step) ||
             get_f64(&p, &l->mu_product) || get_u32(&p, &lt[i].mask) ||
             get_u32(&p, &lt[i].ready) || index != i || lt[i].mask >= (1u << ADAOPT_MAX_SLOTS) ||
+            (lt[i].ready & ~lt[i].mask) != 0 || l->step > MAX_STEPS ||
             !(l->mu_product >= 0.0 && l->mu_product <= 1.0) ||
             (version >= 2 && (get_u32(&p, &storage) || get_u32(&p, &master_flags)))) {
             st = adaopt__fail(opt, ADAOPT_ERR_FORMAT, "load: damaged section of tensor %zu", i);
@@ -760,6 +883,8 @@ adaopt_status adaopt_load_buffer(adaopt_optimizer *opt, const void *buf, size_t 
                                   "tensor %zu", i);
             l->master_ready = (master_flags & 2u) != 0;
         }
+        if (st == ADAOPT_OK)
+            st = check_values(opt, i, l, lt[i].mask);
         for (int k = 0; k < 3 && st == ADAOPT_OK && opt->algorithm == ADAOPT_ALGO_LAMB; k++)
             if (get_f64(&p, &l->lamb_norms[k]) || l->lamb_norms[k] < 0.0)
                 st = adaopt__fail(opt, ADAOPT_ERR_FORMAT, "load: damaged norms of tensor %zu", i);
@@ -837,13 +962,13 @@ adaopt_status adaopt_load_file(adaopt_optimizer *opt, const char *path)
         return adaopt__fail(opt, ADAOPT_ERR_NULL, "load_file: path must not be NULL");
     unsigned char *data;
     size_t used;
-    adaopt__io_error err = {NULL, 0};
+    adaopt__io_error err = {NULL, 0, NULL};
     if (adaopt__read_file(path, SIZE_MAX, &data, &used, &err) != 0) {
         if (err.errnum == ENOMEM)
             return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "load_file: out of memory reading %s",
                                 path);
         return adaopt__fail(opt, ADAOPT_ERR_IO, "load_file: %s: %s: %s (the optimizer is "
-                            "unchanged)", path, err.call, strerror(err.errnum));
+                            "unchanged)", path, err.call, adaopt__io_reason(&err));
     }
     adaopt_status st = adaopt_load_buffer(opt, data, used);
     free(data);

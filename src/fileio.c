@@ -39,7 +39,24 @@ static void set_failure(adaopt__io_error *err, const char *call, int e)
     if (err != NULL) {
         err->call = call;
         err->errnum = e != 0 ? e : EIO;
+        err->why = NULL;
     }
+}
+
+/* A failure errno cannot name: `why` is the message. */
+static void set_refusal(adaopt__io_error *err, const char *call, int e, const char *why)
+{
+    set_failure(err, call, e);
+    if (err != NULL)
+        err->why = why;
+}
+
+static const char NOT_REGULAR[] = "not a regular file (a FIFO, device, socket or folder): only "
+                                  "regular files are read or replaced";
+
+const char *adaopt__io_reason(const adaopt__io_error *err)
+{
+    return err->why != NULL ? err->why : strerror(err->errnum);
 }
 
 /* A name no other save is likely to pick: the clock, the process, the stack address and a try
@@ -111,10 +128,53 @@ static int sync_folder(const char *path, adaopt__io_error *err)
     return rc;
 }
 
+/* The file a save replaces: `path` itself if it is a regular file or nothing, a symlink's final
+ * target if that is a regular file (the link stays a link); anything else is refused.  (A name
+ * swapped between this check and the rename is the folder owner's doing, who could write there
+ * anyway.) */
+static int save_target(adaopt__atomic_file *f, const char *path, adaopt__io_error *err)
+{
+    struct stat st;
+    f->path = path;
+    if (lstat(path, &st) != 0) {
+        if (errno == ENOENT)
+            return 0; /* a new file */
+        set_failure(err, "lstat", errno);
+        return -1;
+    }
+    if (S_ISLNK(st.st_mode)) {
+        char resolved[PATH_MAX];
+        if (realpath(path, resolved) == NULL) {
+            if (errno == ENOENT)
+                set_refusal(err, "realpath", ENOENT, "a symbolic link to nothing: a save "
+                            "replaces a link's target, and this one has none");
+            else
+                set_failure(err, "realpath", errno);
+            return -1;
+        }
+        if (snprintf(f->target, sizeof f->target, "%s", resolved) >= (int)sizeof f->target) {
+            set_failure(err, "realpath", ENAMETOOLONG);
+            return -1;
+        }
+        f->path = f->target;
+        if (stat(f->path, &st) != 0) {
+            set_failure(err, "stat", errno);
+            return -1;
+        }
+    }
+    if (!S_ISREG(st.st_mode)) {
+        set_refusal(err, "open", EINVAL, NOT_REGULAR);
+        return -1;
+    }
+    return 0;
+}
+
 int adaopt__atomic_begin(adaopt__atomic_file *f, const char *path, adaopt__io_error *err)
 {
     f->fd = -1;
-    f->path = path;
+    if (save_target(f, path, err) != 0)
+        return -1;
+    path = f->path;
     if (strlen(path) + sizeof TMP_MARK + TMP_DIGITS >= sizeof f->tmp) {
         set_failure(err, "open", ENAMETOOLONG);
         return -1;
@@ -245,20 +305,39 @@ int adaopt__write_file(const char *path, const void *data, size_t n, adaopt__io_
 int adaopt__read_file(const char *path, size_t limit, unsigned char **out, size_t *n,
                       adaopt__io_error *err)
 {
-    int fd = retry_open(path, O_RDONLY | O_CLOEXEC, 0);
+    /* O_NONBLOCK: opening a FIFO that has no writer returns at once, and fstat refuses it */
+    int fd = retry_open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0);
     if (fd < 0) {
         set_failure(err, "open", errno);
         return -1;
     }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        set_failure(err, "fstat", errno);
+        close(fd);
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        set_refusal(err, "open", EINVAL, NOT_REGULAR);
+        close(fd);
+        return -1;
+    }
+    if (st.st_size < 0 || (uintmax_t)st.st_size > limit) {
+        set_failure(err, "fstat", EFBIG);
+        close(fd);
+        return -1;
+    }
+    /* The size fstat gave, and one byte more to see that the file did not grow past it (a file
+     * still being written grows; the buffer grows with it, up to the limit). */
     unsigned char *buf = NULL;
-    size_t used = 0, cap = 0;
+    size_t used = 0, cap = 0, first = (size_t)st.st_size < limit ? (size_t)st.st_size + 1 : limit;
     for (;;) {
         if (used == cap) {
             if (cap >= limit) {
                 set_failure(err, "read", EFBIG);
                 break;
             }
-            size_t grown = cap ? (cap > SIZE_MAX / 2 ? SIZE_MAX : cap * 2) : 1 << 16;
+            size_t grown = cap == 0 ? (first > 0 ? first : 1) : (cap > SIZE_MAX / 2 ? SIZE_MAX : cap * 2);
             if (grown > limit)
                 grown = limit;
             unsigned char *more = realloc(buf, grown);

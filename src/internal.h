@@ -73,6 +73,42 @@ typedef struct adaopt_tensor {
     int master_ready;   /* filled from the parameter (at the first step, or by a load) */
 } adaopt_tensor;
 
+/* Sizes: every count x size and sum of sizes in the library goes through these, so that no
+ * product wraps (a wrapped size would make an allocation too small for what is written into
+ * it).  1 when the result does not fit in size_t (then *out is unspecified), 0 otherwise. */
+static inline int adaopt__mul_overflows(size_t a, size_t b, size_t *out)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return __builtin_mul_overflow(a, b, out);
+#else
+    *out = a * b;
+    return b != 0 && a > SIZE_MAX / b;
+#endif
+}
+
+static inline int adaopt__add_overflows(size_t a, size_t b, size_t *out)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return __builtin_add_overflow(a, b, out);
+#else
+    *out = a + b;
+    return a > SIZE_MAX - b;
+#endif
+}
+
+/* malloc / realloc of count x size bytes; NULL (the old block kept) when that overflows. */
+static inline void *adaopt__malloc_array(size_t count, size_t size)
+{
+    size_t bytes;
+    return adaopt__mul_overflows(count, size, &bytes) ? NULL : malloc(bytes ? bytes : 1);
+}
+
+static inline void *adaopt__realloc_array(void *p, size_t count, size_t size)
+{
+    size_t bytes;
+    return adaopt__mul_overflows(count, size, &bytes) ? NULL : realloc(p, bytes ? bytes : 1);
+}
+
 enum { ADAOPT__BLOCK = 256 }; /* elements per 8-bit block (bitsandbytes' blocksize) */
 
 /* torch's lerp(start, end, w) for a float weight, as its vector kernel computes it: one fused

@@ -271,8 +271,6 @@ adaopt_status adaopt_add_group_typed(adaopt_optimizer *opt, const size_t *numels
         return adaopt__fail(opt, ADAOPT_ERR_NULL, "add_group: numels and group must not be NULL");
     if (n_tensors == 0)
         return adaopt__fail(opt, ADAOPT_ERR_SIZE, "add_group: a group needs at least one tensor");
-    if (n_tensors > SIZE_MAX / sizeof(adaopt_tensor) - opt->n_tensors)
-        return adaopt__fail(opt, ADAOPT_ERR_SIZE, "add_group: too many tensors");
     for (size_t i = 0; i < n_tensors; i++)
         if (numels[i] > (SIZE_MAX / 4 - STATE_ALIGN_BYTES) / sizeof(float))
             return adaopt__fail(opt, ADAOPT_ERR_SIZE,
@@ -290,11 +288,24 @@ adaopt_status adaopt_add_group_typed(adaopt_optimizer *opt, const size_t *numels
     g.param_dtype = (int)param_dtype;
     g.grad_dtype = (int)grad_dtype;
 
-    adaopt_group *groups = realloc(opt->groups, (opt->n_groups + 1) * sizeof *groups);
+    /* The chunk plan and the per-tensor arrays of all tensors, old and new: every count
+     * checked, so that no size wraps (a wrapped size would allocate too little). */
+    size_t all_tensors, n_chunks = opt->n_chunks, twice_tensors;
+    int too_many = adaopt__add_overflows(opt->n_tensors, n_tensors, &all_tensors) ||
+                   adaopt__mul_overflows(all_tensors, 2, &twice_tensors);
+    for (size_t i = 0; i < n_tensors && !too_many; i++) {
+        size_t pieces = numels[i] / ADAOPT_CHUNK_ELEMS + (numels[i] % ADAOPT_CHUNK_ELEMS != 0);
+        too_many = adaopt__add_overflows(n_chunks, pieces ? pieces : 1, &n_chunks);
+    }
+    size_t twice_chunks;
+    if (too_many || adaopt__mul_overflows(n_chunks, 2, &twice_chunks))
+        return adaopt__fail(opt, ADAOPT_ERR_SIZE, "add_group: %zu tensors of these sizes are "
+                            "more than an optimizer can address", n_tensors);
+    adaopt_group *groups = adaopt__realloc_array(opt->groups, opt->n_groups + 1, sizeof *groups);
     if (groups == NULL)
         return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "out of memory adding a group");
     opt->groups = groups;
-    adaopt_tensor *tensors = realloc(opt->tensors, (opt->n_tensors + n_tensors) * sizeof *tensors);
+    adaopt_tensor *tensors = adaopt__realloc_array(opt->tensors, all_tensors, sizeof *tensors);
     if (tensors == NULL)
         return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "out of memory adding %zu tensors", n_tensors);
     opt->tensors = tensors;
@@ -309,38 +320,32 @@ adaopt_status adaopt_add_group_typed(adaopt_optimizer *opt, const size_t *numels
         t->storage_numel = numels[i];
         t->storage = adaopt__storage_for(&g, t);
     }
-    /* The chunk plan and the per-tensor coefficients of all tensors, old and new. */
-    size_t n_chunks = opt->n_chunks;
-    for (size_t i = 0; i < n_tensors; i++) {
-        size_t pieces = numels[i] / ADAOPT_CHUNK_ELEMS + (numels[i] % ADAOPT_CHUNK_ELEMS != 0);
-        n_chunks += pieces ? pieces : 1;
-    }
-    adaopt_chunk *chunks = realloc(opt->chunks, n_chunks * sizeof *chunks);
+    adaopt_chunk *chunks = adaopt__realloc_array(opt->chunks, n_chunks, sizeof *chunks);
     if (chunks == NULL)
         return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "out of memory planning %zu chunks", n_chunks);
     opt->chunks = chunks;
-    double *chunk_sums = realloc(opt->chunk_sums, 2 * n_chunks * sizeof *chunk_sums);
+    double *chunk_sums = adaopt__realloc_array(opt->chunk_sums, twice_chunks, sizeof *chunk_sums);
     if (chunk_sums == NULL)
         return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "out of memory planning %zu chunks", n_chunks);
     opt->chunk_sums = chunk_sums;
-    double *tensor_sums = realloc(opt->tensor_sums, 2 * (opt->n_tensors + n_tensors) * sizeof *tensor_sums);
+    double *tensor_sums = adaopt__realloc_array(opt->tensor_sums, twice_tensors, sizeof *tensor_sums);
     if (tensor_sums == NULL)
         return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "out of memory adding %zu tensors", n_tensors);
     opt->tensor_sums = tensor_sums;
-    struct adaopt__span *spans = realloc(opt->spans, 2 * (opt->n_tensors + n_tensors) * sizeof *spans);
+    struct adaopt__span *spans = adaopt__realloc_array(opt->spans, twice_tensors, sizeof *spans);
     if (spans == NULL)
         return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "out of memory adding %zu tensors", n_tensors);
     opt->spans = spans;
-    adaopt_coeffs *coeffs = realloc(opt->coeffs, (opt->n_tensors + n_tensors) * sizeof *coeffs);
+    adaopt_coeffs *coeffs = adaopt__realloc_array(opt->coeffs, all_tensors, sizeof *coeffs);
     if (coeffs == NULL)
         return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "out of memory adding %zu tensors", n_tensors);
     opt->coeffs = coeffs;
-    float **flat_params = realloc(opt->flat_params, (opt->n_tensors + n_tensors) * sizeof *flat_params);
+    float **flat_params = adaopt__realloc_array(opt->flat_params, all_tensors, sizeof *flat_params);
     if (flat_params == NULL)
         return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "out of memory adding %zu tensors", n_tensors);
     opt->flat_params = flat_params;
-    const float **flat_grads = (const float **)realloc((void *)opt->flat_grads,
-                                                       (opt->n_tensors + n_tensors) * sizeof *flat_grads);
+    const float **flat_grads = (const float **)adaopt__realloc_array((void *)opt->flat_grads,
+                                                                     all_tensors, sizeof *flat_grads);
     if (flat_grads == NULL)
         return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "out of memory adding %zu tensors", n_tensors);
     opt->flat_grads = flat_grads;

@@ -2,6 +2,7 @@
  * options.c -- names, defaults, applicability and valid ranges of every hyperparameter.
  * This table is the single source for docs/OPTIONS.md and the Python binding's keywords.
  */
+#include <float.h>
 #include <math.h>
 #include <string.h>
 #include <strings.h>
@@ -208,6 +209,9 @@ adaopt_status adaopt__check_value(adaopt_optimizer *opt, adaopt_algorithm algori
     if (!isfinite(value))
         return adaopt__fail(opt, ADAOPT_ERR_VALUE, "%s must be finite (got %g)", info->name,
                             value);
+    if (fabs(value) > FLT_MAX) /* the step computes in float32: 1e300 would be infinite there */
+        return adaopt__fail(opt, ADAOPT_ERR_VALUE, "%s must be finite in float32, |%s| <= "
+                            "3.4e38 (got %g)", info->name, info->name, value);
     if (algorithm == ADAOPT_ALGO_ADAMW_SCHEDULE_FREE) {
         if (option == ADAOPT_BETA1 && value == 0.0)
             return adaopt__fail(opt, ADAOPT_ERR_VALUE,

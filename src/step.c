@@ -346,14 +346,15 @@ adaopt_status adaopt_reserve_sparse(adaopt_optimizer *opt, size_t max_indices, s
         return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "reserve_sparse: sizes too large");
     /* All new arrays first, so that a failure leaves the old workspace as it was. */
     uint64_t *stamp = calloc(want_r ? want_r : 1, sizeof *stamp);
-    size_t *first = malloc((want_r ? want_r : 1) * sizeof *first);
-    size_t *last = malloc((want_r ? want_r : 1) * sizeof *last);
-    size_t *next = malloc((want_i ? want_i : 1) * sizeof *next);
-    size_t *distinct = malloc((want_i ? want_i : 1) * sizeof *distinct);
-    size_t copies = adaopt__default_threads(); /* one row of sums per thread */
+    size_t *first = adaopt__malloc_array(want_r, sizeof *first);
+    size_t *last = adaopt__malloc_array(want_r, sizeof *last);
+    size_t *next = adaopt__malloc_array(want_i, sizeof *next);
+    size_t *distinct = adaopt__malloc_array(want_i, sizeof *distinct);
+    size_t copies = adaopt__default_threads(), sums; /* one row of sums per thread */
     if (opt->threads > copies)
         copies = opt->threads;
-    float *row_sum = malloc((want_l ? want_l : 1) * copies * sizeof *row_sum);
+    float *row_sum = adaopt__mul_overflows(want_l ? want_l : 1, copies, &sums)
+                         ? NULL : adaopt__malloc_array(sums, sizeof *row_sum);
     if (!stamp || !first || !last || !next || !distinct || !row_sum) {
         free(stamp);
         free(first);

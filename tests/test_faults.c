@@ -203,7 +203,8 @@ static void every_load_fault(void **unused)
     faults_disarm();
     int count[N_CALLS];
     memcpy(count, faults.count, sizeof count);
-    assert_true(count[CALL_OPEN] == 1 && count[CALL_READ] >= 5 && count[CALL_CLOSE] == 1);
+    /* one read of the size fstat gives, and one that finds the end */
+    assert_true(count[CALL_OPEN] == 1 && count[CALL_READ] >= 2 && count[CALL_CLOSE] == 1);
     adaopt_destroy(target);
 
     int trials = 0;

@@ -1402,12 +1402,12 @@ adaopt_status adaopt_zero_save(adaopt_zero *z, const char *path)
         clock_gettime(CLOCK_REALTIME, &ts);
         head[0] = ((uint64_t)ts.tv_sec << 30) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 48);
         uint32_t old_world;
-        adaopt__io_error err = {NULL, 0};
+        adaopt__io_error err = {NULL, 0, NULL};
         if (read_manifest_head(path, &head[1], &old_world, &err) == 0)
             head[2] = old_world;
         else if (err.call != NULL && err.errnum != ENOENT) /* its shards could not be removed */
             st = fail(z, ADAOPT_ERR_IO, "save: reading the previous manifest %s: %s: %s "
-                      "(nothing was written)", path, err.call, strerror(err.errnum));
+                      "(nothing was written)", path, err.call, adaopt__io_reason(&err));
         if (head[0] == head[1])
             head[0]++;
     }
@@ -1446,10 +1446,10 @@ adaopt_status adaopt_zero_save(adaopt_zero *z, const char *path)
     } else if (adaopt_save_buffer(z->local, b.p + head_bytes, core, NULL) != ADAOPT_OK) {
         st = fail(z, ADAOPT_ERR_ALLOC, "save: %s", adaopt_last_error(z->local));
     } else {
-        adaopt__io_error err = {NULL, 0};
+        adaopt__io_error err = {NULL, 0, NULL};
         if (adaopt__write_file(name, b.p, head_bytes + core, &err) != 0) /* in place or not */
             st = fail(z, ADAOPT_ERR_IO, "save: writing %s: %s: %s (the previous checkpoint is "
-                      "untouched)", name, err.call, strerror(err.errnum));
+                      "untouched)", name, err.call, adaopt__io_reason(&err));
         mine[0] = head_bytes + core;
         mine[1] = adaopt__crc32c(0, b.p, head_bytes + core);
     }
@@ -1491,16 +1491,16 @@ adaopt_status adaopt_zero_save(adaopt_zero *z, const char *path)
         if (m.failed) {
             st = fail(z, ADAOPT_ERR_ALLOC, "save: out of memory");
         } else {
-            adaopt__io_error err = {NULL, 0};
+            adaopt__io_error err = {NULL, 0, NULL};
             int rc = adaopt__write_file(path, m.p, m.n, &err);
             if (rc == ADAOPT__IO_REPLACED) { /* the new checkpoint is complete and in place */
                 replaced = 1;
                 st = fail(z, ADAOPT_ERR_IO, "save: the manifest %s is written and in place, but "
                           "%s failed: %s (it may not survive a power cut)", path, err.call,
-                          strerror(err.errnum));
+                          adaopt__io_reason(&err));
             } else if (rc != 0) {
                 st = fail(z, ADAOPT_ERR_IO, "save: writing the manifest %s: %s: %s (the previous "
-                          "checkpoint is untouched)", path, err.call, strerror(err.errnum));
+                          "checkpoint is untouched)", path, err.call, adaopt__io_reason(&err));
             }
         }
         free(m.p);
@@ -1541,12 +1541,12 @@ static adaopt_status parse_manifest(adaopt_zero *z, const char *path, manifest *
 {
     unsigned char *buf;
     size_t n;
-    adaopt__io_error err = {NULL, 0};
+    adaopt__io_error err = {NULL, 0, NULL};
     if (adaopt__read_file(path, MANIFEST_LIMIT, &buf, &n, &err) != 0) {
         if (io != NULL)
             *io = err;
         return fail(z, ADAOPT_ERR_IO, "load: reading the manifest %s: %s: %s", path, err.call,
-                    strerror(err.errnum));
+                    adaopt__io_reason(&err));
     }
     adaopt_status st = ADAOPT_OK;
     reader r = {buf, n};
@@ -1610,10 +1610,10 @@ static adaopt_status open_shard(adaopt_zero *z, const char *path, const manifest
     size_t n;
     if (m->bytes[q] > SIZE_MAX - 1)
         return fail(z, ADAOPT_ERR_FORMAT, "load: shard %u's size is impossible", q);
-    adaopt__io_error err = {NULL, 0};
+    adaopt__io_error err = {NULL, 0, NULL};
     if (adaopt__read_file(name, (size_t)m->bytes[q] + 1, &buf, &n, &err) != 0)
         return fail(z, ADAOPT_ERR_IO, "load: reading %s: %s: %s", name, err.call,
-                    strerror(err.errnum));
+                    adaopt__io_reason(&err));
     adaopt_status st = ADAOPT_OK;
     if (n != m->bytes[q] || adaopt__crc32c(0, buf, n) != m->crc[q])
         st = fail(z, ADAOPT_ERR_FORMAT, "load: %s is damaged or not of this checkpoint (size or "
