@@ -250,6 +250,25 @@ size_t adaopt_checkpoint_size(const adaopt_optimizer *opt)
     return n > SIZE_MAX ? SIZE_MAX : (size_t)n;
 }
 
+/* The largest checkpoint this optimizer could load: version 2, every slot in float32 (the
+ * widest storage), master weights.  adaopt_load_file reads no file larger than this, so that a
+ * huge or endless file costs at most this much memory. */
+static uint64_t checkpoint_bytes_max(const adaopt_optimizer *opt)
+{
+    uint64_t n = HEADER_BYTES + section_total(meta_bytes(2)) + section_total(groups_bytes(opt, 2)) +
+                 section_total(0);
+    for (size_t i = 0; i < opt->n_tensors; i++) {
+        uint64_t numel = opt->tensors[i].numel;
+        if (numel > (uint64_t)1 << 56 || n > (uint64_t)1 << 62)
+            return SIZE_MAX; /* (no real file: then only the file's own size bounds the read) */
+        n += section_total(8 * 5 + 4 + 4 + 4 + 4 + ADAOPT_MAX_SLOTS * numel * 4 + numel * 4 +
+                           LAMB_TENSOR_BYTES + ADAFACTOR_TENSOR_BYTES);
+        if (n > SIZE_MAX)
+            return SIZE_MAX;
+    }
+    return n;
+}
+
 static void put_u16s(sink *s, const uint16_t *v, size_t n)
 {
     if (little_endian()) {
@@ -963,10 +982,15 @@ adaopt_status adaopt_load_file(adaopt_optimizer *opt, const char *path)
     unsigned char *data;
     size_t used;
     adaopt__io_error err = {NULL, 0, NULL};
-    if (adaopt__read_file(path, SIZE_MAX, &data, &used, &err) != 0) {
+    uint64_t limit = checkpoint_bytes_max(opt);
+    if (adaopt__read_file(path, (size_t)limit, &data, &used, &err) != 0) {
         if (err.errnum == ENOMEM)
             return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "load_file: out of memory reading %s",
                                 path);
+        if (err.errnum == EFBIG)
+            return adaopt__fail(opt, ADAOPT_ERR_FORMAT, "load_file: %s is larger than any "
+                                "checkpoint of this optimizer (%llu bytes at most): not read "
+                                "(the optimizer is unchanged)", path, (unsigned long long)limit);
         return adaopt__fail(opt, ADAOPT_ERR_IO, "load_file: %s: %s: %s (the optimizer is "
                             "unchanged)", path, err.call, adaopt__io_reason(&err));
     }
