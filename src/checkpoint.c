@@ -798,11 +798,16 @@ adaopt_status adaopt_load_buffer(adaopt_optimizer *opt, const void *buf, size_t 
             double *v = sf + 3 * g;
             if (version < 2 || get_u64(&p, &k) || get_f64(&p, &v[1]) || get_f64(&p, &v[2]) ||
                 get_u32(&p, &mode) || get_u32(&p, &reserved) || reserved != 0 || mode > 1 ||
-                (g > 0 && mode != training) || k > MAX_STEPS || !(v[1] >= 0.0) ||
+                (g > 0 && mode != training) || k > MAX_STEPS || v[1] < 0.0 ||
                 !(v[2] >= -1.0 && isfinite(v[2]))) {
                 free(hp);
                 return adaopt__fail(opt, ADAOPT_ERR_FORMAT,
                                     "load: group %zu has invalid Schedule-Free scalars", g);
+            }
+            if (isnan(v[1])) { /* (infinite is kept: a run whose weights overflowed reaches it) */
+                free(hp);
+                return adaopt__fail(opt, ADAOPT_ERR_NONFINITE, "load: group %zu's Schedule-Free "
+                                    "weight_sum is NaN: a diverged state is not loaded", g);
             }
             memcpy(&v[0], &k, sizeof k); /* (weight_sum: infinite kept, a run can reach it) */
             training = mode;

@@ -167,7 +167,8 @@ adaopt_status adaopt_set_group_state(adaopt_optimizer *opt, size_t group, adaopt
         g->sf_k = (uint64_t)value;
         return ADAOPT_OK;
     case ADAOPT_STATE_WEIGHT_SUM:
-        if (value < 0.0) /* (NaN and inf: where a run whose weights overflowed is) */
+        if (!(value >= 0.0)) /* (inf kept: where a run whose weights overflowed is; NaN would
+                                make every later average NaN) */
             return adaopt__fail(opt, ADAOPT_ERR_VALUE, "weight_sum must be >= 0 (got %g)", value);
         g->sf_weight_sum = value;
         return ADAOPT_OK;

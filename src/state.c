@@ -255,6 +255,24 @@ adaopt_status adaopt_effective_lr(const adaopt_optimizer *opt, size_t tensor, fl
     return ADAOPT_OK;
 }
 
+/* What a checkpoint load checks of state (checkpoint.c): finite values, second moments >= 0. */
+static adaopt_status check_state_values(adaopt_optimizer *opt, size_t tensor,
+                                        adaopt_state_kind kind, const float *data, size_t numel)
+{
+    int second_moment = kind == ADAOPT_STATE_SUM || kind == ADAOPT_STATE_SQUARE_AVG ||
+                        kind == ADAOPT_STATE_EXP_AVG_SQ || kind == ADAOPT_STATE_MAX_EXP_AVG_SQ ||
+                        kind == ADAOPT_STATE_EXP_INF || kind == ADAOPT_STATE_ROW_VAR ||
+                        kind == ADAOPT_STATE_COL_VAR || kind == ADAOPT_STATE_VARIANCE;
+    for (size_t e = 0; e < numel; e++)
+        if (!isfinite(data[e]) || (second_moment && data[e] < 0.0f))
+            return adaopt__fail(opt, ADAOPT_ERR_VALUE, "set_state: element %zu of tensor %zu's "
+                                "%s is %g: state must be finite%s", e, tensor,
+                                adaopt_state_name(kind) ? adaopt_state_name(kind) : "?",
+                                (double)data[e], second_moment ? " and, as a second moment, "
+                                "not negative" : "");
+    return ADAOPT_OK;
+}
+
 adaopt_status adaopt_set_state(adaopt_optimizer *opt, size_t tensor, adaopt_state_kind kind,
                                const float *data, size_t numel)
 {
@@ -279,6 +297,8 @@ adaopt_status adaopt_set_state(adaopt_optimizer *opt, size_t tensor, adaopt_stat
         if (t->master == NULL)
             return adaopt__fail(opt, ADAOPT_ERR_OPTION, "tensor %zu has no master weights",
                                 tensor);
+        if ((st = check_state_values(opt, tensor, kind, data, numel)) != ADAOPT_OK)
+            return st;
         if (numel > 0)
             memcpy(t->master, data, numel * sizeof *data);
         t->master_ready = 1;
@@ -289,6 +309,8 @@ adaopt_status adaopt_set_state(adaopt_optimizer *opt, size_t tensor, adaopt_stat
         return adaopt__fail(opt, ADAOPT_ERR_OPTION, "%s has no array state '%s'",
                             adaopt_algorithm_name(opt->algorithm),
                             adaopt_state_name(kind) ? adaopt_state_name(kind) : "?");
+    if ((st = check_state_values(opt, tensor, kind, data, numel)) != ADAOPT_OK)
+        return st;
     st = adaopt__grow_slots(opt, tensor, 1, 1u << s);
     if (st != ADAOPT_OK)
         return st;

@@ -382,6 +382,12 @@ static void importing_state(void **unused)
     assert_int_equal(adaopt_set_state_scalar(opt, 0, ADAOPT_STATE_STEP, 1.5), ADAOPT_ERR_VALUE);
     assert_int_equal(adaopt_set_state_scalar(opt, 0, ADAOPT_STATE_MU_PRODUCT, 0.5), ADAOPT_ERR_OPTION);
     assert_int_equal(adaopt_set_state(NULL, 0, ADAOPT_STATE_EXP_AVG, m, 2), ADAOPT_ERR_NULL);
+    /* values a checkpoint load refuses: NaN or infinite state, a negative second moment */
+    const float nan_m[2] = {0.5f, NAN}, inf_m[2] = {INFINITY, 0}, neg_v[2] = {0.25f, -1e-30f};
+    assert_int_equal(adaopt_set_state(opt, 0, ADAOPT_STATE_EXP_AVG, nan_m, 2), ADAOPT_ERR_VALUE);
+    assert_int_equal(adaopt_set_state(opt, 0, ADAOPT_STATE_EXP_AVG, inf_m, 2), ADAOPT_ERR_VALUE);
+    assert_int_equal(adaopt_set_state(opt, 0, ADAOPT_STATE_EXP_AVG_SQ, neg_v, 2), ADAOPT_ERR_VALUE);
+    assert_int_equal(adaopt_set_state(opt, 0, ADAOPT_STATE_EXP_AVG, neg_v, 2), ADAOPT_OK); /* m < 0 */
     /* the AMSGrad array is allocated on import */
     assert_int_equal(adaopt_set_state(opt, 0, ADAOPT_STATE_MAX_EXP_AVG_SQ, v, 2), ADAOPT_OK);
     const float *back;

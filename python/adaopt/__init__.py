@@ -29,6 +29,7 @@ build/ folder, or on the system library path, in that order.
 
 import ctypes
 import ctypes.util
+import math
 import os
 
 import numpy as np
@@ -182,6 +183,51 @@ class AdaoptError(ValueError):
     def __init__(self, status, message):
         super().__init__(message)
         self.status = status
+
+
+# What adaopt's checkpoint loader checks of a tensor's state (docs/CHECKPOINT.md), for the
+# state dicts that the front ends load: all of a state dict is checked before any of it is
+# applied.
+_SECOND_MOMENTS = {"sum", "square_avg", "exp_avg_sq", "max_exp_avg_sq", "exp_inf", "row_var",
+                   "col_var", "variance"}
+_MAX_STEPS = 2 ** 53
+
+
+def _check_state_scalar(i, key, value):
+    """step: a whole number in [0, 2^53]; mu_product in [0, 1]; LAMB's norms not negative."""
+    if key == "step":
+        ok = math.isfinite(value) and 0 <= value <= _MAX_STEPS and value == math.floor(value)
+        want = "a whole number in [0, 2^53]"
+    elif key == "mu_product":
+        ok, want = 0 <= value <= 1, "in [0, 1]"
+    else:
+        ok, want = not value < 0, "not negative"  # (NaN kept: a tensor that went NaN says so)
+    if not ok:
+        raise ValueError("parameter %d: state %r = %r must be %s" % (i, key, value, want))
+
+
+def _check_state_array(i, key, a):
+    """Finite (a diverged state is not loaded), and second moments not negative."""
+    if not np.isfinite(a).all():
+        raise ValueError("parameter %d: state %r holds NaN or infinite values (a diverged "
+                         "state is not loaded)" % (i, key))
+    if key in _SECOND_MOMENTS and (a < 0).any():
+        raise ValueError("parameter %d: state %r is negative somewhere; a second moment never "
+                         "is" % (i, key))
+
+
+def _c_path(path):
+    """A path for the C library: bytes without NUL (C would stop at it, and write another
+    file)."""
+    b = os.fsencode(path)
+    if b"\0" in b:
+        raise ValueError("path %r contains a NUL byte" % (path,))
+    return b
+
+
+def _check_threads(n, low=0):
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not low <= n <= 4096:
+        raise ValueError("threads must be an integer in [%d, 4096], got %r" % (low, n))
 
 
 def _check(status, handle=None, what=""):
@@ -391,7 +437,8 @@ class Optimizer:
         self.param_groups.append(full)
         self._synced.append({})
         self._params.extend(arrays)
-        self._param_ptrs = _pointer_array(self._params)
+        self._param_specs = getattr(self, "_param_specs", []) + [(a.size, param_dtype)
+                                                                 for a in arrays]
         self._sync(len(self.param_groups) - 1)
 
     def _close(self):
@@ -450,6 +497,22 @@ class Optimizer:
             synced[key] = value
 
     # -- the step ---------------------------------------------------------------------------
+    def _param_pointers(self):
+        """The parameters' addresses as they are now, each checked to be what the optimizer was
+        given: its size and dtype, C-contiguous and writeable.  (An array resized with
+        refcheck=False, given another buffer or made read-only since would otherwise have the
+        step write freed or read-only memory.)  An array whose buffer moved is followed."""
+        for i, (p, (size, code)) in enumerate(zip(self._params, self._param_specs)):
+            if p.size != size or _dtype_code(p) != code or not p.flags.c_contiguous:
+                raise ValueError("parameter %d changed since it was given to the optimizer: %d "
+                                 "elements of %s%s, was %d of %s" % (
+                                     i, p.size, _DTYPE_NAMES.get(_dtype_code(p), p.dtype),
+                                     "" if p.flags.c_contiguous else " (not contiguous)", size,
+                                     _DTYPE_NAMES[code]))
+            if not p.flags.writeable:
+                raise ValueError("parameter %d is read-only now: the step writes it" % i)
+        return _pointer_array(self._params)
+
     def step(self, grads):
         """One step; grads[i] is the gradient of the i-th parameter (flattened group order):
         a float32 array of the parameter's size, None (skip it), or a row-sparse gradient
@@ -459,6 +522,7 @@ class Optimizer:
         if len(grads) != len(self._params):
             raise ValueError("step: got %d gradients for %d parameters"
                              % (len(grads), len(self._params)))
+        params = self._param_pointers()
         sparse = None
         dense = list(grads)
         overwrite = _get_overwrite(self._handle)
@@ -488,7 +552,7 @@ class Optimizer:
             self._sync(g)
         if sparse is None:
             step = _step_typed if self._typed else _step
-            _check(step(self._handle, self._param_ptrs, _pointer_array(dense), len(dense)),
+            _check(step(self._handle, params, _pointer_array(dense), len(dense)),
                    self._handle, "step")
             return
         need = [0, 0, 0]
@@ -497,7 +561,7 @@ class Optimizer:
                 need = [max(need[0], s.n_indices), max(need[1], s.row_len),
                         max(need[2], p.size // s.row_len)]
         _check(_reserve_sparse(self._handle, *need), self._handle, "step")
-        _check(_step_sparse(self._handle, self._param_ptrs, _pointer_array(dense),
+        _check(_step_sparse(self._handle, params, _pointer_array(dense),
                             ctypes.cast(sparse, ctypes.c_void_p), len(dense)), self._handle, "step")
 
     @staticmethod
@@ -609,7 +673,12 @@ class Optimizer:
             for k, v in s.items():
                 if k in ("step", "mu_product") or (self._algorithm == "lamb" and
                                                    k in _LAMB_SCALARS):
-                    entry[k] = float(np.asarray(v))
+                    try:
+                        entry[k] = float(np.asarray(v))
+                    except (TypeError, ValueError):
+                        raise ValueError("parameter %d: state %r must be a number, got %r"
+                                         % (i, k, v))
+                    _check_state_scalar(i, k, entry[k])
                     continue
                 if v is None:
                     continue
@@ -619,6 +688,7 @@ class Optimizer:
                 if a.size != self._params[i].size and self._algorithm != "adafactor":
                     raise ValueError("parameter %d: state %r has %d elements, the parameter %d"
                                      % (i, k, a.size, self._params[i].size))
+                _check_state_array(i, k, a)
                 entry[k] = a
             if entry and "step" not in entry:
                 if self._algorithm != "sgd":  # torch's SGD keeps no step: its buffer is all
@@ -651,12 +721,12 @@ class Optimizer:
         """Writes the complete state to `path` (adaopt's checkpoint format, atomically)."""
         for g in range(len(self.param_groups)):
             self._sync(g)
-        _check(_save_file(self._handle, os.fsencode(path)), self._handle, "save")
+        _check(_save_file(self._handle, _c_path(path)), self._handle, "save")
 
     def load(self, path):
         """Loads a checkpoint written by save() for an optimizer built the same way; a refused
         checkpoint changes nothing.  param_groups are updated from it."""
-        _check(_load_file(self._handle, os.fsencode(path)), self._handle, "load")
+        _check(_load_file(self._handle, _c_path(path)), self._handle, "load")
         value = ctypes.c_double()
         for g, group in enumerate(self.param_groups):
             for key in list(group):
@@ -737,8 +807,7 @@ class Optimizer:
 
     @threads.setter
     def threads(self, n):
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-            raise ValueError("threads must be a non-negative integer")
+        _check_threads(n)  # (a larger int would wrap in ctypes' size_t: 2**64 is 0)
         _check(_set_threads(self._handle, int(n)), self._handle, "threads")
 
     @property
@@ -872,10 +941,12 @@ class AdamWScheduleFree(Optimizer):
     _positional = ("lr", "betas", "eps", "weight_decay", "warmup_steps", "r", "weight_lr_power")
 
     def train(self):
-        _check(_train(self._handle, self._param_ptrs, len(self._params)), self._handle, "train")
+        _check(_train(self._handle, self._param_pointers(), len(self._params)), self._handle,
+               "train")
 
     def eval(self):
-        _check(_eval(self._handle, self._param_ptrs, len(self._params)), self._handle, "eval")
+        _check(_eval(self._handle, self._param_pointers(), len(self._params)), self._handle,
+               "eval")
 
     @property
     def training(self):

@@ -636,12 +636,12 @@ class Optimizer(torch.optim.Optimizer):
                 continue
             if k in ("step", "mu_product") or (self._algorithm == "lamb" and
                                                k in _a._LAMB_SCALARS):
-                entry[k] = float(v.item() if isinstance(v, torch.Tensor) else v)
-                if k in _a._LAMB_SCALARS:
-                    if entry[k] < 0:
-                        raise ValueError("state %r = %r is not valid" % (k, v))
-                elif not math.isfinite(entry[k]) or (k == "step" and entry[k] < 0):
-                    raise ValueError("state %r = %r is not valid" % (k, v))
+                try:
+                    entry[k] = float(v.item() if isinstance(v, torch.Tensor) else v)
+                except (TypeError, ValueError, RuntimeError):
+                    raise ValueError("parameter %d: state %r must be a number, got %r"
+                                     % (self._index[id(p)], k, v))
+                _a._check_state_scalar(self._index[id(p)], k, entry[k])
                 continue
             if k not in keys and k != "master":
                 raise ValueError("%s keeps no state %r (is this state dict of another "
@@ -653,6 +653,7 @@ class Optimizer(torch.optim.Optimizer):
                 raise ValueError("state %r must be a tensor of %d elements, got %r" % (
                     k, want, getattr(v, "shape", type(v).__name__)))
             entry[k] = v.detach().to("cpu", torch.float32).contiguous().reshape(-1)
+            _a._check_state_array(self._index[id(p)], k, entry[k].numpy())
         if entry and "step" not in entry:
             if self._algorithm in ("adamw_schedulefree", "lamb"):  # they count steps per group
                 entry["step"] = float(getattr(self, "_group_k", {}).get(id(p), 0))
@@ -732,13 +733,13 @@ class Optimizer(torch.optim.Optimizer):
     def save(self, path):
         """Writes adaopt's checkpoint file (atomically): exact resume in every mode."""
         self._sync_all()
-        _a._check(_a._save_file(self._core.h, _a.os.fsencode(path)), self._core.h, "save")
+        _a._check(_a._save_file(self._core.h, _a._c_path(path)), self._core.h, "save")
 
     def load(self, path):
         """Loads a checkpoint written by save() of an optimizer built the same way (the
         hyperparameters in param_groups are set from it)."""
         h = self._core.h
-        _a._check(_a._load_file(h, _a.os.fsencode(path)), h, "load")
+        _a._check(_a._load_file(h, _a._c_path(path)), h, "load")
         value = ctypes.c_double()
         for g, group in enumerate(self.param_groups):
             cg = self._cgroups[g][0]
@@ -771,8 +772,8 @@ class Optimizer(torch.optim.Optimizer):
 
     @threads.setter
     def threads(self, n):
-        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
-            raise ValueError("threads must be a positive integer, or None to follow torch")
+        if n is not None:
+            _a._check_threads(n, 1)  # (None: follow torch)
         self._threads = n
 
     @property
@@ -1022,7 +1023,7 @@ class AdamWScheduleFree(_make("AdamWScheduleFree", "adamw_schedulefree",
                 row[key] = float(_scalar(theirs[key]))
             if not (row["k"] >= 0 and row["k"] == math.floor(row["k"]) and row["k"] <= 2 ** 53):
                 raise ValueError("param_groups[%d]: k must be a whole number >= 0" % g)
-            if row["weight_sum"] < 0 or not (-1 <= row["lr_max"] < math.inf):
+            if not row["weight_sum"] >= 0 or not (-1 <= row["lr_max"] < math.inf):
                 raise ValueError("param_groups[%d]: invalid weight_sum or lr_max" % g)
             scalars.append(row)
         self._group_k = {id(p): scalars[g]["k"] for g, mine in enumerate(self.param_groups)

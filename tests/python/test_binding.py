@@ -305,5 +305,94 @@ class Errors(unittest.TestCase):
             opt.effective_lr(self.w)  # before the first step
 
 
+class Hostile(unittest.TestCase):
+    """Deliberate misuse (docs/SECURITY.md): each case wrote freed or read-only memory, applied
+    half a state dict, or wrote another file before its check."""
+
+    def trained(self, cls=adaopt.Adam, n=2, **kw):
+        params = [np.ones(4, np.float32) for _ in range(n)]
+        opt = cls(params, **kw)
+        opt.step([np.full(4, 0.5, np.float32) for _ in range(n)])
+        return opt, params
+
+    def test_resized_or_read_only_parameters_are_refused(self):
+        opt, (w, v) = self.trained()
+        w.resize(4096, refcheck=False)  # a new buffer; the old one is freed
+        with self.assertRaises(ValueError) as ctx:
+            opt.step([np.ones(4, np.float32), np.ones(4, np.float32)])
+        self.assertIn("parameter 0 changed", str(ctx.exception))
+        np.testing.assert_array_equal(w[4:], 0)  # nothing written past the old size
+        opt, (w, v) = self.trained()
+        before = v.copy()
+        v.setflags(write=False)
+        with self.assertRaises(ValueError) as ctx:
+            opt.step([np.ones(4, np.float32), np.ones(4, np.float32)])
+        self.assertIn("read-only", str(ctx.exception))
+        np.testing.assert_array_equal(v, before)
+        # a buffer that moved (the same size) is followed: the array is the parameter
+        opt, (w, v) = self.trained(adaopt.SGD, lr=0.5)
+        w.resize(8, refcheck=False)
+        w.resize(4, refcheck=False)
+        w[:] = 1
+        opt.step([np.ones(4, np.float32), np.ones(4, np.float32)])
+        np.testing.assert_array_equal(w, 0.5)
+
+    def test_load_state_dict_checks_everything_first(self):
+        bad_scalars = [("step", -1.0), ("step", 2.5), ("step", 2.0 ** 60), ("step", float("nan")),
+                       ("step", "x")]
+        for cls, key, value in [(adaopt.Adam, k, v) for k, v in bad_scalars] + \
+                [(adaopt.NAdam, "mu_product", 2.0), (adaopt.NAdam, "mu_product", float("nan"))]:
+            opt, _ = self.trained(cls)
+            before = opt.state_dict()
+            sd = opt.state_dict()
+            sd["param_groups"][0]["lr"] = 0.25  # a change that must not be applied either
+            sd["state"][0]["exp_avg"] = sd["state"][0]["exp_avg"] + 1.0
+            sd["state"][1][key] = value  # the later parameter is the bad one
+            with self.assertRaises(ValueError, msg="%s=%r" % (key, value)):
+                opt.load_state_dict(sd)
+            after = opt.state_dict()
+            self.assertEqual(after["param_groups"][0]["lr"], before["param_groups"][0]["lr"])
+            for i in (0, 1):
+                for k, v in before["state"][i].items():
+                    np.testing.assert_array_equal(after["state"][i][k], v, err_msg=k)
+        for key, value in (("exp_avg", np.nan), ("exp_avg_sq", -1.0), ("exp_avg_sq", np.inf)):
+            opt, _ = self.trained()
+            sd = opt.state_dict()
+            sd["state"][1][key] = np.full(4, value, np.float32)
+            with self.assertRaises(ValueError, msg="%s=%r" % (key, value)):
+                opt.load_state_dict(sd)
+            np.testing.assert_array_equal(opt.state[1]["exp_avg"], opt.state[0]["exp_avg"])
+
+    def test_paths_and_thread_counts(self):
+        import tempfile
+        opt, _ = self.trained()
+        with tempfile.TemporaryDirectory() as d:
+            with self.assertRaises(ValueError):
+                opt.save(os.path.join(d, "a\0b"))
+            self.assertEqual(os.listdir(d), [])  # no file "a"
+            with self.assertRaises(ValueError):
+                opt.load(os.path.join(d, "a\0b"))
+            os.mkfifo(os.path.join(d, "fifo"))
+            with self.assertRaises(adaopt.AdaoptError) as ctx:
+                opt.save(os.path.join(d, "fifo"))
+            self.assertIn("not a regular file", str(ctx.exception))
+            with self.assertRaises(adaopt.AdaoptError):
+                opt.load(os.path.join(d, "fifo"))  # refused at once, not blocked
+        for n in (2 ** 64, 2 ** 64 + 1, 4097, -1, 1.5, True):
+            with self.assertRaises(ValueError, msg=repr(n)):
+                opt.threads = n
+        self.assertNotEqual(opt.threads, 0)
+
+    def test_values_past_float32(self):
+        for kw in (dict(lr=1e300), dict(lr=1e39), dict(weight_decay=1e300), dict(eps=4e38)):
+            with self.assertRaises(ValueError, msg=str(kw)):
+                adaopt.AdamW([np.zeros(3, np.float32)], **kw)
+        opt, (w, _) = self.trained(adaopt.AdamW)
+        opt.param_groups[0]["lr"] = 1e300
+        with self.assertRaises(adaopt.AdaoptError):
+            opt.step([np.ones(4, np.float32), np.ones(4, np.float32)])
+        self.assertTrue(np.isfinite(w).all())
+
+
 if __name__ == "__main__":
     unittest.main()
