@@ -1,12 +1,16 @@
 /*
  * digits.c -- the digits data set and the MLP.
  */
+#define _POSIX_C_SOURCE 200809L
 #include "digits.h"
 
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "problems.h"
@@ -20,10 +24,24 @@ const char *digits_default_path(void)
     return ADAOPT_SOURCE_DIR "/labs/data/digits.csv.gz";
 }
 
+/* A data file is a regular file (a FIFO or /dev/zero would be read forever) whose lines end in
+ * a newline, hold no NUL byte and number at most LINES_MAX (a file of NULs or blank lines is
+ * refused at that count, not read to its end). */
+enum { LINES_MAX = 4 * DIGITS_MAX };
+
 int digits_load(const char *path, digits *d, char *err, size_t errlen)
 {
-    gzFile f = gzopen(path, "rb");
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, fd < 0 ? "cannot open %s" : "%s is not a regular file", path);
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    gzFile f = gzdopen(fd, "rb");
     if (f == NULL) {
+        close(fd);
         snprintf(err, errlen, "cannot open %s", path);
         return -1;
     }
@@ -32,6 +50,14 @@ int digits_load(const char *path, digits *d, char *err, size_t errlen)
     int line_no = 0;
     while (gzgets(f, line, sizeof line) != NULL) {
         line_no++;
+        size_t len = strlen(line);
+        if (line_no > LINES_MAX || len == 0 || (line[len - 1] != '\n' && !gzeof(f))) {
+            snprintf(err, errlen, "%s:%d: %s", path, line_no, line_no > LINES_MAX
+                     ? "too many lines for a digits file"
+                     : "a line longer than 1023 bytes or with a NUL byte: not a digits file");
+            gzclose(f);
+            return -1;
+        }
         if (line[strspn(line, " \r\n")] == '\0')
             continue;
         if (d->n == DIGITS_MAX) {

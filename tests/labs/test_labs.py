@@ -210,6 +210,49 @@ class CliErrors(unittest.TestCase):
         self.assertIn("missing command", self.check_usage())
         self.assertEqual(run("--help").returncode, 0)
 
+    def test_hostile_arguments(self):
+        # A folder name with quotes is a folder name, never gnuplot code (whose system() would
+        # run a shell): the lab runs in it and draws, and nothing else happens.
+        with tempfile.TemporaryDirectory() as d:
+            witness = os.path.join(d, "PWNED")
+            out = os.path.join(d, "x'.system('touch %s').'\"; `touch %s` $(touch %s)"
+                               % (witness, witness, witness))
+            run("lab", "long-run", "--quiet", "--out", out)
+            self.assertFalse(os.path.exists(witness))
+            self.assertTrue(os.path.exists(os.path.join(out, "long_run.csv")))
+            if shutil.which("gnuplot"):
+                self.assertGreater(os.path.getsize(os.path.join(out, "long_run_x.png")), 10000)
+            for gp in ("long_run_x.gp", "long_run_effective_lr.gp"):
+                if os.path.exists(os.path.join(out, gp)):
+                    with open(os.path.join(out, gp)) as f:
+                        self.assertNotIn(d, f.read())  # the folder is not in the script
+            # --data that is no data file: refused at once (a FIFO or /dev/zero never ends)
+            fifo = os.path.join(d, "fifo")
+            os.mkfifo(fifo)
+            zeros = os.path.join(d, "zeros.csv")
+            with open(zeros, "wb") as f:
+                f.write(b"\0" * 100000)
+            for data, why in (("/dev/zero", "not a regular file"), (fifo, "not a regular file"),
+                              (zeros, "NUL byte")):
+                p = subprocess.run([CLI, "lab", "digits", "--quiet", "--data", data, "--out", d],
+                                   capture_output=True, text=True, timeout=60)
+                self.assertNotEqual(p.returncode, 0, data)
+                self.assertIn(why, p.stderr, data)
+        # A diverging trace is still JSON: null for NaN and infinities, and it says so.
+        p = run("trace", "--problem", "quadratic", "--optimizer", "sgd", "--lr", "10", "--steps",
+                "60", "--every", "1", "--json")
+        out = json.loads(p.stdout)  # bare inf/nan would not parse
+        self.assertTrue(out["diverged"])
+        self.assertIsNone(out["x"][0])
+        self.assertIn("null", p.stderr)
+        self.assertFalse(json.loads(run("trace", "--problem", "quadratic", "--optimizer", "sgd",
+                                        "--steps", "3", "--json").stdout)["diverged"])
+        # A starting point past float32 is refused, not started at infinity.
+        self.assertIn("--x0", self.check_usage("trace", "--problem", "rosenbrock", "--optimizer",
+                                               "sgd", "--x0=1e39,1"))
+        self.assertIn("--a", self.check_usage("trace", "--problem", "quadratic", "--optimizer",
+                                              "sgd", "--a", "1e300"))
+
 
 class Labs(unittest.TestCase):
     @classmethod

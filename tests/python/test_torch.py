@@ -936,6 +936,60 @@ class LowPrecision(unittest.TestCase):
         train(m2, ref, 2, start=20)
 
 
+class Hostile(unittest.TestCase):
+    """Deliberate misuse (docs/SECURITY.md): a bad value in a later parameter's state applied
+    half a state dict before its check; NUL bytes and huge thread counts reached C."""
+
+    def trained(self, cls=at.Adam, **kw):
+        m = mlp()
+        o = cls(m.parameters(), **kw)
+        train(m, o, 2)
+        return m, o
+
+    def test_load_state_dict_checks_everything_first(self):
+        cases = [(at.Adam, "step", v) for v in (-1.0, 2.5, 2.0 ** 60, float("nan"))]
+        cases += [(at.NAdam, "mu_product", 2.0), (at.Adam, "exp_avg", float("nan")),
+                  (at.Adam, "exp_avg_sq", -1.0)]
+        for cls, key, value in cases:
+            m, o = self.trained(cls)
+            before = copy.deepcopy(o.state_dict())
+            sd = copy.deepcopy(o.state_dict())
+            sd["param_groups"][0]["lr"] = 0.25
+            last = max(sd["state"])
+            if key in ("step", "mu_product"):
+                sd["state"][last][key] = torch.tensor(value) if key == "step" else value
+            else:
+                sd["state"][last][key] = torch.full_like(sd["state"][last][key], value)
+            with self.assertRaises(ValueError, msg="%s=%r" % (key, value)):
+                o.load_state_dict(sd)
+            after = o.state_dict()
+            self.assertEqual(after["param_groups"][0]["lr"], before["param_groups"][0]["lr"])
+            for i, entry in before["state"].items():
+                for k, v in entry.items():
+                    w = after["state"][i][k]
+                    self.assertTrue(torch.equal(torch.as_tensor(w), torch.as_tensor(v)), k)
+
+    def test_paths_threads_and_values(self):
+        import tempfile
+        m, o = self.trained(at.AdamW)
+        with tempfile.TemporaryDirectory() as d:
+            with self.assertRaises(ValueError):
+                o.save(os.path.join(d, "a\0b"))
+            self.assertEqual(os.listdir(d), [])
+            os.mkfifo(os.path.join(d, "fifo"))
+            with self.assertRaises(adaopt.AdaoptError):
+                o.load(os.path.join(d, "fifo"))  # refused at once, not blocked
+        for n in (2 ** 64, 4097, 0, -1, True):
+            with self.assertRaises(ValueError, msg=repr(n)):
+                o.threads = n
+        with self.assertRaises(ValueError):
+            at.AdamW(mlp().parameters(), lr=1e300)
+        o.param_groups[0]["lr"] = 1e39
+        with self.assertRaises(ValueError):
+            train(m, o, 1, start=2)
+        self.assertTrue(all(torch.isfinite(p).all() for p in m.parameters()))
+
+
 class Installed(unittest.TestCase):
     @unittest.skipUnless(os.environ.get("ADAOPT_TEST_INSTALLED") == "1", "source tree run")
     def test_imports_the_installed_package(self):
