@@ -129,8 +129,8 @@ FUZZ_SECONDS ?= 60
 test-fuzz: deps
 	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
 	  -DADAOPT_SANITIZE=ON -DADAOPT_FUZZ=ON -DADAOPT_BUILD_TESTS=OFF >/dev/null
-	cmake --build build-fuzz -j$(JOBS) --target fuzz_checkpoint fuzz_step fuzz_cli
-	@for t in checkpoint step cli; do \
+	cmake --build build-fuzz -j$(JOBS) --target fuzz_checkpoint fuzz_step fuzz_cli fuzz_fields
+	@for t in checkpoint step cli fields; do \
 	  rm -rf build-fuzz/corpus-$$t && mkdir -p build-fuzz/corpus-$$t && \
 	  cp tests/fuzz/corpus/$$t/* build-fuzz/corpus-$$t/ && \
 	  echo "fuzz_$$t for $(FUZZ_SECONDS) s" && \
