@@ -328,7 +328,7 @@ static adaopt_status make_local(adaopt_zero *z, uint64_t off, uint64_t len, adao
     adaopt_status st = adaopt_create(z->algorithm, &opt);
     if (st != ADAOPT_OK)
         return st;
-    size_t *sizes = malloc((z->n_tensors ? z->n_tensors : 1) * sizeof *sizes), begin, group;
+    size_t *sizes = adaopt__malloc_array(z->n_tensors, sizeof *sizes), begin, group;
     if (sizes == NULL) {
         adaopt_destroy(opt);
         return ADAOPT_ERR_ALLOC;
@@ -478,10 +478,10 @@ static adaopt_status plan_exchanges(adaopt_zero *z, const uint64_t *off, exchang
     if (units > (uint64_t)INT_MAX / 2)
         return fail(z, ADAOPT_ERR_SIZE, "%llu chunks of the norms are more than one collective "
                     "moves", (unsigned long long)units);
-    p->chunk_send = malloc((size_t)(2 * units + 2) * sizeof *p->chunk_send);
-    p->chunk_all = malloc((size_t)(2 * units + 2) * sizeof *p->chunk_all);
-    p->cut_tensor = malloc((size_t)z->world * sizeof *p->cut_tensor);
-    p->cut_matrix = malloc((size_t)z->world * sizeof *p->cut_matrix);
+    p->chunk_send = adaopt__malloc_array((size_t)(2 * units + 2), sizeof *p->chunk_send);
+    p->chunk_all = adaopt__malloc_array((size_t)(2 * units + 2), sizeof *p->chunk_all);
+    p->cut_tensor = adaopt__malloc_array((size_t)z->world, sizeof *p->cut_tensor);
+    p->cut_matrix = adaopt__malloc_array((size_t)z->world, sizeof *p->cut_matrix);
     if (!p->chunk_send || !p->chunk_all || !p->cut_tensor || !p->cut_matrix) {
         free_plan(p);
         return fail(z, ADAOPT_ERR_ALLOC, "out of memory for the exchange of the norms");
@@ -512,8 +512,8 @@ static adaopt_status plan_exchanges(adaopt_zero *z, const uint64_t *off, exchang
                     (unsigned long long)total);
     }
     if (p->n_cuts > 0) { /* (a rank sends at most all of it) */
-        p->edge_send = malloc((size_t)total * sizeof *p->edge_send);
-        p->edge_all = malloc((size_t)total * sizeof *p->edge_all);
+        p->edge_send = adaopt__malloc_array((size_t)total, sizeof *p->edge_send);
+        p->edge_all = adaopt__malloc_array((size_t)total, sizeof *p->edge_all);
         if (!p->edge_send || !p->edge_all) {
             free_plan(p);
             return fail(z, ADAOPT_ERR_ALLOC, "out of memory for the exchange of Adafactor's "
@@ -562,7 +562,7 @@ static void count_exchanges(adaopt_zero *z)
 static adaopt_status set_layout(adaopt_zero *z, int aligned)
 {
     size_t w = (size_t)z->world;
-    uint64_t *off = malloc(2 * w * sizeof *off), *len = off + w, max_len = 0;
+    uint64_t *off = adaopt__malloc_array(w, 2 * sizeof *off), *len = off + w, max_len = 0;
     if (off == NULL)
         return ADAOPT_ERR_ALLOC;
     for (int r = 0; r < z->world; r++) {
@@ -697,21 +697,28 @@ adaopt_status adaopt_zero_create_typed(MPI_Comm comm, adaopt_algorithm algorithm
             st = fail(z, ADAOPT_ERR_SIZE, "create: the groups hold %zu tensors, not %zu",
                       in_groups, n_tensors);
     }
+    /* The whole model's elements, in which every offset lies: it must not wrap, and each
+     * tensor must be one an optimizer can hold (adaopt_add_group's bound). */
+    size_t elements = 0;
+    for (size_t i = 0; i < n_tensors && st == ADAOPT_OK; i++)
+        if (numels[i] > SIZE_MAX / 16 || adaopt__add_overflows(elements, numels[i], &elements))
+            st = fail(z, ADAOPT_ERR_SIZE, "create: tensor %zu of %zu elements makes the model "
+                      "larger than can be addressed", i, numels[i]);
     if (st == ADAOPT_OK) {
-        z->numels = malloc(n_tensors * sizeof *z->numels);
-        z->group_sizes = malloc(n_groups * sizeof *z->group_sizes);
-        z->tensor_off = malloc((n_tensors + 1) * sizeof *z->tensor_off);
-        z->piece_begin = malloc(n_tensors * sizeof *z->piece_begin);
-        z->piece_len = malloc(n_tensors * sizeof *z->piece_len);
-        z->shard_off = malloc((size_t)z->world * sizeof *z->shard_off);
-        z->shard_len = malloc((size_t)z->world * sizeof *z->shard_len);
-        z->counts = malloc((size_t)z->world * sizeof *z->counts);
-        z->displs = malloc((size_t)z->world * sizeof *z->displs);
-        z->rcounts = malloc((size_t)z->world * sizeof *z->rcounts);
-        z->rdispls = malloc((size_t)z->world * sizeof *z->rdispls);
-        z->norm_parts = malloc((size_t)z->world * sizeof *z->norm_parts);
-        z->lparams = malloc(n_tensors * sizeof *z->lparams);
-        z->lgrads = malloc(n_tensors * sizeof *z->lgrads);
+        z->numels = adaopt__malloc_array(n_tensors, sizeof *z->numels);
+        z->group_sizes = adaopt__malloc_array(n_groups, sizeof *z->group_sizes);
+        z->tensor_off = adaopt__malloc_array(n_tensors + 1, sizeof *z->tensor_off);
+        z->piece_begin = adaopt__malloc_array(n_tensors, sizeof *z->piece_begin);
+        z->piece_len = adaopt__malloc_array(n_tensors, sizeof *z->piece_len);
+        z->shard_off = adaopt__malloc_array((size_t)z->world, sizeof *z->shard_off);
+        z->shard_len = adaopt__malloc_array((size_t)z->world, sizeof *z->shard_len);
+        z->counts = adaopt__malloc_array((size_t)z->world, sizeof *z->counts);
+        z->displs = adaopt__malloc_array((size_t)z->world, sizeof *z->displs);
+        z->rcounts = adaopt__malloc_array((size_t)z->world, sizeof *z->rcounts);
+        z->rdispls = adaopt__malloc_array((size_t)z->world, sizeof *z->rdispls);
+        z->norm_parts = adaopt__malloc_array((size_t)z->world, sizeof *z->norm_parts);
+        z->lparams = adaopt__malloc_array(n_tensors, sizeof *z->lparams);
+        z->lgrads = adaopt__malloc_array(n_tensors, sizeof *z->lgrads);
         if (!z->numels || !z->group_sizes || !z->tensor_off || !z->piece_begin ||
             !z->piece_len || !z->shard_off || !z->shard_len || !z->counts || !z->displs || !z->rcounts || !z->rdispls || !z->norm_parts ||
             !z->lparams || !z->lgrads)
@@ -726,17 +733,17 @@ adaopt_status adaopt_zero_create_typed(MPI_Comm comm, adaopt_algorithm algorithm
         z->total = z->tensor_off[n_tensors];
         if (algorithm == ADAOPT_ALGO_LAMB || algorithm == ADAOPT_ALGO_ADAFACTOR) {
             /* the exchange of the chunk (unit) sums; the buffers come with each layout */
-            z->chunk_off = malloc((n_tensors + 1) * sizeof *z->chunk_off);
-            z->chunk_counts = malloc((size_t)z->world * sizeof *z->chunk_counts);
-            z->chunk_displs = malloc((size_t)z->world * sizeof *z->chunk_displs);
+            z->chunk_off = adaopt__malloc_array(n_tensors + 1, sizeof *z->chunk_off);
+            z->chunk_counts = adaopt__malloc_array((size_t)z->world, sizeof *z->chunk_counts);
+            z->chunk_displs = adaopt__malloc_array((size_t)z->world, sizeof *z->chunk_displs);
             if (!z->chunk_off || !z->chunk_counts || !z->chunk_displs)
                 st = fail(z, ADAOPT_ERR_ALLOC, "create: out of memory");
         }
         if (algorithm == ADAOPT_ALGO_ADAFACTOR) { /* vectors until shaped */
             z->fac_rows = calloc(n_tensors, sizeof *z->fac_rows);
             z->fac_cols = calloc(n_tensors, sizeof *z->fac_cols);
-            z->edge_counts = malloc((size_t)z->world * sizeof *z->edge_counts);
-            z->edge_displs = malloc((size_t)z->world * sizeof *z->edge_displs);
+            z->edge_counts = adaopt__malloc_array((size_t)z->world, sizeof *z->edge_counts);
+            z->edge_displs = adaopt__malloc_array((size_t)z->world, sizeof *z->edge_displs);
             if (!z->fac_rows || !z->fac_cols || !z->edge_counts || !z->edge_displs)
                 st = fail(z, ADAOPT_ERR_ALLOC, "create: out of memory");
         }
@@ -1461,7 +1468,7 @@ adaopt_status adaopt_zero_save(adaopt_zero *z, const char *path)
     }
 
     /* The manifest, from rank 0, once every shard is on disk. */
-    uint64_t *all = z->rank == 0 ? malloc(2 * sizeof(uint64_t) * (size_t)z->world) : NULL;
+    uint64_t *all = z->rank == 0 ? adaopt__malloc_array((size_t)z->world, 2 * sizeof(uint64_t)) : NULL;
     int ok = z->rank != 0 || all != NULL;
     int all_ok;
     MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, z->comm);
@@ -1577,8 +1584,8 @@ static adaopt_status parse_manifest(adaopt_zero *z, const char *path, manifest *
                       path);
     }
     if (st == ADAOPT_OK && z != NULL) {
-        m->bytes = malloc(m->world * sizeof *m->bytes);
-        m->crc = malloc(m->world * sizeof *m->crc);
+        m->bytes = adaopt__malloc_array(m->world, sizeof *m->bytes);
+        m->crc = adaopt__malloc_array(m->world, sizeof *m->crc);
         if (m->bytes == NULL || m->crc == NULL)
             st = fail(z, ADAOPT_ERR_ALLOC, "load: out of memory");
         for (uint32_t q = 0; q < m->world && st == ADAOPT_OK; q++)

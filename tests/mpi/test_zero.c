@@ -1023,6 +1023,21 @@ static void huge_model(void)
                "%llu elements, Adam state %.1f GB)\n", (unsigned long long)total, world,
                (unsigned long long)len, 2.0 * (double)len * 4 / 1e9);
     adaopt_zero_destroy(z);
+    /* Sizes near SIZE_MAX: a tensor too large to address, and tensors whose sum wraps (the
+     * offsets of every element would wrap with it), are refused on every rank. */
+    const size_t wide[3][2] = {{SIZE_MAX, 1}, {SIZE_MAX / 2, SIZE_MAX / 2 + 2},
+                               {(size_t)1 << 59, (size_t)1 << 59}};
+    for (int k = 0; k < 3; k++) {
+        size_t two[1] = {2};
+        adaopt_zero *w = NULL;
+        st = adaopt_zero_create(MPI_COMM_WORLD, ADAOPT_ALGO_ADAM, wide[k], 2, two, 1, &w, msg,
+                                sizeof msg);
+        CHECK(k == 2 ? st == ADAOPT_OK || st == ADAOPT_ERR_ALLOC || st == ADAOPT_ERR_SIZE
+                     : st == ADAOPT_ERR_SIZE, "huge: sizes %zu + %zu: status %d (%s)",
+              wide[k][0], wide[k][1], st, msg);
+        if (st == ADAOPT_OK)
+            adaopt_zero_destroy(w);
+    }
 }
 
 int main(int argc, char **argv)
