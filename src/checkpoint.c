@@ -29,9 +29,9 @@
  * absmax), the master weights and the rounding seed.  An optimizer that uses none of these is
  * written as version 1, which every release reads. */
 enum { FORMAT_VERSION_MAX = 2, HEADER_BYTES = 24, SECTION_HEAD_BYTES = 16 };
-/* Step counts a load accepts: what adaopt_set_step accepts (past 2^53 t is not exact in the
- * double-precision bias corrections, and 2^64 - 1 would wrap to 0 at the next step). */
-#define MAX_STEPS ((uint64_t)1 << 53)
+/* Step counts a load accepts: what adaopt_set_step accepts and a step reaches (internal.h;
+ * 2^64 - 1 would wrap to 0 at the next step). */
+#define MAX_STEPS ADAOPT__MAX_STEPS
 
 /* ------------------------------------------------------------------------------------------ */
 /* Writing: to a buffer or a file, through one sink                                          */

@@ -109,6 +109,11 @@ static inline void *adaopt__realloc_array(void *p, size_t count, size_t size)
     return adaopt__mul_overflows(count, size, &bytes) ? NULL : realloc(p, bytes ? bytes : 1);
 }
 
+/* Step counts (t, steps taken and skipped, Schedule-Free's k) stop at 2^53: adaopt_set_step's
+ * limit, where t stops being exact in the double-precision bias corrections.  A step refuses to
+ * go past it and a load refuses anything past it, so no counter ever wraps. */
+#define ADAOPT__MAX_STEPS ((uint64_t)1 << 53)
+
 enum { ADAOPT__BLOCK = 256 }; /* elements per 8-bit block (bitsandbytes' blocksize) */
 
 /* torch's lerp(start, end, w) for a float weight, as its vector kernel computes it: one fused

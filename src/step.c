@@ -549,7 +549,19 @@ static adaopt_status step_impl(adaopt_optimizer *opt, void *const *params,
             if (st != ADAOPT_OK)
                 return st;
         }
+        if ((grads[i] != NULL || has_sparse) && opt->tensors[i].step >= ADAOPT__MAX_STEPS)
+            return adaopt__fail(opt, ADAOPT_ERR_STATE, "step: tensor %zu has taken 2^53 steps, "
+                                "where t stops being exact in the bias corrections (and "
+                                "adaopt_set_step and a load stop)", i);
     }
+    /* (every counter stops at 2^53: none ever wraps, and each is one a load accepts) */
+    int sf_at_limit = 0;
+    for (size_t gi = 0; gi < opt->n_groups && opt->algorithm == ADAOPT_ALGO_ADAMW_SCHEDULE_FREE; gi++)
+        sf_at_limit |= opt->groups[gi].sf_k >= ADAOPT__MAX_STEPS;
+    if (opt->steps_taken >= ADAOPT__MAX_STEPS || opt->steps_skipped >= ADAOPT__MAX_STEPS ||
+        sf_at_limit)
+        return adaopt__fail(opt, ADAOPT_ERR_STATE, "step: the optimizer has counted 2^53 steps, "
+                            "its limit");
     size_t first, second;
     if (opt->overwrite_grads && find_overlap(opt, params, grads, &first, &second))
         return adaopt__fail(opt, ADAOPT_ERR_CONFLICT,
