@@ -408,7 +408,7 @@ class Optimizer(torch.optim.Optimizer):
             gp[:] = fast
         for i, p in enumerate(self._cparams if fast is None else ()):
             ptr = p.data_ptr()
-            if ptr != ptrs[i]:
+            if ptr != ptrs[i] or p.numel() != numels[i] or not p.is_contiguous():
                 self._recheck_param(i, p)
                 pp[i] = ptrs[i] = ptr
             g = p.grad
@@ -457,7 +457,7 @@ class Optimizer(torch.optim.Optimizer):
         out = []
         append = out.append
         for p, ptr, dt, n in zip(self._cparams, self._ptrs, self._dtypes, self._numels):
-            if p.data_ptr() != ptr:
+            if p.data_ptr() != ptr or p.numel() != n:  # (resized in place: the slow path says so)
                 return None
             g = p.grad
             if g is None:

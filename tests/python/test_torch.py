@@ -969,6 +969,16 @@ class Hostile(unittest.TestCase):
                     w = after["state"][i][k]
                     self.assertTrue(torch.equal(torch.as_tensor(w), torch.as_tensor(v)), k)
 
+    def test_resized_parameters_are_refused(self):
+        for size in (2, 100000):  # smaller and larger than the memory the optimizer knew
+            m, o = self.trained(at.Adam)
+            w = m[0].weight
+            w.data = torch.zeros(size)
+            w.grad = torch.ones(size)
+            with self.assertRaises(ValueError):
+                o.step()
+            self.assertTrue(torch.equal(w.data, torch.zeros(size)))
+
     def test_paths_threads_and_values(self):
         import tempfile
         m, o = self.trained(at.AdamW)
