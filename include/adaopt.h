@@ -667,7 +667,7 @@ ADAOPT_API int adaopt_is_training(const adaopt_optimizer *opt);
 /* Schedule-Free's per-group scalars: ADAOPT_STATE_K, _WEIGHT_SUM, _LR_MAX, _TRAIN_MODE and (read
  * only) _SCHEDULED_LR; ADAOPT_ERR_OPTION for other kinds or algorithms.  Setting them imports a
  * schedulefree state_dict: K a whole number in [0, 2^53], WEIGHT_SUM not negative and not NaN
- * (infinite where the weights overflowed), LR_MAX finite and >= -1, TRAIN_MODE 0 or 1
+ * (infinite where the weights overflowed), LR_MAX >= -1 and within float32, TRAIN_MODE 0 or 1
  * (ADAOPT_ERR_VALUE otherwise).  Setting TRAIN_MODE records
  * the mode of every group without moving any parameter, as loading a state dict does (the
  * parameters come with the model). */

@@ -13,6 +13,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -799,7 +800,7 @@ adaopt_status adaopt_load_buffer(adaopt_optimizer *opt, const void *buf, size_t 
             if (version < 2 || get_u64(&p, &k) || get_f64(&p, &v[1]) || get_f64(&p, &v[2]) ||
                 get_u32(&p, &mode) || get_u32(&p, &reserved) || reserved != 0 || mode > 1 ||
                 (g > 0 && mode != training) || k > MAX_STEPS || v[1] < 0.0 ||
-                !(v[2] >= -1.0 && isfinite(v[2]))) {
+                !(v[2] >= -1.0 && v[2] <= FLT_MAX)) { /* (lr_max: the largest lr, a float) */
                 free(hp);
                 return adaopt__fail(opt, ADAOPT_ERR_FORMAT,
                                     "load: group %zu has invalid Schedule-Free scalars", g);

@@ -4,6 +4,7 @@
  * step, and the train/eval swap of the parameters between y and x.  docs/ALGORITHMS.md,
  * "Schedule-Free AdamW", has the formulas; the kernel is sf_adamw in src/kernels/.
  */
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -173,9 +174,9 @@ adaopt_status adaopt_set_group_state(adaopt_optimizer *opt, size_t group, adaopt
         g->sf_weight_sum = value;
         return ADAOPT_OK;
     case ADAOPT_STATE_LR_MAX:
-        if (!(value >= -1.0 && isfinite(value)))
+        if (!(value >= -1.0 && value <= FLT_MAX)) /* (the largest lr so far: a float32 value) */
             return adaopt__fail(opt, ADAOPT_ERR_VALUE,
-                                "lr_max must be finite and >= -1 (got %g)", value);
+                                "lr_max must be >= -1 and within float32 (got %g)", value);
         g->sf_lr_max = value;
         return ADAOPT_OK;
     case ADAOPT_STATE_TRAIN_MODE:

@@ -208,6 +208,12 @@ static void weight_sum_nan(ck_file *f) /* Schedule-Free: after the options, k, w
     uint32_t n = (uint32_t)ck_le(f->s[GRPS].p + at, 4);
     ck_set_f64(f, GRPS, at + 4 + 12 * (size_t)n + 8, NAN);
 }
+static void lr_max_huge(ck_file *f) /* past float32: no lr ever was */
+{
+    size_t at = n_options_at(f);
+    uint32_t n = (uint32_t)ck_le(f->s[GRPS].p + at, 4);
+    ck_set_f64(f, GRPS, at + 4 + 12 * (size_t)n + 16, 1e300);
+}
 static void k_max(ck_file *f)
 {
     size_t at = n_options_at(f);
@@ -254,6 +260,8 @@ static void crafted_checkpoints(void **unused)
     crafted(ADAOPT_ALGO_ADAMW_SCHEDULE_FREE, NULL, NULL, ADAOPT_OK, "Schedule-Free, unedited");
     crafted(ADAOPT_ALGO_ADAMW_SCHEDULE_FREE, NULL, weight_sum_nan, ADAOPT_ERR_NONFINITE,
             "Schedule-Free weight_sum NaN");
+    crafted(ADAOPT_ALGO_ADAMW_SCHEDULE_FREE, NULL, lr_max_huge, ADAOPT_ERR_FORMAT,
+            "Schedule-Free lr_max 1e300");
     crafted(ADAOPT_ALGO_ADAMW_SCHEDULE_FREE, NULL, k_max, ADAOPT_ERR_FORMAT,
             "Schedule-Free k 2^64-1");
 }

@@ -1023,7 +1023,7 @@ class AdamWScheduleFree(_make("AdamWScheduleFree", "adamw_schedulefree",
                 row[key] = float(_scalar(theirs[key]))
             if not (row["k"] >= 0 and row["k"] == math.floor(row["k"]) and row["k"] <= 2 ** 53):
                 raise ValueError("param_groups[%d]: k must be a whole number >= 0" % g)
-            if not row["weight_sum"] >= 0 or not (-1 <= row["lr_max"] < math.inf):
+            if not row["weight_sum"] >= 0 or not (-1 <= row["lr_max"] <= 3.4028234663852886e38):
                 raise ValueError("param_groups[%d]: invalid weight_sum or lr_max" % g)
             scalars.append(row)
         self._group_k = {id(p): scalars[g]["k"] for g, mine in enumerate(self.param_groups)

@@ -13,34 +13,20 @@
 #include <string.h>
 
 #include "adaopt.h"
-#include "../../src/internal.h" /* adaopt__crc32c */
-
-static uint64_t le(const uint8_t *p, int bytes)
-{
-    uint64_t v = 0;
-    for (int i = bytes - 1; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
+#include "../ckpt_edit.h" /* ck_le, ck_put_le, and adaopt__crc32c */
 
 /* Rewrites the header's and every whole section's CRC in place (docs/CHECKPOINT.md). */
 static void fix_checksums(uint8_t *d, size_t size)
 {
     if (size < 24)
         return;
-    put_le32(d + 20, adaopt__crc32c(0, d, 20));
+    ck_put_le(d + 20, adaopt__crc32c(0, d, 20), 4);
     size_t off = 24;
     while (size - off >= 16) {
-        uint64_t len = le(d + off + 8, 8);
+        uint64_t len = ck_le(d + off + 8, 8);
         if (len > size - off - 16 || size - off - 16 - len < 4)
             return;
-        put_le32(d + off + 16 + len, adaopt__crc32c(0, d + off + 16, (size_t)len));
+        ck_put_le(d + off + 16 + len, adaopt__crc32c(0, d + off + 16, (size_t)len), 4);
         off += 16 + (size_t)len + 4 + (size_t)((8 - (len + 4) % 8) % 8);
         if (off > size)
             return;
