@@ -15,12 +15,14 @@
  *   c-trainer --check               all three, and check that the resumed run ends with the
  *                                   bits of the uninterrupted one and that the model learned
  */
+#define _POSIX_C_SOURCE 200809L /* mkdir */
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "adaopt.h"
 
@@ -233,9 +235,32 @@ static int train_until(trainer *tr, uint64_t stop, int verbose)
 
 /* A checkpoint is two files in DIR: the model's parameters (the trainer's, with its step) and
  * the optimizer's (adaopt's, which also holds the step count and the schedule position). */
+/* DIR and its parents, as `mkdir -p` (and as `adaopt lab --out`). */
+static int make_dirs(const char *dir)
+{
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path)
+        return -1;
+    for (char *p = path + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char was = *p;
+        *p = '\0';
+        if (mkdir(path, 0777) != 0 && errno != EEXIST) {
+            fprintf(stderr, "c-trainer: cannot create %s: %s\n", path, strerror(errno));
+            return -1;
+        }
+        *p = was;
+        if (was == '\0')
+            return 0;
+    }
+}
+
 static int save(const trainer *tr, const char *dir)
 {
     char path[4096];
+    if (make_dirs(dir) != 0)
+        return -1;
     snprintf(path, sizeof path, "%s/model.bin", dir);
     FILE *f = fopen(path, "wb");
     if (f == NULL || fwrite(&tr->step, sizeof tr->step, 1, f) != 1 ||

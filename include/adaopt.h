@@ -259,7 +259,8 @@ ADAOPT_API adaopt_algorithm adaopt_get_algorithm(const adaopt_optimizer *opt);
 
 /* Adds a parameter group of `n_tensors` tensors with the given element counts (a count may be
  * 0) and the algorithm's default hyperparameters, allocates their state and returns the group's
- * index in *group (0, 1, ...).  The group's tensors get the next tensor numbers. */
+ * index in *group (0, 1, ...; `group` may be NULL: the groups are numbered in the order they are
+ * added).  The group's tensors get the next tensor numbers. */
 ADAOPT_API adaopt_status adaopt_add_group(adaopt_optimizer *opt, const size_t *numels, size_t n_tensors,
                                size_t *group);
 

@@ -267,8 +267,8 @@ adaopt_status adaopt_add_group_typed(adaopt_optimizer *opt, const size_t *numels
                             "add_group: parameters of type %d with gradients of type %d: the "
                             "gradients' type must be the parameters' or float32",
                             (int)param_dtype, (int)grad_dtype);
-    if (numels == NULL || group == NULL)
-        return adaopt__fail(opt, ADAOPT_ERR_NULL, "add_group: numels and group must not be NULL");
+    if (numels == NULL)
+        return adaopt__fail(opt, ADAOPT_ERR_NULL, "add_group: numels must not be NULL");
     if (n_tensors == 0)
         return adaopt__fail(opt, ADAOPT_ERR_SIZE, "add_group: a group needs at least one tensor");
     for (size_t i = 0; i < n_tensors; i++)
@@ -374,7 +374,9 @@ adaopt_status adaopt_add_group_typed(adaopt_optimizer *opt, const size_t *numels
         } while (begin < numel);
     }
     opt->groups[opt->n_groups] = g;
-    *group = opt->n_groups++;
+    if (group != NULL)
+        *group = opt->n_groups;
+    opt->n_groups++;
     opt->n_tensors += n_tensors;
     return ADAOPT_OK;
 }

@@ -83,7 +83,6 @@ static void bad_groups(void **unused)
     size_t numels[2] = {4, 0}, group;
     assert_int_equal(adaopt_create(ADAOPT_ALGO_ADAM, &opt), ADAOPT_OK);
     expect_error(opt, adaopt_add_group(opt, NULL, 1, &group), ADAOPT_ERR_NULL, "NULL");
-    expect_error(opt, adaopt_add_group(opt, numels, 1, NULL), ADAOPT_ERR_NULL, "NULL");
     expect_error(opt, adaopt_add_group(opt, numels, 0, &group), ADAOPT_ERR_SIZE, "at least one");
     size_t huge = SIZE_MAX / 2;
     expect_error(opt, adaopt_add_group(opt, &huge, 1, &group), ADAOPT_ERR_SIZE, "too many to address");
@@ -98,6 +97,11 @@ static void bad_groups(void **unused)
     assert_int_equal(n, 0);
     expect_error(opt, adaopt_tensor_info(opt, 2, &n, &g), ADAOPT_ERR_INDEX, "out of range");
     assert_int_equal(adaopt_add_group(NULL, numels, 1, &group), ADAOPT_ERR_NULL);
+    /* the group's index is optional: groups are numbered in the order they are added */
+    assert_int_equal(adaopt_add_group(opt, numels, 1, NULL), ADAOPT_OK);
+    assert_int_equal(adaopt_group_count(opt), 2);
+    assert_int_equal(adaopt_tensor_info(opt, 2, &n, &g), ADAOPT_OK);
+    assert_int_equal(g, 1);
     assert_int_equal(adaopt_group_count(NULL), 0);
     adaopt_destroy(opt);
 }
