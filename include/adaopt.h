@@ -68,9 +68,11 @@
  *
  * Linking
  *   shared:  cc app.c -ladaopt                       (or `pkg-config --cflags --libs adaopt`)
- *   static:  cc app.c -fopenmp libadaopt.a -lm      (or `pkg-config --static --cflags --libs
- *            adaopt`): the static library needs the OpenMP runtime it was built with (gcc:
- *            -fopenmp, i.e. libgomp; a clang build: -fopenmp=libomp) and libm.
+ *   static:  cc app.c -fopenmp libadaopt.a -lm      (or `pkg-config --cflags --libs
+ *            adaopt-static`, which names the archive itself): the static library needs the
+ *            OpenMP runtime it was built with (gcc: -fopenmp, i.e. libgomp; a clang build:
+ *            -fopenmp=libomp) and libm.  (`pkg-config --static --libs adaopt` says -ladaopt,
+ *            and the linker takes libadaopt.so where both are installed.)
  *   CMake:   find_package(adaopt) and target_link_libraries(app adaopt::adaopt), or
  *            adaopt::adaopt_static, which brings its OpenMP and libm along.
  *   ZeRO over MPI (adaopt_mpi.h): see that header.

@@ -16,9 +16,17 @@ flags=$(PKG_CONFIG_PATH=$pcdir pkg-config --cflags --libs adaopt)
 echo "   cc consumer.c $flags"
 cc -std=c11 -Wall -Werror "$here/consumer.c" $flags -o "$work/pc_consumer"
 LD_LIBRARY_PATH=$libdir "$work/pc_consumer"
-cflags=$(PKG_CONFIG_PATH=$pcdir pkg-config --cflags adaopt)
-private=$(PKG_CONFIG_PATH=$pcdir pkg-config --static --libs adaopt | sed 's/-ladaopt//')
-cc -std=c11 -Wall -Werror "$here/consumer.c" $cflags "$libdir/libadaopt.a" $private -o "$work/pc_static"
+# the documented static line, verbatim; the binary must not need libadaopt.so
+static_flags=$(PKG_CONFIG_PATH=$pcdir pkg-config --cflags --libs adaopt-static)
+echo "   cc consumer.c $static_flags"
+cc -std=c11 -Wall -Werror "$here/consumer.c" $static_flags -o "$work/pc_static"
+is_static() {
+    if readelf -d "$1" | grep -q 'NEEDED.*libadaopt'; then
+        echo "$1 needs libadaopt.so: not a static link" >&2
+        exit 1
+    fi
+}
+is_static "$work/pc_static"
 "$work/pc_static"
 
 echo "== the link lines adaopt.h gives"
@@ -28,6 +36,7 @@ LD_LIBRARY_PATH=$libdir "$work/line_shared"
 # the OpenMP flag of the compiler that built the library (gcc: -fopenmp; clang: -fopenmp=libomp)
 openmp=$(PKG_CONFIG_PATH=$pcdir pkg-config --static --libs adaopt | grep -o -- '-fopenmp[^ ]*' || true)
 cc -std=c11 -Wall -Werror "$here/consumer.c" -I"$inc" $openmp "$libdir/libadaopt.a" -lm -o "$work/line_static"
+is_static "$work/line_static"
 "$work/line_static"
 
 if [ -n "$(find "$prefix" -name adaopt_mpi.pc)" ]; then
