@@ -501,6 +501,22 @@ static void sizes_near_size_max(void **unused)
     float out[3];
     assert_int_equal(adaopt_effective_lr(opt, 0, out, SIZE_MAX), ADAOPT_ERR_SIZE);
     assert_int_equal(adaopt_effective_lr(opt, SIZE_MAX, out, 3), ADAOPT_ERR_INDEX);
+    /* counts that do not match the optimizer's, up to SIZE_MAX: refused before anything is read */
+    float p[3] = {1, 2, 3}, g[3] = {0, 0, 0};
+    float *params[1] = {p};
+    const float *grads[1] = {g};
+    assert_int_equal(adaopt_step(opt, params, grads, SIZE_MAX), ADAOPT_ERR_SIZE);
+    assert_int_equal(adaopt_set_state(opt, 0, ADAOPT_STATE_EXP_AVG, g, SIZE_MAX), ADAOPT_ERR_SIZE);
+    double norm;
+    const void *vgrads[1] = {g};
+    assert_int_equal(adaopt_grad_norm(opt, vgrads, SIZE_MAX, 2.0, &norm), ADAOPT_ERR_SIZE);
+    int64_t rows[1] = {0};
+    adaopt_sparse_grad huge_sparse[1] = {{rows, SIZE_MAX, g, 1}}, huge_rows[1] = {{rows, 1, g, SIZE_MAX}};
+    assert_int_equal(adaopt_reserve_sparse(opt, 4, 3, 3), ADAOPT_OK);
+    const float *no_dense[1] = {NULL};
+    assert_true(adaopt_step_sparse(opt, params, no_dense, huge_sparse, 1) != ADAOPT_OK);
+    assert_true(adaopt_step_sparse(opt, params, no_dense, huge_rows, 1) != ADAOPT_OK);
+    assert_true(p[0] == 1 && p[1] == 2 && p[2] == 3);
     adaopt_destroy(opt);
 
     /* Adafactor's shapes: products that wrap */
