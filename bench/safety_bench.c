@@ -176,6 +176,40 @@ int main(int argc, char **argv)
            hint / prop);
     printf("   the clip norm pass itself     %7.2f ms   (paid whether or not the policy is on)\n",
            clip * 1e3);
+
+    printf("4. five hyperparameters of two groups set per step (a C trainer's schedule)\n");
+    {
+        adaopt_optimizer *opt;
+        size_t sizes[2] = {1000, 10};
+        enum { CALLS = 20000 };
+        double sv[MAX_REPS], so[MAX_REPS];
+        if (adaopt_create(ADAOPT_ALGO_ADAMW, &opt) == ADAOPT_OK &&
+            adaopt_add_group(opt, sizes, 1, NULL) == ADAOPT_OK &&
+            adaopt_add_group(opt, sizes + 1, 1, NULL) == ADAOPT_OK) {
+            for (int r = 0; r < reps; r++) {
+                double t = now_seconds();
+                for (int k = 0; k < CALLS; k++) {
+                    const adaopt_option_value v[] = {{ADAOPT_LR, 1e-4 + k * 1e-12},
+                                                     {ADAOPT_BETA1, 0.9}, {ADAOPT_BETA2, 0.95},
+                                                     {ADAOPT_EPS, 1e-8},
+                                                     {ADAOPT_WEIGHT_DECAY, 0.1}};
+                    adaopt_set_values(opt, ADAOPT_ALL_GROUPS, v, 5);
+                }
+                sv[r] = (now_seconds() - t) / CALLS;
+                t = now_seconds();
+                for (int k = 0; k < CALLS; k++) {
+                    char text[128];
+                    snprintf(text, sizeof text, "lr=%.17g, betas=0.9,0.95, eps=1e-8, "
+                             "weight_decay=0.1", 1e-4 + k * 1e-12);
+                    adaopt_set_options(opt, ADAOPT_ALL_GROUPS, text);
+                }
+                so[r] = (now_seconds() - t) / CALLS;
+            }
+            printf("   adaopt_set_values             %7.3f us\n", median(sv, reps) * 1e6);
+            printf("   snprintf + adaopt_set_options %7.3f us\n", median(so, reps) * 1e6);
+        }
+        adaopt_destroy(opt);
+    }
     free(p);
     free(g);
     free(buf);

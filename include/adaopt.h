@@ -299,6 +299,20 @@ ADAOPT_API adaopt_status adaopt_get(const adaopt_optimizer *opt, size_t group, a
 ADAOPT_API adaopt_status adaopt_set_options(adaopt_optimizer *opt, size_t group,
                                             const char *options);
 
+/* The same from a program's variables, without formatting them into a string (where %g would
+ * round lr to 6 digits): n (option, value) pairs, each checked as adaopt_set checks it and the
+ * group's resulting combination too; all or nothing, with adaopt_set_options' errors (an option
+ * given twice: ADAOPT_ERR_VALUE).  Cheap enough to call every step:
+ *       const adaopt_option_value o[] = {{ADAOPT_LR, lr_t}, {ADAOPT_WEIGHT_DECAY, wd}};
+ *       adaopt_set_values(opt, ADAOPT_ALL_GROUPS, o, 2);
+ * n = 0 changes nothing. */
+typedef struct adaopt_option_value {
+    adaopt_option option;
+    double value;
+} adaopt_option_value;
+ADAOPT_API adaopt_status adaopt_set_values(adaopt_optimizer *opt, size_t group,
+                                           const adaopt_option_value *values, size_t n);
+
 /* One optimizer step over every tensor.  params[i] and grads[i] point to tensor i's numel
  * floats; n_tensors must equal adaopt_tensor_count.  A NULL grads[i] skips tensor i this step
  * (its step count does not advance), as torch skips a parameter whose .grad is None.

@@ -113,6 +113,55 @@ static int read_second_value(const char **at, char *buf)
     return read_token(at, buf, 0);
 }
 
+/* The checked pairs, for one group or all: adaopt__set_many applies them all or none. */
+static adaopt_status apply(adaopt_optimizer *opt, size_t group, const adaopt_option *chosen,
+                           const double *values, size_t n)
+{
+    if (group == ADAOPT_ALL_GROUPS)
+        return adaopt__set_many(opt, 0, opt->n_groups, chosen, values, n);
+    return adaopt__set_many(opt, group, 1, chosen, values, n);
+}
+
+/* Each value as adaopt_set checks it, none twice. */
+static adaopt_status check_pair(adaopt_optimizer *opt, const adaopt_option *chosen, size_t n,
+                                adaopt_option option, double value, const char *who)
+{
+    adaopt_status st = adaopt__check_value(opt, opt->algorithm, option, value);
+    if (st != ADAOPT_OK)
+        return st;
+    for (size_t k = 0; k < n; k++)
+        if (chosen[k] == option)
+            return adaopt__fail(opt, ADAOPT_ERR_VALUE, "%s: %s is given twice", who,
+                                adaopt_option_name(option));
+    return ADAOPT_OK;
+}
+
+adaopt_status adaopt_set_values(adaopt_optimizer *opt, size_t group,
+                                const adaopt_option_value *values, size_t n)
+{
+    if (opt == NULL)
+        return ADAOPT_ERR_NULL;
+    if (values == NULL && n > 0)
+        return adaopt__fail(opt, ADAOPT_ERR_NULL, "set_values: values must not be NULL");
+    if (group != ADAOPT_ALL_GROUPS && group >= opt->n_groups)
+        return adaopt__fail(opt, ADAOPT_ERR_INDEX, "group %zu out of range (%zu groups)", group,
+                            opt->n_groups);
+    adaopt_option chosen[MAX_ITEMS];
+    double v[MAX_ITEMS];
+    for (size_t k = 0; k < n; k++) {
+        if (k == MAX_ITEMS) /* (more pairs than options: one must be repeated) */
+            return adaopt__fail(opt, ADAOPT_ERR_VALUE, "set_values: %zu pairs for at most %d "
+                                "options: one is given twice", n, ADAOPT_OPTION_MAX);
+        adaopt_status st = check_pair(opt, chosen, k, values[k].option, values[k].value,
+                                      "set_values");
+        if (st != ADAOPT_OK)
+            return st;
+        chosen[k] = values[k].option;
+        v[k] = values[k].value;
+    }
+    return apply(opt, group, chosen, v, n);
+}
+
 adaopt_status adaopt_set_options(adaopt_optimizer *opt, size_t group, const char *options)
 {
     if (opt == NULL)
@@ -155,18 +204,12 @@ adaopt_status adaopt_set_options(adaopt_optimizer *opt, size_t group, const char
                                     "set_options: %s needs %s (at position %zu of \"%.80s\")",
                                     key, n_values == 2 ? "two numbers: betas=b1,b2" : "a value",
                                     position, options);
-            adaopt_status st = adaopt__check_value(opt, opt->algorithm, pair[v], value);
+            adaopt_status st = check_pair(opt, chosen, n, pair[v], value, "set_options");
             if (st != ADAOPT_OK)
                 return st;
-            for (size_t k = 0; k < n; k++)
-                if (chosen[k] == pair[v])
-                    return adaopt__fail(opt, ADAOPT_ERR_VALUE, "set_options: %s is given twice",
-                                        adaopt_option_name(pair[v]));
             chosen[n] = pair[v];
             values[n++] = value;
         }
     }
-    if (group == ADAOPT_ALL_GROUPS)
-        return adaopt__set_many(opt, 0, opt->n_groups, chosen, values, n);
-    return adaopt__set_many(opt, group, 1, chosen, values, n);
+    return apply(opt, group, chosen, values, n);
 }

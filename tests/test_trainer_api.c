@@ -63,6 +63,66 @@ static void options_string_equals_enum_calls(void **unused)
     adaopt_destroy(opt);
 }
 
+/* ---- adaopt_set_values: the same from variables, unrounded ---- */
+
+static void option_values_from_variables(void **unused)
+{
+    (void)unused;
+    adaopt_optimizer *opt = NULL, *twin = NULL;
+    size_t n[2] = {3, 5};
+    assert_int_equal(adaopt_create(ADAOPT_ALGO_SGD, &opt), ADAOPT_OK);
+    assert_int_equal(adaopt_add_group(opt, n, 1, NULL), ADAOPT_OK);
+    assert_int_equal(adaopt_add_group(opt, n + 1, 1, NULL), ADAOPT_OK);
+    const double lr = 1.0 / 3.0; /* "%g" would write 0.333333 */
+    /* each failure names its cause and leaves both groups at their defaults */
+    const adaopt_option_value bad_value[] = {{ADAOPT_LR, 0.5}, {ADAOPT_MOMENTUM, -1}};
+    expect_error(opt, adaopt_set_values(opt, 0, bad_value, 2), ADAOPT_ERR_VALUE,
+                 "momentum must be >= 0");
+    const adaopt_option_value twice[] = {{ADAOPT_LR, 0.5}, {ADAOPT_LR, 0.6}};
+    expect_error(opt, adaopt_set_values(opt, 0, twice, 2), ADAOPT_ERR_VALUE, "lr is given twice");
+    const adaopt_option_value not_sgd[] = {{ADAOPT_LR, 0.5}, {ADAOPT_BETA1, 0.9}};
+    expect_error(opt, adaopt_set_values(opt, 0, not_sgd, 2), ADAOPT_ERR_OPTION, "beta1");
+    const adaopt_option_value unknown[] = {{(adaopt_option)999, 1}};
+    expect_error(opt, adaopt_set_values(opt, 0, unknown, 1), ADAOPT_ERR_OPTION, "unknown option");
+    const adaopt_option_value conflict[] = {{ADAOPT_LR, 0.5}, {ADAOPT_NESTEROV, 1}};
+    expect_error(opt, adaopt_set_values(opt, 0, conflict, 2), ADAOPT_ERR_CONFLICT, "nesterov");
+    const adaopt_option_value huge[] = {{ADAOPT_LR, 1e300}};
+    expect_error(opt, adaopt_set_values(opt, 0, huge, 1), ADAOPT_ERR_VALUE, "float32");
+    expect_error(opt, adaopt_set_values(opt, 2, huge, 1), ADAOPT_ERR_INDEX, "group 2");
+    expect_error(opt, adaopt_set_values(opt, 0, NULL, 1), ADAOPT_ERR_NULL, "NULL");
+    adaopt_option_value many[40];
+    for (int k = 0; k < 40; k++)
+        many[k] = (adaopt_option_value){ADAOPT_LR, 0.5};
+    expect_error(opt, adaopt_set_values(opt, 0, many, 40), ADAOPT_ERR_VALUE, "twice");
+    assert_int_equal(adaopt_set_values(NULL, 0, huge, 1), ADAOPT_ERR_NULL);
+    for (size_t gi = 0; gi < 2; gi++) {
+        assert_true(get(opt, gi, ADAOPT_LR) == 1e-3);
+        assert_true(get(opt, gi, ADAOPT_MOMENTUM) == 0.0);
+    }
+    assert_int_equal(adaopt_set_values(opt, 0, NULL, 0), ADAOPT_OK); /* nothing */
+    /* together, in any order, all groups: the same as the string (but lr unrounded) */
+    const adaopt_option_value ok[] = {{ADAOPT_NESTEROV, 1}, {ADAOPT_MOMENTUM, 0.9},
+                                      {ADAOPT_LR, lr}};
+    assert_int_equal(adaopt_set_values(opt, ADAOPT_ALL_GROUPS, ok, 3), ADAOPT_OK);
+    assert_int_equal(adaopt_create(ADAOPT_ALGO_SGD, &twin), ADAOPT_OK);
+    assert_int_equal(adaopt_add_group(twin, n, 1, NULL), ADAOPT_OK);
+    assert_int_equal(adaopt_add_group(twin, n + 1, 1, NULL), ADAOPT_OK);
+    char text[64];
+    snprintf(text, sizeof text, "nesterov=1 momentum=0.9 lr=%.17g", lr);
+    assert_int_equal(adaopt_set_options(twin, ADAOPT_ALL_GROUPS, text), ADAOPT_OK);
+    for (size_t gi = 0; gi < 2; gi++)
+        for (int o = ADAOPT_LR; o <= ADAOPT_OPTION_MAX; o++) {
+            double a, b;
+            if (adaopt_get(opt, gi, (adaopt_option)o, &a) == ADAOPT_OK) {
+                assert_int_equal(adaopt_get(twin, gi, (adaopt_option)o, &b), ADAOPT_OK);
+                assert_true(a == b);
+            }
+        }
+    assert_true(get(opt, 1, ADAOPT_LR) == lr);
+    adaopt_destroy(opt);
+    adaopt_destroy(twin);
+}
+
 static void options_string_all_or_nothing(void **unused)
 {
     (void)unused;
@@ -349,6 +409,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(options_string_equals_enum_calls),
         cmocka_unit_test(options_string_all_or_nothing),
+        cmocka_unit_test(option_values_from_variables),
         cmocka_unit_test(set_step_resumes_exactly),
         cmocka_unit_test(set_step_bias_correction),
         cmocka_unit_test(step_flat_equals_pointer_arrays),
