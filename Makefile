@@ -56,7 +56,8 @@ test-python: venv
 
 # adaopt.torch against torch.optim (foreach, and fused where torch has it) and DeepSpeed's CPU
 # Adam (installed into .venv here; its op compiles on first use): the step alone and a
-# whole training iteration of a ~100M-parameter model, 1 and 2 threads, torch 2.x and 1.13.
+# whole training iteration of a ~100M-parameter model, 1 and 2 threads, torch 2.x and 1.13;
+# then the share of elements bit-identical to torch.optim on the same gradients (torch_bits).
 $(VENV)/.deepspeed: $(VENV)/.ready
 	$(VENV_PY) -m pip install -q deepspeed ninja
 	touch $@
@@ -64,6 +65,8 @@ bench-torch: build venv $(VENV)/.deepspeed
 	$(VENV_PY) -m pip install -q --no-build-isolation --no-deps --force-reinstall .
 	$(VENV_PY) bench/torch_bench.py
 	/usr/bin/python3 bench/torch_bench.py
+	$(VENV_PY) bench/torch_bits.py
+	/usr/bin/python3 bench/torch_bits.py
 
 # ZeRO-1: the state memory table, then step time on 1, 2 and 4 ranks (this machine's cores).
 MPIRUN = OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_mpi_yield_when_idle=1 \

@@ -1,0 +1,103 @@
+"""How close adaopt.torch is to torch.optim's default CPU path, element by element, on the same
+gradients: the optimizers' arithmetic compared, not the chaos of training.
+
+    /usr/bin/python3 bench/torch_bits.py          # Debian's torch 1.13
+    .venv/bin/python bench/torch_bits.py          # torch 2.x
+
+For every torch.optim class (with the options that change its arithmetic), torch.optim trains the
+digits MLP (64-32-10, tanh, 4,458 parameters) for 200 steps and records each step's gradients;
+adaopt.torch, from the same initial weights, is fed exactly those gradients.  Printed per class:
+the share of parameter elements bit-identical to torch's after step 1 and after step 200, and the
+largest difference in the README's norm (|a - t| / max(|t|, RMS of the tensor)).  A measurement,
+not a test: where elements differ, the cause is how each rounds (docs/ALGORITHMS.md).
+"""
+
+import gzip
+import inspect
+import os
+import sys
+
+import numpy as np
+import torch
+
+ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+if os.environ.get("ADAOPT_TEST_INSTALLED") != "1":
+    sys.path.insert(0, os.path.join(ROOT, "python"))
+import adaopt.torch as at  # noqa: E402
+
+STEPS = 200
+CASES = [
+    ("SGD", dict(lr=0.05)),
+    ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3)),
+    ("Adagrad", dict(lr=0.05, lr_decay=1e-3, weight_decay=1e-3)),
+    ("RMSprop", dict(lr=1e-3)),
+    ("RMSprop", dict(lr=1e-3, centered=True, momentum=0.5, alpha=0.95)),
+    ("Adam", dict(lr=1e-3)),
+    ("Adam", dict(lr=1e-3, amsgrad=True, weight_decay=1e-3)),
+    ("AdamW", dict(lr=1e-3)),
+    ("Adamax", dict(lr=2e-3)),
+    ("NAdam", dict(lr=2e-3)),
+    ("RAdam", dict(lr=1e-3)),
+]
+
+
+def digits():
+    with gzip.open(os.path.join(ROOT, "labs", "data", "digits.csv.gz"), "rt") as f:
+        rows = np.loadtxt(f, delimiter=",", dtype=np.float32)
+    return torch.from_numpy(rows[:, :64] / 16.0), torch.from_numpy(rows[:, 64].astype(np.int64))
+
+
+def mlp():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.Tanh(), torch.nn.Linear(32, 10))
+
+
+def main():
+    torch.set_num_threads(1)
+    X, Y = digits()
+    g = torch.Generator().manual_seed(1)
+    batches = [torch.randint(0, X.shape[0], (64,), generator=g) for _ in range(STEPS)]
+    print("torch %s, %d steps of the digits MLP, the same gradients fed to both\n"
+          % (torch.__version__, STEPS))
+    print("| class | options | identical after 1 | after %d | largest difference |" % STEPS)
+    print("|---|---|--:|--:|--:|")
+    for name, kw in CASES:
+        cls = getattr(torch.optim, name)
+        # torch's single-tensor path (the default on CPU where foreach exists)
+        kw_torch = dict(kw, foreach=False) if "foreach" in inspect.signature(cls).parameters \
+            else dict(kw)
+        model = mlp()
+        ref = cls(model.parameters(), **kw_torch)
+        grads, after = [], []
+        for b in batches:
+            ref.zero_grad()
+            torch.nn.functional.cross_entropy(model(X[b]), Y[b]).backward()
+            grads.append([p.grad.clone() for p in model.parameters()])
+            ref.step()
+            if len(after) < 1 or len(grads) == STEPS:
+                after.append([p.detach().clone() for p in model.parameters()])
+        replay = mlp()
+        ours = getattr(at, name)(replay.parameters(), **kw)
+        mine = []
+        for k, gs in enumerate(grads):
+            for p, gr in zip(replay.parameters(), gs):
+                p.grad = gr.clone()
+            ours.step()
+            if k == 0 or k == STEPS - 1:
+                mine.append([p.detach().clone() for p in replay.parameters()])
+        shares, worst = [], 0.0
+        for theirs, ourself in zip(after, mine):
+            same = total = 0
+            for t, a in zip(theirs, ourself):
+                same += int((t.view(torch.int32) == a.view(torch.int32)).sum())
+                total += t.numel()
+                rms = float(t.double().pow(2).mean().sqrt())
+                scale = torch.maximum(t.double().abs(), torch.full_like(t.double(), rms))
+                worst = max(worst, float(((a.double() - t.double()).abs() / scale).max()))
+            shares.append(100.0 * same / total)
+        opts = ", ".join("%s=%s" % kv for kv in kw.items())
+        print("| %s | %s | %.2f%% | %.2f%% | %.1e |" % (name, opts, shares[0], shares[1], worst))
+
+
+if __name__ == "__main__":
+    main()
