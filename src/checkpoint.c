@@ -569,18 +569,14 @@ static int take_slot(source *p, adaopt_tensor *t, int k)
     return 0;
 }
 
-/* The slots that hold second moments (sums and averages of squares, Adamax's max of |g|):
- * never negative, whatever the storage (8-bit ones use the unsigned map). */
+/* The slots that hold second moments: never negative, whatever the storage (8-bit ones use
+ * the unsigned map). */
 static unsigned nonnegative_slots(adaopt_algorithm a)
 {
-    static const adaopt_state_kind squares[] = {
-        ADAOPT_STATE_SUM,     ADAOPT_STATE_SQUARE_AVG, ADAOPT_STATE_EXP_AVG_SQ,
-        ADAOPT_STATE_MAX_EXP_AVG_SQ, ADAOPT_STATE_EXP_INF, ADAOPT_STATE_ROW_VAR,
-        ADAOPT_STATE_COL_VAR, ADAOPT_STATE_VARIANCE};
     unsigned mask = 0;
-    for (size_t j = 0; j < sizeof squares / sizeof squares[0]; j++) {
-        int slot = adaopt__slot_of_state(a, squares[j]);
-        mask |= slot >= 0 ? 1u << slot : 0u;
+    for (int kind = ADAOPT_STATE_MOMENTUM_BUFFER; kind <= ADAOPT_STATE_VARIANCE; kind++) {
+        int slot = adaopt__slot_of_state(a, (adaopt_state_kind)kind);
+        mask |= slot >= 0 && adaopt__is_second_moment((adaopt_state_kind)kind) ? 1u << slot : 0u;
     }
     return mask;
 }
@@ -596,51 +592,6 @@ static const char *slot_name(adaopt_algorithm a, const adaopt_tensor *t, int k)
     return "state";
 }
 
-/* The first element of x[0..n) that is NaN or infinite, or negative (not -0) where
- * `nonnegative`; n if none.  On the bits, in blocks whose flags the compiler can compute in
- * vector registers (a load reads every state array once more, at about memcpy's speed); a block
- * with a bad element is searched again for its first. */
-enum { SCAN_BLOCK = 1024 };
-
-static int bad_float_bits(uint32_t u, uint32_t nonnegative)
-{
-    return ((u & 0x7f800000u) == 0x7f800000u) | (nonnegative & (u > 0x80000000u));
-}
-
-static size_t first_bad_float(const float *x, size_t n, int nonnegative)
-{
-    for (size_t at = 0; at < n; at += SCAN_BLOCK) {
-        size_t end = n - at > SCAN_BLOCK ? at + SCAN_BLOCK : n;
-        int bad = 0;
-        for (size_t e = at; e < end; e++) {
-            uint32_t u;
-            memcpy(&u, &x[e], 4);
-            bad |= bad_float_bits(u, (uint32_t)nonnegative);
-        }
-        for (size_t e = at; bad && e < end; e++) {
-            uint32_t u;
-            memcpy(&u, &x[e], 4);
-            if (bad_float_bits(u, (uint32_t)nonnegative))
-                return e;
-        }
-    }
-    return n;
-}
-
-static size_t first_bad_bf16(const uint16_t *h, size_t n, int nonnegative)
-{
-    for (size_t at = 0; at < n; at += SCAN_BLOCK) {
-        size_t end = n - at > SCAN_BLOCK ? at + SCAN_BLOCK : n;
-        int bad = 0;
-        for (size_t e = at; e < end; e++)
-            bad |= bad_float_bits((uint32_t)h[e] << 16, (uint32_t)nonnegative);
-        for (size_t e = at; bad && e < end; e++)
-            if (bad_float_bits((uint32_t)h[e] << 16, (uint32_t)nonnegative))
-                return e;
-    }
-    return n;
-}
-
 /* The values of tensor i's loaded state: every float finite (a diverged run's state is not
  * loaded: ADAOPT_ERR_NONFINITE), second moments not negative (no step makes them so:
  * ADAOPT_ERR_FORMAT), 8-bit absmax finite. */
@@ -654,14 +605,14 @@ static adaopt_status check_values(adaopt_optimizer *opt, size_t i, const adaopt_
         size_t n = adaopt__slot_numel(l, k), bad;
         int nonneg = (squares >> k) & 1u, finite = 1; /* (finite: what the bad element is) */
         if (l->storage == ADAOPT_STORAGE_F32) {
-            bad = first_bad_float(l->slot[k], n, nonneg);
+            bad = adaopt__first_bad_float(l->slot[k], n, nonneg);
             finite = bad < n && isfinite(l->slot[k][bad]);
         } else if (l->storage == ADAOPT_STORAGE_BF16) {
-            bad = first_bad_bf16(l->packed[k], n, nonneg);
+            bad = adaopt__first_bad_bf16(l->packed[k], n, nonneg);
             finite = bad < n && (((const uint16_t *)l->packed[k])[bad] & 0x7f80u) != 0x7f80u;
         } else { /* (codes are finite by construction; an absmax is >= 0 by take_slot) */
             size_t blocks = n / ADAOPT__BLOCK + (n % ADAOPT__BLOCK != 0);
-            bad = first_bad_float(l->absmax[k], blocks, 0);
+            bad = adaopt__first_bad_float(l->absmax[k], blocks, 0);
             bad = bad < blocks ? bad * ADAOPT__BLOCK : n;
             finite = 0;
         }
@@ -675,7 +626,7 @@ static adaopt_status check_values(adaopt_optimizer *opt, size_t i, const adaopt_
                                 "element %zu; a second moment never is (damaged)", i, name, bad);
     }
     if (l->master != NULL) {
-        size_t bad = first_bad_float(l->master, l->numel, 0);
+        size_t bad = adaopt__first_bad_float(l->master, l->numel, 0);
         if (bad < l->numel)
             return adaopt__fail(opt, ADAOPT_ERR_NONFINITE, "load: tensor %zu's master weights "
                                 "hold a NaN or infinite value (element %zu): a diverged state is "
@@ -836,7 +787,7 @@ adaopt_status adaopt_load_buffer(adaopt_optimizer *opt, const void *buf, size_t 
                 return adaopt__fail(opt, ADAOPT_ERR_NONFINITE, "load: group %zu's Schedule-Free "
                                     "weight_sum is NaN: a diverged state is not loaded", g);
             }
-            memcpy(&v[0], &k, sizeof k); /* (weight_sum: infinite kept, a run can reach it) */
+            memcpy(&v[0], &k, sizeof k);
             training = mode;
         }
     }

@@ -113,6 +113,15 @@ static int read_second_value(const char **at, char *buf)
     return read_token(at, buf, 0);
 }
 
+/* A group index or ADAOPT_ALL_GROUPS. */
+static adaopt_status check_group(adaopt_optimizer *opt, size_t group)
+{
+    if (group != ADAOPT_ALL_GROUPS && group >= opt->n_groups)
+        return adaopt__fail(opt, ADAOPT_ERR_INDEX, "group %zu out of range (%zu groups)", group,
+                            opt->n_groups);
+    return ADAOPT_OK;
+}
+
 /* The checked pairs, for one group or all: adaopt__set_many applies them all or none. */
 static adaopt_status apply(adaopt_optimizer *opt, size_t group, const adaopt_option *chosen,
                            const double *values, size_t n)
@@ -143,9 +152,8 @@ adaopt_status adaopt_set_values(adaopt_optimizer *opt, size_t group,
         return ADAOPT_ERR_NULL;
     if (values == NULL && n > 0)
         return adaopt__fail(opt, ADAOPT_ERR_NULL, "set_values: values must not be NULL");
-    if (group != ADAOPT_ALL_GROUPS && group >= opt->n_groups)
-        return adaopt__fail(opt, ADAOPT_ERR_INDEX, "group %zu out of range (%zu groups)", group,
-                            opt->n_groups);
+    if (check_group(opt, group) != ADAOPT_OK)
+        return ADAOPT_ERR_INDEX;
     adaopt_option chosen[MAX_ITEMS];
     double v[MAX_ITEMS];
     for (size_t k = 0; k < n; k++) {
@@ -168,9 +176,8 @@ adaopt_status adaopt_set_options(adaopt_optimizer *opt, size_t group, const char
         return ADAOPT_ERR_NULL;
     if (options == NULL)
         return adaopt__fail(opt, ADAOPT_ERR_NULL, "set_options: the string must not be NULL");
-    if (group != ADAOPT_ALL_GROUPS && group >= opt->n_groups)
-        return adaopt__fail(opt, ADAOPT_ERR_INDEX, "group %zu out of range (%zu groups)", group,
-                            opt->n_groups);
+    if (check_group(opt, group) != ADAOPT_OK)
+        return ADAOPT_ERR_INDEX;
     adaopt_option chosen[MAX_ITEMS];
     double values[MAX_ITEMS];
     size_t n = 0;

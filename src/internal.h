@@ -249,6 +249,13 @@ ADAOPT_INTERNAL_API double adaopt__max_abs(const float *g, size_t n, double acc)
 unsigned adaopt__slots_needed(adaopt_algorithm algorithm, const double *hp);
 /* The slot holding `kind` for `algorithm`, or -1 (optimizer.c). */
 int adaopt__slot_of_state(adaopt_algorithm algorithm, adaopt_state_kind kind);
+/* 1 for the states that are second moments (sums and averages of squares, Adamax's max of |g|,
+ * Adafactor's variances): never negative.  A load and adaopt_set_state refuse negative ones. */
+int adaopt__is_second_moment(adaopt_state_kind kind);
+/* The first element of x[0..n) that is NaN or infinite, or negative (not -0) where
+ * `nonnegative`; n if none (state.c).  The checks of a load and of adaopt_set_state. */
+size_t adaopt__first_bad_float(const float *x, size_t n, int nonnegative);
+size_t adaopt__first_bad_bf16(const uint16_t *h, size_t n, int nonnegative);
 
 /* Sets n options of groups [first, first + count) at once: the values must have passed
  * adaopt__check_value; the groups' resulting combinations are checked (nesterov) and their state

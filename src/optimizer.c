@@ -99,6 +99,14 @@ int adaopt__slot_of_state(adaopt_algorithm algorithm, adaopt_state_kind kind)
     return -1;
 }
 
+int adaopt__is_second_moment(adaopt_state_kind kind)
+{
+    return kind == ADAOPT_STATE_SUM || kind == ADAOPT_STATE_SQUARE_AVG ||
+           kind == ADAOPT_STATE_EXP_AVG_SQ || kind == ADAOPT_STATE_MAX_EXP_AVG_SQ ||
+           kind == ADAOPT_STATE_EXP_INF || kind == ADAOPT_STATE_ROW_VAR ||
+           kind == ADAOPT_STATE_COL_VAR || kind == ADAOPT_STATE_VARIANCE;
+}
+
 /* Bit mask of the slots a group with hyperparameters `hp` needs. */
 unsigned adaopt__slots_needed(adaopt_algorithm algorithm, const double *hp)
 {

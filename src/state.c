@@ -255,21 +255,62 @@ adaopt_status adaopt_effective_lr(const adaopt_optimizer *opt, size_t tensor, fl
     return ADAOPT_OK;
 }
 
+/* adaopt__first_bad_float / _bf16 (internal.h): on the bits, in blocks whose flags the compiler
+ * can compute in vector registers (a load reads every state array once more, at about memcpy's
+ * speed); a block with a bad element is searched again for its first. */
+enum { SCAN_BLOCK = 1024 };
+
+static int bad_float_bits(uint32_t u, uint32_t nonnegative)
+{
+    return ((u & 0x7f800000u) == 0x7f800000u) | (nonnegative & (u > 0x80000000u));
+}
+
+size_t adaopt__first_bad_float(const float *x, size_t n, int nonnegative)
+{
+    for (size_t at = 0; at < n; at += SCAN_BLOCK) {
+        size_t end = n - at > SCAN_BLOCK ? at + SCAN_BLOCK : n;
+        int bad = 0;
+        for (size_t e = at; e < end; e++) {
+            uint32_t u;
+            memcpy(&u, &x[e], 4);
+            bad |= bad_float_bits(u, (uint32_t)nonnegative);
+        }
+        for (size_t e = at; bad && e < end; e++) {
+            uint32_t u;
+            memcpy(&u, &x[e], 4);
+            if (bad_float_bits(u, (uint32_t)nonnegative))
+                return e;
+        }
+    }
+    return n;
+}
+
+size_t adaopt__first_bad_bf16(const uint16_t *h, size_t n, int nonnegative)
+{
+    for (size_t at = 0; at < n; at += SCAN_BLOCK) {
+        size_t end = n - at > SCAN_BLOCK ? at + SCAN_BLOCK : n;
+        int bad = 0;
+        for (size_t e = at; e < end; e++)
+            bad |= bad_float_bits((uint32_t)h[e] << 16, (uint32_t)nonnegative);
+        for (size_t e = at; bad && e < end; e++)
+            if (bad_float_bits((uint32_t)h[e] << 16, (uint32_t)nonnegative))
+                return e;
+    }
+    return n;
+}
+
 /* What a checkpoint load checks of state (checkpoint.c): finite values, second moments >= 0. */
 static adaopt_status check_state_values(adaopt_optimizer *opt, size_t tensor,
                                         adaopt_state_kind kind, const float *data, size_t numel)
 {
-    int second_moment = kind == ADAOPT_STATE_SUM || kind == ADAOPT_STATE_SQUARE_AVG ||
-                        kind == ADAOPT_STATE_EXP_AVG_SQ || kind == ADAOPT_STATE_MAX_EXP_AVG_SQ ||
-                        kind == ADAOPT_STATE_EXP_INF || kind == ADAOPT_STATE_ROW_VAR ||
-                        kind == ADAOPT_STATE_COL_VAR || kind == ADAOPT_STATE_VARIANCE;
-    for (size_t e = 0; e < numel; e++)
-        if (!isfinite(data[e]) || (second_moment && data[e] < 0.0f))
-            return adaopt__fail(opt, ADAOPT_ERR_VALUE, "set_state: element %zu of tensor %zu's "
-                                "%s is %g: state must be finite%s", e, tensor,
-                                adaopt_state_name(kind) ? adaopt_state_name(kind) : "?",
-                                (double)data[e], second_moment ? " and, as a second moment, "
-                                "not negative" : "");
+    int second_moment = adaopt__is_second_moment(kind);
+    size_t e = adaopt__first_bad_float(data, numel, second_moment);
+    if (e < numel)
+        return adaopt__fail(opt, ADAOPT_ERR_VALUE, "set_state: element %zu of tensor %zu's "
+                            "%s is %g: state must be finite%s", e, tensor,
+                            adaopt_state_name(kind) ? adaopt_state_name(kind) : "?",
+                            (double)data[e], second_moment ? " and, as a second moment, "
+                            "not negative" : "");
     return ADAOPT_OK;
 }
 
