@@ -65,6 +65,7 @@
  *            d 1, weight_decay 0 (torch.optim.Adafactor's; eps=(eps1, eps2))
  *   every    maximize 0; eps_mode outside (RAdam: hat), see adaopt_eps_mode;
  *            param_update master; state_storage f32; min_8bit_numel 4096 (low precision)
+ *   classic  torch 2 (SGD to RAdam: round as torch 2.x does, see adaopt_torch_arith)
  *
  * Linking
  *   shared:  cc app.c -ladaopt                       (or `pkg-config --cflags --libs adaopt`)
@@ -221,10 +222,27 @@ typedef enum adaopt_option {
     ADAOPT_EPS1 = 30,                     /* >= 0 (float32's machine epsilon, torch's None):
                                              floor of the variance estimate, squared */
     ADAOPT_EPS2 = 31,                     /* >= 0 (1e-3): floor of the parameter's RMS */
-    ADAOPT_D = 32                         /* >= 1 (1): the update's RMS is clipped to d */
+    ADAOPT_D = 32,                        /* >= 1 (1): the update's RMS is clipped to d */
+    /* The classic algorithms (SGD to RAdam) */
+    ADAOPT_TORCH = 33                     /* adaopt_torch_arith (2): whose float32 rounding */
 } adaopt_option;
 
-#define ADAOPT_OPTION_MAX 32
+#define ADAOPT_OPTION_MAX 33
+
+/* ADAOPT_TORCH: the torch.optim version whose arithmetic a classic algorithm's step repeats,
+ * operation for operation, on torch's default CPU path (single-tensor, foreach=False): the same
+ * fused multiply-adds, lerps and scalar roundings, so that the step gives torch's bits where
+ * torch's own operations are IEEE's (docs/ALGORITHMS.md, "Rounding as torch does it").
+ *   ADAOPT_TORCH_2   torch 2.x (as of 2.15): first moments by lerp (Adam, AdamW, Adamax, NAdam,
+ *                    RAdam; centered RMSProp's average).  The default.
+ *   ADAOPT_TORCH_1   torch 1.13: first moments by mul_ then a fused add_; and its default
+ *                    NAdam's P mu_t mu_next in the second coefficient's denominator (a bug that
+ *                    torch 2.0 fixed, kept here so that a torch 1.x run is reproduced).
+ * SGD and AdaGrad round the same in both.  adaopt.torch sets it from the installed torch. */
+typedef enum adaopt_torch_arith {
+    ADAOPT_TORCH_1 = 1,
+    ADAOPT_TORCH_2 = 2
+} adaopt_torch_arith;
 
 /* torch.optim's keyword for the option ("lr", "beta1", "eps", "initial_accumulator_value",
  * "eps_mode", ...), or NULL for an unknown option. */

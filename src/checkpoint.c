@@ -2,7 +2,7 @@
  * checkpoint.c -- saving and loading an optimizer's complete state (format: docs/CHECKPOINT.md).
  *
  *   file    = header, sections (META, GRPS, one TENS per tensor, END)
- *   header  = "ADAOPTCK", u32 version (1), u32 section count, u32 flags (0), u32 CRC-32C of
+ *   header  = "ADAOPTCK", u32 version (1 to 3), u32 section count, u32 flags (0), u32 CRC-32C of
  *             the 20 bytes before it                                       (24 bytes)
  *   section = 4-byte tag, u32 0, u64 payload length, payload, u32 CRC-32C of the payload,
  *             zero bytes up to a multiple of 8
@@ -27,9 +27,10 @@
 #define MAGIC "ADAOPTCK"
 /* Version 1: float32 everything (adaopt 0.1, 0.2).  Version 2 adds the element types, the
  * low-precision options, the storage of each state array (float32, bf16 or 8-bit codes with their
- * absmax), the master weights and the rounding seed.  An optimizer that uses none of these is
- * written as version 1, which every release reads. */
-enum { FORMAT_VERSION_MAX = 2, HEADER_BYTES = 24, SECTION_HEAD_BYTES = 16 };
+ * absmax), the master weights and the rounding seed.  Version 3 adds the classic algorithms'
+ * `torch` option.  An optimizer is written in the oldest version that can hold it: version 1
+ * when it uses none of these, which every release reads. */
+enum { FORMAT_VERSION_MAX = 3, HEADER_BYTES = 24, SECTION_HEAD_BYTES = 16 };
 /* Step counts a load accepts: what adaopt_set_step accepts and a step reaches (internal.h;
  * 2^64 - 1 would wrap to 0 at the next step). */
 #define MAX_STEPS ADAOPT__MAX_STEPS
@@ -140,6 +141,10 @@ static void end_section(sink *s, uint64_t payload_bytes)
 /* The version this optimizer is written in. */
 static int format_version(const adaopt_optimizer *opt)
 {
+    if (adaopt__option_applies(opt->algorithm, ADAOPT_TORCH))
+        for (size_t g = 0; g < opt->n_groups; g++)
+            if (opt->groups[g].hp[ADAOPT_TORCH] != ADAOPT_TORCH_2)
+                return 3;
     if (opt->rounding_seed != 0 || opt->algorithm == ADAOPT_ALGO_ADAMW_SCHEDULE_FREE)
         return 2; /* (Schedule-Free came after version 2: its files are all version 2) */
     for (size_t g = 0; g < opt->n_groups; g++) {
@@ -153,11 +158,13 @@ static int format_version(const adaopt_optimizer *opt)
     return 1;
 }
 
-/* Options a version records: version 1 knew ids up to ADAOPT_EPS_MODE, and the low-precision
- * ones (18..20) came with version 2.  The options after those belong to algorithms newer than
- * both formats (Schedule-Free, LAMB), so every version records them. */
+/* Options a version records: version 1 knew ids up to ADAOPT_EPS_MODE, the low-precision
+ * ones (18..20) came with version 2 and `torch` with version 3.  The others belong to algorithms
+ * newer than versions 1 and 2 (Schedule-Free, LAMB, Adafactor), so every version records them. */
 static int option_in_version(int version, int option)
 {
+    if (option == ADAOPT_TORCH)
+        return version >= 3;
     return version >= 2 || option <= ADAOPT_EPS_MODE || option > ADAOPT_MIN_8BIT_NUMEL;
 }
 
@@ -251,13 +258,13 @@ size_t adaopt_checkpoint_size(const adaopt_optimizer *opt)
     return n > SIZE_MAX ? SIZE_MAX : (size_t)n;
 }
 
-/* The largest checkpoint this optimizer could load: version 2, every slot in float32 (the
- * widest storage), master weights.  adaopt_load_file reads no file larger than this, so that a
- * huge or endless file costs at most this much memory. */
+/* The largest checkpoint this optimizer could load: version 3 (every option), every slot in
+ * float32 (the widest storage), master weights.  adaopt_load_file reads no file larger than this,
+ * so that a huge or endless file costs at most this much memory. */
 static uint64_t checkpoint_bytes_max(const adaopt_optimizer *opt)
 {
-    uint64_t n = HEADER_BYTES + section_total(meta_bytes(2)) + section_total(groups_bytes(opt, 2)) +
-                 section_total(0);
+    uint64_t n = HEADER_BYTES + section_total(meta_bytes(3)) +
+                 section_total(groups_bytes(opt, FORMAT_VERSION_MAX)) + section_total(0);
     for (size_t i = 0; i < opt->n_tensors; i++) {
         uint64_t numel = opt->tensors[i].numel;
         if (numel > (uint64_t)1 << 56 || n > (uint64_t)1 << 62)
@@ -707,10 +714,13 @@ adaopt_status adaopt_load_buffer(adaopt_optimizer *opt, const void *buf, size_t 
     for (size_t g = 0; g < opt->n_groups; g++) {
         double *row = hp + g * (ADAOPT_OPTION_MAX + 1);
         memcpy(row, opt->groups[g].hp, sizeof(double) * (ADAOPT_OPTION_MAX + 1));
-        /* what version 1 could not say is version 1's: float32 throughout */
+        /* what version 1 could not say is version 1's: float32 throughout; and what versions
+         * 1 and 2 could not say is the default, torch 2.x's rounding */
         row[ADAOPT_PARAM_UPDATE] = ADAOPT_UPDATE_MASTER;
         row[ADAOPT_STATE_STORAGE] = ADAOPT_STORAGE_F32;
         row[ADAOPT_MIN_8BIT_NUMEL] = 4096.0;
+        if (adaopt__option_applies(opt->algorithm, ADAOPT_TORCH))
+            row[ADAOPT_TORCH] = ADAOPT_TORCH_2;
         uint64_t first, count;
         uint32_t n_opts, pd = ADAOPT_DTYPE_F32, gd = ADAOPT_DTYPE_F32;
         if (get_u64(&p, &first) || get_u64(&p, &count) ||

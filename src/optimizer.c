@@ -699,24 +699,25 @@ adaopt_status adaopt_set_rounding_seed(adaopt_optimizer *opt, uint64_t seed)
 }
 
 /* NAdam's P_t = mu_1 mu_2 ... mu_t under the hyperparameters hp, by the step's own operations
- * (so that it has the bits of t steps taken with these hyperparameters).  mu_k only grows with
- * k, so once a factor leaves the product unchanged (it has underflowed to the smallest
- * subnormal, which 0.5 < mu rounds back to itself, or to 0) no later factor changes it either.
- * Past 2^24 factors the rest is one pow: by then mu_k equals beta1 to the last bit. */
+ * (each product rounded to float, as torch's float32 tensor), so that it has the bits of t steps
+ * taken with these hyperparameters.  mu_k only grows with k, so once a factor leaves the product
+ * unchanged (it has underflowed to the smallest subnormal, which 0.5 < mu rounds back to itself,
+ * or to 0) no later factor changes it either.  Past 2^24 factors the rest is one pow: by then
+ * mu_k equals beta1 to the last bit. */
 static double nadam_mu_product(const double *hp, uint64_t t)
 {
     const uint64_t exact_factors = (uint64_t)1 << 24;
     double product = 1.0;
     uint64_t k = 1;
     for (; k <= t && k <= exact_factors; k++) {
-        double next = product *
-                      (hp[ADAOPT_BETA1] * (1.0 - 0.5 * pow(0.96, (double)k * hp[ADAOPT_MOMENTUM_DECAY])));
+        double mu = hp[ADAOPT_BETA1] * (1.0 - 0.5 * pow(0.96, (double)k * hp[ADAOPT_MOMENTUM_DECAY]));
+        double next = (double)(float)(product * (double)(float)mu);
         if (next == product)
             return product;
         product = next;
     }
     if (k <= t)
-        product *= pow(hp[ADAOPT_BETA1], (double)(t - k + 1));
+        product = (double)(float)(product * pow(hp[ADAOPT_BETA1], (double)(t - k + 1)));
     return product;
 }
 

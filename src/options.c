@@ -19,6 +19,10 @@
 #define SCHEDULE_FREE ALGO_BIT(ADAOPT_ALGO_ADAMW_SCHEDULE_FREE)
 #define LAMB ALGO_BIT(ADAOPT_ALGO_LAMB)
 #define ADAFACTOR ALGO_BIT(ADAOPT_ALGO_ADAFACTOR)
+#define CLASSIC                                                                               \
+    (ALGO_BIT(ADAOPT_ALGO_SGD) | ALGO_BIT(ADAOPT_ALGO_ADAGRAD) | ALGO_BIT(ADAOPT_ALGO_RMSPROP) | \
+     ALGO_BIT(ADAOPT_ALGO_ADAM) | ALGO_BIT(ADAOPT_ALGO_ADAMW) | ALGO_BIT(ADAOPT_ALGO_ADAMAX) |   \
+     ALGO_BIT(ADAOPT_ALGO_NADAM) | ALGO_BIT(ADAOPT_ALGO_RADAM))
 #define ADAM_FAMILY                                                                           \
     (ALGO_BIT(ADAOPT_ALGO_ADAM) | ALGO_BIT(ADAOPT_ALGO_ADAMW) | ALGO_BIT(ADAOPT_ALGO_ADAMAX) |  \
      ALGO_BIT(ADAOPT_ALGO_NADAM) | ALGO_BIT(ADAOPT_ALGO_RADAM))
@@ -32,7 +36,8 @@ enum value_kind {
     CHOICE,      /* a whole number in [0, choices) */
     COUNT,       /* a whole number in [0, 2^53] */
     NONPOSITIVE, /* (-inf, 0] */
-    AT_LEAST_ONE /* [1, inf) */
+    AT_LEAST_ONE, /* [1, inf) */
+    TORCH_ARITH   /* an adaopt_torch_arith: 1 or 2 */
 };
 
 typedef struct option_info {
@@ -88,6 +93,7 @@ static const option_info OPTIONS[ADAOPT_OPTION_MAX + 1] = {
     [ADAOPT_EPS1] = {"eps1", ADAFACTOR, NONNEGATIVE, 1.1920928955078125e-07}, /* FLT_EPSILON */
     [ADAOPT_EPS2] = {"eps2", ADAFACTOR, NONNEGATIVE, 1e-3},
     [ADAOPT_D] = {"d", ADAFACTOR, AT_LEAST_ONE, 1.0},
+    [ADAOPT_TORCH] = {"torch", CLASSIC, TORCH_ARITH, ADAOPT_TORCH_2},
 };
 
 static const char *const ALGORITHM_NAMES[] = {
@@ -268,6 +274,12 @@ adaopt_status adaopt__check_value(adaopt_optimizer *opt, adaopt_algorithm algori
     case AT_LEAST_ONE:
         if (value < 1.0)
             return adaopt__fail(opt, ADAOPT_ERR_VALUE, "%s must be >= 1 (got %g)", info->name,
+                                value);
+        break;
+    case TORCH_ARITH:
+        if (value != ADAOPT_TORCH_1 && value != ADAOPT_TORCH_2)
+            return adaopt__fail(opt, ADAOPT_ERR_VALUE, "torch is the torch.optim version whose "
+                                "rounding to repeat: 1 (torch 1.13) or 2 (torch 2.x) (got %g)",
                                 value);
         break;
     case FINITE:

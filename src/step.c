@@ -37,9 +37,16 @@ adaopt_step_scalars adaopt__step_scalars_at(adaopt_algorithm algorithm, const do
         double md = hp[ADAOPT_MOMENTUM_DECAY];
         s.mu = beta1 * (1.0 - 0.5 * pow(0.96, td * md));
         s.mu_next = beta1 * (1.0 - 0.5 * pow(0.96, (td + 1.0) * md));
-        s.mu_product = mu_product_before * s.mu;
+        /* P is torch's float32 tensor: mu_product *= mu rounds to float.  torch 2.x's last
+         * denominator takes P mu_next in double; torch 1.13's default path, P mu mu_next as
+         * float32 tensor products (its bug: mu twice). */
+        s.mu_product = (double)(float)(mu_product_before * (double)(float)s.mu);
+        double next = s.mu_product * s.mu_next;
+        if (hp[ADAOPT_TORCH] == ADAOPT_TORCH_1)
+            next = (double)(float)((double)(float)(s.mu_product * (double)(float)s.mu) *
+                                   (double)(float)s.mu_next);
         s.grad_coef = s.lr * (1.0 - s.mu) / (1.0 - s.mu_product);
-        s.avg_coef = s.lr * s.mu_next / (1.0 - s.mu_product * s.mu_next);
+        s.avg_coef = s.lr * s.mu_next / (1.0 - next);
     }
     if (algorithm == ADAOPT_ALGO_RADAM) {
         double rho_inf = 2.0 / (1.0 - beta2) - 1.0;
@@ -50,6 +57,14 @@ adaopt_step_scalars adaopt__step_scalars_at(adaopt_algorithm algorithm, const do
                           ((rho_inf - 4.0) * (rho_inf - 2.0) * s.rho_t));
     }
     return s;
+}
+
+/* The first moment by torch 2.x's lerp_(g, w) (kernels.h, lerp_m). */
+static void lerp_first_moment(adaopt_coeffs *c, float w)
+{
+    c->lerp_m = 1;
+    c->lerp_from_end = !(fabsf(w) < 0.5f); /* torch's is_lerp_weight_small */
+    c->lerp_coef = c->lerp_from_end ? w - 1.0f : w;
 }
 
 /* Rounds the step's scalars to the float coefficients the kernels use. */
@@ -69,6 +84,8 @@ static void fill_coeffs(adaopt_coeffs *c, adaopt_algorithm algorithm, const doub
     c->eps_mode = (int)hp[ADAOPT_EPS_MODE];
     c->lr = (float)s->lr;
     c->neg_lr = (float)-s->lr;
+    int torch2 = adaopt__option_applies(algorithm, ADAOPT_TORCH) &&
+                 hp[ADAOPT_TORCH] == ADAOPT_TORCH_2;
     switch (algorithm) {
     case ADAOPT_ALGO_SGD:
         c->momentum = (float)hp[ADAOPT_MOMENTUM];
@@ -88,12 +105,16 @@ static void fill_coeffs(adaopt_coeffs *c, adaopt_algorithm algorithm, const doub
         c->momentum = (float)hp[ADAOPT_MOMENTUM];
         c->use_momentum = hp[ADAOPT_MOMENTUM] > 0.0;
         c->centered = hp[ADAOPT_CENTERED] != 0.0;
+        if (torch2)
+            lerp_first_moment(c, c->one_minus_alpha); /* grad_avg.lerp_(grad, 1 - alpha) */
         break;
     default: /* Adam family */
         c->beta1 = (float)hp[ADAOPT_BETA1];
         c->one_minus_beta1 = (float)(1.0 - hp[ADAOPT_BETA1]);
         c->beta2 = (float)hp[ADAOPT_BETA2];
         c->one_minus_beta2 = (float)(1.0 - hp[ADAOPT_BETA2]);
+        if (torch2)
+            lerp_first_moment(c, c->one_minus_beta1); /* exp_avg.lerp_(grad, 1 - beta1) */
         c->bc1 = (float)s->bc1;
         c->bc2 = (float)s->bc2;
         c->bc2_sqrt = (float)sqrt(s->bc2);

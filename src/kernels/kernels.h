@@ -7,9 +7,18 @@
  * over [0, n): each element's parameter, gradient and state are read once and written once.
  * Kernels know nothing of groups, schedules or errors.
  *
- * The arithmetic inside a kernel is float32 in the order PyTorch 1.13's single-tensor code
- * applies its tensor ops (e.g. `m.mul_(b1).add_(g, alpha=1-b1)` is `m*b1 + (1-b1)*g`), so the
- * results track torch's to within a few ulps.
+ * The arithmetic inside a kernel is float32, operation for operation what torch's single-tensor
+ * code does with its tensor ops on the CPU, rounding where they round:
+ *   a.mul_(s)                     a * s
+ *   a.add_(b, alpha=s)            fma(s, b, a)          (torch's CPU kernels fuse it)
+ *   a.addcmul_(b, c, value=s)     fma(s * b, c, a)
+ *   a.addcdiv_(b, c, value=s)     a + (s * b) / c       (not fused)
+ *   a.lerp_(b, w)                 fma(w, b - a, a) for |w| < 0.5, else fma(w - 1, b - a, b)
+ *   s / a  (a Python float)       (1 / a) * s           (Tensor.__rtruediv__ is reciprocal * s)
+ * with every Python scalar rounded to float once, from double (so are the coefficients here).
+ * Which of these an algorithm uses is the torch version's (ADAOPT_TORCH: 2.x lerps its first
+ * moments where 1.13 multiplies and adds).  fmaf is correctly rounded everywhere and every ISA
+ * fuses the same operations, so every kernel gives the same bits.
  */
 #ifndef ADAOPT_KERNELS_H
 #define ADAOPT_KERNELS_H
@@ -70,6 +79,10 @@ typedef struct adaopt_coeffs {
     float lerp_coef;       /* c = weight / weight_sum (y moves toward z by c), or c - 1 when
                               |c| >= 0.5 (torch's lerp: see the kernel) */
     int lerp_from_end;     /* |c| >= 0.5: y = z + (c-1)(z-y) */
+    /* The classic algorithms' first moment (Adam family's m, centered RMSProp's average) by
+     * torch 2.x's lerp_(g, w): m = fma(lerp_coef, g - m, lerp_from_end ? g : m), lerp_coef = w
+     * (1 - beta1 or 1 - alpha) or w - 1 when w >= 0.5.  0: torch 1.13's fma(w, g, m * beta). */
+    int lerp_m;
     float y_coef;          /* lr_k (beta1 (1 - c) - 1) */
 
     /* LAMB (also: maximize, beta1, beta2, one_minus_beta2, eps, decoupled, decay_factor,

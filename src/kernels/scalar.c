@@ -1,8 +1,10 @@
 /*
  * scalar.c -- portable kernels: the reference every other kernel is tested against.
  *
- * One loop per algorithm family; each comment names the PyTorch 1.13 line it follows
- * (torch/optim/<name>.py, _single_tensor_<name>).  All scalars arrive precomputed in `c`.
+ * One loop per algorithm family; each comment names the torch line it follows
+ * (torch/optim/<name>.py, _single_tensor_<name>), and each line rounds as torch's CPU kernel
+ * for that tensor op does (kernels.h: fmaf where torch fuses).  All scalars arrive precomputed
+ * in `c`.
  */
 #include <math.h>
 
@@ -21,8 +23,17 @@ static inline float prologue_grad(const adaopt_coeffs *c, float g, float p)
     if (c->maximize)
         g = -g;
     if (c->weight_decay != 0.0f)
-        g = g + c->weight_decay * p; /* grad.add(param, alpha=weight_decay) */
+        g = fmaf(c->weight_decay, p, g); /* grad.add(param, alpha=weight_decay) */
     return g;
+}
+
+/* The classic first moment: torch 2.x's m.lerp_(g, w), or torch 1.13's m.mul_(beta).add_(g,
+ * alpha=w) (kernels.h, lerp_m). */
+static inline float first_moment(const adaopt_coeffs *c, float m, float g, float beta, float w)
+{
+    if (c->lerp_m)
+        return fmaf(c->lerp_coef, g - m, c->lerp_from_end ? g : m);
+    return fmaf(w, g, m * beta);
 }
 
 /* The Adam-family denominator for second moment u (eps_mode in ALGORITHMS.md). */
@@ -38,6 +49,12 @@ static inline float adam_denom(const adaopt_coeffs *c, float u)
     }
 }
 
+/* NAdam's denominator: exp_avg_sq.div(bias_correction2).sqrt().add_(eps) (outside). */
+static inline float nadam_denom(const adaopt_coeffs *c, float v)
+{
+    return c->eps_mode == ADAOPT_EPS_OUTSIDE ? sqrtf(v / c->bc2) + c->eps : adam_denom(c, v);
+}
+
 /* The shared first half of Adam, AdamW, NAdam and RAdam: decoupled decay of *p, the prologue,
  * then the first and second moments (m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g g), stored.
  * Returns the prologued gradient. */
@@ -46,8 +63,8 @@ static inline float adam_moments(const adaopt_coeffs *c, float *p, float g, floa
     if (c->decoupled)
         *p = *p * c->decay_factor; /* param.mul_(1 - lr * weight_decay) */
     g = prologue_grad(c, g, *p);
-    *m = *m * c->beta1 + c->one_minus_beta1 * g;     /* exp_avg.mul_(b1).add_(g, alpha=1-b1) */
-    *v = *v * c->beta2 + c->one_minus_beta2 * g * g; /* exp_avg_sq.mul_(b2).addcmul_(g, g, 1-b2) */
+    *m = first_moment(c, *m, g, c->beta1, c->one_minus_beta1); /* exp_avg.lerp_(g, 1-b1) */
+    *v = fmaf(c->one_minus_beta2 * g, g, *v * c->beta2); /* exp_avg_sq.mul_(b2).addcmul_ */
     return g;
 }
 
@@ -63,11 +80,11 @@ void adaopt_sgd_scalar(const adaopt_coeffs *c, float *p, const float *g, float *
             if (c->buffer_is_new)
                 b = d; /* buf = torch.clone(d_p) */
             else
-                b = buf[i] * c->momentum + c->one_minus_dampening * d;
+                b = fmaf(c->one_minus_dampening, d, buf[i] * c->momentum); /* mul_, add_ */
             buf[i] = b;
-            d = c->nesterov ? d + c->momentum * b : b; /* d_p.add(buf, alpha=momentum) */
+            d = c->nesterov ? fmaf(c->momentum, b, d) : b; /* d_p.add(buf, alpha=momentum) */
         }
-        p[i] = p[i] + c->neg_lr * d; /* param.add_(d_p, alpha=-lr) */
+        p[i] = fmaf(c->neg_lr, d, p[i]); /* param.add_(d_p, alpha=-lr) */
     }
 }
 
@@ -79,7 +96,7 @@ void adaopt_adagrad_scalar(const adaopt_coeffs *c, float *p, const float *g, flo
     const int inside = c->eps_mode == ADAOPT_EPS_INSIDE;
     for (size_t i = 0; i < n; i++) {
         float gi = prologue_grad(c, g[i], p[i]);
-        float G = sum[i] + gi * gi;                      /* state_sum.addcmul_(grad, grad) */
+        float G = fmaf(gi, gi, sum[i]);                  /* state_sum.addcmul_(grad, grad) */
         float std = inside ? sqrtf(G + c->eps) : sqrtf(G) + c->eps;
         sum[i] = G;
         p[i] = p[i] + c->neg_clr * gi / std;             /* param.addcdiv_(grad, std, -clr) */
@@ -93,19 +110,19 @@ void adaopt_rmsprop_scalar(const adaopt_coeffs *c, float *p, const float *g, flo
     for (size_t i = 0; i < n; i++) {
         float gi = prologue_grad(c, g[i], p[i]);
         /* square_avg.mul_(alpha).addcmul_(grad, grad, value=1-alpha) */
-        float S = square_avg[i] * c->alpha + c->one_minus_alpha * gi * gi;
+        float S = fmaf(c->one_minus_alpha * gi, gi, square_avg[i] * c->alpha);
         square_avg[i] = S;
         float var = S;
         if (c->centered) {
-            float A = grad_avg[i] * c->alpha + c->one_minus_alpha * gi;
-            grad_avg[i] = A;
-            var = S - A * A; /* square_avg.addcmul(grad_avg, grad_avg, value=-1) */
+            float A = first_moment(c, grad_avg[i], gi, c->alpha, c->one_minus_alpha);
+            grad_avg[i] = A; /* grad_avg.lerp_(grad, 1 - alpha) */
+            var = fmaf(-A, A, S); /* square_avg.addcmul(grad_avg, grad_avg, value=-1) */
         }
         float avg = inside ? sqrtf(var + c->eps) : sqrtf(var) + c->eps;
         if (c->use_momentum) {
             float b = momentum_buffer[i] * c->momentum + gi / avg; /* buf.mul_(m).addcdiv_ */
             momentum_buffer[i] = b;
-            p[i] = p[i] + c->neg_lr * b;
+            p[i] = fmaf(c->neg_lr, b, p[i]); /* param.add_(buf, alpha=-lr) */
         } else {
             p[i] = p[i] + c->neg_lr * gi / avg;
         }
@@ -135,7 +152,7 @@ void adaopt_adamax_scalar(const adaopt_coeffs *c, float *p, const float *g, floa
     (void)u2;
     for (size_t i = 0; i < n; i++) {
         float gi = prologue_grad(c, g[i], p[i]);
-        float m = exp_avg[i] * c->beta1 + c->one_minus_beta1 * gi;
+        float m = first_moment(c, exp_avg[i], gi, c->beta1, c->one_minus_beta1);
         float u = max_propagate_nan(exp_inf[i] * c->beta2, fabsf(gi) + c->eps); /* amax */
         exp_avg[i] = m;
         exp_inf[i] = u;
@@ -152,7 +169,7 @@ void adaopt_nadam_scalar(const adaopt_coeffs *c, float *p, const float *g, float
         float gi = adam_moments(c, &pi, g[i], &m, &v);
         exp_avg[i] = m;
         exp_avg_sq[i] = v;
-        float d = adam_denom(c, v);
+        float d = nadam_denom(c, v);
         /* _foreach_addcdiv_(params, grads, denom, step_size_grads), then the same for exp_avgs */
         pi = pi + c->neg_grad_coef * gi / d;
         p[i] = pi + c->neg_avg_coef * m / d;
@@ -333,9 +350,11 @@ void adaopt_radam_scalar(const adaopt_coeffs *c, float *p, const float *g, float
         exp_avg_sq[i] = v;
         float m_hat = m / c->bc1; /* exp_avg / bias_correction1 */
         if (c->rectified) {
-            /* adaptive_lr = sqrt(bc2) / exp_avg_sq.sqrt().add_(eps) in torch's (HAT) form */
-            float adaptive = c->eps_mode == ADAOPT_EPS_HAT ? c->bc2_sqrt / (sqrtf(v) + c->eps)
-                                                          : 1.0f / adam_denom(c, v);
+            /* adaptive_lr = sqrt(bc2) / exp_avg_sq.sqrt().add_(eps) in torch's (HAT) form: a
+             * Python float over a tensor, which torch computes as reciprocal() * sqrt(bc2) */
+            float adaptive = c->eps_mode == ADAOPT_EPS_HAT
+                                 ? (1.0f / (sqrtf(v) + c->eps)) * c->bc2_sqrt
+                                 : 1.0f / adam_denom(c, v);
             p[i] = pi - m_hat * c->lr_f * adaptive * c->rect;
         } else {
             p[i] = pi - m_hat * c->lr_f;

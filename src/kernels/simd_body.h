@@ -7,8 +7,9 @@
  *   VXOR (bitwise, for exact negation), VABS, VMAX_NAN(a, b) = (a is NaN or a > b) ? a : b.
  *
  * Every line performs the same float32 operations, in the same order, as the scalar reference
- * in scalar.c (no fused multiply-add: the library builds with -ffp-contract=off, and IEEE
- * division and square root are correctly rounded in vector form too).  A vector kernel is
+ * in scalar.c: VFMA exactly where it calls fmaf (the library builds with -ffp-contract=off, so
+ * the compiler fuses nothing else), and IEEE division and square root are correctly rounded in
+ * vector form too.  A vector kernel is
  * therefore bit-identical to the scalar one (a NaN's payload aside: IEEE lets an operation return
  * either operand's NaN), so the remainder of a tensor can be handed to the
  * scalar kernel, any split across threads gives the same bits, and results do not depend on the
@@ -33,8 +34,18 @@ static inline VEC prologue(const adaopt_coeffs *c, VEC g, VEC p, VEC sign, VEC w
 {
     g = VXOR(g, sign); /* -g when maximizing: the sign bit, exactly as scalar negation */
     if (c->weight_decay != 0.0f)
-        g = VADD(g, VMUL(wd, p));
+        g = VFMA(wd, p, g);
     return g;
+}
+
+/* The classic first moment (first_moment in scalar.c): torch 2.x's lerp or 1.13's mul + add.
+ * lerp_coef is VSET1(c->lerp_coef). */
+static inline VEC first_moment_v(const adaopt_coeffs *c, VEC m, VEC g, VEC beta, VEC w,
+                                 VEC lerp_coef)
+{
+    if (c->lerp_m)
+        return VFMA(lerp_coef, VSUB(g, m), c->lerp_from_end ? g : m);
+    return VFMA(w, g, VMUL(m, beta));
 }
 
 static inline VEC denom_v(const adaopt_coeffs *c, VEC u, VEC bc2, VEC bc2_sqrt, VEC eps)
@@ -66,11 +77,11 @@ void KERNEL(sgd)(const adaopt_coeffs *c, float *p, const float *g, float *buf, f
         VEC pi = VLOAD(p + i);
         VEC d = prologue(c, VLOAD(g + i), pi, sign, wd);
         if (c->use_momentum) {
-            VEC b = c->buffer_is_new ? d : VADD(VMUL(VLOAD(buf + i), momentum), VMUL(damp, d));
+            VEC b = c->buffer_is_new ? d : VFMA(damp, d, VMUL(VLOAD(buf + i), momentum));
             VSTORE(buf + i, b);
-            d = c->nesterov ? VADD(d, VMUL(momentum, b)) : b;
+            d = c->nesterov ? VFMA(momentum, b, d) : b;
         }
-        VSTORE(p + i, VADD(pi, VMUL(neg_lr, d)));
+        VSTORE(p + i, VFMA(neg_lr, d, pi));
     }
     TAIL(adaopt_sgd_scalar, buf, u1, u2);
 }
@@ -84,7 +95,7 @@ void KERNEL(adagrad)(const adaopt_coeffs *c, float *p, const float *g, float *su
     for (; i + W <= n; i += W) {
         VEC pi = VLOAD(p + i);
         VEC gi = prologue(c, VLOAD(g + i), pi, sign, wd);
-        VEC G = VADD(VLOAD(sum + i), VMUL(gi, gi));
+        VEC G = VFMA(gi, gi, VLOAD(sum + i));
         VEC std = inside ? VSQRT(VADD(G, eps)) : VADD(VSQRT(G), eps);
         VSTORE(sum + i, G);
         VSTORE(p + i, VADD(pi, VDIV(VMUL(neg_clr, gi), std)));
@@ -98,23 +109,24 @@ void KERNEL(rmsprop)(const adaopt_coeffs *c, float *p, const float *g, float *sq
     COMMON_CONSTANTS;
     const VEC alpha = VSET1(c->alpha), oma = VSET1(c->one_minus_alpha);
     const VEC momentum = VSET1(c->momentum), neg_lr = VSET1(c->neg_lr);
+    const VEC lerp_coef = VSET1(c->lerp_coef);
     const int inside = c->eps_mode == ADAOPT_EPS_INSIDE;
     for (; i + W <= n; i += W) {
         VEC pi = VLOAD(p + i);
         VEC gi = prologue(c, VLOAD(g + i), pi, sign, wd);
-        VEC S = VADD(VMUL(VLOAD(square_avg + i), alpha), VMUL(VMUL(oma, gi), gi));
+        VEC S = VFMA(VMUL(oma, gi), gi, VMUL(VLOAD(square_avg + i), alpha));
         VSTORE(square_avg + i, S);
         VEC var = S;
         if (c->centered) {
-            VEC A = VADD(VMUL(VLOAD(grad_avg + i), alpha), VMUL(oma, gi));
+            VEC A = first_moment_v(c, VLOAD(grad_avg + i), gi, alpha, oma, lerp_coef);
             VSTORE(grad_avg + i, A);
-            var = VSUB(S, VMUL(A, A));
+            var = VFMA(VXOR(A, VSET1(-0.0f)), A, S); /* fmaf(-A, A, S) */
         }
         VEC avg = inside ? VSQRT(VADD(var, eps)) : VADD(VSQRT(var), eps);
         if (c->use_momentum) {
             VEC b = VADD(VMUL(VLOAD(momentum_buffer + i), momentum), VDIV(gi, avg));
             VSTORE(momentum_buffer + i, b);
-            VSTORE(p + i, VADD(pi, VMUL(neg_lr, b)));
+            VSTORE(p + i, VFMA(neg_lr, b, pi));
         } else {
             VSTORE(p + i, VADD(pi, VDIV(VMUL(neg_lr, gi), avg)));
         }
@@ -128,15 +140,16 @@ void KERNEL(rmsprop)(const adaopt_coeffs *c, float *p, const float *g, float *sq
     const VEC decay = VSET1(c->decay_factor);                                                 \
     const VEC b1 = VSET1(c->beta1), omb1 = VSET1(c->one_minus_beta1);                         \
     const VEC b2 = VSET1(c->beta2), omb2 = VSET1(c->one_minus_beta2);                         \
-    const VEC bc2 = VSET1(c->bc2), bc2_sqrt = VSET1(c->bc2_sqrt)
+    const VEC bc2 = VSET1(c->bc2), bc2_sqrt = VSET1(c->bc2_sqrt);                            \
+    const VEC lerp_coef = VSET1(c->lerp_coef)
 
 #define ADAM_MOMENTS(m_, v_)                                                                  \
     VEC pi = VLOAD(p + i);                                                                    \
     if (c->decoupled)                                                                         \
         pi = VMUL(pi, decay);                                                                 \
     VEC gi = prologue(c, VLOAD(g + i), pi, sign, wd);                                         \
-    VEC m = VADD(VMUL(VLOAD((m_) + i), b1), VMUL(omb1, gi));                                  \
-    VEC v = VADD(VMUL(VLOAD((v_) + i), b2), VMUL(VMUL(omb2, gi), gi));                        \
+    VEC m = first_moment_v(c, VLOAD((m_) + i), gi, b1, omb1, lerp_coef);                      \
+    VEC v = VFMA(VMUL(omb2, gi), gi, VMUL(VLOAD((v_) + i), b2));                              \
     VSTORE((m_) + i, m);                                                                      \
     VSTORE((v_) + i, v)
 
@@ -163,11 +176,11 @@ void KERNEL(adamax)(const adaopt_coeffs *c, float *p, const float *g, float *exp
 {
     COMMON_CONSTANTS;
     const VEC b1 = VSET1(c->beta1), omb1 = VSET1(c->one_minus_beta1), b2 = VSET1(c->beta2);
-    const VEC step = VSET1(c->neg_step_size);
+    const VEC step = VSET1(c->neg_step_size), lerp_coef = VSET1(c->lerp_coef);
     for (; i + W <= n; i += W) {
         VEC pi = VLOAD(p + i);
         VEC gi = prologue(c, VLOAD(g + i), pi, sign, wd);
-        VEC m = VADD(VMUL(VLOAD(exp_avg + i), b1), VMUL(omb1, gi));
+        VEC m = first_moment_v(c, VLOAD(exp_avg + i), gi, b1, omb1, lerp_coef);
         VEC u = VMAX_NAN(VMUL(VLOAD(exp_inf + i), b2), VADD(VABS(gi), eps));
         VSTORE(exp_avg + i, m);
         VSTORE(exp_inf + i, u);
@@ -183,7 +196,8 @@ void KERNEL(nadam)(const adaopt_coeffs *c, float *p, const float *g, float *exp_
     const VEC grad_coef = VSET1(c->neg_grad_coef), avg_coef = VSET1(c->neg_avg_coef);
     for (; i + W <= n; i += W) {
         ADAM_MOMENTS(exp_avg, exp_avg_sq);
-        VEC d = denom_v(c, v, bc2, bc2_sqrt, eps);
+        VEC d = c->eps_mode == ADAOPT_EPS_OUTSIDE ? VADD(VSQRT(VDIV(v, bc2)), eps)
+                                                  : denom_v(c, v, bc2, bc2_sqrt, eps);
         pi = VADD(pi, VDIV(VMUL(grad_coef, gi), d));
         VSTORE(p + i, VADD(pi, VDIV(VMUL(avg_coef, m), d)));
     }
@@ -202,7 +216,7 @@ void KERNEL(radam)(const adaopt_coeffs *c, float *p, const float *g, float *exp_
         VEC m_hat = VDIV(m, bc1);
         if (c->rectified) {
             VEC adaptive = c->eps_mode == ADAOPT_EPS_HAT
-                               ? VDIV(bc2_sqrt, VADD(VSQRT(v), eps))
+                               ? VMUL(VDIV(one, VADD(VSQRT(v), eps)), bc2_sqrt)
                                : VDIV(one, denom_v(c, v, bc2, bc2_sqrt, eps));
             VSTORE(p + i, VSUB(pi, VMUL(VMUL(VMUL(m_hat, lr), adaptive), rect)));
         } else {

@@ -6,7 +6,8 @@
  *
  * The resume compares, right after the load and after 100 more steps, every rank's shard of the
  * state and the parameters with one process that took the same 200 steps (100 with the average
- * of N ranks' gradients, 100 with M's): bit for bit.  It also checks that damaged, missing and
+ * of N ranks' gradients, 100 with M's): bit for bit (the golden files of an older release:
+ * within rounding).  It also checks that damaged, missing and
  * mismatched checkpoints are refused on every rank with the state unchanged, and that a save
  * replaces the previous save's shard files.
  */
@@ -228,7 +229,12 @@ static void resume_all(const char *base, int saved_world, int golden)
             refusals(c, z, path, saved_world);
         adaopt_status st = adaopt_zero_load(z, path);
         CHECK(st == ADAOPT_OK, "%s: load: %s", c->name, adaopt_zero_last_error(z));
-        CHECK(compare_state(z, ref, c->name) == 0, "%s: state right after the load", c->name);
+        /* A golden file was saved by an older release, whose kernels may round differently:
+         * its state is today's run's within rounding (1e-5 in the README's norm), and the two
+         * go on together within 1e-4.  A file this release saved: the bits. */
+        double tol = golden ? 1e-5 : 0.0;
+        CHECK(compare_state_within(z, ref, c->name, tol) == 0, "%s: state right after the load",
+              c->name);
         CHECK(adaopt_zero_steps_taken(z) == adaopt_steps_taken(ref), "%s: steps taken", c->name);
         for (int i = 0; i < N_TENSORS; i++) /* the parameters come from the model, not here */
             memcpy(zp[i], rp[i], NUMELS[i] * sizeof(float));
@@ -239,9 +245,10 @@ static void resume_all(const char *base, int saved_world, int golden)
                   adaopt_status_name(b));
         }
         for (int i = 0; i < N_TENSORS; i++)
-            CHECK(memcmp(zp[i], rp[i], NUMELS[i] * sizeof(float)) == 0,
+            CHECK(close_floats(zp[i], rp[i], NUMELS[i], golden ? 1e-4 : 0.0),
                   "%s: tensor %d differs from one process after the resume", c->name, i);
-        CHECK(compare_state(z, ref, c->name) == 0, "%s: state after 100 more steps", c->name);
+        CHECK(compare_state_within(z, ref, c->name, golden ? 1e-4 : 0.0) == 0,
+              "%s: state after 100 more steps", c->name);
         done++;
         free_tensors(rp);
         free_tensors(avg);

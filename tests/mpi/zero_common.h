@@ -224,7 +224,23 @@ static inline adaopt_status zero_step(const config *c, adaopt_zero *z, float **p
 }
 
 /* Compares this rank's shard state with the reference's slices; returns mismatches. */
-static inline int compare_state(const adaopt_zero *z, const adaopt_optimizer *ref, const char *what)
+/* |x - y| <= tol * max(|y|, RMS of y) for each element (the README's norm); tol 0: the bits. */
+static inline int close_floats(const float *x, const float *y, size_t n, double tol)
+{
+    if (tol == 0.0)
+        return memcmp(x, y, n * sizeof *x) == 0;
+    double sq = 0.0;
+    for (size_t k = 0; k < n; k++)
+        sq += (double)y[k] * y[k];
+    double rms = n ? sqrt(sq / (double)n) : 0.0;
+    for (size_t k = 0; k < n; k++)
+        if (!(fabs((double)x[k] - y[k]) <= tol * fmax(fabs((double)y[k]), rms)))
+            return 0;
+    return 1;
+}
+
+static inline int compare_state_within(const adaopt_zero *z, const adaopt_optimizer *ref,
+                                       const char *what, double tol)
 {
     const adaopt_optimizer *local = adaopt_zero_local(z);
     uint64_t off, len, at = 0;
@@ -250,7 +266,7 @@ static inline int compare_state(const adaopt_zero *z, const adaopt_optimizer *re
                 fprintf(stderr, "%s: tensor %zu lacks %s\n", what, i,
                         adaopt_state_name((adaopt_state_kind)kind));
                 bad++;
-            } else if (hx && hy && (nx != count || memcmp(x, y + begin, count * sizeof *x) != 0)) {
+            } else if (hx && hy && (nx != count || !close_floats(x, y + begin, count, tol))) {
                 fprintf(stderr, "%s: tensor %zu %s differs from the reference\n", what, i,
                         adaopt_state_name((adaopt_state_kind)kind));
                 bad++;
@@ -258,6 +274,11 @@ static inline int compare_state(const adaopt_zero *z, const adaopt_optimizer *re
         }
     }
     return bad;
+}
+
+static inline int compare_state(const adaopt_zero *z, const adaopt_optimizer *ref, const char *what)
+{
+    return compare_state_within(z, ref, what, 0.0);
 }
 
 #endif /* ZERO_COMMON_H */
