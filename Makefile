@@ -48,7 +48,7 @@ test-python: venv
 	rm -rf build/wheel && $(VENV_PY) -m pip wheel -q --no-build-isolation --no-deps . -w build/wheel
 	ls build/wheel/adaopt-*-py3-none-*.whl
 	cd build && for t in python/test_torch.py python/test_binding.py parity/torch_parity.py \
-	    parity/sparse_parity.py; do \
+	    parity/sparse_parity.py parity/same_gradients.py; do \
 	  echo "torch 2.x: $$t"; \
 	  ADAOPT_TEST_INSTALLED=1 $(VENV_PY) $(CURDIR)/tests/$$t >/dev/null 2>test-python.log || \
 	    { tail -40 test-python.log; exit 1; }; \

@@ -368,7 +368,8 @@ class Optimizer:
                      "initial_accumulator_value", "momentum_decay", "decoupled_weight_decay",
                      "eps_mode", "param_update", "state_storage", "min_8bit_numel",
                      "warmup_steps", "r", "weight_lr_power", "weight_decouple", "fixed_decay",
-                     "grad_averaging", "adam", "clamp", "beta2_decay", "eps1", "eps2", "d"):
+                     "grad_averaging", "adam", "clamp", "beta2_decay", "eps1", "eps2", "d",
+                     "torch"):
             value = ctypes.c_double()
             if _default(self._algo, _option_id(name), ctypes.byref(value)) != 0:
                 continue
@@ -381,7 +382,7 @@ class Optimizer:
                 v = {0: "outside", 1: "inside", 2: "hat"}[int(v)]
             elif name in _WORDS:
                 v = {code: word for word, code in _WORDS[name].items()}[int(v)]
-            elif name in ("min_8bit_numel", "warmup_steps"):
+            elif name in ("min_8bit_numel", "warmup_steps", "torch"):
                 v = int(v)
             out[name] = v
         if "beta1" in out:

@@ -22,7 +22,10 @@ What is the same as torch.optim: ``step(closure)``, ``zero_grad``, ``add_param_g
 ``param_groups`` (so every lr_scheduler works), ``state_dict`` / ``load_state_dict`` in torch's
 format (either way between torch.optim and adaopt.torch, mid-run), the step hooks of torch 2.x,
 pickling and ``copy.deepcopy``, sparse gradients (``nn.Embedding(sparse=True)``) for SGD,
-Adagrad and SparseAdam.
+Adagrad and SparseAdam.  And the rounding: SGD to RAdam perform the float32 operations of the
+installed torch's default CPU path (adaopt's option ``torch``, set from ``torch.__version__``:
+``TORCH_ARITH``), so that on the same gradients they give torch's bits wherever torch's own
+square root is IEEE's (README, "Bit for bit").
 
 What differs, on purpose:
 - ``opt.state[p]`` holds snapshots: torch tensors copied from adaopt's state when read (after
@@ -68,6 +71,9 @@ _EXTRAS = ("eps_mode", "param_update", "state_storage", "min_8bit_numel")
 _MISSING = object()
 _PLAIN = (float, int, bool, str)
 _NOT_PROBED = ("foreach", "fused", "capturable", "differentiable")  # CUDA-only, or refused
+# The torch version whose rounding the classic classes repeat (adaopt's option `torch`):
+# 1 (torch 1.13) under torch 1.x, 2 under torch 2.x.
+TORCH_ARITH = 1 if int(torch.__version__.split(".")[0]) < 2 else 2
 
 
 def _scalar(v):
@@ -283,6 +289,12 @@ class Optimizer(torch.optim.Optimizer):
             _a._check(_a._add_group_typed(h, numels, len(ps), code, code, ctypes.byref(index)),
                       h, "add_param_group")
             made.append(index.value)
+            # round as the installed torch's optimizers do (the C option `torch`, which the
+            # classes that are torch.optim's in both torch versions have)
+            torch_id = _a._option_id("torch")
+            if _a._check_option(self._core.algo, torch_id, float(TORCH_ARITH)) == 0:
+                _a._check(_a._set(h, index.value, torch_id, float(TORCH_ARITH)), h,
+                          "add_param_group")
             self._typed |= code != _a._DTYPE_F32
             for p in ps:
                 self._index[id(p)] = len(self._cparams)

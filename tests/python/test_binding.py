@@ -18,7 +18,7 @@ class Interface(unittest.TestCase):
                          dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                               amsgrad=False, maximize=False, eps_mode="outside",
                               param_update="master", state_storage="float32",
-                              min_8bit_numel=4096))
+                              min_8bit_numel=4096, torch=2))
         self.assertEqual(adaopt.AdamW([w]).defaults["weight_decay"], 1e-2)
         d = adaopt.Adagrad([w]).defaults
         self.assertEqual((d["lr"], d["eps"], d["lr_decay"], d["initial_accumulator_value"]),

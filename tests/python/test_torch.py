@@ -142,10 +142,9 @@ CASES = [
 
 
 def torch_kw(name, kw):
-    """torch 1.13's default NAdam path has a bug that 2.0 fixed (docs/ALGORITHMS.md, "NAdam and
-    torch 1.13"); its foreach path is right: compare with that one."""
-    if name == "NAdam" and not TORCH2:
-        return dict(kw, foreach=True)
+    """torch.optim's keywords for a case: its default (single-tensor) CPU path, whose rounding
+    adaopt.torch repeats for the installed torch (TORCH_ARITH) -- torch 1.13's NAdam bug
+    included (docs/ALGORITHMS.md, "NAdam and torch 1.13")."""
     return kw
 
 
@@ -190,8 +189,6 @@ class Parity(unittest.TestCase):
                     buf.seek(0)
                     o2 = getattr(second, name)(m.parameters(), lr=123.0)  # overwritten by load
                     o2.load_state_dict(torch.load(buf))
-                    if second is torch.optim and name == "NAdam" and not TORCH2:
-                        o2.param_groups[0]["foreach"] = True
                     self.assertEqual(o2.param_groups[0]["lr"], kw["lr"])
                     lb, _ = train(m, o2, STEPS - half, start=half)
                     np.testing.assert_allclose(la + lb, ref_losses, rtol=0, atol=TOL)
@@ -880,7 +877,7 @@ class LowPrecision(unittest.TestCase):
                 m = mlp(dtype=dtype)
                 arrays = [self.as_numpy(p) for p in m.parameters()]
                 o = at.AdamW(m.parameters(), lr=1e-2, **opts)
-                ref = adaopt.AdamW(arrays, lr=1e-2, **opts)
+                ref = adaopt.AdamW(arrays, lr=1e-2, torch=at.TORCH_ARITH, **opts)
                 twin = mlp()  # float32 forward and backward (torch 1.13 has no fp16 matmul)
                 for k in range(30):
                     b = BATCHES[k]
