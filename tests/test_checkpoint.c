@@ -397,33 +397,47 @@ static void importing_state(void **unused)
     adaopt_destroy(opt);
 }
 
-/* Golden files: the checkpoints of format version 1 (adaopt 0.1, 0.2), one per setup, made by
- * 37 steps of `steps`, committed in tests/golden.  Every one must load forever, losing nothing,
- * into the state the same run gives today, within rounding (golden_matches).
- * ADAOPT_WRITE_GOLDEN=DIR writes them instead (once, when a format version is released). */
+/* Golden files: the checkpoints of format version 1 (adaopt 0.1, 0.2) and 3 (torch=1), one per
+ * setup, made by 37 steps of `steps`, committed in tests/golden.  Every one must load forever,
+ * losing nothing, into the state the same run gives today, within rounding (golden_matches).
+ * ADAOPT_WRITE_GOLDEN=DIR writes the missing ones instead (when a format version is released). */
 static void golden_files_load(void **unused)
 {
     (void)unused;
     const char *write_dir = getenv("ADAOPT_WRITE_GOLDEN");
-    for (size_t k = 0; k < 9; k++) { /* the setups of 0.2 (Lion came later, in the same format) */
-        char path[512];
-        snprintf(path, sizeof path, "%s/v1-%zu-%s.ckpt", write_dir ? write_dir : ADAOPT_GOLDEN_DIR,
-                 k, adaopt_algorithm_name(SETUPS[k].algorithm));
-        model ref, loaded;
-        make(&ref, &SETUPS[k], 1);
-        steps(&ref, 0, 37);
-        if (write_dir != NULL) {
-            assert_int_equal(adaopt_save_file(ref.opt, path), ADAOPT_OK);
+    /* version 1: every setup of 0.2 (Lion came later, in the same format); version 3: those of
+     * the classic algorithms rounding as torch 1.13 (torch=1) */
+    for (int version = 1; version <= 3; version += 2)
+        for (size_t k = 0; k < 9; k++) {
+            char path[512];
+            snprintf(path, sizeof path, "%s/v%d-%zu-%s.ckpt",
+                     write_dir ? write_dir : ADAOPT_GOLDEN_DIR, version, k,
+                     adaopt_algorithm_name(SETUPS[k].algorithm));
+            model ref, loaded;
+            make(&ref, &SETUPS[k], 1);
+            for (size_t g = 0; version == 3 && g < 2; g++)
+                assert_int_equal(adaopt_set(ref.opt, g, ADAOPT_TORCH, ADAOPT_TORCH_1), ADAOPT_OK);
+            steps(&ref, 0, 37);
+            if (write_dir != NULL) { /* the missing ones only: a released file is never replaced */
+                FILE *f = fopen(path, "rb");
+                if (f != NULL)
+                    fclose(f);
+                else
+                    assert_int_equal(adaopt_save_file(ref.opt, path), ADAOPT_OK);
+                adaopt_destroy(ref.opt);
+                continue;
+            }
+            make(&loaded, &SETUPS[k], 0);
+            if (adaopt_load_file(loaded.opt, path) != ADAOPT_OK)
+                fail_msg("%s: %s", path, adaopt_last_error(loaded.opt));
+            golden_matches(loaded.opt, ref.opt, path, 1e-5);
+            size_t n;
+            unsigned char *bytes = snapshot(loaded.opt, &n);
+            assert_int_equal(bytes[8], version); /* (and the writer still picks that version) */
+            free(bytes);
             adaopt_destroy(ref.opt);
-            continue;
+            adaopt_destroy(loaded.opt);
         }
-        make(&loaded, &SETUPS[k], 0);
-        if (adaopt_load_file(loaded.opt, path) != ADAOPT_OK)
-            fail_msg("%s: %s", path, adaopt_last_error(loaded.opt));
-        golden_matches(loaded.opt, ref.opt, path, 1e-5);
-        adaopt_destroy(ref.opt);
-        adaopt_destroy(loaded.opt);
-    }
 }
 
 int main(void)
