@@ -8,8 +8,10 @@ For every torch.optim class (with the options that change its arithmetic), torch
 digits MLP (64-32-10, tanh, 4,458 parameters) for 200 steps and records each step's gradients;
 adaopt.torch, from the same initial weights, is fed exactly those gradients.  Printed per class:
 the share of parameter elements bit-identical to torch's after step 1 and after step 200, and the
-largest difference in the README's norm (|a - t| / max(|t|, RMS of the tensor)).  A measurement,
-not a test: where elements differ, the cause is how each rounds (docs/ALGORITHMS.md).
+largest difference in the README's norm (|a - t| / max(|t|, RMS of the tensor)).  Where torch's
+own sqrt is not IEEE's (PyPI's torch 2.15), also the shares against torch with Tensor.sqrt
+replaced by IEEE's.  A measurement (tests/parity/same_gradients.py asserts): where elements
+differ, the cause is how each rounds (docs/ALGORITHMS.md, "Rounding as torch does it").
 """
 
 import gzip
@@ -52,51 +54,93 @@ def mlp():
     return torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.Tanh(), torch.nn.Linear(32, 10))
 
 
+def sqrt_is_ieee():
+    rng = np.random.default_rng(0)
+    x = (rng.random(100_000) * 10.0 ** rng.integers(-10, 3, 100_000)).astype(np.float32)
+    return bool((torch.from_numpy(x).sqrt().numpy().view(np.int32) == np.sqrt(x).view(np.int32)).all())
+
+
+class IeeeSqrt:
+    """Within this block, torch's Tensor.sqrt and sqrt_ of float32 tensors are IEEE's."""
+
+    def __enter__(self):
+        self.saved = torch.Tensor.sqrt, torch.Tensor.sqrt_
+        plain = self.saved[0]
+
+        def sqrt(t):
+            if t.dtype != torch.float32 or t.requires_grad:
+                return plain(t)
+            return torch.from_numpy(np.sqrt(t.detach().numpy()))
+
+        def sqrt_(t):
+            t.copy_(sqrt(t))
+            return t
+        torch.Tensor.sqrt, torch.Tensor.sqrt_ = sqrt, sqrt_
+
+    def __exit__(self, *exc):
+        torch.Tensor.sqrt, torch.Tensor.sqrt_ = self.saved
+
+
+def measure(name, kw, X, Y, batches):
+    """(share identical after step 1, after the last step, largest difference)."""
+    cls = getattr(torch.optim, name)
+    # torch's single-tensor path (the default on CPU where foreach exists)
+    kw_torch = dict(kw, foreach=False) if "foreach" in inspect.signature(cls).parameters \
+        else dict(kw)
+    model = mlp()
+    ref = cls(model.parameters(), **kw_torch)
+    grads, after = [], []
+    for b in batches:
+        ref.zero_grad()
+        torch.nn.functional.cross_entropy(model(X[b]), Y[b]).backward()
+        grads.append([p.grad.clone() for p in model.parameters()])
+        ref.step()
+        if len(after) < 1 or len(grads) == STEPS:
+            after.append([p.detach().clone() for p in model.parameters()])
+    replay = mlp()
+    ours = getattr(at, name)(replay.parameters(), **kw)
+    mine = []
+    for k, gs in enumerate(grads):
+        for p, gr in zip(replay.parameters(), gs):
+            p.grad = gr.clone()
+        ours.step()
+        if k == 0 or k == STEPS - 1:
+            mine.append([p.detach().clone() for p in replay.parameters()])
+    shares, worst = [], 0.0
+    for theirs, ourself in zip(after, mine):
+        same = total = 0
+        for t, a in zip(theirs, ourself):
+            same += int((t.view(torch.int32) == a.view(torch.int32)).sum())
+            total += t.numel()
+            rms = float(t.double().pow(2).mean().sqrt())
+            scale = torch.maximum(t.double().abs(), torch.full_like(t.double(), rms))
+            worst = max(worst, float(((a.double() - t.double()).abs() / scale).max()))
+        shares.append(100.0 * same / total)
+    return shares[0], shares[1], worst
+
+
 def main():
     torch.set_num_threads(1)
     X, Y = digits()
     g = torch.Generator().manual_seed(1)
     batches = [torch.randint(0, X.shape[0], (64,), generator=g) for _ in range(STEPS)]
-    print("torch %s, %d steps of the digits MLP, the same gradients fed to both\n"
-          % (torch.__version__, STEPS))
-    print("| class | options | identical after 1 | after %d | largest difference |" % STEPS)
-    print("|---|---|--:|--:|--:|")
+    ieee = sqrt_is_ieee()
+    print("torch %s, %d steps of the digits MLP, the same gradients fed to both; torch's sqrt "
+          "is %s\n" % (torch.__version__, STEPS, "IEEE's" if ieee else
+                       "not IEEE's (last column: torch with IEEE's sqrt)"))
+    extra = "" if ieee else " with IEEE sqrt: after 1 / %d |" % STEPS
+    print("| class | options | identical after 1 | after %d | largest difference |%s"
+          % (STEPS, extra))
+    print("|---|---|--:|--:|--:|%s" % ("" if ieee else "--:|"))
     for name, kw in CASES:
-        cls = getattr(torch.optim, name)
-        # torch's single-tensor path (the default on CPU where foreach exists)
-        kw_torch = dict(kw, foreach=False) if "foreach" in inspect.signature(cls).parameters \
-            else dict(kw)
-        model = mlp()
-        ref = cls(model.parameters(), **kw_torch)
-        grads, after = [], []
-        for b in batches:
-            ref.zero_grad()
-            torch.nn.functional.cross_entropy(model(X[b]), Y[b]).backward()
-            grads.append([p.grad.clone() for p in model.parameters()])
-            ref.step()
-            if len(after) < 1 or len(grads) == STEPS:
-                after.append([p.detach().clone() for p in model.parameters()])
-        replay = mlp()
-        ours = getattr(at, name)(replay.parameters(), **kw)
-        mine = []
-        for k, gs in enumerate(grads):
-            for p, gr in zip(replay.parameters(), gs):
-                p.grad = gr.clone()
-            ours.step()
-            if k == 0 or k == STEPS - 1:
-                mine.append([p.detach().clone() for p in replay.parameters()])
-        shares, worst = [], 0.0
-        for theirs, ourself in zip(after, mine):
-            same = total = 0
-            for t, a in zip(theirs, ourself):
-                same += int((t.view(torch.int32) == a.view(torch.int32)).sum())
-                total += t.numel()
-                rms = float(t.double().pow(2).mean().sqrt())
-                scale = torch.maximum(t.double().abs(), torch.full_like(t.double(), rms))
-                worst = max(worst, float(((a.double() - t.double()).abs() / scale).max()))
-            shares.append(100.0 * same / total)
+        one, last, worst = measure(name, kw, X, Y, batches)
         opts = ", ".join("%s=%s" % kv for kv in kw.items())
-        print("| %s | %s | %.2f%% | %.2f%% | %.1e |" % (name, opts, shares[0], shares[1], worst))
+        row = "| %s | %s | %.2f%% | %.2f%% | %.1e |" % (name, opts, one, last, worst)
+        if not ieee:
+            with IeeeSqrt():
+                one, last, _ = measure(name, kw, X, Y, batches)
+            row += " %.2f%% / %.2f%% |" % (one, last)
+        print(row)
 
 
 if __name__ == "__main__":
