@@ -12,6 +12,10 @@ names, keyword arguments and defaults; parameters are float32 numpy arrays updat
     opt.state[w]["exp_avg"]          # a copy of the state, keyed by the array or its index
     opt.effective_lr(w)              # per-coordinate effective learning rate
 
+Rounding: the classic classes (SGD to RAdam) perform torch.optim's float32 operations, fused
+and lerped as torch 2.x's CPU kernels do; ``torch=1`` repeats torch 1.13's instead (also per
+group; docs/ALGORITHMS.md, "Rounding as torch does it").
+
 Low precision: parameters may be float16 arrays or bf16 ones (numpy has no bf16: a uint16
 array marked with ``adaopt.as_bf16``; ``to_bf16`` / ``from_bf16`` convert), all of one dtype per
 group; gradients have the parameters' dtype, or float32 with the group key
