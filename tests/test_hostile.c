@@ -227,6 +227,25 @@ static void amsgrad(adaopt_optimizer *opt)
         assert_int_equal(adaopt_set(opt, g, ADAOPT_AMSGRAD, 1), ADAOPT_OK);
 }
 
+/* torch 1.13's rounding in both groups: a version 3 file, whose last option is `torch`. */
+static void torch1(adaopt_optimizer *opt)
+{
+    for (size_t g = 0; g < 2; g++)
+        assert_int_equal(adaopt_set(opt, g, ADAOPT_TORCH, ADAOPT_TORCH_1), ADAOPT_OK);
+}
+
+static void torch_value(ck_file *f, double v) /* the first group's last option entry */
+{
+    size_t at = n_options_at(f);
+    uint64_t n = ck_le(f->s[GRPS].p + at, 4);
+    assert_int_equal(ck_le(f->s[GRPS].p + at + 4 + 12 * (n - 1), 4), ADAOPT_TORCH);
+    ck_set_f64(f, GRPS, at + 4 + 12 * (n - 1) + 4, v);
+}
+static void torch_3(ck_file *f) { torch_value(f, 3.0); }
+static void torch_half(ck_file *f) { torch_value(f, 1.5); }
+static void torch_2(ck_file *f) { torch_value(f, 2.0); }
+static void called_version_2(ck_file *f) { ck_put_le(f->header + 8, 2, 4); }
+
 static void crafted_checkpoints(void **unused)
 {
     (void)unused;
@@ -257,6 +276,11 @@ static void crafted_checkpoints(void **unused)
     crafted(adam, bf16_state, bf16_negative, ADAOPT_ERR_FORMAT, "negative bf16 exp_avg_sq");
     crafted(adam, eight_bit_state, NULL, ADAOPT_OK, "8-bit state, unedited");
     crafted(adam, eight_bit_state, absmax_inf, ADAOPT_ERR_NONFINITE, "infinite 8-bit absmax");
+    crafted(adam, torch1, NULL, ADAOPT_OK, "torch=1 (version 3), unedited");
+    crafted(adam, torch1, torch_2, ADAOPT_OK, "torch=1 edited to 2");
+    crafted(adam, torch1, torch_3, ADAOPT_ERR_FORMAT, "torch=3");
+    crafted(adam, torch1, torch_half, ADAOPT_ERR_FORMAT, "torch=1.5");
+    crafted(adam, torch1, called_version_2, ADAOPT_ERR_FORMAT, "a version 3 body called 2");
     crafted(ADAOPT_ALGO_ADAMW_SCHEDULE_FREE, NULL, NULL, ADAOPT_OK, "Schedule-Free, unedited");
     crafted(ADAOPT_ALGO_ADAMW_SCHEDULE_FREE, NULL, weight_sum_nan, ADAOPT_ERR_NONFINITE,
             "Schedule-Free weight_sum NaN");
