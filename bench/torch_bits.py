@@ -14,18 +14,18 @@ replaced by IEEE's.  A measurement (tests/parity/same_gradients.py asserts): whe
 differ, the cause is how each rounds (docs/ALGORITHMS.md, "Rounding as torch does it").
 """
 
-import gzip
 import inspect
 import os
 import sys
 
-import numpy as np
 import torch
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.join(ROOT, "tests", "parity"))
 if os.environ.get("ADAOPT_TEST_INSTALLED") != "1":
     sys.path.insert(0, os.path.join(ROOT, "python"))
 import adaopt.torch as at  # noqa: E402
+from replay import IeeeSqrt, digits, mlp, sqrt_is_ieee  # noqa: E402
 
 STEPS = 200
 CASES = [
@@ -41,44 +41,6 @@ CASES = [
     ("NAdam", dict(lr=2e-3)),
     ("RAdam", dict(lr=1e-3)),
 ]
-
-
-def digits():
-    with gzip.open(os.path.join(ROOT, "labs", "data", "digits.csv.gz"), "rt") as f:
-        rows = np.loadtxt(f, delimiter=",", dtype=np.float32)
-    return torch.from_numpy(rows[:, :64] / 16.0), torch.from_numpy(rows[:, 64].astype(np.int64))
-
-
-def mlp():
-    torch.manual_seed(0)
-    return torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.Tanh(), torch.nn.Linear(32, 10))
-
-
-def sqrt_is_ieee():
-    rng = np.random.default_rng(0)
-    x = (rng.random(100_000) * 10.0 ** rng.integers(-10, 3, 100_000)).astype(np.float32)
-    return bool((torch.from_numpy(x).sqrt().numpy().view(np.int32) == np.sqrt(x).view(np.int32)).all())
-
-
-class IeeeSqrt:
-    """Within this block, torch's Tensor.sqrt and sqrt_ of float32 tensors are IEEE's."""
-
-    def __enter__(self):
-        self.saved = torch.Tensor.sqrt, torch.Tensor.sqrt_
-        plain = self.saved[0]
-
-        def sqrt(t):
-            if t.dtype != torch.float32 or t.requires_grad:
-                return plain(t)
-            return torch.from_numpy(np.sqrt(t.detach().numpy()))
-
-        def sqrt_(t):
-            t.copy_(sqrt(t))
-            return t
-        torch.Tensor.sqrt, torch.Tensor.sqrt_ = sqrt, sqrt_
-
-    def __exit__(self, *exc):
-        torch.Tensor.sqrt, torch.Tensor.sqrt_ = self.saved
 
 
 def measure(name, kw, X, Y, batches):
