@@ -356,8 +356,8 @@ ADAOPT_API adaopt_status adaopt_step_flat(adaopt_optimizer *opt, float *params, 
  * them with adaopt_set_state -- except that AdaGrad's sum, at a tensor's first step count,
  * gets initial_accumulator_value as its first step would have given it.  ADAOPT_ERR_VALUE past
  * 2^53.  One tensor alone: adaopt_set_state_scalar(opt, tensor, ADAOPT_STATE_STEP, t).
- * Schedule-Free: every group's k is set too; its weight_sum and lr_max, which depend on the lr
- * history, are set with adaopt_set_group_state. */
+ * Schedule-Free and LAMB: every group's step count (k) is set too; Schedule-Free's weight_sum
+ * and lr_max, which depend on the lr history, are set with adaopt_set_group_state. */
 ADAOPT_API adaopt_status adaopt_set_step(adaopt_optimizer *opt, uint64_t steps_done);
 
 /* ---------------------------------------------------------------------------------------------
@@ -634,8 +634,9 @@ typedef enum adaopt_state_kind {
     ADAOPT_STATE_EXP_INF = 10,       /* Adamax's u */
     ADAOPT_STATE_MASTER = 11,        /* the float32 master weights of a bf16/fp16 tensor */
     ADAOPT_STATE_Z = 12,             /* Schedule-Free's z sequence (the plain SGD-like iterate) */
-    /* Per-group scalars of Schedule-Free AdamW (adaopt_group_state): */
-    ADAOPT_STATE_K = 13,             /* steps the group has taken (schedulefree's group['k']) */
+    /* Per-group scalars of Schedule-Free AdamW (adaopt_group_state; K also LAMB's): */
+    ADAOPT_STATE_K = 13,             /* steps the group has taken (schedulefree's group['k'],
+                                        pytorch-optimizer's LAMB group['step']) */
     ADAOPT_STATE_WEIGHT_SUM = 14,    /* sum of the average's weights so far */
     ADAOPT_STATE_LR_MAX = 15,        /* largest scheduled lr so far (-1 before the first step) */
     ADAOPT_STATE_SCHEDULED_LR = 16,  /* lr of the last step, after warmup (read only) */
@@ -700,7 +701,9 @@ ADAOPT_API adaopt_status adaopt_train(adaopt_optimizer *opt, void *const *params
 /* 1 in train mode (a new optimizer's), 0 after adaopt_eval; 0 for NULL. */
 ADAOPT_API int adaopt_is_training(const adaopt_optimizer *opt);
 /* Schedule-Free's per-group scalars: ADAOPT_STATE_K, _WEIGHT_SUM, _LR_MAX, _TRAIN_MODE and (read
- * only) _SCHEDULED_LR; ADAOPT_ERR_OPTION for other kinds or algorithms.  Setting them imports a
+ * only) _SCHEDULED_LR; LAMB's ADAOPT_STATE_K (its bias correction's t: every step advances it,
+ * whether or not the group's tensors have gradients); ADAOPT_ERR_OPTION for other kinds or
+ * algorithms.  Setting them imports a
  * schedulefree state_dict: K a whole number in [0, 2^53], WEIGHT_SUM not negative and not NaN
  * (infinite where the weights overflowed), LR_MAX >= -1 and within float32, TRAIN_MODE 0 or 1
  * (ADAOPT_ERR_VALUE otherwise).  Setting TRAIN_MODE records

@@ -141,6 +141,8 @@ static void end_section(sink *s, uint64_t payload_bytes)
 /* The version this optimizer is written in. */
 static int format_version(const adaopt_optimizer *opt)
 {
+    if (opt->algorithm == ADAOPT_ALGO_LAMB)
+        return 3; /* (its group step count came with version 3) */
     if (adaopt__option_applies(opt->algorithm, ADAOPT_TORCH))
         for (size_t g = 0; g < opt->n_groups; g++)
             if (opt->groups[g].hp[ADAOPT_TORCH] != ADAOPT_TORCH_2)
@@ -192,14 +194,15 @@ static unsigned applicable_options(adaopt_algorithm a, int version)
 }
 
 /* Schedule-Free's group record after the options: u64 k, f64 weight_sum, f64 lr_max,
- * u32 train_mode, u32 reserved (0). */
-enum { SF_GROUP_BYTES = 32 };
+ * u32 train_mode, u32 reserved (0).  LAMB's (version 3): u64 k, the group's step count. */
+enum { SF_GROUP_BYTES = 32, LAMB_GROUP_BYTES = 8 };
 
 static uint64_t groups_bytes(const adaopt_optimizer *opt, int version)
 {
     return (uint64_t)opt->n_groups *
            (8 + 8 + 4 + (version >= 2 ? 8 : 0) + 12ull * applicable_options(opt->algorithm, version) +
-            (opt->algorithm == ADAOPT_ALGO_ADAMW_SCHEDULE_FREE ? SF_GROUP_BYTES : 0));
+            (opt->algorithm == ADAOPT_ALGO_ADAMW_SCHEDULE_FREE ? SF_GROUP_BYTES : 0) +
+            (opt->algorithm == ADAOPT_ALGO_LAMB && version >= 3 ? LAMB_GROUP_BYTES : 0));
 }
 
 static unsigned slot_mask(const adaopt_tensor *t)
@@ -344,12 +347,14 @@ static void write_checkpoint(const adaopt_optimizer *opt, sink *s)
             put_f64(s, opt->groups[g].hp[o]);
         }
         if (opt->algorithm == ADAOPT_ALGO_ADAMW_SCHEDULE_FREE) {
-            put_u64(s, opt->groups[g].sf_k);
+            put_u64(s, opt->groups[g].steps);
             put_f64(s, opt->groups[g].sf_weight_sum);
             put_f64(s, opt->groups[g].sf_lr_max);
             put_u32(s, (uint32_t)opt->training);
             put_u32(s, 0);
         }
+        if (opt->algorithm == ADAOPT_ALGO_LAMB)
+            put_u64(s, opt->groups[g].steps);
     }
     end_section(s, groups_bytes(opt, version));
 
@@ -700,8 +705,9 @@ adaopt_status adaopt_load_buffer(adaopt_optimizer *opt, const void *buf, size_t 
                             (unsigned long long)n_tensors, opt->n_groups, opt->n_tensors);
 
     /* Groups: into a copy of the hyperparameters, checked like adaopt_set (and Schedule-Free's
-     * scalars into sf, three per group). */
+     * scalars into sf, three per group; LAMB's k into sf[3 g]). */
     int schedule_free = opt->algorithm == ADAOPT_ALGO_ADAMW_SCHEDULE_FREE;
+    int lamb = opt->algorithm == ADAOPT_ALGO_LAMB;
     uint32_t training = 1;
     double *hp = adaopt__malloc_array(opt->n_groups, sizeof(double) * (ADAOPT_OPTION_MAX + 1 + 3));
     if (hp == NULL)
@@ -799,6 +805,15 @@ adaopt_status adaopt_load_buffer(adaopt_optimizer *opt, const void *buf, size_t 
             }
             memcpy(&v[0], &k, sizeof k);
             training = mode;
+        }
+        if (lamb && version >= 3) {
+            uint64_t k;
+            if (get_u64(&p, &k) || k > MAX_STEPS) {
+                free(hp);
+                return adaopt__fail(opt, ADAOPT_ERR_FORMAT,
+                                    "load: group %zu has an invalid LAMB step count", g);
+            }
+            memcpy(&sf[3 * g], &k, sizeof k);
         }
     }
     if (p.left != 0) {
@@ -929,13 +944,23 @@ adaopt_status adaopt_load_buffer(adaopt_optimizer *opt, const void *buf, size_t 
         memcpy(opt->groups[g].hp, hp + g * (ADAOPT_OPTION_MAX + 1),
                sizeof(double) * (ADAOPT_OPTION_MAX + 1));
         if (schedule_free) {
-            memcpy(&opt->groups[g].sf_k, &sf[3 * g], sizeof opt->groups[g].sf_k);
+            memcpy(&opt->groups[g].steps, &sf[3 * g], sizeof opt->groups[g].steps);
             opt->groups[g].sf_weight_sum = sf[3 * g + 1];
             opt->groups[g].sf_lr_max = sf[3 * g + 2];
         }
     }
     if (schedule_free)
         opt->training = (int)training;
+    if (lamb && version < 3) /* (older files: the group's count is its most-stepped tensor's) */
+        for (size_t g = 0; g < opt->n_groups; g++)
+            opt->groups[g].steps = 0;
+    for (size_t i = 0; lamb && i < opt->n_tensors; i++) {
+        adaopt_group *g = &opt->groups[opt->tensors[i].group];
+        if (version < 3 && lt[i].t.step > g->steps)
+            g->steps = lt[i].t.step;
+    }
+    for (size_t g = 0; lamb && version >= 3 && g < opt->n_groups; g++)
+        memcpy(&opt->groups[g].steps, &sf[3 * g], sizeof opt->groups[g].steps);
     for (size_t i = 0; i < opt->n_tensors; i++) {
         adaopt_tensor *t = &opt->tensors[i], *l = &lt[i].t;
         adaopt__free_tensor_state(t); /* the checkpoint's arrays replace them all */

@@ -21,10 +21,13 @@ typedef struct adaopt_group {
     size_t first_tensor;
     size_t n_tensors;
     int param_dtype, grad_dtype; /* adaopt_dtype */
-    /* Schedule-Free AdamW: schedulefree's group['k'], ['weight_sum'], ['lr_max'] (saved), and
-     * the step's scheduled lr, average weight c = weight / weight_sum and 1 - beta2^k (set by
-     * the step for its kernels; queries recompute from k). */
-    uint64_t sf_k;
+    /* The group's own step count, for the algorithms whose reference counts per group (every
+     * adaopt_step call, gradients or not: schedulefree's group['k'], pytorch-optimizer's LAMB
+     * group['step']); saved. */
+    uint64_t steps;
+    /* Schedule-Free AdamW: schedulefree's ['weight_sum'], ['lr_max'] (saved), and the step's
+     * scheduled lr, average weight c = weight / weight_sum and 1 - beta2^k (set by the step for
+     * its kernels; queries recompute from k). */
     double sf_weight_sum, sf_lr_max;
     double sf_lr, sf_ckp1, sf_bc2;
 } adaopt_group;
@@ -126,6 +129,13 @@ static inline float adaopt__lerp(float start, float end, float w)
 
 /* Elements of slot k of t: numel, but for Adafactor's factored tensors row_var (batch x rows)
  * and col_var (batch x cols), and for its vectors no slot 1. */
+/* Whether the algorithm's reference counts steps per group (adaopt_group.steps) rather than per
+ * tensor: Schedule-Free's k and LAMB's group['step'] advance at every step, gradients or not. */
+static inline int adaopt__counts_per_group(adaopt_algorithm a)
+{
+    return a == ADAOPT_ALGO_ADAMW_SCHEDULE_FREE || a == ADAOPT_ALGO_LAMB;
+}
+
 static inline size_t adaopt__slot_numel(const adaopt_tensor *t, int k)
 {
     if (t->factored == 1)

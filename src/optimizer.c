@@ -743,9 +743,9 @@ adaopt_status adaopt_set_step(adaopt_optimizer *opt, uint64_t steps_done)
         if (opt->algorithm == ADAOPT_ALGO_NADAM)
             t->mu_product = nadam_mu_product(hp, steps_done);
     }
-    if (opt->algorithm == ADAOPT_ALGO_ADAMW_SCHEDULE_FREE)
+    if (adaopt__counts_per_group(opt->algorithm))
         for (size_t g = 0; g < opt->n_groups; g++)
-            opt->groups[g].sf_k = steps_done;
+            opt->groups[g].steps = steps_done;
     opt->steps_taken = steps_done;
     return ADAOPT_OK;
 }

@@ -13,7 +13,7 @@
 
 void adaopt__sf_init_group(adaopt_group *g)
 {
-    g->sf_k = 0;
+    g->steps = 0;
     g->sf_weight_sum = 0.0;
     g->sf_lr_max = -1.0;
     g->sf_lr = g->sf_ckp1 = g->sf_bc2 = 0.0;
@@ -32,15 +32,15 @@ double adaopt__sf_lr_at(const adaopt_group *g, uint64_t k)
 void adaopt__sf_advance(adaopt_group *g)
 {
     const double *hp = g->hp;
-    double k1 = (double)g->sf_k + 1.0;
-    double lr = adaopt__sf_lr_at(g, g->sf_k);
+    double k1 = (double)g->steps + 1.0;
+    double lr = adaopt__sf_lr_at(g, g->steps);
     g->sf_lr_max = lr > g->sf_lr_max ? lr : g->sf_lr_max;
     double weight = pow(k1, hp[ADAOPT_R]) * pow(g->sf_lr_max, hp[ADAOPT_WEIGHT_LR_POWER]);
     g->sf_weight_sum += weight;
     g->sf_ckp1 = g->sf_weight_sum != 0.0 ? weight / g->sf_weight_sum : 0.0;
     g->sf_lr = lr;
     g->sf_bc2 = 1.0 - pow(hp[ADAOPT_BETA2], k1);
-    g->sf_k++;
+    g->steps++;
 }
 
 /* Moves every stepped tensor's parameters toward z by weight w (in float, as torch's lerp_ on
@@ -120,10 +120,11 @@ static adaopt_status check_group_state(const adaopt_optimizer *opt, size_t group
     if (group >= opt->n_groups)
         return adaopt__fail(o, ADAOPT_ERR_INDEX, "group %zu out of range (%zu groups)", group,
                             opt->n_groups);
-    if (opt->algorithm != ADAOPT_ALGO_ADAMW_SCHEDULE_FREE ||
-        (kind != ADAOPT_STATE_K && kind != ADAOPT_STATE_WEIGHT_SUM &&
-         kind != ADAOPT_STATE_LR_MAX && kind != ADAOPT_STATE_SCHEDULED_LR &&
-         kind != ADAOPT_STATE_TRAIN_MODE))
+    int lamb_k = opt->algorithm == ADAOPT_ALGO_LAMB && kind == ADAOPT_STATE_K;
+    if (!lamb_k && (opt->algorithm != ADAOPT_ALGO_ADAMW_SCHEDULE_FREE ||
+                    (kind != ADAOPT_STATE_K && kind != ADAOPT_STATE_WEIGHT_SUM &&
+                     kind != ADAOPT_STATE_LR_MAX && kind != ADAOPT_STATE_SCHEDULED_LR &&
+                     kind != ADAOPT_STATE_TRAIN_MODE)))
         return adaopt__fail(o, ADAOPT_ERR_OPTION, "%s has no group state '%s'",
                             adaopt_algorithm_name(opt->algorithm),
                             adaopt_state_name(kind) ? adaopt_state_name(kind) : "?");
@@ -142,12 +143,12 @@ adaopt_status adaopt_group_state(const adaopt_optimizer *opt, size_t group,
     if (st != ADAOPT_OK)
         return st;
     const adaopt_group *g = &opt->groups[group];
-    *value = kind == ADAOPT_STATE_K            ? (double)g->sf_k
+    *value = kind == ADAOPT_STATE_K            ? (double)g->steps
              : kind == ADAOPT_STATE_WEIGHT_SUM ? g->sf_weight_sum
              : kind == ADAOPT_STATE_LR_MAX     ? g->sf_lr_max
              : kind == ADAOPT_STATE_TRAIN_MODE ? (double)opt->training
-             : g->sf_k == 0                    ? 0.0 /* schedulefree's initial scheduled_lr */
-                                               : adaopt__sf_lr_at(g, g->sf_k - 1);
+             : g->steps == 0                    ? 0.0 /* schedulefree's initial scheduled_lr */
+                                               : adaopt__sf_lr_at(g, g->steps - 1);
     return ADAOPT_OK;
 }
 
@@ -165,7 +166,7 @@ adaopt_status adaopt_set_group_state(adaopt_optimizer *opt, size_t group, adaopt
         if (!(value >= 0.0 && value <= 9007199254740992.0 && value == floor(value)))
             return adaopt__fail(opt, ADAOPT_ERR_VALUE,
                                 "k must be a whole number in [0, 2^53] (got %g)", value);
-        g->sf_k = (uint64_t)value;
+        g->steps = (uint64_t)value;
         return ADAOPT_OK;
     case ADAOPT_STATE_WEIGHT_SUM:
         if (!(value >= 0.0)) /* (inf kept: where a run whose weights overflowed is; NaN would

@@ -237,12 +237,14 @@ adaopt_status adaopt_effective_lr(const adaopt_optimizer *opt, size_t tensor, fl
             break;
         case ADAOPT_ALGO_LAMB: { /* lr / bc1 times the last trust ratio, over the denominator */
             double trust = hp[ADAOPT_ADAM_UPDATE] != 0.0 ? 1.0 : t->lamb_norms[2];
-            e = s.lr / s.bc1 * trust / (sqrt(s1[k]) + eps);
+            uint64_t gk = opt->groups[t->group].steps; /* (its bias correction: the group's t) */
+            double bc1 = 1.0 - pow(hp[ADAOPT_BETA1], (double)(gk > 0 ? gk : 1));
+            e = s.lr / bc1 * trust / (sqrt(s1[k]) + eps);
             break;
         }
         case ADAOPT_ALGO_ADAMW_SCHEDULE_FREE: { /* z's step at the group's last k */
             const adaopt_group *g = &opt->groups[t->group];
-            uint64_t gk = g->sf_k > 0 ? g->sf_k : 1;
+            uint64_t gk = g->steps > 0 ? g->steps : 1;
             double bc2 = 1.0 - pow(hp[ADAOPT_BETA2], (double)gk);
             e = adaopt__sf_lr_at(g, gk - 1) / (sqrt(s1[k] / bc2) + eps);
             break;

@@ -576,11 +576,11 @@ static adaopt_status step_impl(adaopt_optimizer *opt, void *const *params,
                                 "adaopt_set_step and a load stop)", i);
     }
     /* (every counter stops at 2^53: none ever wraps, and each is one a load accepts) */
-    int sf_at_limit = 0;
-    for (size_t gi = 0; gi < opt->n_groups && opt->algorithm == ADAOPT_ALGO_ADAMW_SCHEDULE_FREE; gi++)
-        sf_at_limit |= opt->groups[gi].sf_k >= ADAOPT__MAX_STEPS;
+    int group_at_limit = 0;
+    for (size_t gi = 0; gi < opt->n_groups && adaopt__counts_per_group(opt->algorithm); gi++)
+        group_at_limit |= opt->groups[gi].steps >= ADAOPT__MAX_STEPS;
     if (opt->steps_taken >= ADAOPT__MAX_STEPS || opt->steps_skipped >= ADAOPT__MAX_STEPS ||
-        sf_at_limit)
+        group_at_limit)
         return adaopt__fail(opt, ADAOPT_ERR_STATE, "step: the optimizer has counted 2^53 steps, "
                             "its limit");
     size_t first, second;
@@ -608,6 +608,9 @@ static adaopt_status step_impl(adaopt_optimizer *opt, void *const *params,
     if (schedule_free)
         for (size_t gi = 0; gi < opt->n_groups; gi++)
             adaopt__sf_advance(&opt->groups[gi]);
+    else if (opt->algorithm == ADAOPT_ALGO_LAMB) /* pytorch-optimizer: group['step'] += 1 */
+        for (size_t gi = 0; gi < opt->n_groups; gi++)
+            opt->groups[gi].steps++;
     const adaopt_coeffs *prev = NULL;
     size_t prev_group = 0;
     uint64_t prev_step = 0;
@@ -642,7 +645,7 @@ static adaopt_status step_impl(adaopt_optimizer *opt, void *const *params,
             if (schedule_free)
                 sf_coeffs(&opt->coeffs[i], &opt->groups[t->group], t->slot_ready[0]);
             else if (opt->algorithm == ADAOPT_ALGO_LAMB)
-                adaopt__lamb_coeffs(&opt->coeffs[i], hp, t->step + 1);
+                adaopt__lamb_coeffs(&opt->coeffs[i], hp, opt->groups[t->group].steps);
             else
                 fill_coeffs(&opt->coeffs[i], opt->algorithm, hp, &s, t->slot_ready[0]);
             if (opt->algorithm == ADAOPT_ALGO_NADAM)

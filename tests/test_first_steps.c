@@ -499,6 +499,51 @@ static void lamb_weight_decay(void **unused)
     }
 }
 
+/* LAMB's t is its group's step count (pytorch-optimizer's group['step']), which every step
+ * advances whether or not a tensor has a gradient.  Tensor 1 of the group sits out step 1; its
+ * first update, at step 2, from zero state, is (one element, eps 0, |u| its own norm, trust
+ * |p| / |u|): p - lr / (1 - b1^2) sign(g) -- not lr / (1 - b1), its own first step's.  The
+ * count is the group's state K, set by adaopt_set_step and saved in the checkpoint. */
+static void lamb_counts_per_group(void **unused)
+{
+    (void)unused;
+    adaopt_optimizer *opt;
+    size_t numels[2] = {1, 1}, group;
+    assert_int_equal(adaopt_create(ADAOPT_ALGO_LAMB, &opt), ADAOPT_OK);
+    assert_int_equal(adaopt_add_group(opt, numels, 2, &group), ADAOPT_OK);
+    assert_int_equal(adaopt_set_options(opt, 0, "lr=0.01, eps=0"), ADAOPT_OK);
+    float p[2] = {1.0f, 1.0f}, g[2] = {2.0f, 2.0f};
+    float *params[2] = {p, p + 1};
+    const float *first[2] = {g, NULL}, *both[2] = {g, g + 1};
+    assert_int_equal(adaopt_step(opt, params, first, 2), ADAOPT_OK);
+    assert_true(p[1] == 1.0f);
+    double k;
+    assert_int_equal(adaopt_group_state(opt, 0, ADAOPT_STATE_K, &k), ADAOPT_OK);
+    assert_true(k == 1.0);
+    assert_int_equal(adaopt_step(opt, params, both, 2), ADAOPT_OK);
+    assert_close(p[1], 1.0 - 0.01 / (1.0 - 0.81), F);
+    /* the count survives a checkpoint, and adaopt_set_step sets it */
+    size_t n = adaopt_checkpoint_size(opt);
+    unsigned char *buf = malloc(n);
+    assert_non_null(buf);
+    assert_int_equal(adaopt_save_buffer(opt, buf, n, &n), ADAOPT_OK);
+    assert_int_equal(buf[8], 3); /* (format version 3 holds it) */
+    adaopt_optimizer *back;
+    assert_int_equal(adaopt_create(ADAOPT_ALGO_LAMB, &back), ADAOPT_OK);
+    assert_int_equal(adaopt_add_group(back, numels, 2, &group), ADAOPT_OK);
+    assert_int_equal(adaopt_load_buffer(back, buf, n), ADAOPT_OK);
+    assert_int_equal(adaopt_group_state(back, 0, ADAOPT_STATE_K, &k), ADAOPT_OK);
+    assert_true(k == 2.0);
+    assert_int_equal(adaopt_set_step(back, 7), ADAOPT_OK);
+    assert_int_equal(adaopt_group_state(back, 0, ADAOPT_STATE_K, &k), ADAOPT_OK);
+    assert_true(k == 7.0);
+    assert_int_equal(adaopt_set_group_state(back, 0, ADAOPT_STATE_K, 1.5), ADAOPT_ERR_VALUE);
+    assert_int_equal(adaopt_group_state(back, 0, ADAOPT_STATE_WEIGHT_SUM, &k), ADAOPT_ERR_OPTION);
+    free(buf);
+    adaopt_destroy(back);
+    adaopt_destroy(opt);
+}
+
 /* What LAMB refuses, each changing nothing. */
 static void lamb_refusals(void **unused)
 {
@@ -707,6 +752,7 @@ int main(void)
         cmocka_unit_test(schedule_free_refusals),
         cmocka_unit_test(lamb_first_step),
         cmocka_unit_test(lamb_weight_decay),
+        cmocka_unit_test(lamb_counts_per_group),
         cmocka_unit_test(lamb_refusals),
         cmocka_unit_test(adafactor_first_step),
         cmocka_unit_test(adafactor_shapes),

@@ -245,6 +245,14 @@ static void torch_3(ck_file *f) { torch_value(f, 3.0); }
 static void torch_half(ck_file *f) { torch_value(f, 1.5); }
 static void torch_2(ck_file *f) { torch_value(f, 2.0); }
 static void called_version_2(ck_file *f) { ck_put_le(f->header + 8, 2, 4); }
+static void lamb_k(ck_file *f, uint64_t k) /* LAMB's group record after the options: u64 k */
+{
+    size_t at = n_options_at(f);
+    at += 4 + 12 * (size_t)ck_le(f->s[GRPS].p + at, 4);
+    ck_put_le(f->s[GRPS].p + at, k, 8);
+}
+static void lamb_k_max(ck_file *f) { lamb_k(f, UINT64_MAX); }
+static void lamb_k_2_53(ck_file *f) { lamb_k(f, (uint64_t)1 << 53); }
 
 static void crafted_checkpoints(void **unused)
 {
@@ -281,6 +289,9 @@ static void crafted_checkpoints(void **unused)
     crafted(adam, torch1, torch_3, ADAOPT_ERR_FORMAT, "torch=3");
     crafted(adam, torch1, torch_half, ADAOPT_ERR_FORMAT, "torch=1.5");
     crafted(adam, torch1, called_version_2, ADAOPT_ERR_FORMAT, "a version 3 body called 2");
+    crafted(ADAOPT_ALGO_LAMB, NULL, NULL, ADAOPT_OK, "LAMB, unedited");
+    crafted(ADAOPT_ALGO_LAMB, NULL, lamb_k_max, ADAOPT_ERR_FORMAT, "LAMB group k 2^64-1");
+    crafted(ADAOPT_ALGO_LAMB, NULL, lamb_k_2_53, ADAOPT_OK, "LAMB group k 2^53 (the limit)");
     crafted(ADAOPT_ALGO_ADAMW_SCHEDULE_FREE, NULL, NULL, ADAOPT_OK, "Schedule-Free, unedited");
     crafted(ADAOPT_ALGO_ADAMW_SCHEDULE_FREE, NULL, weight_sum_nan, ADAOPT_ERR_NONFINITE,
             "Schedule-Free weight_sum NaN");

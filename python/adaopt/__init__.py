@@ -874,13 +874,49 @@ Lion = _make("Lion", "lion", ("lr", "betas", "weight_decay"),
              "of b1 m + (1-b1) g, decoupled weight decay")
 
 
-Lamb = _make("Lamb", "lamb", ("lr", "betas", "weight_decay", "weight_decouple", "fixed_decay"),
-             "pytorch_optimizer.Lamb(params, lr=1e-3, betas=(0.9, 0.999), weight_decay=0.0, "
-             "weight_decouple=True, fixed_decay=False, grad_averaging=True, adam=False, eps=1e-6, "
-             "maximize=False) and its class attribute clamp=10 as a keyword: Adam's direction "
-             "times the per-tensor trust ratio min(||p||, clamp) / (||u|| + eps).  rectify, "
-             "pre_norm and adanorm are not supported; state has weight_norm, adam_norm, "
-             "trust_ratio as pytorch-optimizer's")
+class Lamb(_make("Lamb", "lamb", ("lr", "betas", "weight_decay", "weight_decouple", "fixed_decay"),
+                 "")):
+    """pytorch_optimizer.Lamb(params, lr=1e-3, betas=(0.9, 0.999), weight_decay=0.0,
+    weight_decouple=True, fixed_decay=False, grad_averaging=True, adam=False, eps=1e-6,
+    maximize=False) and its class attribute clamp=10 as a keyword: Adam's direction times the
+    per-tensor trust ratio min(||p||, clamp) / (||u|| + eps).  rectify, pre_norm and adanorm are
+    not supported; state has weight_norm, adam_norm, trust_ratio as pytorch-optimizer's, and each
+    group of a state_dict its 'step' (pytorch-optimizer's group count: the bias correction's t,
+    which every step advances, gradients or not)."""
+
+    def group_steps(self, g):
+        value = ctypes.c_double()
+        _check(_group_state(self._handle, g, _GROUP_KINDS["k"], ctypes.byref(value)),
+               self._handle)
+        return int(value.value)
+
+    def state_dict(self):
+        sd = super().state_dict()
+        for g, d in enumerate(sd["param_groups"]):
+            d["step"] = self.group_steps(g)
+        return sd
+
+    def load_state_dict(self, state_dict):
+        """Also reads each group's 'step' (a state dict without it: its most-stepped entry's)."""
+        groups, steps = [], []
+        for g, theirs in enumerate(state_dict["param_groups"]):
+            theirs = dict(theirs)
+            k = theirs.pop("step", None)
+            if k is None:
+                k = max([float(state_dict["state"].get(key, {}).get("step", 0))
+                         for key in theirs["params"]] or [0.0])
+            try:
+                k = float(k)
+            except (TypeError, ValueError):
+                raise TypeError("group %d: 'step' must be a number, got %r" % (g, k))
+            if not (0 <= k <= 2 ** 53 and k == int(k)):
+                raise ValueError("group %d: invalid step=%r" % (g, k))
+            groups.append(theirs)
+            steps.append(k)
+        super().load_state_dict({"param_groups": groups, "state": state_dict["state"]})
+        for g, k in enumerate(steps):
+            _check(_set_group_state(self._handle, g, _GROUP_KINDS["k"], k), self._handle,
+                   "load_state_dict")
 
 
 _FLT_EPSILON = float(np.finfo(np.float32).eps)

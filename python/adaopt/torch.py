@@ -1085,9 +1085,16 @@ class Lamb(_make("Lamb", "lamb", torch_cls=_LambReference)):
 
     def step(self, closure=None):
         loss = super().step(closure)
-        for group in self.param_groups:
-            group["step"] = group.get("step", 0) + 1  # every group, as pytorch-optimizer's
+        self._pull_group_steps()  # every group advances, as pytorch-optimizer's
         return loss
+
+    def _pull_group_steps(self):
+        h, value = self._core.h, ctypes.c_double()
+        for g, group in enumerate(self.param_groups):
+            if self._cgroups[g]:
+                _a._check(_a._group_state(h, self._cgroups[g][0], _a._GROUP_KINDS["k"],
+                                          ctypes.byref(value)), h)
+                group["step"] = int(value.value)
 
     def load_state_dict(self, state_dict):
         groups = state_dict["param_groups"]
@@ -1098,6 +1105,13 @@ class Lamb(_make("Lamb", "lamb", torch_cls=_LambReference)):
             super().load_state_dict(state_dict)
         finally:
             self._group_k = {}
+        h = self._core.h  # the bias correction's t is the group's count (C: ADAOPT_STATE_K)
+        for g, group in enumerate(self.param_groups):
+            for cg in self._cgroups[g]:
+                _a._check(_a._set_group_state(h, cg, _a._GROUP_KINDS["k"],
+                                              float(_scalar(group.get("step", 0)))), h,
+                          "load_state_dict")
+        self._pull_group_steps()
 
 
 if hasattr(torch.optim, "Adafactor"):  # torch >= 2.5

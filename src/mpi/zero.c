@@ -437,7 +437,7 @@ static adaopt_status carry_settings(const adaopt_zero *z, const adaopt_optimizer
                 return st;
         }
     for (size_t g = 0; g < z->n_groups; g++) { /* Schedule-Free's group scalars, and mode */
-        to->groups[g].sf_k = from->groups[g].sf_k;
+        to->groups[g].steps = from->groups[g].steps;
         to->groups[g].sf_weight_sum = from->groups[g].sf_weight_sum;
         to->groups[g].sf_lr_max = from->groups[g].sf_lr_max;
     }

@@ -454,6 +454,56 @@ class LambParity(unittest.TestCase):
                 self.assertEqual(o1.param_groups[0]["step"], o2.param_groups[0]["step"])
                 check_crossover((pytorch_optimizer.Lamb, at.Lamb), kw)
 
+    def test_missing_gradients(self):
+        """A parameter without a gradient on some steps: pytorch-optimizer counts steps per
+        group (its bias correction's t advances at every step), so does adaopt; a state dict
+        crossing mid-run, both ways, carries the count (param_groups' 'step')."""
+        def run(model, opt, steps, start=0):
+            for k in range(start, start + steps):
+                b = BATCHES[k % len(BATCHES)]
+                opt.zero_grad(set_to_none=True)
+                torch.nn.functional.cross_entropy(model(X[b]), Y[b]).backward()
+                if k % 3 == 1:
+                    model[0].bias.grad = None  # skipped by both at this step
+                opt.step()
+        kw = dict(lr=1e-2, weight_decay=0.01)
+        m1, m2 = mlp(), mlp()
+        o1, o2 = pytorch_optimizer.Lamb(m1.parameters(), **kw), at.Lamb(m2.parameters(), **kw)
+        run(m1, o1, 300)
+        run(m2, o2, 300)
+        for a, b in zip(m1.parameters(), m2.parameters()):
+            self.assertLessEqual((a - b).abs().max().item(), TOL)
+        self.assertEqual(o1.param_groups[0]["step"], o2.param_groups[0]["step"])
+        for first, second in ((pytorch_optimizer.Lamb, at.Lamb), (at.Lamb, pytorch_optimizer.Lamb)):
+            m = mlp()
+            a = first(m.parameters(), **kw)
+            run(m, a, 100)
+            b = second(m.parameters(), **kw)
+            b.load_state_dict(a.state_dict())
+            self.assertEqual(b.param_groups[0]["step"], 100)
+            run(m, b, 200, start=100)
+            for x, y in zip(m.parameters(), m1.parameters()):
+                self.assertLessEqual((x - y).abs().max().item(), TOL, first.__module__)
+        # the numpy class, its state_dict and its checkpoint carry the count too
+        rng = np.random.default_rng(0)
+        ws = [rng.standard_normal(n).astype(np.float32) for n in (50, 7)]
+        ts = [torch.tensor(w.copy(), requires_grad=True) for w in ws]
+        o, ref = adaopt.Lamb([w.copy() for w in ws], **kw), pytorch_optimizer.Lamb(ts, **kw)
+        for s in range(40):
+            gs = [rng.standard_normal(w.size).astype(np.float32) for w in ws]
+            if s == 20:
+                sd = o.state_dict()
+                self.assertEqual(sd["param_groups"][0]["step"], 20)
+                arrays = [p.copy() for p in o.param_groups[0]["params"]]
+                o = adaopt.Lamb(arrays, **kw)
+                o.load_state_dict(sd)
+            o.step([gs[0], gs[1] if s % 4 else None])
+            for t, g, has in zip(ts, gs, (True, s % 4 != 0)):
+                t.grad = torch.tensor(g) if has else None
+            ref.step()
+        for w, t in zip(o.param_groups[0]["params"], ts):
+            self.assertLessEqual(np.abs(w - t.detach().numpy()).max(), TOL)
+
     def test_numpy_binding_on_every_isa(self):
         """adaopt.Lamb (numpy) against pytorch-optimizer, 300 steps, tensors of several sizes
         (chunks, vector tails), every kernel ISA here."""
