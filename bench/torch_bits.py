@@ -14,7 +14,6 @@ replaced by IEEE's.  A measurement (tests/parity/same_gradients.py asserts): whe
 differ, the cause is how each rounds (docs/ALGORITHMS.md, "Rounding as torch does it").
 """
 
-import inspect
 import os
 import sys
 
@@ -25,7 +24,8 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "parity"))
 if os.environ.get("ADAOPT_TEST_INSTALLED") != "1":
     sys.path.insert(0, os.path.join(ROOT, "python"))
 import adaopt.torch as at  # noqa: E402
-from replay import IeeeSqrt, digits, mlp, sqrt_is_ieee  # noqa: E402
+from replay import (IeeeSqrt, batches, digits, mlp, norm_diff,  # noqa: E402
+                    sqrt_is_ieee, torch_kwargs)
 
 STEPS = 200
 CASES = [
@@ -43,16 +43,13 @@ CASES = [
 ]
 
 
-def measure(name, kw, X, Y, batches):
+def measure(name, kw, X, Y, minibatches):
     """(share identical after step 1, after the last step, largest difference)."""
     cls = getattr(torch.optim, name)
-    # torch's single-tensor path (the default on CPU where foreach exists)
-    kw_torch = dict(kw, foreach=False) if "foreach" in inspect.signature(cls).parameters \
-        else dict(kw)
     model = mlp()
-    ref = cls(model.parameters(), **kw_torch)
+    ref = cls(model.parameters(), **torch_kwargs(cls, kw))
     grads, after = [], []
-    for b in batches:
+    for b in minibatches:
         ref.zero_grad()
         torch.nn.functional.cross_entropy(model(X[b]), Y[b]).backward()
         grads.append([p.grad.clone() for p in model.parameters()])
@@ -74,9 +71,7 @@ def measure(name, kw, X, Y, batches):
         for t, a in zip(theirs, ourself):
             same += int((t.view(torch.int32) == a.view(torch.int32)).sum())
             total += t.numel()
-            rms = float(t.double().pow(2).mean().sqrt())
-            scale = torch.maximum(t.double().abs(), torch.full_like(t.double(), rms))
-            worst = max(worst, float(((a.double() - t.double()).abs() / scale).max()))
+            worst = max(worst, norm_diff(a, t))
         shares.append(100.0 * same / total)
     return shares[0], shares[1], worst
 
@@ -84,8 +79,7 @@ def measure(name, kw, X, Y, batches):
 def main():
     torch.set_num_threads(1)
     X, Y = digits()
-    g = torch.Generator().manual_seed(1)
-    batches = [torch.randint(0, X.shape[0], (64,), generator=g) for _ in range(STEPS)]
+    steps = batches(X, STEPS)
     ieee = sqrt_is_ieee()
     print("torch %s, %d steps of the digits MLP, the same gradients fed to both; torch's sqrt "
           "is %s\n" % (torch.__version__, STEPS, "IEEE's" if ieee else
@@ -95,12 +89,12 @@ def main():
           % (STEPS, extra))
     print("|---|---|--:|--:|--:|%s" % ("" if ieee else "--:|"))
     for name, kw in CASES:
-        one, last, worst = measure(name, kw, X, Y, batches)
+        one, last, worst = measure(name, kw, X, Y, steps)
         opts = ", ".join("%s=%s" % kv for kv in kw.items())
         row = "| %s | %s | %.2f%% | %.2f%% | %.1e |" % (name, opts, one, last, worst)
         if not ieee:
             with IeeeSqrt():
-                one, last, _ = measure(name, kw, X, Y, batches)
+                one, last, _ = measure(name, kw, X, Y, steps)
             row += " %.2f%% / %.2f%% |" % (one, last)
         print(row)
 

@@ -943,24 +943,22 @@ adaopt_status adaopt_load_buffer(adaopt_optimizer *opt, const void *buf, size_t 
     for (size_t g = 0; g < opt->n_groups; g++) {
         memcpy(opt->groups[g].hp, hp + g * (ADAOPT_OPTION_MAX + 1),
                sizeof(double) * (ADAOPT_OPTION_MAX + 1));
-        if (schedule_free) {
+        if (schedule_free || (lamb && version >= 3))
             memcpy(&opt->groups[g].steps, &sf[3 * g], sizeof opt->groups[g].steps);
+        else if (lamb) /* (older files: the group's count is its most-stepped tensor's, below) */
+            opt->groups[g].steps = 0;
+        if (schedule_free) {
             opt->groups[g].sf_weight_sum = sf[3 * g + 1];
             opt->groups[g].sf_lr_max = sf[3 * g + 2];
         }
     }
     if (schedule_free)
         opt->training = (int)training;
-    if (lamb && version < 3) /* (older files: the group's count is its most-stepped tensor's) */
-        for (size_t g = 0; g < opt->n_groups; g++)
-            opt->groups[g].steps = 0;
-    for (size_t i = 0; lamb && i < opt->n_tensors; i++) {
+    for (size_t i = 0; lamb && version < 3 && i < opt->n_tensors; i++) {
         adaopt_group *g = &opt->groups[opt->tensors[i].group];
-        if (version < 3 && lt[i].t.step > g->steps)
+        if (lt[i].t.step > g->steps)
             g->steps = lt[i].t.step;
     }
-    for (size_t g = 0; lamb && version >= 3 && g < opt->n_groups; g++)
-        memcpy(&opt->groups[g].steps, &sf[3 * g], sizeof opt->groups[g].steps);
     for (size_t i = 0; i < opt->n_tensors; i++) {
         adaopt_tensor *t = &opt->tensors[i], *l = &lt[i].t;
         adaopt__free_tensor_state(t); /* the checkpoint's arrays replace them all */

@@ -59,12 +59,19 @@ adaopt_step_scalars adaopt__step_scalars_at(adaopt_algorithm algorithm, const do
     return s;
 }
 
+/* A lerp weight w as the kernels take it: torch's lerp goes from the nearer end (its
+ * is_lerp_weight_small), fma(w - 1, end - start, end) for |w| >= 0.5. */
+static void set_lerp_weight(adaopt_coeffs *c, float w)
+{
+    c->lerp_from_end = !(fabsf(w) < 0.5f);
+    c->lerp_coef = c->lerp_from_end ? w - 1.0f : w;
+}
+
 /* The first moment by torch 2.x's lerp_(g, w) (kernels.h, lerp_m). */
 static void lerp_first_moment(adaopt_coeffs *c, float w)
 {
     c->lerp_m = 1;
-    c->lerp_from_end = !(fabsf(w) < 0.5f); /* torch's is_lerp_weight_small */
-    c->lerp_coef = c->lerp_from_end ? w - 1.0f : w;
+    set_lerp_weight(c, w);
 }
 
 /* Rounds the step's scalars to the float coefficients the kernels use. */
@@ -148,9 +155,7 @@ static void sf_coeffs(adaopt_coeffs *c, const adaopt_group *g, int z_ready)
     c->eps = (float)hp[ADAOPT_EPS];
     c->sf_decay = (float)hp[ADAOPT_WEIGHT_DECAY];
     c->neg_lr = (float)-g->sf_lr;
-    float w = (float)g->sf_ckp1; /* y moves toward z by w (torch's lerp from the nearer end) */
-    c->lerp_from_end = !(fabsf(w) < 0.5f);
-    c->lerp_coef = c->lerp_from_end ? w - 1.0f : w;
+    set_lerp_weight(c, (float)g->sf_ckp1); /* y moves toward z by c */
     c->y_coef = (float)(g->sf_lr * (hp[ADAOPT_BETA1] * (1.0 - g->sf_ckp1) - 1.0));
     c->buffer_is_new = !z_ready;
 }

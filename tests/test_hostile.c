@@ -301,6 +301,43 @@ static void crafted_checkpoints(void **unused)
             "Schedule-Free k 2^64-1");
 }
 
+/* A LAMB checkpoint of format version 1 or 2 (before its groups recorded their step count):
+ * each group's count is taken as its most-stepped tensor's.  Made from a version 3 file by
+ * removing each group's u64 k and calling it version 2. */
+static void lamb_before_version_3(void **unused)
+{
+    (void)unused;
+    adaopt_optimizer *saved = trained(ADAOPT_ALGO_LAMB, NULL), *target = fresh(ADAOPT_ALGO_LAMB, NULL);
+    bytes b = checkpoint_of(saved);
+    ck_file f;
+    assert_int_equal(ck_parse(b.p, b.n, &f), 0);
+    assert_int_equal(version_of(&f), 3);
+    size_t at = 0;
+    for (int g = 0; g < 2; g++) { /* each group: first, count, dtypes, options, then k */
+        at += ck_grps_options_at(3);
+        at += 4 + 12 * (size_t)ck_le(f.s[GRPS].p + at, 4);
+        assert_int_equal(ck_splice(&f, GRPS, at, 8, NULL, 0), 0);
+    }
+    ck_put_le(f.header + 8, 2, 4);
+    size_t n = 0;
+    unsigned char *c = ck_build(&f, &n);
+    assert_non_null(c);
+    double k;
+    assert_int_equal(adaopt_group_state(target, 1, ADAOPT_STATE_K, &k), ADAOPT_OK);
+    assert_true(k == 0.0);
+    if (adaopt_load_buffer(target, c, n) != ADAOPT_OK)
+        fail_msg("load: %s", adaopt_last_error(target));
+    for (size_t g = 0; g < 2; g++) {
+        assert_int_equal(adaopt_group_state(target, g, ADAOPT_STATE_K, &k), ADAOPT_OK);
+        assert_true(k == 3.0); /* trained: 3 steps */
+    }
+    free(c);
+    ck_free(&f);
+    free(b.p);
+    adaopt_destroy(saved);
+    adaopt_destroy(target);
+}
+
 /* The master weights of a bf16 model: NaN is refused. */
 static void master_weights_nan(void **unused)
 {
@@ -590,6 +627,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(crafted_checkpoints),
+        cmocka_unit_test(lamb_before_version_3),
         cmocka_unit_test(master_weights_nan),
         cmocka_unit_test(saves_replace_only_regular_files),
         cmocka_unit_test(loads_read_only_bounded_regular_files),

@@ -27,13 +27,18 @@ static inline float prologue_grad(const adaopt_coeffs *c, float g, float p)
     return g;
 }
 
+/* torch's start.lerp_(end, w), w's coefficient precomputed in c (lerp_coef, lerp_from_end:
+ * fma(w, end - start, start), or fma(w - 1, end - start, end) for |w| >= 0.5). */
+static inline float coef_lerp(const adaopt_coeffs *c, float start, float end)
+{
+    return fmaf(c->lerp_coef, end - start, c->lerp_from_end ? end : start);
+}
+
 /* The classic first moment: torch 2.x's m.lerp_(g, w), or torch 1.13's m.mul_(beta).add_(g,
  * alpha=w) (kernels.h, lerp_m). */
 static inline float first_moment(const adaopt_coeffs *c, float m, float g, float beta, float w)
 {
-    if (c->lerp_m)
-        return fmaf(c->lerp_coef, g - m, c->lerp_from_end ? g : m);
-    return fmaf(w, g, m * beta);
+    return c->lerp_m ? coef_lerp(c, m, g) : fmaf(w, g, m * beta);
 }
 
 /* The Adam-family denominator for second moment u (eps_mode in ALGORITHMS.md). */
@@ -222,7 +227,7 @@ void adaopt_sf_adamw_scalar(const adaopt_coeffs *c, float *p, const float *g, fl
         float u = gi / (sqrtf(v / c->bc2) + c->eps); /* grad.div_(exp_avg_sq.div(bc2).sqrt_().add_(eps)) */
         if (c->sf_decay != 0.0f)
             u = fmaf(y, c->sf_decay, u);                             /* add_(y, alpha=decay) */
-        y = fmaf(c->lerp_coef, zi - y, c->lerp_from_end ? zi : y);   /* y.lerp_(z, c) */
+        y = coef_lerp(c, y, zi);                                     /* y.lerp_(z, c) */
         p[i] = fmaf(u, c->y_coef, y);                                /* y.add_(u, alpha=...) */
         z[i] = fmaf(u, c->neg_lr, zi);                               /* z.sub_(u, alpha=lr) */
         exp_avg_sq[i] = v;

@@ -38,14 +38,18 @@ static inline VEC prologue(const adaopt_coeffs *c, VEC g, VEC p, VEC sign, VEC w
     return g;
 }
 
-/* The classic first moment (first_moment in scalar.c): torch 2.x's lerp or 1.13's mul + add.
- * lerp_coef is VSET1(c->lerp_coef). */
+/* torch's lerp with w's coefficient precomputed (coef_lerp in scalar.c); lerp_coef is
+ * VSET1(c->lerp_coef). */
+static inline VEC coef_lerp_v(const adaopt_coeffs *c, VEC lerp_coef, VEC start, VEC end)
+{
+    return VFMA(lerp_coef, VSUB(end, start), c->lerp_from_end ? end : start);
+}
+
+/* The classic first moment (first_moment in scalar.c): torch 2.x's lerp or 1.13's mul + add. */
 static inline VEC first_moment_v(const adaopt_coeffs *c, VEC m, VEC g, VEC beta, VEC w,
                                  VEC lerp_coef)
 {
-    if (c->lerp_m)
-        return VFMA(lerp_coef, VSUB(g, m), c->lerp_from_end ? g : m);
-    return VFMA(w, g, VMUL(m, beta));
+    return c->lerp_m ? coef_lerp_v(c, lerp_coef, m, g) : VFMA(w, g, VMUL(m, beta));
 }
 
 static inline VEC denom_v(const adaopt_coeffs *c, VEC u, VEC bc2, VEC bc2_sqrt, VEC eps)
@@ -265,7 +269,7 @@ void KERNEL(sf_adamw)(const adaopt_coeffs *c, float *p, const float *g, float *z
         VEC u = VDIV(gi, VADD(VSQRT(VDIV(v, bc2)), eps));
         if (c->sf_decay != 0.0f)
             u = VFMA(y, decay, u);
-        y = VFMA(lerp_coef, VSUB(zi, y), c->lerp_from_end ? zi : y);
+        y = coef_lerp_v(c, lerp_coef, y, zi);
         VSTORE(p + i, VFMA(u, y_coef, y));
         VSTORE(z + i, VFMA(u, neg_lr, zi));
         VSTORE(exp_avg_sq + i, v);

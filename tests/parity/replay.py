@@ -2,6 +2,7 @@
 bench/torch_bits.py measures): the digits MLP and its data, and torch's sqrt made IEEE's."""
 
 import gzip
+import inspect
 import os
 
 import numpy as np
@@ -20,6 +21,25 @@ def mlp():
     """The digits MLP, 64-32-10 with tanh (4,458 parameters), the same weights every call."""
     torch.manual_seed(0)
     return torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.Tanh(), torch.nn.Linear(32, 10))
+
+
+def batches(X, steps):
+    """The minibatches (64 rows each) of `steps` steps, the same every call."""
+    g = torch.Generator().manual_seed(1)
+    return [torch.randint(0, X.shape[0], (64,), generator=g) for _ in range(steps)]
+
+
+def torch_kwargs(cls, kw):
+    """torch.optim's keywords for its single-tensor path (the default on CPU where foreach
+    exists)."""
+    return dict(kw, foreach=False) if "foreach" in inspect.signature(cls).parameters else dict(kw)
+
+
+def norm_diff(a, t):
+    """The largest |a - t| / max(|t|, RMS of t) (the README's norm)."""
+    t = t.double()
+    rms = float(t.pow(2).mean().sqrt())
+    return float(((a.double() - t).abs() / torch.maximum(t.abs(), torch.full_like(t, rms))).max())
 
 
 def sqrt_is_ieee():

@@ -18,7 +18,6 @@ Adafactor (torch >= 2.5) uses rsqrt, which torch computes otherwise: within 1e-6
 """
 
 import copy
-import inspect
 import os
 import sys
 
@@ -29,7 +28,8 @@ sys.path.insert(0, HERE)
 if os.environ.get("ADAOPT_TEST_INSTALLED") != "1":  # else: the pip-installed package
     sys.path.insert(0, os.path.join(HERE, "..", "..", "python"))
 import adaopt.torch as at  # noqa: E402
-from replay import IeeeSqrt, digits, mlp, sqrt_is_ieee  # noqa: E402
+from replay import (IeeeSqrt, batches, digits, mlp, norm_diff,  # noqa: E402
+                    sqrt_is_ieee, torch_kwargs)
 
 STEPS = 200
 CROSS = 100
@@ -66,23 +66,18 @@ if hasattr(torch.optim, "Adafactor"):
     CASES.append(("Adafactor", dict(lr=1e-2)))
 
 
-def torch_kwargs(cls, kw):
-    names = inspect.signature(cls).parameters
-    return dict(kw, foreach=False) if "foreach" in names else dict(kw)
-
-
 def scheduler(opt):
     return torch.optim.lr_scheduler.StepLR(opt, step_size=60, gamma=0.5)
 
 
-def reference(name, kw, X, Y, batches):
+def reference(name, kw, X, Y, minibatches):
     """torch.optim's run: each step's gradients, parameters and (at CROSS) state_dict."""
     cls = getattr(torch.optim, name)
     model = mlp()
     opt = cls(model.parameters(), **torch_kwargs(cls, kw))
     sched = scheduler(opt)
     grads, params, state = [], [], None
-    for k, b in enumerate(batches):
+    for k, b in enumerate(minibatches):
         opt.zero_grad()
         torch.nn.functional.cross_entropy(model(X[b]), Y[b]).backward()
         grads.append([p.grad.clone() for p in model.parameters()])
@@ -114,12 +109,6 @@ def replay(name, kw, grads, torch_state, check):
     return mine
 
 
-def norm_diff(a, t):
-    t = t.double()
-    rms = float(t.pow(2).mean().sqrt())
-    return float(((a.double() - t).abs() / torch.maximum(t.abs(), torch.full_like(t, rms))).max())
-
-
 def same_bits(a, b):
     return bool((a.contiguous().view(torch.int32) == b.contiguous().view(torch.int32)).all())
 
@@ -144,8 +133,7 @@ def states_equal(mine, theirs):
 def main():
     torch.set_num_threads(1)
     X, Y = digits()
-    g = torch.Generator().manual_seed(1)
-    batches = [torch.randint(0, X.shape[0], (64,), generator=g) for _ in range(STEPS)]
+    steps = batches(X, STEPS)
     ieee = sqrt_is_ieee()
     print("torch %s (adaopt.torch rounds as torch %d); torch's sqrt is %s" % (
         torch.__version__, at.TORCH_ARITH, "IEEE's" if ieee else "not IEEE's: bits against a "
@@ -153,7 +141,7 @@ def main():
     failures, passed = [], 0
     for name, kw in CASES:
         what = "%s(%s)" % (name, ", ".join("%s=%s" % kv for kv in kw.items()))
-        grads, params, state = reference(name, kw, X, Y, batches)
+        grads, params, state = reference(name, kw, X, Y, steps)
         worst, failed = [0.0], len(failures)
 
         def within(k, ours):
@@ -166,7 +154,7 @@ def main():
         if exact:
             if not ieee:  # the bits against torch's arithmetic with IEEE's sqrt
                 with IeeeSqrt():
-                    grads, params, state = reference(name, kw, X, Y, batches)
+                    grads, params, state = reference(name, kw, X, Y, steps)
             bad = []
 
             def bits(k, ours):
