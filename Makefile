@@ -8,7 +8,7 @@
 
 JOBS ?= $(shell nproc)
 CTEST = ctest --output-on-failure -j$(JOBS)
-C_TESTS = worked|first_steps|invariants|errors|schedule_clip|kernels|sparse|checkpoint|threads|trainer_api|faults|precision|lowp|hostile
+C_TESTS = worked|first_steps|invariants|errors|schedule_clip|kernels|sparse|checkpoint|threads|trainer_api|faults|alloc|precision|lowp|hostile
 
 .PHONY: all deps build demo bench bench-mpi bench-torch web web-build test-web test test-gcc test-clang test-asan test-asan-clang test-valgrind test-fuzz test-python venv clean
 

@@ -136,7 +136,22 @@ unsigned adaopt__slots_needed(adaopt_algorithm algorithm, const double *hp)
 
 /* Gives every tensor in [first, first+count) the slots in `mask` it lacks, zero-filled, in
  * the tensor's storage.  All or nothing: on a failure the slots made here are freed again. */
-adaopt_status adaopt__grow_slots(adaopt_optimizer *opt, size_t first, size_t count, unsigned mask)
+/* The slots of tensors [first, first + count) that grow_slots made (slot_ready -1): kept (ready
+ * 0: zero, unused until a step or a load fills them), or freed. */
+static void settle_new_slots(adaopt_optimizer *opt, size_t first, size_t count, int keep)
+{
+    for (size_t i = first; i < first + count; i++)
+        for (int s = 0; s < ADAOPT_MAX_SLOTS; s++)
+            if (opt->tensors[i].slot_ready[s] == -1) {
+                if (!keep)
+                    adaopt__drop_slot(&opt->tensors[i], s);
+                opt->tensors[i].slot_ready[s] = 0;
+            }
+}
+
+/* adaopt__grow_slots, leaving what it made marked for settle_new_slots; on failure it frees what
+ * it made itself. */
+static adaopt_status grow_slots(adaopt_optimizer *opt, size_t first, size_t count, unsigned mask)
 {
     for (size_t i = first; i < first + count; i++) {
         adaopt_tensor *t = &opt->tensors[i];
@@ -144,25 +159,24 @@ adaopt_status adaopt__grow_slots(adaopt_optimizer *opt, size_t first, size_t cou
             if (!(mask & (1u << s)) || adaopt__has_slot(t, s))
                 continue;
             if (adaopt__alloc_slot(t, s, t->storage) == 0) {
-                t->slot_ready[s] = -1; /* made by this call, until it succeeds */
+                t->slot_ready[s] = -1;
                 continue;
             }
-            for (size_t j = first; j <= i; j++)
-                for (int r = 0; r < ADAOPT_MAX_SLOTS; r++)
-                    if (opt->tensors[j].slot_ready[r] == -1) {
-                        adaopt__drop_slot(&opt->tensors[j], r);
-                        opt->tensors[j].slot_ready[r] = 0;
-                    }
+            settle_new_slots(opt, first, i + 1 - first, 0);
             return adaopt__fail(opt, ADAOPT_ERR_ALLOC,
                                 "out of memory allocating state for tensor %zu (%zu elements)", i,
                                 t->numel);
         }
     }
-    for (size_t i = first; i < first + count; i++)
-        for (int s = 0; s < ADAOPT_MAX_SLOTS; s++)
-            if (opt->tensors[i].slot_ready[s] == -1)
-                opt->tensors[i].slot_ready[s] = 0;
     return ADAOPT_OK;
+}
+
+adaopt_status adaopt__grow_slots(adaopt_optimizer *opt, size_t first, size_t count, unsigned mask)
+{
+    adaopt_status st = grow_slots(opt, first, count, mask);
+    if (st == ADAOPT_OK)
+        settle_new_slots(opt, first, count, 1);
+    return st;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -365,7 +379,7 @@ adaopt_status adaopt_add_group_typed(adaopt_optimizer *opt, const size_t *numels
         for (size_t i = 0; i < n_tensors; i++) {
             adaopt_tensor *t = &opt->tensors[g.first_tensor + i];
             if ((t->master = adaopt__alloc_state(t->numel)) == NULL) {
-                for (size_t j = 0; j <= i; j++)
+                for (size_t j = 0; j < n_tensors; j++) /* grow_slots gave every one slots */
                     adaopt__free_tensor_state(&opt->tensors[g.first_tensor + j]);
                 return adaopt__fail(opt, ADAOPT_ERR_ALLOC,
                                     "out of memory for the master weights of tensor %zu",
@@ -392,27 +406,39 @@ adaopt_status adaopt_add_group_typed(adaopt_optimizer *opt, const size_t *numels
 /* ------------------------------------------------------------------------------------------ */
 /* Options                                                                                     */
 
-/* Sets `option` in groups [first, first+count).  State the new value needs is allocated for all
- * of them before any value changes, so that an allocation failure changes nothing visible (a
- * zero-filled slot that was allocated stays, unused, for when the option is turned on). */
+/* Tensors of groups [first, first + count): [*t0, *t0 + return value). */
+static size_t tensors_of_groups(const adaopt_optimizer *opt, size_t first, size_t count,
+                                size_t *t0)
+{
+    *t0 = count ? opt->groups[first].first_tensor : 0;
+    return count ? opt->groups[first + count - 1].first_tensor +
+                       opt->groups[first + count - 1].n_tensors - *t0
+                 : 0;
+}
+
+/* Sets `option` in groups [first, first+count) (the combination is checked at the step, so that
+ * options may be set in any order).  State the new value needs is made for all of them before
+ * any value changes: a failure changes nothing. */
 static adaopt_status set_groups(adaopt_optimizer *opt, size_t first, size_t count,
                                 adaopt_option option, double value)
 {
-    for (size_t gi = first; gi < first + count; gi++) {
+    adaopt_status st = ADAOPT_OK;
+    for (size_t gi = first; gi < first + count && st == ADAOPT_OK; gi++) {
         adaopt_group *g = &opt->groups[gi];
         double hp[ADAOPT_OPTION_MAX + 1];
         memcpy(hp, g->hp, sizeof hp);
         hp[option] = value;
-        adaopt_status st = adaopt__grow_slots(opt, g->first_tensor, g->n_tensors,
-                                      adaopt__slots_needed(opt->algorithm, hp));
-        if (st != ADAOPT_OK)
-            return st;
+        st = grow_slots(opt, g->first_tensor, g->n_tensors,
+                        adaopt__slots_needed(opt->algorithm, hp));
     }
+    size_t t0, nt = tensors_of_groups(opt, first, count, &t0);
+    settle_new_slots(opt, t0, nt, st == ADAOPT_OK);
+    if (st != ADAOPT_OK)
+        return st;
     for (size_t gi = first; gi < first + count; gi++)
         opt->groups[gi].hp[option] = value;
     return ADAOPT_OK;
 }
-
 
 /* The options that decide how a group's state is stored. */
 static int is_structural(adaopt_option option)
@@ -436,13 +462,25 @@ static int group_has_state(const adaopt_optimizer *opt, size_t gi)
     return 0;
 }
 
-/* Group gi's state arrays and master weights remade, zero, for hyperparameters hp (before its
- * first step).  All or nothing: the new arrays are made aside and swapped in at the end. */
-static adaopt_status restructure(adaopt_optimizer *opt, size_t gi, const double *hp)
+/* Group gi's state arrays and master weights made anew, zero, for hyperparameters hp (before
+ * its first step), aside in *fresh (one per tensor): swap_in puts them in place of the group's,
+ * discard frees them. */
+static void discard(adaopt_tensor *fresh, size_t n)
+{
+    if (fresh == NULL)
+        return;
+    for (size_t j = 0; j < n; j++)
+        adaopt__free_tensor_state(&fresh[j]);
+    free(fresh);
+}
+
+static adaopt_status remake(adaopt_optimizer *opt, size_t gi, const double *hp,
+                            adaopt_tensor **out)
 {
     adaopt_group g = opt->groups[gi];
     memcpy(g.hp, hp, sizeof g.hp);
-    adaopt_tensor *fresh = calloc(g.n_tensors, sizeof *fresh);
+    adaopt_tensor *fresh = calloc(g.n_tensors ? g.n_tensors : 1, sizeof *fresh);
+    *out = NULL;
     if (fresh == NULL)
         return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "out of memory remaking group %zu's state", gi);
     unsigned mask = adaopt__slots_needed(opt->algorithm, hp);
@@ -468,15 +506,20 @@ static adaopt_status restructure(adaopt_optimizer *opt, size_t gi, const double 
             failed = (t->master = adaopt__alloc_state(t->numel)) == NULL;
     }
     if (!failed && hp[ADAOPT_STATE_STORAGE] == ADAOPT_STORAGE_8BIT)
-        failed = adaopt__ensure_qtables(opt) != 0;
+        failed = adaopt__ensure_qtables(opt) != 0; /* (kept: the optimizer's, made once) */
     if (failed) {
-        for (size_t j = 0; j < g.n_tensors; j++)
-            adaopt__free_tensor_state(&fresh[j]);
-        free(fresh);
+        discard(fresh, g.n_tensors);
         return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "out of memory remaking group %zu's state", gi);
     }
-    for (size_t j = 0; j < g.n_tensors; j++) {
-        adaopt_tensor *t = &opt->tensors[g.first_tensor + j];
+    *out = fresh;
+    return ADAOPT_OK;
+}
+
+static void swap_in(adaopt_optimizer *opt, size_t gi, adaopt_tensor *fresh)
+{
+    const adaopt_group *g = &opt->groups[gi];
+    for (size_t j = 0; j < g->n_tensors; j++) {
+        adaopt_tensor *t = &opt->tensors[g->first_tensor + j];
         adaopt__free_tensor_state(t);
         memcpy(t->slot, fresh[j].slot, sizeof t->slot);
         memcpy(t->packed, fresh[j].packed, sizeof t->packed);
@@ -485,7 +528,6 @@ static adaopt_status restructure(adaopt_optimizer *opt, size_t gi, const double 
         t->storage = fresh[j].storage;
     }
     free(fresh);
-    return ADAOPT_OK;
 }
 
 /* hp = g's hyperparameters with the n options set; 1 if that changes how state is stored. */
@@ -504,6 +546,7 @@ static int with_options(const adaopt_group *g, const adaopt_option *options, con
 adaopt_status adaopt__set_many(adaopt_optimizer *opt, size_t first, size_t count,
                                const adaopt_option *options, const double *values, size_t n)
 {
+    int any_restructured = 0;
     for (size_t gi = first; gi < first + count; gi++) {
         double hp[ADAOPT_OPTION_MAX + 1];
         int restructured = with_options(&opt->groups[gi], options, values, n, hp);
@@ -515,19 +558,35 @@ adaopt_status adaopt__set_many(adaopt_optimizer *opt, size_t first, size_t count
                                 "group %zu has taken steps (or was given state): param_update, "
                                 "state_storage and min_8bit_numel are set before its first step",
                                 gi);
+        any_restructured |= restructured;
     }
-    /* Remaking storage is all or nothing per group; a later group's failure leaves earlier
-     * groups remade, but zero and unused, exactly as they were in value. */
-    for (size_t gi = first; gi < first + count; gi++) {
+    /* All or nothing over the groups: every group's new state is made (remade aside, or grown
+     * marked), then put in place -- or, on a failure, every piece of it freed. */
+    adaopt_tensor **fresh = NULL;
+    if (any_restructured && (fresh = calloc(count, sizeof *fresh)) == NULL)
+        return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "out of memory setting options");
+    size_t t0, nt = tensors_of_groups(opt, first, count, &t0);
+    adaopt_status st = ADAOPT_OK;
+    for (size_t gi = first; gi < first + count && st == ADAOPT_OK; gi++) {
         adaopt_group *g = &opt->groups[gi];
         double hp[ADAOPT_OPTION_MAX + 1];
-        int restructured = with_options(g, options, values, n, hp);
-        adaopt_status st = restructured ? restructure(opt, gi, hp)
-                                        : adaopt__grow_slots(opt, g->first_tensor, g->n_tensors,
-                                                     adaopt__slots_needed(opt->algorithm, hp));
-        if (st != ADAOPT_OK)
-            return st;
+        st = with_options(g, options, values, n, hp)
+                 ? remake(opt, gi, hp, &fresh[gi - first])
+                 : grow_slots(opt, g->first_tensor, g->n_tensors,
+                              adaopt__slots_needed(opt->algorithm, hp));
     }
+    settle_new_slots(opt, t0, nt, st == ADAOPT_OK);
+    for (size_t gi = first; fresh != NULL && gi < first + count; gi++) {
+        if (fresh[gi - first] == NULL)
+            continue;
+        if (st == ADAOPT_OK)
+            swap_in(opt, gi, fresh[gi - first]);
+        else
+            discard(fresh[gi - first], opt->groups[gi].n_tensors);
+    }
+    free(fresh);
+    if (st != ADAOPT_OK)
+        return st;
     for (size_t gi = first; gi < first + count; gi++)
         for (size_t k = 0; k < n; k++)
             opt->groups[gi].hp[options[k]] = values[k];
@@ -544,12 +603,11 @@ adaopt_status adaopt_set(adaopt_optimizer *opt, size_t group, adaopt_option opti
     adaopt_status st = adaopt__check_value(opt, opt->algorithm, option, value);
     if (st != ADAOPT_OK)
         return st;
+    size_t first = group == ADAOPT_ALL_GROUPS ? 0 : group;
+    size_t count = group == ADAOPT_ALL_GROUPS ? opt->n_groups : 1;
     if (is_structural(option)) /* remakes storage; checks the combination */
-        return group == ADAOPT_ALL_GROUPS ? adaopt__set_many(opt, 0, opt->n_groups, &option, &value, 1)
-                                          : adaopt__set_many(opt, group, 1, &option, &value, 1);
-    if (group == ADAOPT_ALL_GROUPS)
-        return set_groups(opt, 0, opt->n_groups, option, value);
-    return set_groups(opt, group, 1, option, value);
+        return adaopt__set_many(opt, first, count, &option, &value, 1);
+    return set_groups(opt, first, count, option, value);
 }
 
 adaopt_status adaopt_get(const adaopt_optimizer *opt, size_t group, adaopt_option option,
