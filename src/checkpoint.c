@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "fileio.h"
-#include "internal.h"
+#include "algorithms/algorithm.h"
 
 #define MAGIC "ADAOPTCK"
 /* Version 1: float32 everything (adaopt 0.1, 0.2).  Version 2 adds the element types, the
@@ -141,13 +141,14 @@ static void end_section(sink *s, uint64_t payload_bytes)
 /* The version this optimizer is written in. */
 static int format_version(const adaopt_optimizer *opt)
 {
-    if (opt->algorithm == ADAOPT_ALGO_LAMB)
-        return 3; /* (its group step count came with version 3) */
+    const adaopt__algorithm *a = adaopt__algo(opt->algorithm);
+    if (a->min_format_version == 3)
+        return 3;
     if (adaopt__option_applies(opt->algorithm, ADAOPT_TORCH))
         for (size_t g = 0; g < opt->n_groups; g++)
             if (opt->groups[g].hp[ADAOPT_TORCH] != ADAOPT_TORCH_2)
                 return 3;
-    if (opt->rounding_seed != 0 || opt->algorithm == ADAOPT_ALGO_ADAMW_SCHEDULE_FREE)
+    if (opt->rounding_seed != 0 || a->min_format_version == 2)
         return 2; /* (Schedule-Free came after version 2: its files are all version 2) */
     for (size_t g = 0; g < opt->n_groups; g++) {
         const adaopt_group *gr = &opt->groups[g];
@@ -197,12 +198,18 @@ static unsigned applicable_options(adaopt_algorithm a, int version)
  * u32 train_mode, u32 reserved (0).  LAMB's (version 3): u64 k, the group's step count. */
 enum { SF_GROUP_BYTES = 32, LAMB_GROUP_BYTES = 8 };
 
+static uint64_t group_record_bytes(const adaopt__algorithm *a, int version)
+{
+    return a->group_record == ADAOPT__GROUP_RECORD_WEIGHTS                 ? SF_GROUP_BYTES
+           : a->group_record == ADAOPT__GROUP_RECORD_COUNT && version >= 3 ? LAMB_GROUP_BYTES
+                                                                          : 0;
+}
+
 static uint64_t groups_bytes(const adaopt_optimizer *opt, int version)
 {
     return (uint64_t)opt->n_groups *
            (8 + 8 + 4 + (version >= 2 ? 8 : 0) + 12ull * applicable_options(opt->algorithm, version) +
-            (opt->algorithm == ADAOPT_ALGO_ADAMW_SCHEDULE_FREE ? SF_GROUP_BYTES : 0) +
-            (opt->algorithm == ADAOPT_ALGO_LAMB && version >= 3 ? LAMB_GROUP_BYTES : 0));
+            group_record_bytes(adaopt__algo(opt->algorithm), version));
 }
 
 static unsigned slot_mask(const adaopt_tensor *t)
@@ -240,8 +247,9 @@ static uint64_t tensor_bytes(const adaopt_tensor *t, int version, adaopt_algorit
             n += slot_bytes(t->storage, adaopt__slot_numel(t, s));
     if (version >= 2)
         n += 4 + 4 + (t->master != NULL ? (uint64_t)t->numel * 4 : 0);
-    return n + (a == ADAOPT_ALGO_LAMB ? LAMB_TENSOR_BYTES : 0) +
-           (a == ADAOPT_ALGO_ADAFACTOR ? ADAFACTOR_TENSOR_BYTES : 0);
+    enum adaopt__tensor_record r = adaopt__algo(a)->tensor_record;
+    return n + (r == ADAOPT__TENSOR_RECORD_NORMS ? LAMB_TENSOR_BYTES : 0) +
+           (r == ADAOPT__TENSOR_RECORD_SHAPE ? ADAFACTOR_TENSOR_BYTES : 0);
 }
 
 static uint64_t section_total(uint64_t payload)
@@ -308,6 +316,7 @@ static void put_slot(sink *s, const adaopt_tensor *t, int k)
 static void write_checkpoint(const adaopt_optimizer *opt, sink *s)
 {
     int version = format_version(opt);
+    const adaopt__algorithm *a = adaopt__algo(opt->algorithm);
     unsigned char header[HEADER_BYTES];
     memcpy(header, MAGIC, 8);
     uint32_t fields[3] = {(uint32_t)version, (uint32_t)(3 + opt->n_tensors), 0};
@@ -346,14 +355,14 @@ static void write_checkpoint(const adaopt_optimizer *opt, sink *s)
             put_u32(s, (uint32_t)o);
             put_f64(s, opt->groups[g].hp[o]);
         }
-        if (opt->algorithm == ADAOPT_ALGO_ADAMW_SCHEDULE_FREE) {
+        if (a->group_record == ADAOPT__GROUP_RECORD_WEIGHTS) {
             put_u64(s, opt->groups[g].steps);
             put_f64(s, opt->groups[g].sf_weight_sum);
             put_f64(s, opt->groups[g].sf_lr_max);
             put_u32(s, (uint32_t)opt->training);
             put_u32(s, 0);
         }
-        if (opt->algorithm == ADAOPT_ALGO_LAMB)
+        if (a->group_record == ADAOPT__GROUP_RECORD_COUNT)
             put_u64(s, opt->groups[g].steps);
     }
     end_section(s, groups_bytes(opt, version));
@@ -375,7 +384,7 @@ static void write_checkpoint(const adaopt_optimizer *opt, sink *s)
             put_u32(s, (uint32_t)t->storage);
             put_u32(s, (t->master != NULL ? 1u : 0u) | (t->master_ready ? 2u : 0u));
         }
-        if (opt->algorithm == ADAOPT_ALGO_ADAFACTOR) {
+        if (a->tensor_record == ADAOPT__TENSOR_RECORD_SHAPE) {
             put_u32(s, (uint32_t)t->factored);
             put_u32(s, 0);
             put_u64(s, t->fac_batch);
@@ -388,7 +397,7 @@ static void write_checkpoint(const adaopt_optimizer *opt, sink *s)
                 put_slot(s, t, k);
         if (version >= 2 && t->master != NULL)
             put_floats(s, t->master, t->numel);
-        if (opt->algorithm == ADAOPT_ALGO_LAMB)
+        if (a->tensor_record == ADAOPT__TENSOR_RECORD_NORMS)
             for (int k = 0; k < 3; k++)
                 put_f64(s, t->lamb_norms[k]);
         end_section(s, tensor_bytes(t, version, opt->algorithm));
@@ -596,8 +605,9 @@ static unsigned nonnegative_slots(adaopt_algorithm a)
 /* The name of slot k's state (Adafactor's slot 0: row_var of a matrix, variance of a vector). */
 static const char *slot_name(adaopt_algorithm a, const adaopt_tensor *t, int k)
 {
-    if (a == ADAOPT_ALGO_ADAFACTOR && k == 0)
-        return adaopt_state_name(t->factored == 1 ? ADAOPT_STATE_ROW_VAR : ADAOPT_STATE_VARIANCE);
+    const adaopt__algorithm *row = adaopt__algo(a);
+    if (row->alt_kind[k] != 0) /* (Adafactor's slot 0: row_var of a matrix, variance else) */
+        return adaopt_state_name(t->factored == 1 ? row->slot_kind[k] : row->alt_kind[k]);
     for (int kind = ADAOPT_STATE_MOMENTUM_BUFFER; kind <= ADAOPT_STATE_VARIANCE; kind++)
         if (adaopt__slot_of_state(a, (adaopt_state_kind)kind) == k)
             return adaopt_state_name((adaopt_state_kind)kind);
@@ -706,8 +716,9 @@ adaopt_status adaopt_load_buffer(adaopt_optimizer *opt, const void *buf, size_t 
 
     /* Groups: into a copy of the hyperparameters, checked like adaopt_set (and Schedule-Free's
      * scalars into sf, three per group; LAMB's k into sf[3 g]). */
-    int schedule_free = opt->algorithm == ADAOPT_ALGO_ADAMW_SCHEDULE_FREE;
-    int lamb = opt->algorithm == ADAOPT_ALGO_LAMB;
+    enum adaopt__group_record group_record = adaopt__algo(opt->algorithm)->group_record;
+    int schedule_free = group_record == ADAOPT__GROUP_RECORD_WEIGHTS;
+    int lamb = group_record == ADAOPT__GROUP_RECORD_COUNT;
     uint32_t training = 1;
     double *hp = adaopt__malloc_array(opt->n_groups, sizeof(double) * (ADAOPT_OPTION_MAX + 1 + 3));
     if (hp == NULL)
@@ -866,7 +877,8 @@ adaopt_status adaopt_load_buffer(adaopt_optimizer *opt, const void *buf, size_t 
         l->numel = t->numel;
         l->storage = (int)storage;
         any_8bit |= l->storage == ADAOPT_STORAGE_8BIT;
-        if (opt->algorithm == ADAOPT_ALGO_ADAFACTOR) { /* the shape first: it sizes the arrays */
+        if (adaopt__algo(opt->algorithm)->tensor_record == ADAOPT__TENSOR_RECORD_SHAPE) {
+            /* the shape first: it sizes the arrays */
             uint32_t factored, reserved;
             uint64_t b, r, c;
             if (get_u32(&p, &factored) || get_u32(&p, &reserved) || get_u64(&p, &b) ||
@@ -912,7 +924,8 @@ adaopt_status adaopt_load_buffer(adaopt_optimizer *opt, const void *buf, size_t 
         }
         if (st == ADAOPT_OK)
             st = check_values(opt, i, l, lt[i].mask);
-        for (int k = 0; k < 3 && st == ADAOPT_OK && opt->algorithm == ADAOPT_ALGO_LAMB; k++)
+        int norms = adaopt__algo(opt->algorithm)->tensor_record == ADAOPT__TENSOR_RECORD_NORMS;
+        for (int k = 0; k < 3 && st == ADAOPT_OK && norms; k++)
             if (get_f64(&p, &l->lamb_norms[k]) || l->lamb_norms[k] < 0.0)
                 st = adaopt__fail(opt, ADAOPT_ERR_FORMAT, "load: damaged norms of tensor %zu", i);
         if (st == ADAOPT_OK && p.left != 0)

@@ -1,6 +1,9 @@
 /*
- * errors.c -- the names of status codes.  docs/ERRORS.md lists each with its causes.
+ * errors.c -- the names of status codes, and an optimizer's last error message.
+ * docs/ERRORS.md lists each code with its causes.
  */
+#include <stdio.h>
+
 #include "internal.h"
 
 const char *adaopt_status_name(int status)
@@ -37,4 +40,20 @@ const char *adaopt_status_name(int status)
     default:
         return "unknown status code";
     }
+}
+
+adaopt_status adaopt__fail(adaopt_optimizer *opt, adaopt_status status, const char *fmt, ...)
+{
+    if (opt != NULL) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(opt->error, sizeof opt->error, fmt, ap);
+        va_end(ap);
+    }
+    return status;
+}
+
+const char *adaopt_last_error(const adaopt_optimizer *opt)
+{
+    return opt == NULL ? "no optimizer (NULL)" : opt->error;
 }

@@ -45,7 +45,7 @@ typedef struct adaopt_tensor {
     int factored;
     size_t fac_batch, fac_rows, fac_cols;
     double af_scale;
-    /* A factored tensor's rows are cut into units, the order of its sums (adafactor.c,
+    /* A factored tensor's rows are cut into units, the order of its sums (adafactor_shape.c,
      * "Units"): this piece's units start at rows af_unit_row[0 .. af_units) and the last ends
      * at af_unit_row[af_units].  fac_row0 is the piece's first row among the tensor's batch x
      * rows (0 but for a ZeRO shard's piece, whose batch counts its own matrices).  A ZeRO piece
@@ -131,10 +131,7 @@ static inline float adaopt__lerp(float start, float end, float w)
  * and col_var (batch x cols), and for its vectors no slot 1. */
 /* Whether the algorithm's reference counts steps per group (adaopt_group.steps) rather than per
  * tensor: Schedule-Free's k and LAMB's group['step'] advance at every step, gradients or not. */
-static inline int adaopt__counts_per_group(adaopt_algorithm a)
-{
-    return a == ADAOPT_ALGO_ADAMW_SCHEDULE_FREE || a == ADAOPT_ALGO_LAMB;
-}
+int adaopt__counts_per_group(adaopt_algorithm a);
 
 static inline size_t adaopt__slot_numel(const adaopt_tensor *t, int k)
 {
@@ -323,8 +320,13 @@ void adaopt__step_staged(const adaopt_optimizer *opt, size_t i, void *param, con
 /* OpenMP's default thread count (OMP_NUM_THREADS, else every core); 1 without OpenMP. */
 size_t adaopt__default_threads(void);
 /* Gives tensors [first, first+count) the slots in `mask` they lack, zero, in their storage;
- * all or nothing. */
+ * all or nothing (lowp.c).  The _marked form leaves the new slots marked (slot_ready -1) for
+ * adaopt__settle_new_slots to keep (ready 0) or free, so that a change over several ranges of
+ * tensors can be all or nothing too; on its own failure it frees what it made. */
 adaopt_status adaopt__grow_slots(adaopt_optimizer *opt, size_t first, size_t count, unsigned mask);
+adaopt_status adaopt__grow_slots_marked(adaopt_optimizer *opt, size_t first, size_t count,
+                                        unsigned mask);
+void adaopt__settle_new_slots(adaopt_optimizer *opt, size_t first, size_t count, int keep);
 /* Option combinations that are each valid but not together (nesterov; param_update on float32
  * groups), for group gi with hyperparameters hp. */
 adaopt_status adaopt__check_combination(adaopt_optimizer *opt, size_t gi, const double *hp);
@@ -340,7 +342,7 @@ typedef struct adaopt_step_scalars {
 adaopt_step_scalars adaopt__step_scalars_at(adaopt_algorithm algorithm, const double *hp,
                                             uint64_t t, double mu_product_before);
 
-/* Schedule-Free AdamW (schedule_free.c): a new group's scalars (k 0, weight_sum 0, lr_max -1),
+/* Schedule-Free AdamW (algorithms/schedule_free.c): a new group's scalars (k 0, weight_sum 0, lr_max -1),
  * and one step of group g's scalars (k, lr_max, weight_sum advance; sf_lr, sf_ckp1, sf_bc2 are
  * this step's). */
 void adaopt__sf_init_group(adaopt_group *g);
@@ -348,7 +350,7 @@ void adaopt__sf_init_group(adaopt_group *g);
 double adaopt__sf_lr_at(const adaopt_group *g, uint64_t k);
 void adaopt__sf_advance(adaopt_group *g);
 
-/* LAMB (lamb.c): the coefficients of tensor i's step t, and the update of every tensor that has
+/* LAMB (algorithms/lamb.c): the coefficients of tensor i's step t, and the update of every tensor that has
  * a gradient -- a pass that updates the moments and sums the squares of p and of the Adam
  * direction u per chunk, the per-tensor norms and trust ratios (chunk sums added in chunk order:
  * the same bits for any thread count), and a pass that moves p. */
@@ -374,7 +376,7 @@ int adaopt__adafactor_update(adaopt_optimizer *opt, void *const *params,
 /* Makes room for a column accumulator per thread (best effort: without it, the first pass of
  * tensors of small matrices runs on fewer threads, with the same bits). */
 void adaopt__af_reserve_threads(adaopt_optimizer *opt);
-/* Its units (adafactor.c, "Units") for a rows x cols matrix shape: the segments of one matrix
+/* Its units (adafactor_shape.c, "Units") for a rows x cols matrix shape: the segments of one matrix
  * and the segment of its row r;
  * the first row of the unit that holds row g (of the tensor's batch x rows); the end of the
  * unit that starts at row g, at most `limit`; how many units rows [g, g + n) hold (g a unit

@@ -71,6 +71,47 @@ void adaopt__drop_slot(adaopt_tensor *t, int k)
     t->view[k] = NULL;
 }
 
+/* The slots of tensors [first, first + count) that grow_slots made (slot_ready -1): kept (ready
+ * 0: zero, unused until a step or a load fills them), or freed. */
+void adaopt__settle_new_slots(adaopt_optimizer *opt, size_t first, size_t count, int keep)
+{
+    for (size_t i = first; i < first + count; i++)
+        for (int s = 0; s < ADAOPT_MAX_SLOTS; s++)
+            if (opt->tensors[i].slot_ready[s] == -1) {
+                if (!keep)
+                    adaopt__drop_slot(&opt->tensors[i], s);
+                opt->tensors[i].slot_ready[s] = 0;
+            }
+}
+
+adaopt_status adaopt__grow_slots_marked(adaopt_optimizer *opt, size_t first, size_t count, unsigned mask)
+{
+    for (size_t i = first; i < first + count; i++) {
+        adaopt_tensor *t = &opt->tensors[i];
+        for (int s = 0; s < ADAOPT_MAX_SLOTS; s++) {
+            if (!(mask & (1u << s)) || adaopt__has_slot(t, s))
+                continue;
+            if (adaopt__alloc_slot(t, s, t->storage) == 0) {
+                t->slot_ready[s] = -1;
+                continue;
+            }
+            adaopt__settle_new_slots(opt, first, i + 1 - first, 0);
+            return adaopt__fail(opt, ADAOPT_ERR_ALLOC,
+                                "out of memory allocating state for tensor %zu (%zu elements)", i,
+                                t->numel);
+        }
+    }
+    return ADAOPT_OK;
+}
+
+adaopt_status adaopt__grow_slots(adaopt_optimizer *opt, size_t first, size_t count, unsigned mask)
+{
+    adaopt_status st = adaopt__grow_slots_marked(opt, first, count, mask);
+    if (st == ADAOPT_OK)
+        adaopt__settle_new_slots(opt, first, count, 1);
+    return st;
+}
+
 void adaopt__free_tensor_state(adaopt_tensor *t)
 {
     for (int k = 0; k < ADAOPT_MAX_SLOTS; k++)

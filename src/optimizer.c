@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "algorithms/algorithm.h"
 #include "precision.h"
 
 #ifdef _OPENMP
@@ -34,149 +34,9 @@ size_t adaopt__default_threads(void)
 #endif
 }
 
-/* ------------------------------------------------------------------------------------------ */
-/* Errors                                                                                      */
-
-adaopt_status adaopt__fail(adaopt_optimizer *opt, adaopt_status status, const char *fmt, ...)
-{
-    if (opt != NULL) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(opt->error, sizeof opt->error, fmt, ap);
-        va_end(ap);
-    }
-    return status;
-}
-
-const char *adaopt_last_error(const adaopt_optimizer *opt)
-{
-    return opt == NULL ? "no optimizer (NULL)" : opt->error;
-}
-
 unsigned adaopt_version_number(void)
 {
     return ADAOPT_VERSION_MAJOR * 10000u + ADAOPT_VERSION_MINOR * 100u + ADAOPT_VERSION_PATCH;
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* State slots                                                                                 */
-
-/* Which slot holds which state, per algorithm; -1: the algorithm has no such state. */
-int adaopt__slot_of_state(adaopt_algorithm algorithm, adaopt_state_kind kind)
-{
-    switch (algorithm) {
-    case ADAOPT_ALGO_SGD:
-        return kind == ADAOPT_STATE_MOMENTUM_BUFFER ? 0 : -1;
-    case ADAOPT_ALGO_ADAGRAD:
-        return kind == ADAOPT_STATE_SUM ? 0 : -1;
-    case ADAOPT_ALGO_RMSPROP:
-        return kind == ADAOPT_STATE_SQUARE_AVG       ? 0
-               : kind == ADAOPT_STATE_MOMENTUM_BUFFER ? 1
-               : kind == ADAOPT_STATE_GRAD_AVG        ? 2
-                                                      : -1;
-    case ADAOPT_ALGO_ADAM:
-    case ADAOPT_ALGO_ADAMW:
-        return kind == ADAOPT_STATE_EXP_AVG          ? 0
-               : kind == ADAOPT_STATE_EXP_AVG_SQ     ? 1
-               : kind == ADAOPT_STATE_MAX_EXP_AVG_SQ ? 2
-                                                     : -1;
-    case ADAOPT_ALGO_ADAMAX:
-        return kind == ADAOPT_STATE_EXP_AVG ? 0 : kind == ADAOPT_STATE_EXP_INF ? 1 : -1;
-    case ADAOPT_ALGO_NADAM:
-    case ADAOPT_ALGO_RADAM:
-        return kind == ADAOPT_STATE_EXP_AVG ? 0 : kind == ADAOPT_STATE_EXP_AVG_SQ ? 1 : -1;
-    case ADAOPT_ALGO_LION:
-        return kind == ADAOPT_STATE_EXP_AVG ? 0 : -1;
-    case ADAOPT_ALGO_ADAMW_SCHEDULE_FREE:
-        return kind == ADAOPT_STATE_Z ? 0 : kind == ADAOPT_STATE_EXP_AVG_SQ ? 1 : -1;
-    case ADAOPT_ALGO_LAMB:
-        return kind == ADAOPT_STATE_EXP_AVG ? 0 : kind == ADAOPT_STATE_EXP_AVG_SQ ? 1 : -1;
-    case ADAOPT_ALGO_ADAFACTOR: /* (which a tensor has depends on its shape: state.c) */
-        return kind == ADAOPT_STATE_ROW_VAR || kind == ADAOPT_STATE_VARIANCE ? 0
-               : kind == ADAOPT_STATE_COL_VAR                             ? 1
-                                                                          : -1;
-    }
-    return -1;
-}
-
-int adaopt__is_second_moment(adaopt_state_kind kind)
-{
-    return kind == ADAOPT_STATE_SUM || kind == ADAOPT_STATE_SQUARE_AVG ||
-           kind == ADAOPT_STATE_EXP_AVG_SQ || kind == ADAOPT_STATE_MAX_EXP_AVG_SQ ||
-           kind == ADAOPT_STATE_EXP_INF || kind == ADAOPT_STATE_ROW_VAR ||
-           kind == ADAOPT_STATE_COL_VAR || kind == ADAOPT_STATE_VARIANCE;
-}
-
-/* Bit mask of the slots a group with hyperparameters `hp` needs. */
-unsigned adaopt__slots_needed(adaopt_algorithm algorithm, const double *hp)
-{
-    switch (algorithm) {
-    case ADAOPT_ALGO_SGD:
-        return hp[ADAOPT_MOMENTUM] != 0.0 ? 1u : 0u;
-    case ADAOPT_ALGO_ADAGRAD:
-        return 1u;
-    case ADAOPT_ALGO_RMSPROP:
-        return 1u | (hp[ADAOPT_MOMENTUM] > 0.0 ? 2u : 0u) | (hp[ADAOPT_CENTERED] != 0.0 ? 4u : 0u);
-    case ADAOPT_ALGO_ADAM:
-    case ADAOPT_ALGO_ADAMW:
-        return 3u | (hp[ADAOPT_AMSGRAD] != 0.0 ? 4u : 0u);
-    case ADAOPT_ALGO_ADAMAX:
-    case ADAOPT_ALGO_NADAM:
-    case ADAOPT_ALGO_RADAM:
-        return 3u;
-    case ADAOPT_ALGO_LION:
-        return 1u;
-    case ADAOPT_ALGO_ADAMW_SCHEDULE_FREE:
-    case ADAOPT_ALGO_LAMB:
-    case ADAOPT_ALGO_ADAFACTOR: /* (a vector's slot 1 has no elements) */
-        return 3u;
-    }
-    return 0u;
-}
-
-/* Gives every tensor in [first, first+count) the slots in `mask` it lacks, zero-filled, in
- * the tensor's storage.  All or nothing: on a failure the slots made here are freed again. */
-/* The slots of tensors [first, first + count) that grow_slots made (slot_ready -1): kept (ready
- * 0: zero, unused until a step or a load fills them), or freed. */
-static void settle_new_slots(adaopt_optimizer *opt, size_t first, size_t count, int keep)
-{
-    for (size_t i = first; i < first + count; i++)
-        for (int s = 0; s < ADAOPT_MAX_SLOTS; s++)
-            if (opt->tensors[i].slot_ready[s] == -1) {
-                if (!keep)
-                    adaopt__drop_slot(&opt->tensors[i], s);
-                opt->tensors[i].slot_ready[s] = 0;
-            }
-}
-
-/* adaopt__grow_slots, leaving what it made marked for settle_new_slots; on failure it frees what
- * it made itself. */
-static adaopt_status grow_slots(adaopt_optimizer *opt, size_t first, size_t count, unsigned mask)
-{
-    for (size_t i = first; i < first + count; i++) {
-        adaopt_tensor *t = &opt->tensors[i];
-        for (int s = 0; s < ADAOPT_MAX_SLOTS; s++) {
-            if (!(mask & (1u << s)) || adaopt__has_slot(t, s))
-                continue;
-            if (adaopt__alloc_slot(t, s, t->storage) == 0) {
-                t->slot_ready[s] = -1;
-                continue;
-            }
-            settle_new_slots(opt, first, i + 1 - first, 0);
-            return adaopt__fail(opt, ADAOPT_ERR_ALLOC,
-                                "out of memory allocating state for tensor %zu (%zu elements)", i,
-                                t->numel);
-        }
-    }
-    return ADAOPT_OK;
-}
-
-adaopt_status adaopt__grow_slots(adaopt_optimizer *opt, size_t first, size_t count, unsigned mask)
-{
-    adaopt_status st = grow_slots(opt, first, count, mask);
-    if (st == ADAOPT_OK)
-        settle_new_slots(opt, first, count, 1);
-    return st;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -301,7 +161,8 @@ adaopt_status adaopt_add_group_typed(adaopt_optimizer *opt, const size_t *numels
 
     adaopt_group g;
     memset(&g, 0, sizeof g);
-    adaopt__sf_init_group(&g);
+    if (adaopt__algo(opt->algorithm)->init_group != NULL)
+        adaopt__algo(opt->algorithm)->init_group(&g);
     for (int o = ADAOPT_LR; o <= ADAOPT_OPTION_MAX; o++)
         if (adaopt__option_applies(opt->algorithm, (adaopt_option)o))
             adaopt_default(opt->algorithm, (adaopt_option)o, &g.hp[o]);
@@ -338,7 +199,7 @@ adaopt_status adaopt_add_group_typed(adaopt_optimizer *opt, const size_t *numels
         t->numel = numels[i];
         t->group = opt->n_groups;
         t->mu_product = 1.0;
-        t->factored = opt->algorithm == ADAOPT_ALGO_ADAFACTOR ? 2 : 0; /* a vector until shaped */
+        t->factored = adaopt__algo(opt->algorithm)->shaped ? 2 : 0; /* a vector until shaped */
         t->storage_numel = numels[i];
         t->storage = adaopt__storage_for(&g, t);
     }
@@ -428,11 +289,11 @@ static adaopt_status set_groups(adaopt_optimizer *opt, size_t first, size_t coun
         double hp[ADAOPT_OPTION_MAX + 1];
         memcpy(hp, g->hp, sizeof hp);
         hp[option] = value;
-        st = grow_slots(opt, g->first_tensor, g->n_tensors,
+        st = adaopt__grow_slots_marked(opt, g->first_tensor, g->n_tensors,
                         adaopt__slots_needed(opt->algorithm, hp));
     }
     size_t t0, nt = tensors_of_groups(opt, first, count, &t0);
-    settle_new_slots(opt, t0, nt, st == ADAOPT_OK);
+    adaopt__settle_new_slots(opt, t0, nt, st == ADAOPT_OK);
     if (st != ADAOPT_OK)
         return st;
     for (size_t gi = first; gi < first + count; gi++)
@@ -572,10 +433,10 @@ adaopt_status adaopt__set_many(adaopt_optimizer *opt, size_t first, size_t count
         double hp[ADAOPT_OPTION_MAX + 1];
         st = with_options(g, options, values, n, hp)
                  ? remake(opt, gi, hp, &fresh[gi - first])
-                 : grow_slots(opt, g->first_tensor, g->n_tensors,
-                              adaopt__slots_needed(opt->algorithm, hp));
+                 : adaopt__grow_slots_marked(opt, g->first_tensor, g->n_tensors,
+                                             adaopt__slots_needed(opt->algorithm, hp));
     }
-    settle_new_slots(opt, t0, nt, st == ADAOPT_OK);
+    adaopt__settle_new_slots(opt, t0, nt, st == ADAOPT_OK);
     for (size_t gi = first; fresh != NULL && gi < first + count; gi++) {
         if (fresh[gi - first] == NULL)
             continue;
@@ -638,12 +499,9 @@ adaopt_status adaopt__check_combination(adaopt_optimizer *opt, size_t gi, const 
         return adaopt__fail(opt, ADAOPT_ERR_CONFLICT,
                             "group %zu holds float32 parameters: param_update applies to bf16 "
                             "and fp16 groups only", gi);
-    if (opt->algorithm == ADAOPT_ALGO_SGD && hp[ADAOPT_NESTEROV] != 0.0 &&
-        (hp[ADAOPT_MOMENTUM] <= 0.0 || hp[ADAOPT_DAMPENING] != 0.0))
-        return adaopt__fail(opt, ADAOPT_ERR_CONFLICT,
-                            "group %zu: nesterov requires momentum > 0 and dampening = 0 "
-                            "(momentum %g, dampening %g)",
-                            gi, hp[ADAOPT_MOMENTUM], hp[ADAOPT_DAMPENING]);
+    const adaopt__algorithm *a = adaopt__algo(opt->algorithm);
+    if (a->check_combination != NULL)
+        return a->check_combination(opt, gi, hp);
     return ADAOPT_OK;
 }
 
@@ -719,8 +577,8 @@ adaopt_status adaopt_set_threads(adaopt_optimizer *opt, size_t threads)
     if (threads > 4096)
         return adaopt__fail(opt, ADAOPT_ERR_VALUE, "threads must be <= 4096 (got %zu)", threads);
     opt->threads = threads == 0 ? adaopt__default_threads() : threads;
-    if (opt->algorithm == ADAOPT_ALGO_ADAFACTOR)
-        adaopt__af_reserve_threads(opt);
+    if (adaopt__algo(opt->algorithm)->threads_changed != NULL)
+        adaopt__algo(opt->algorithm)->threads_changed(opt);
     return ADAOPT_OK;
 }
 
@@ -733,7 +591,7 @@ adaopt_status adaopt_set_overwrite_grads(adaopt_optimizer *opt, int enable)
 {
     if (opt == NULL)
         return ADAOPT_ERR_NULL;
-    if (opt->algorithm != ADAOPT_ALGO_LAMB && opt->algorithm != ADAOPT_ALGO_ADAFACTOR)
+    if (adaopt__algo(opt->algorithm)->update == NULL) /* element-wise: writes no gradient */
         return adaopt__fail(opt, ADAOPT_ERR_OPTION, "overwrite_grads: %s has no use for it (LAMB "
                             "and Adafactor only)", adaopt_algorithm_name(opt->algorithm));
     if (enable != 0 && enable != 1)
@@ -756,29 +614,6 @@ adaopt_status adaopt_set_rounding_seed(adaopt_optimizer *opt, uint64_t seed)
     return ADAOPT_OK;
 }
 
-/* NAdam's P_t = mu_1 mu_2 ... mu_t under the hyperparameters hp, by the step's own operations
- * (each product rounded to float, as torch's float32 tensor), so that it has the bits of t steps
- * taken with these hyperparameters.  mu_k only grows with k, so once a factor leaves the product
- * unchanged (it has underflowed to the smallest subnormal, which 0.5 < mu rounds back to itself,
- * or to 0) no later factor changes it either.  Past 2^24 factors the rest is one pow: by then
- * mu_k equals beta1 to the last bit. */
-static double nadam_mu_product(const double *hp, uint64_t t)
-{
-    const uint64_t exact_factors = (uint64_t)1 << 24;
-    double product = 1.0;
-    uint64_t k = 1;
-    for (; k <= t && k <= exact_factors; k++) {
-        double mu = hp[ADAOPT_BETA1] * (1.0 - 0.5 * pow(0.96, (double)k * hp[ADAOPT_MOMENTUM_DECAY]));
-        double next = (double)(float)(product * (double)(float)mu);
-        if (next == product)
-            return product;
-        product = next;
-    }
-    if (k <= t)
-        product = (double)(float)(product * pow(hp[ADAOPT_BETA1], (double)(t - k + 1)));
-    return product;
-}
-
 adaopt_status adaopt_set_step(adaopt_optimizer *opt, uint64_t steps_done)
 {
     if (opt == NULL)
@@ -788,20 +623,21 @@ adaopt_status adaopt_set_step(adaopt_optimizer *opt, uint64_t steps_done)
                             "set_step: %llu steps is past 2^53, where t stops being exact in the "
                             "double-precision bias corrections",
                             (unsigned long long)steps_done);
+    const adaopt__algorithm *a = adaopt__algo(opt->algorithm);
     for (size_t i = 0; i < opt->n_tensors; i++) {
         adaopt_tensor *t = &opt->tensors[i];
         const double *hp = opt->groups[t->group].hp;
-        if (t->step == 0 && steps_done > 0 && opt->algorithm == ADAOPT_ALGO_ADAGRAD &&
-            !t->slot_ready[0] && hp[ADAOPT_INITIAL_ACCUMULATOR_VALUE] != 0.0) {
+        adaopt_option init = a->slot0_init;
+        if (t->step == 0 && steps_done > 0 && init != 0 && !t->slot_ready[0] && hp[init] != 0.0) {
             /* the sum its first step would have filled (unless adaopt_set_state wrote one), in
              * its storage */
-            adaopt__fill_slot(opt, t, 0, (float)hp[ADAOPT_INITIAL_ACCUMULATOR_VALUE]);
+            adaopt__fill_slot(opt, t, 0, (float)hp[init]);
         }
         t->step = steps_done;
-        if (opt->algorithm == ADAOPT_ALGO_NADAM)
-            t->mu_product = nadam_mu_product(hp, steps_done);
+        if (a->steps_set != NULL)
+            a->steps_set(t, hp, steps_done);
     }
-    if (adaopt__counts_per_group(opt->algorithm))
+    if (a->counts_per_group)
         for (size_t g = 0; g < opt->n_groups; g++)
             opt->groups[g].steps = steps_done;
     opt->steps_taken = steps_done;

@@ -1,31 +1,14 @@
 /*
- * options.c -- names, defaults, applicability and valid ranges of every hyperparameter.
- * This table is the single source for docs/OPTIONS.md and the Python binding's keywords.
+ * options.c -- names and valid ranges of every hyperparameter; which algorithm takes which, and
+ * its default, are in the algorithm rows (src/algorithms/).  These are the single source for
+ * docs/OPTIONS.md and the Python binding's keywords.
  */
 #include <float.h>
 #include <math.h>
 #include <string.h>
 #include <strings.h>
 
-#include "internal.h"
-
-#define ALGO_BIT(a) (1u << (a))
-#define ALL_ALGOS                                                                             \
-    (ALGO_BIT(ADAOPT_ALGO_SGD) | ALGO_BIT(ADAOPT_ALGO_ADAGRAD) | ALGO_BIT(ADAOPT_ALGO_RMSPROP) | \
-     ALGO_BIT(ADAOPT_ALGO_ADAM) | ALGO_BIT(ADAOPT_ALGO_ADAMW) | ALGO_BIT(ADAOPT_ALGO_ADAMAX) |   \
-     ALGO_BIT(ADAOPT_ALGO_NADAM) | ALGO_BIT(ADAOPT_ALGO_RADAM) | ALGO_BIT(ADAOPT_ALGO_LION) |  \
-     ALGO_BIT(ADAOPT_ALGO_ADAMW_SCHEDULE_FREE) | ALGO_BIT(ADAOPT_ALGO_LAMB) |                    \
-     ALGO_BIT(ADAOPT_ALGO_ADAFACTOR))
-#define SCHEDULE_FREE ALGO_BIT(ADAOPT_ALGO_ADAMW_SCHEDULE_FREE)
-#define LAMB ALGO_BIT(ADAOPT_ALGO_LAMB)
-#define ADAFACTOR ALGO_BIT(ADAOPT_ALGO_ADAFACTOR)
-#define CLASSIC                                                                               \
-    (ALGO_BIT(ADAOPT_ALGO_SGD) | ALGO_BIT(ADAOPT_ALGO_ADAGRAD) | ALGO_BIT(ADAOPT_ALGO_RMSPROP) | \
-     ALGO_BIT(ADAOPT_ALGO_ADAM) | ALGO_BIT(ADAOPT_ALGO_ADAMW) | ALGO_BIT(ADAOPT_ALGO_ADAMAX) |   \
-     ALGO_BIT(ADAOPT_ALGO_NADAM) | ALGO_BIT(ADAOPT_ALGO_RADAM))
-#define ADAM_FAMILY                                                                           \
-    (ALGO_BIT(ADAOPT_ALGO_ADAM) | ALGO_BIT(ADAOPT_ALGO_ADAMW) | ALGO_BIT(ADAOPT_ALGO_ADAMAX) |  \
-     ALGO_BIT(ADAOPT_ALGO_NADAM) | ALGO_BIT(ADAOPT_ALGO_RADAM))
+#include "algorithms/algorithm.h"
 
 enum value_kind {
     NONNEGATIVE, /* [0, inf) */
@@ -42,72 +25,76 @@ enum value_kind {
 
 typedef struct option_info {
     const char *name;
-    unsigned algorithms; /* ALGO_BIT mask */
     enum value_kind kind;
-    double fallback;     /* default where default_for does not say otherwise */
 } option_info;
 
 static const option_info OPTIONS[ADAOPT_OPTION_MAX + 1] = {
-    [ADAOPT_LR] = {"lr", ALL_ALGOS, NONNEGATIVE, 1e-3},
-    [ADAOPT_BETA1] = {"beta1", ADAM_FAMILY | ALGO_BIT(ADAOPT_ALGO_LION) | SCHEDULE_FREE | LAMB,
-                      UNIT_OPEN, 0.9},
-    [ADAOPT_BETA2] = {"beta2", ADAM_FAMILY | ALGO_BIT(ADAOPT_ALGO_LION) | SCHEDULE_FREE | LAMB,
-                      UNIT_OPEN, 0.999},
-    [ADAOPT_EPS] = {"eps", ALL_ALGOS & ~ALGO_BIT(ADAOPT_ALGO_SGD) & ~ALGO_BIT(ADAOPT_ALGO_LION) &
-                               ~ADAFACTOR,
-                    NONNEGATIVE, 1e-8},
-    [ADAOPT_WEIGHT_DECAY] = {"weight_decay", ALL_ALGOS, NONNEGATIVE, 0.0},
-    [ADAOPT_MOMENTUM] = {"momentum", ALGO_BIT(ADAOPT_ALGO_SGD) | ALGO_BIT(ADAOPT_ALGO_RMSPROP),
-                         NONNEGATIVE, 0.0},
-    [ADAOPT_DAMPENING] = {"dampening", ALGO_BIT(ADAOPT_ALGO_SGD), FINITE, 0.0},
-    [ADAOPT_NESTEROV] = {"nesterov", ALGO_BIT(ADAOPT_ALGO_SGD), BOOLEAN, 0.0},
-    [ADAOPT_MAXIMIZE] = {"maximize", ALL_ALGOS, BOOLEAN, 0.0},
-    [ADAOPT_AMSGRAD] = {"amsgrad", ALGO_BIT(ADAOPT_ALGO_ADAM) | ALGO_BIT(ADAOPT_ALGO_ADAMW),
-                        BOOLEAN, 0.0},
-    [ADAOPT_CENTERED] = {"centered", ALGO_BIT(ADAOPT_ALGO_RMSPROP), BOOLEAN, 0.0},
-    [ADAOPT_ALPHA] = {"alpha", ALGO_BIT(ADAOPT_ALGO_RMSPROP), UNIT_OPEN, 0.99},
-    [ADAOPT_LR_DECAY] = {"lr_decay", ALGO_BIT(ADAOPT_ALGO_ADAGRAD), NONNEGATIVE, 0.0},
-    [ADAOPT_INITIAL_ACCUMULATOR_VALUE] = {"initial_accumulator_value",
-                                          ALGO_BIT(ADAOPT_ALGO_ADAGRAD), NONNEGATIVE, 0.0},
-    [ADAOPT_MOMENTUM_DECAY] = {"momentum_decay", ALGO_BIT(ADAOPT_ALGO_NADAM), NONNEGATIVE, 4e-3},
-    [ADAOPT_DECOUPLED_WEIGHT_DECAY] = {"decoupled_weight_decay",
-                                       ALGO_BIT(ADAOPT_ALGO_NADAM) | ALGO_BIT(ADAOPT_ALGO_RADAM),
-                                       BOOLEAN, 0.0},
-    [ADAOPT_EPS_MODE] = {"eps_mode",
-                         ALGO_BIT(ADAOPT_ALGO_ADAGRAD) | ALGO_BIT(ADAOPT_ALGO_RMSPROP) |
-                             ALGO_BIT(ADAOPT_ALGO_ADAM) | ALGO_BIT(ADAOPT_ALGO_ADAMW) |
-                             ALGO_BIT(ADAOPT_ALGO_NADAM) | ALGO_BIT(ADAOPT_ALGO_RADAM),
-                         EPS_MODE, ADAOPT_EPS_OUTSIDE},
-    [ADAOPT_PARAM_UPDATE] = {"param_update", ALL_ALGOS, CHOICE, ADAOPT_UPDATE_MASTER},
-    [ADAOPT_STATE_STORAGE] = {"state_storage", ALL_ALGOS, CHOICE, ADAOPT_STORAGE_F32},
-    [ADAOPT_MIN_8BIT_NUMEL] = {"min_8bit_numel", ALL_ALGOS, COUNT, 4096},
-    [ADAOPT_WARMUP_STEPS] = {"warmup_steps", SCHEDULE_FREE, COUNT, 0.0},
-    [ADAOPT_R] = {"r", SCHEDULE_FREE, NONNEGATIVE, 0.0},
-    [ADAOPT_WEIGHT_LR_POWER] = {"weight_lr_power", SCHEDULE_FREE, NONNEGATIVE, 2.0},
-    [ADAOPT_WEIGHT_DECOUPLE] = {"weight_decouple", LAMB, BOOLEAN, 1.0},
-    [ADAOPT_FIXED_DECAY] = {"fixed_decay", LAMB, BOOLEAN, 0.0},
-    [ADAOPT_GRAD_AVERAGING] = {"grad_averaging", LAMB, BOOLEAN, 1.0},
-    [ADAOPT_ADAM_UPDATE] = {"adam", LAMB, BOOLEAN, 0.0},
-    [ADAOPT_CLAMP] = {"clamp", LAMB, NONNEGATIVE, 10.0},
-    [ADAOPT_BETA2_DECAY] = {"beta2_decay", ADAFACTOR, NONPOSITIVE, -0.8},
-    [ADAOPT_EPS1] = {"eps1", ADAFACTOR, NONNEGATIVE, 1.1920928955078125e-07}, /* FLT_EPSILON */
-    [ADAOPT_EPS2] = {"eps2", ADAFACTOR, NONNEGATIVE, 1e-3},
-    [ADAOPT_D] = {"d", ADAFACTOR, AT_LEAST_ONE, 1.0},
-    [ADAOPT_TORCH] = {"torch", CLASSIC, TORCH_ARITH, ADAOPT_TORCH_2},
+    [ADAOPT_LR] = {"lr", NONNEGATIVE},
+    [ADAOPT_BETA1] = {"beta1", UNIT_OPEN},
+    [ADAOPT_BETA2] = {"beta2", UNIT_OPEN},
+    [ADAOPT_EPS] = {"eps", NONNEGATIVE},
+    [ADAOPT_WEIGHT_DECAY] = {"weight_decay", NONNEGATIVE},
+    [ADAOPT_MOMENTUM] = {"momentum", NONNEGATIVE},
+    [ADAOPT_DAMPENING] = {"dampening", FINITE},
+    [ADAOPT_NESTEROV] = {"nesterov", BOOLEAN},
+    [ADAOPT_MAXIMIZE] = {"maximize", BOOLEAN},
+    [ADAOPT_AMSGRAD] = {"amsgrad", BOOLEAN},
+    [ADAOPT_CENTERED] = {"centered", BOOLEAN},
+    [ADAOPT_ALPHA] = {"alpha", UNIT_OPEN},
+    [ADAOPT_LR_DECAY] = {"lr_decay", NONNEGATIVE},
+    [ADAOPT_INITIAL_ACCUMULATOR_VALUE] = {"initial_accumulator_value", NONNEGATIVE},
+    [ADAOPT_MOMENTUM_DECAY] = {"momentum_decay", NONNEGATIVE},
+    [ADAOPT_DECOUPLED_WEIGHT_DECAY] = {"decoupled_weight_decay", BOOLEAN},
+    [ADAOPT_EPS_MODE] = {"eps_mode", EPS_MODE},
+    [ADAOPT_PARAM_UPDATE] = {"param_update", CHOICE},
+    [ADAOPT_STATE_STORAGE] = {"state_storage", CHOICE},
+    [ADAOPT_MIN_8BIT_NUMEL] = {"min_8bit_numel", COUNT},
+    [ADAOPT_WARMUP_STEPS] = {"warmup_steps", COUNT},
+    [ADAOPT_R] = {"r", NONNEGATIVE},
+    [ADAOPT_WEIGHT_LR_POWER] = {"weight_lr_power", NONNEGATIVE},
+    [ADAOPT_WEIGHT_DECOUPLE] = {"weight_decouple", BOOLEAN},
+    [ADAOPT_FIXED_DECAY] = {"fixed_decay", BOOLEAN},
+    [ADAOPT_GRAD_AVERAGING] = {"grad_averaging", BOOLEAN},
+    [ADAOPT_ADAM_UPDATE] = {"adam", BOOLEAN},
+    [ADAOPT_CLAMP] = {"clamp", NONNEGATIVE},
+    [ADAOPT_BETA2_DECAY] = {"beta2_decay", NONPOSITIVE},
+    [ADAOPT_EPS1] = {"eps1", NONNEGATIVE},
+    [ADAOPT_EPS2] = {"eps2", NONNEGATIVE},
+    [ADAOPT_D] = {"d", AT_LEAST_ONE},
+    [ADAOPT_TORCH] = {"torch", TORCH_ARITH},
 };
 
-static const char *const ALGORITHM_NAMES[] = {
-    [ADAOPT_ALGO_SGD] = "sgd",       [ADAOPT_ALGO_ADAGRAD] = "adagrad",
-    [ADAOPT_ALGO_RMSPROP] = "rmsprop", [ADAOPT_ALGO_ADAM] = "adam",
-    [ADAOPT_ALGO_ADAMW] = "adamw",   [ADAOPT_ALGO_ADAMAX] = "adamax",
-    [ADAOPT_ALGO_NADAM] = "nadam",   [ADAOPT_ALGO_RADAM] = "radam",
-    [ADAOPT_ALGO_LION] = "lion",     [ADAOPT_ALGO_ADAMW_SCHEDULE_FREE] = "adamw_schedulefree",
-    [ADAOPT_ALGO_LAMB] = "lamb",     [ADAOPT_ALGO_ADAFACTOR] = "adafactor",
-};
+/* The options every algorithm takes, with their defaults (the rows list the rest). */
+static const adaopt__option_default COMMON[] = {
+    {ADAOPT_MAXIMIZE, 0.0},
+    {ADAOPT_PARAM_UPDATE, ADAOPT_UPDATE_MASTER},
+    {ADAOPT_STATE_STORAGE, ADAOPT_STORAGE_F32},
+    {ADAOPT_MIN_8BIT_NUMEL, 4096},
+    {0, 0.0}};
+
+
+/* The entry of `option` in list `l` (ended by option 0), or NULL. */
+static const adaopt__option_default *find(const adaopt__option_default *l, adaopt_option option)
+{
+    for (; l->option != 0; l++)
+        if (l->option == option)
+            return l;
+    return NULL;
+}
+
+/* The algorithm's default of an option it takes, or NULL. */
+static const adaopt__option_default *entry(adaopt_algorithm algorithm, adaopt_option option)
+{
+    const adaopt__algorithm *a = adaopt__algo(algorithm);
+    if (a == NULL)
+        return NULL;
+    const adaopt__option_default *e = find(COMMON, option);
+    return e != NULL ? e : find(a->options, option);
+}
 
 int adaopt__algorithm_valid(adaopt_algorithm algorithm)
 {
-    return algorithm >= ADAOPT_ALGO_SGD && algorithm <= ADAOPT_ALGO_ADAFACTOR;
+    return adaopt__algo(algorithm) != NULL;
 }
 
 static int option_valid(adaopt_option option)
@@ -117,21 +104,21 @@ static int option_valid(adaopt_option option)
 
 int adaopt__option_applies(adaopt_algorithm algorithm, adaopt_option option)
 {
-    return adaopt__algorithm_valid(algorithm) && option_valid(option) &&
-           (OPTIONS[option].algorithms & ALGO_BIT(algorithm)) != 0;
+    return option_valid(option) && entry(algorithm, option) != NULL;
 }
 
 const char *adaopt_algorithm_name(adaopt_algorithm algorithm)
 {
-    return adaopt__algorithm_valid(algorithm) ? ALGORITHM_NAMES[algorithm] : NULL;
+    const adaopt__algorithm *a = adaopt__algo(algorithm);
+    return a != NULL ? a->name : NULL;
 }
 
 adaopt_status adaopt_algorithm_from_name(const char *name, adaopt_algorithm *algorithm)
 {
     if (name == NULL || algorithm == NULL)
         return ADAOPT_ERR_NULL;
-    for (int a = ADAOPT_ALGO_SGD; a <= ADAOPT_ALGO_ADAFACTOR; a++) {
-        if (strcasecmp(name, ALGORITHM_NAMES[a]) == 0) {
+    for (int a = 1; adaopt__algo((adaopt_algorithm)a) != NULL; a++) {
+        if (strcasecmp(name, adaopt__algo((adaopt_algorithm)a)->name) == 0) {
             *algorithm = (adaopt_algorithm)a;
             return ADAOPT_OK;
         }
@@ -165,41 +152,7 @@ adaopt_status adaopt_default(adaopt_algorithm algorithm, adaopt_option option, d
         return ADAOPT_ERR_ALGORITHM;
     if (!adaopt__option_applies(algorithm, option))
         return ADAOPT_ERR_OPTION;
-    double v = OPTIONS[option].fallback;
-    switch (option) { /* where torch.optim's defaults differ between algorithms */
-    case ADAOPT_LR:
-        if (algorithm == ADAOPT_ALGO_ADAGRAD || algorithm == ADAOPT_ALGO_RMSPROP ||
-            algorithm == ADAOPT_ALGO_ADAFACTOR)
-            v = 1e-2;
-        else if (algorithm == ADAOPT_ALGO_ADAMAX || algorithm == ADAOPT_ALGO_NADAM)
-            v = 2e-3;
-        else if (algorithm == ADAOPT_ALGO_LION)
-            v = 1e-4; /* lion-pytorch */
-        else if (algorithm == ADAOPT_ALGO_ADAMW_SCHEDULE_FREE)
-            v = 2.5e-3; /* schedulefree */
-        break;
-    case ADAOPT_BETA2:
-        if (algorithm == ADAOPT_ALGO_LION)
-            v = 0.99;
-        break;
-    case ADAOPT_EPS:
-        if (algorithm == ADAOPT_ALGO_ADAGRAD)
-            v = 1e-10;
-        else if (algorithm == ADAOPT_ALGO_LAMB)
-            v = 1e-6; /* pytorch-optimizer */
-        break;
-    case ADAOPT_WEIGHT_DECAY:
-        if (algorithm == ADAOPT_ALGO_ADAMW)
-            v = 1e-2;
-        break;
-    case ADAOPT_EPS_MODE:
-        if (algorithm == ADAOPT_ALGO_RADAM)
-            v = ADAOPT_EPS_HAT; /* torch's RAdam: sqrt(bc2) / (sqrt(v) + eps) */
-        break;
-    default:
-        break;
-    }
-    *value = v;
+    *value = entry(algorithm, option)->value;
     return ADAOPT_OK;
 }
 
@@ -218,16 +171,11 @@ adaopt_status adaopt__check_value(adaopt_optimizer *opt, adaopt_algorithm algori
     if (fabs(value) > FLT_MAX) /* the step computes in float32: 1e300 would be infinite there */
         return adaopt__fail(opt, ADAOPT_ERR_VALUE, "%s must be finite in float32, |%s| <= "
                             "3.4e38 (got %g)", info->name, info->name, value);
-    if (algorithm == ADAOPT_ALGO_ADAMW_SCHEDULE_FREE) {
-        if (option == ADAOPT_BETA1 && value == 0.0)
-            return adaopt__fail(opt, ADAOPT_ERR_VALUE,
-                                "beta1 must be in (0, 1) for adamw_schedulefree (got 0): x is "
-                                "recovered from y and z through 1/beta1");
-        if (option == ADAOPT_STATE_STORAGE && value != ADAOPT_STORAGE_F32)
-            return adaopt__fail(opt, ADAOPT_ERR_VALUE,
-                                "adamw_schedulefree keeps float32 state (got state_storage %g): "
-                                "its z is a copy of the weights, which bf16 or 8-bit codes "
-                                "would round", value);
+    const adaopt__algorithm *a = adaopt__algo(algorithm);
+    if (a->check_value != NULL) {
+        adaopt_status st = a->check_value(opt, option, value);
+        if (st != ADAOPT_OK)
+            return st;
     }
     switch (info->kind) {
     case NONNEGATIVE:
@@ -246,12 +194,12 @@ adaopt_status adaopt__check_value(adaopt_optimizer *opt, adaopt_algorithm algori
                                 info->name, value);
         break;
     case EPS_MODE: {
-        int hat_ok = algorithm != ADAOPT_ALGO_ADAGRAD && algorithm != ADAOPT_ALGO_RMSPROP;
-        if (!(value == ADAOPT_EPS_OUTSIDE || value == ADAOPT_EPS_INSIDE ||
-              (value == ADAOPT_EPS_HAT && hat_ok)))
+        int hat_ok = (a->eps_modes >> ADAOPT_EPS_HAT) & 1u;
+        if (!(value == floor(value) && value >= 0.0 && value <= ADAOPT_EPS_HAT &&
+              ((a->eps_modes >> (int)value) & 1u)))
             return adaopt__fail(opt, ADAOPT_ERR_VALUE,
                                 "eps_mode %g is not supported by %s (0 outside, 1 inside%s)",
-                                value, adaopt_algorithm_name(algorithm), hat_ok ? ", 2 hat" : "");
+                                value, a->name, hat_ok ? ", 2 hat" : "");
         break;
     }
     case CHOICE: {

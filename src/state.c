@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "algorithms/algorithm.h"
 
 const char *adaopt_state_name(adaopt_state_kind kind)
 {
@@ -43,7 +43,7 @@ const char *adaopt_state_name(adaopt_state_kind kind)
 static adaopt_status adafactor_kind(adaopt_optimizer *opt, const adaopt_tensor *t, size_t tensor,
                                     adaopt_state_kind kind)
 {
-    if (opt->algorithm != ADAOPT_ALGO_ADAFACTOR || kind == ADAOPT_STATE_MASTER)
+    if (!adaopt__algo(opt->algorithm)->shaped || kind == ADAOPT_STATE_MASTER)
         return ADAOPT_OK;
     int factored = t->factored == 1;
     if (factored != (kind != ADAOPT_STATE_VARIANCE))
@@ -96,8 +96,7 @@ adaopt_status adaopt_state(const adaopt_optimizer *opt, size_t tensor, adaopt_st
     if (st != ADAOPT_OK)
         return st;
     /* SGD's momentum buffer and Schedule-Free's z are born at a step */
-    int born_at_step = opt->algorithm == ADAOPT_ALGO_SGD ||
-                       (opt->algorithm == ADAOPT_ALGO_ADAMW_SCHEDULE_FREE && s == 0);
+    int born_at_step = s == 0 && adaopt__algo(opt->algorithm)->slot0_born != NULL;
     int exists = t->step > 0 && adaopt__has_slot(t, s) && (!born_at_step || t->slot_ready[s]);
     if (!exists)
         return adaopt__fail(o, ADAOPT_ERR_STATE, "tensor %zu has no '%s' yet", tensor,
@@ -127,11 +126,11 @@ adaopt_status adaopt_state_scalar(const adaopt_optimizer *opt, size_t tensor,
         *value = (double)opt->tensors[tensor].step;
         return ADAOPT_OK;
     }
-    if (kind == ADAOPT_STATE_MU_PRODUCT && opt->algorithm == ADAOPT_ALGO_NADAM) {
+    if (kind == ADAOPT_STATE_MU_PRODUCT && adaopt__algo(opt->algorithm)->tracks_mu_product) {
         *value = opt->tensors[tensor].mu_product;
         return ADAOPT_OK;
     }
-    if (opt->algorithm == ADAOPT_ALGO_LAMB && kind >= ADAOPT_STATE_WEIGHT_NORM &&
+    if (adaopt__algo(opt->algorithm)->tensor_norms && kind >= ADAOPT_STATE_WEIGHT_NORM &&
         kind <= ADAOPT_STATE_TRUST_RATIO) {
         if (opt->tensors[tensor].step == 0)
             return adaopt__fail(o, ADAOPT_ERR_STATE, "tensor %zu has no '%s' yet", tensor,
@@ -142,20 +141,6 @@ adaopt_status adaopt_state_scalar(const adaopt_optimizer *opt, size_t tensor,
     return adaopt__fail(o, ADAOPT_ERR_OPTION, "%s has no scalar state '%s'",
                         adaopt_algorithm_name(opt->algorithm),
                         adaopt_state_name(kind) ? adaopt_state_name(kind) : "?");
-}
-
-/* The denominator of ALGORITHMS.md for second-moment value u already divided as the eps mode
- * says: returns d such that the step is coefficient * (gradient-like) / d. */
-static double denom_for(int eps_mode, double u, double bc2, double eps)
-{
-    switch (eps_mode) {
-    case ADAOPT_EPS_INSIDE:
-        return sqrt(u / bc2 + eps);
-    case ADAOPT_EPS_HAT:
-        return (sqrt(u) + eps) / sqrt(bc2);
-    default:
-        return sqrt(u) / sqrt(bc2) + eps;
-    }
 }
 
 adaopt_status adaopt_effective_lr(const adaopt_optimizer *opt, size_t tensor, float *out,
@@ -176,85 +161,14 @@ adaopt_status adaopt_effective_lr(const adaopt_optimizer *opt, size_t tensor, fl
     if (t->step == 0)
         return adaopt__fail(o, ADAOPT_ERR_STATE,
                             "effective_lr: tensor %zu has not taken a step yet", tensor);
-    const double *hp = opt->groups[t->group].hp;
-    if (opt->algorithm == ADAOPT_ALGO_ADAFACTOR) {
-        const float *var = adaopt__slot_floats(opt, &o->tensors[tensor], 0); /* (decoded) */
-        if (var == NULL)
-            return adaopt__fail(o, ADAOPT_ERR_ALLOC, "effective_lr: out of memory");
-        adaopt__adafactor_effective_lr(opt, t, var, out);
-        return ADAOPT_OK;
-    }
-    /* NAdam: recompute the last step's scalars from P_{t-1} = P_t / mu_t. */
-    double mu_before = 1.0;
-    if (opt->algorithm == ADAOPT_ALGO_NADAM) {
-        adaopt_step_scalars last = adaopt__step_scalars_at(opt->algorithm, hp, t->step, 1.0);
-        mu_before = last.mu > 0.0 ? t->mu_product / last.mu : 0.0;
-    }
-    adaopt_step_scalars s = adaopt__step_scalars_at(opt->algorithm, hp, t->step, mu_before);
-    double eps = hp[ADAOPT_EPS];
-    int mode = (int)hp[ADAOPT_EPS_MODE];
-    const float *sv[ADAOPT_MAX_SLOTS];
+    adaopt__lr_query q = {opt, t, opt->groups[t->group].hp, {NULL}};
     for (int k = 0; k < ADAOPT_MAX_SLOTS; k++) {
-        sv[k] = adaopt__has_slot(t, k) ? adaopt__slot_floats(opt, &o->tensors[tensor], k) : NULL;
-        if (adaopt__has_slot(t, k) && sv[k] == NULL)
+        if (!adaopt__has_slot(t, k))
+            continue;
+        if ((q.slot[k] = adaopt__slot_floats(opt, &o->tensors[tensor], k)) == NULL) /* decoded */
             return adaopt__fail(o, ADAOPT_ERR_ALLOC, "effective_lr: out of memory");
     }
-    const float *s0 = sv[0], *s1 = sv[1], *s2 = sv[2];
-    for (size_t k = 0; k < numel; k++) {
-        double e;
-        switch (opt->algorithm) {
-        case ADAOPT_ALGO_SGD:
-            e = s.lr;
-            break;
-        case ADAOPT_ALGO_ADAGRAD:
-            e = s.clr / denom_for(mode, s0[k], 1.0, eps);
-            break;
-        case ADAOPT_ALGO_RMSPROP: {
-            double var = s0[k];
-            if (hp[ADAOPT_CENTERED] != 0.0 && s2 != NULL)
-                var -= (double)s2[k] * s2[k];
-            e = s.lr / denom_for(mode, var, 1.0, eps);
-            break;
-        }
-        case ADAOPT_ALGO_ADAM:
-        case ADAOPT_ALGO_ADAMW: {
-            double u = (hp[ADAOPT_AMSGRAD] != 0.0 && s2 != NULL) ? s2[k] : s1[k];
-            e = s.lr / s.bc1 / denom_for(mode, u, s.bc2, eps);
-            break;
-        }
-        case ADAOPT_ALGO_ADAMAX:
-            e = s.lr / s.bc1 / s1[k];
-            break;
-        case ADAOPT_ALGO_NADAM:
-            e = (s.grad_coef + s.avg_coef) / denom_for(mode, s1[k], s.bc2, eps);
-            break;
-        case ADAOPT_ALGO_RADAM:
-            e = s.rectified ? s.lr * s.rect / s.bc1 / denom_for(mode, s1[k], s.bc2, eps)
-                            : s.lr / s.bc1;
-            break;
-        case ADAOPT_ALGO_LION: /* every coordinate moves by lr (or not at all) */
-            e = s.lr;
-            break;
-        case ADAOPT_ALGO_LAMB: { /* lr / bc1 times the last trust ratio, over the denominator */
-            double trust = hp[ADAOPT_ADAM_UPDATE] != 0.0 ? 1.0 : t->lamb_norms[2];
-            uint64_t gk = opt->groups[t->group].steps; /* (its bias correction: the group's t) */
-            double bc1 = 1.0 - pow(hp[ADAOPT_BETA1], (double)(gk > 0 ? gk : 1));
-            e = s.lr / bc1 * trust / (sqrt(s1[k]) + eps);
-            break;
-        }
-        case ADAOPT_ALGO_ADAMW_SCHEDULE_FREE: { /* z's step at the group's last k */
-            const adaopt_group *g = &opt->groups[t->group];
-            uint64_t gk = g->steps > 0 ? g->steps : 1;
-            double bc2 = 1.0 - pow(hp[ADAOPT_BETA2], (double)gk);
-            e = adaopt__sf_lr_at(g, gk - 1) / (sqrt(s1[k] / bc2) + eps);
-            break;
-        }
-        default:
-            e = NAN;
-        }
-        out[k] = (float)e;
-    }
-    return ADAOPT_OK;
+    return adaopt__algo(opt->algorithm)->effective_lr(&q, out, numel);
 }
 
 /* adaopt__first_bad_float / _bf16 (internal.h): on the bits, in blocks whose flags the compiler
@@ -401,13 +315,13 @@ adaopt_status adaopt_set_state_scalar(adaopt_optimizer *opt, size_t tensor, adao
         opt->tensors[tensor].step = (uint64_t)value;
         return ADAOPT_OK;
     }
-    if (kind == ADAOPT_STATE_MU_PRODUCT && opt->algorithm == ADAOPT_ALGO_NADAM) {
+    if (kind == ADAOPT_STATE_MU_PRODUCT && adaopt__algo(opt->algorithm)->tracks_mu_product) {
         if (!(value >= 0.0 && value <= 1.0)) /* 0 when beta1 = 0 */
             return adaopt__fail(opt, ADAOPT_ERR_VALUE, "mu_product must be in [0, 1] (got %g)", value);
         opt->tensors[tensor].mu_product = value;
         return ADAOPT_OK;
     }
-    if (opt->algorithm == ADAOPT_ALGO_LAMB && kind >= ADAOPT_STATE_WEIGHT_NORM &&
+    if (adaopt__algo(opt->algorithm)->tensor_norms && kind >= ADAOPT_STATE_WEIGHT_NORM &&
         kind <= ADAOPT_STATE_TRUST_RATIO) {
         if (value < 0.0) /* (NaN kept: a tensor that went NaN reports it) */
             return adaopt__fail(opt, ADAOPT_ERR_VALUE, "%s must not be negative (got %g)",

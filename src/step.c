@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "algorithms/algorithm.h"
 #include "precision.h"
 
 #ifdef _OPENMP
@@ -23,141 +23,11 @@ adaopt_step_scalars adaopt__step_scalars_at(adaopt_algorithm algorithm, const do
 {
     adaopt_step_scalars s;
     memset(&s, 0, sizeof s);
-    double td = (double)t;
     s.lr = hp[ADAOPT_LR];
-    if (algorithm == ADAOPT_ALGO_ADAGRAD)
-        s.clr = s.lr / (1.0 + (td - 1.0) * hp[ADAOPT_LR_DECAY]);
-    if (algorithm < ADAOPT_ALGO_ADAM)
-        return s;
-    double beta1 = hp[ADAOPT_BETA1], beta2 = hp[ADAOPT_BETA2];
-    s.bc1 = 1.0 - pow(beta1, td);
-    s.bc2 = 1.0 - pow(beta2, td);
-    s.step_size = s.lr / s.bc1;
-    if (algorithm == ADAOPT_ALGO_NADAM) {
-        double md = hp[ADAOPT_MOMENTUM_DECAY];
-        s.mu = beta1 * (1.0 - 0.5 * pow(0.96, td * md));
-        s.mu_next = beta1 * (1.0 - 0.5 * pow(0.96, (td + 1.0) * md));
-        /* P is torch's float32 tensor: mu_product *= mu rounds to float.  torch 2.x's last
-         * denominator takes P mu_next in double; torch 1.13's default path, P mu mu_next as
-         * float32 tensor products (its bug: mu twice). */
-        s.mu_product = (double)(float)(mu_product_before * (double)(float)s.mu);
-        double next = s.mu_product * s.mu_next;
-        if (hp[ADAOPT_TORCH] == ADAOPT_TORCH_1)
-            next = (double)(float)((double)(float)(s.mu_product * (double)(float)s.mu) *
-                                   (double)(float)s.mu_next);
-        s.grad_coef = s.lr * (1.0 - s.mu) / (1.0 - s.mu_product);
-        s.avg_coef = s.lr * s.mu_next / (1.0 - next);
-    }
-    if (algorithm == ADAOPT_ALGO_RADAM) {
-        double rho_inf = 2.0 / (1.0 - beta2) - 1.0;
-        s.rho_t = rho_inf - 2.0 * td * pow(beta2, td) / s.bc2;
-        s.rectified = s.rho_t > 5.0;
-        if (s.rectified)
-            s.rect = sqrt((s.rho_t - 4.0) * (s.rho_t - 2.0) * rho_inf /
-                          ((rho_inf - 4.0) * (rho_inf - 2.0) * s.rho_t));
-    }
+    const adaopt__algorithm *a = adaopt__algo(algorithm);
+    if (a->scalars != NULL)
+        a->scalars(&s, hp, (double)t, mu_product_before);
     return s;
-}
-
-/* A lerp weight w as the kernels take it: torch's lerp goes from the nearer end (its
- * is_lerp_weight_small), fma(w - 1, end - start, end) for |w| >= 0.5. */
-static void set_lerp_weight(adaopt_coeffs *c, float w)
-{
-    c->lerp_from_end = !(fabsf(w) < 0.5f);
-    c->lerp_coef = c->lerp_from_end ? w - 1.0f : w;
-}
-
-/* The first moment by torch 2.x's lerp_(g, w) (kernels.h, lerp_m). */
-static void lerp_first_moment(adaopt_coeffs *c, float w)
-{
-    c->lerp_m = 1;
-    set_lerp_weight(c, w);
-}
-
-/* Rounds the step's scalars to the float coefficients the kernels use. */
-static void fill_coeffs(adaopt_coeffs *c, adaopt_algorithm algorithm, const double *hp,
-                        const adaopt_step_scalars *s, int buffer_ready)
-{
-    memset(c, 0, sizeof *c);
-    double wd = hp[ADAOPT_WEIGHT_DECAY];
-    int decoupled = algorithm == ADAOPT_ALGO_ADAMW || algorithm == ADAOPT_ALGO_LION ||
-                    ((algorithm == ADAOPT_ALGO_NADAM || algorithm == ADAOPT_ALGO_RADAM) &&
-                     hp[ADAOPT_DECOUPLED_WEIGHT_DECAY] != 0.0);
-    c->maximize = hp[ADAOPT_MAXIMIZE] != 0.0;
-    c->decoupled = decoupled && wd != 0.0;
-    c->decay_factor = (float)(1.0 - s->lr * wd);
-    c->weight_decay = decoupled ? 0.0f : (float)wd;
-    c->eps = (float)hp[ADAOPT_EPS];
-    c->eps_mode = (int)hp[ADAOPT_EPS_MODE];
-    c->lr = (float)s->lr;
-    c->neg_lr = (float)-s->lr;
-    int torch2 = adaopt__option_applies(algorithm, ADAOPT_TORCH) &&
-                 hp[ADAOPT_TORCH] == ADAOPT_TORCH_2;
-    switch (algorithm) {
-    case ADAOPT_ALGO_SGD:
-        c->momentum = (float)hp[ADAOPT_MOMENTUM];
-        c->one_minus_dampening = (float)(1.0 - hp[ADAOPT_DAMPENING]);
-        c->nesterov = hp[ADAOPT_NESTEROV] != 0.0;
-        c->use_momentum = hp[ADAOPT_MOMENTUM] != 0.0;
-        c->buffer_is_new = !buffer_ready;
-        break;
-    case ADAOPT_ALGO_ADAGRAD:
-        c->neg_clr = (float)-s->clr;
-        break;
-    case ADAOPT_ALGO_ADAMW_SCHEDULE_FREE:
-        break; /* sf_coeffs: the scalars are the group's */
-    case ADAOPT_ALGO_RMSPROP:
-        c->alpha = (float)hp[ADAOPT_ALPHA];
-        c->one_minus_alpha = (float)(1.0 - hp[ADAOPT_ALPHA]);
-        c->momentum = (float)hp[ADAOPT_MOMENTUM];
-        c->use_momentum = hp[ADAOPT_MOMENTUM] > 0.0;
-        c->centered = hp[ADAOPT_CENTERED] != 0.0;
-        if (torch2)
-            lerp_first_moment(c, c->one_minus_alpha); /* grad_avg.lerp_(grad, 1 - alpha) */
-        break;
-    default: /* Adam family */
-        c->beta1 = (float)hp[ADAOPT_BETA1];
-        c->one_minus_beta1 = (float)(1.0 - hp[ADAOPT_BETA1]);
-        c->beta2 = (float)hp[ADAOPT_BETA2];
-        c->one_minus_beta2 = (float)(1.0 - hp[ADAOPT_BETA2]);
-        if (torch2)
-            lerp_first_moment(c, c->one_minus_beta1); /* exp_avg.lerp_(grad, 1 - beta1) */
-        c->bc1 = (float)s->bc1;
-        c->bc2 = (float)s->bc2;
-        c->bc2_sqrt = (float)sqrt(s->bc2);
-        c->amsgrad = hp[ADAOPT_AMSGRAD] != 0.0;
-        c->lr_f = (float)s->lr;
-        if (algorithm == ADAOPT_ALGO_ADAMAX)
-            c->eps_mode = ADAOPT_EPS_OUTSIDE;
-        {
-            /* HAT folds sqrt(bc2) into the scalar: lr sqrt(bc2)/bc1 * m / (sqrt(v) + eps) */
-            double hat = c->eps_mode == ADAOPT_EPS_HAT ? sqrt(s->bc2) : 1.0;
-            c->neg_step_size = (float)(-s->step_size * hat);
-            c->neg_grad_coef = (float)(-s->grad_coef * hat);
-            c->neg_avg_coef = (float)(-s->avg_coef * hat);
-        }
-        c->rectified = s->rectified;
-        c->rect = (float)s->rect;
-        break;
-    }
-}
-
-/* Schedule-Free AdamW's coefficients from group g's scalars of this step (adaopt__sf_advance),
- * each rounded to float as torch rounds a Python float for a float32 tensor. */
-static void sf_coeffs(adaopt_coeffs *c, const adaopt_group *g, int z_ready)
-{
-    const double *hp = g->hp;
-    memset(c, 0, sizeof *c);
-    c->maximize = hp[ADAOPT_MAXIMIZE] != 0.0;
-    c->beta2 = (float)hp[ADAOPT_BETA2];
-    c->one_minus_beta2 = (float)(1.0 - hp[ADAOPT_BETA2]);
-    c->bc2 = (float)g->sf_bc2;
-    c->eps = (float)hp[ADAOPT_EPS];
-    c->sf_decay = (float)hp[ADAOPT_WEIGHT_DECAY];
-    c->neg_lr = (float)-g->sf_lr;
-    set_lerp_weight(c, (float)g->sf_ckp1); /* y moves toward z by c */
-    c->y_coef = (float)(g->sf_lr * (hp[ADAOPT_BETA1] * (1.0 - g->sf_ckp1) - 1.0));
-    c->buffer_is_new = !z_ready;
 }
 
 static adaopt_status check_group(adaopt_optimizer *opt, size_t gi)
@@ -169,13 +39,6 @@ static adaopt_status check_group(adaopt_optimizer *opt, size_t gi)
 static int is_sparse(const adaopt_sparse_grad *sparse, size_t i)
 {
     return sparse != NULL && (sparse[i].indices != NULL || sparse[i].values != NULL);
-}
-
-static int decoupled_decay(adaopt_algorithm algorithm, const double *hp)
-{
-    return algorithm == ADAOPT_ALGO_ADAMW || algorithm == ADAOPT_ALGO_LION ||
-           ((algorithm == ADAOPT_ALGO_NADAM || algorithm == ADAOPT_ALGO_RADAM) &&
-            hp[ADAOPT_DECOUPLED_WEIGHT_DECAY] != 0.0);
 }
 
 /* ---- adaopt_set_overwrite_grads: no gradient the step writes may overlap another array ---- */
@@ -257,20 +120,14 @@ static adaopt_status check_sparse(adaopt_optimizer *opt, size_t i, const adaopt_
 {
     const adaopt_tensor *t = &opt->tensors[i];
     const double *hp = opt->groups[t->group].hp;
-    if (opt->algorithm == ADAOPT_ALGO_ADAMW_SCHEDULE_FREE)
-        return adaopt__fail(opt, ADAOPT_ERR_CONFLICT,
-                            "tensor %zu: adamw_schedulefree does not take sparse gradients (every "
-                            "row moves toward its z at every step)", i);
-    if (opt->algorithm == ADAOPT_ALGO_LAMB || opt->algorithm == ADAOPT_ALGO_ADAFACTOR)
-        return adaopt__fail(opt, ADAOPT_ERR_CONFLICT,
-                            "tensor %zu: %s does not take sparse gradients (its update is scaled "
-                            "by norms of the whole tensor, as the reference's)", i,
-                            adaopt_algorithm_name(opt->algorithm));
-    if (hp[ADAOPT_WEIGHT_DECAY] != 0.0 && !decoupled_decay(opt->algorithm, hp))
+    const adaopt__algorithm *a = adaopt__algo(opt->algorithm);
+    if (a->no_sparse != NULL)
+        return adaopt__fail(opt, ADAOPT_ERR_CONFLICT, "tensor %zu: %s %s", i, a->name, a->no_sparse);
+    if (hp[ADAOPT_WEIGHT_DECAY] != 0.0 && !adaopt__decoupled_decay(a, hp))
         return adaopt__fail(opt, ADAOPT_ERR_CONFLICT,
                             "tensor %zu: weight_decay (coupled) is not compatible with sparse "
                             "gradients", i);
-    if (opt->algorithm == ADAOPT_ALGO_SGD && hp[ADAOPT_MOMENTUM] != 0.0)
+    if (a->slot0_born != NULL && (a->slots(hp) & 1u)) /* a buffer born at a step: SGD's */
         return adaopt__fail(opt, ADAOPT_ERR_CONFLICT,
                             "tensor %zu: SGD momentum is not supported with sparse gradients "
                             "(every row would move)", i);
@@ -526,11 +383,12 @@ static adaopt_status step_impl(adaopt_optimizer *opt, void *const *params,
     if (n_tensors != opt->n_tensors)
         return adaopt__fail(opt, ADAOPT_ERR_SIZE, "step: got %zu tensors, the optimizer has %zu",
                             n_tensors, opt->n_tensors);
-    if (opt->algorithm == ADAOPT_ALGO_ADAMW_SCHEDULE_FREE && !opt->training)
+    const adaopt__algorithm *a = adaopt__algo(opt->algorithm);
+    if (a->eval_mode && !opt->training)
         return adaopt__fail(opt, ADAOPT_ERR_STATE,
                             "step: the optimizer is in eval mode (the parameters hold x): call "
                             "adaopt_train before stepping");
-    if ((opt->algorithm == ADAOPT_ALGO_LAMB || opt->algorithm == ADAOPT_ALGO_ADAFACTOR) && scaled)
+    if (a->update != NULL && scaled)
         return adaopt__fail(opt, ADAOPT_ERR_CONFLICT,
                             "step: %s does not take adaopt_scale_next_grads (scale the "
                             "gradients in place: adaopt_unscale_grads, adaopt_clip_grad_norm)",
@@ -582,7 +440,7 @@ static adaopt_status step_impl(adaopt_optimizer *opt, void *const *params,
     }
     /* (every counter stops at 2^53: none ever wraps, and each is one a load accepts) */
     int group_at_limit = 0;
-    for (size_t gi = 0; gi < opt->n_groups && adaopt__counts_per_group(opt->algorithm); gi++)
+    for (size_t gi = 0; gi < opt->n_groups && a->counts_per_group; gi++)
         group_at_limit |= opt->groups[gi].steps >= ADAOPT__MAX_STEPS;
     if (opt->steps_taken >= ADAOPT__MAX_STEPS || opt->steps_skipped >= ADAOPT__MAX_STEPS ||
         group_at_limit)
@@ -609,13 +467,9 @@ static adaopt_status step_impl(adaopt_optimizer *opt, void *const *params,
      * when none of its parameters has a gradient), the per-tensor scalars (and AdaGrad's
      * first-step fill).  Tensors of one group at the same step share their scalars, so a list of
      * many small tensors costs little here. */
-    int schedule_free = opt->algorithm == ADAOPT_ALGO_ADAMW_SCHEDULE_FREE;
-    if (schedule_free)
+    if (a->begin_step != NULL)
         for (size_t gi = 0; gi < opt->n_groups; gi++)
-            adaopt__sf_advance(&opt->groups[gi]);
-    else if (opt->algorithm == ADAOPT_ALGO_LAMB) /* pytorch-optimizer: group['step'] += 1 */
-        for (size_t gi = 0; gi < opt->n_groups; gi++)
-            opt->groups[gi].steps++;
+            a->begin_step(&opt->groups[gi]);
     const adaopt_coeffs *prev = NULL;
     size_t prev_group = 0;
     uint64_t prev_step = 0;
@@ -627,33 +481,27 @@ static adaopt_status step_impl(adaopt_optimizer *opt, void *const *params,
             continue;
         adaopt_tensor *t = &opt->tensors[i];
         const double *hp = opt->groups[t->group].hp;
-        if (t->step == 0 && opt->algorithm == ADAOPT_ALGO_ADAGRAD && !t->slot_ready[0] &&
-            hp[ADAOPT_INITIAL_ACCUMULATOR_VALUE] != 0.0) /* born zero, unless set_state gave it */
-            adaopt__fill_slot(opt, t, 0, (float)hp[ADAOPT_INITIAL_ACCUMULATOR_VALUE]);
+        if (t->step == 0 && a->slot0_init != 0 && !t->slot_ready[0] && hp[a->slot0_init] != 0.0)
+            adaopt__fill_slot(opt, t, 0, (float)hp[a->slot0_init]); /* (unless set_state did) */
         if (sparse_i && t->master != NULL && !t->master_ready) {
             /* a sparse step touches some rows only: the whole master is filled now, once */
             adaopt__fill_master(opt, t, params[i]);
             t->master_ready = 1;
         }
         if (!sparse_i && prev != NULL && prev_group == t->group && prev_step == t->step &&
-            prev_ready == t->slot_ready[0] && opt->algorithm != ADAOPT_ALGO_NADAM) {
+            prev_ready == t->slot_ready[0] && !a->tracks_mu_product) {
             opt->coeffs[i] = *prev;
         } else {
             double hp_sparse[ADAOPT_OPTION_MAX + 1];
-            if (sparse_i && opt->algorithm >= ADAOPT_ALGO_ADAM) {
+            if (sparse_i && a->sparse_eps_hat) {
                 /* lazy Adam family: SparseAdam's eps placement */
                 memcpy(hp_sparse, hp, sizeof hp_sparse);
                 hp_sparse[ADAOPT_EPS_MODE] = ADAOPT_EPS_HAT;
                 hp = hp_sparse;
             }
             adaopt_step_scalars s = adaopt__step_scalars_at(opt->algorithm, hp, t->step + 1, t->mu_product);
-            if (schedule_free)
-                sf_coeffs(&opt->coeffs[i], &opt->groups[t->group], t->slot_ready[0]);
-            else if (opt->algorithm == ADAOPT_ALGO_LAMB)
-                adaopt__lamb_coeffs(&opt->coeffs[i], hp, opt->groups[t->group].steps);
-            else
-                fill_coeffs(&opt->coeffs[i], opt->algorithm, hp, &s, t->slot_ready[0]);
-            if (opt->algorithm == ADAOPT_ALGO_NADAM)
+            a->coeffs(&opt->coeffs[i], a, &opt->groups[t->group], hp, &s, t->slot_ready[0]);
+            if (a->tracks_mu_product)
                 t->mu_product = s.mu_product; /* P_t; the kernel only reads coeffs */
             if (sparse_i) {
                 prev = NULL; /* do not share a sparse tensor's (hat) scalars */
@@ -670,15 +518,8 @@ static adaopt_status step_impl(adaopt_optimizer *opt, void *const *params,
     /* Parallel: every chunk of every tensor that has a gradient.  Element-wise work on fixed
      * chunk boundaries with bit-identical kernels: the result does not depend on the threads.
      * (LAMB: two passes with the per-tensor norms between them, lamb.c.) */
-    if (opt->algorithm == ADAOPT_ALGO_LAMB && adaopt__lamb_update(opt, params, grads, work) != 0)
-        return adaopt__fail(opt, ADAOPT_ERR_IO,
-                            "step: the exchange of LAMB's norms between ranks failed (MPI); the "
-                            "moments have moved, the parameters not: reload a checkpoint");
-    if (opt->algorithm == ADAOPT_ALGO_ADAFACTOR && adaopt__adafactor_update(opt, params, grads) != 0)
-        return adaopt__fail(opt, ADAOPT_ERR_IO,
-                            "step: the exchange of Adafactor's sums between ranks failed (MPI); "
-                            "its variances may have moved, the parameters not: reload a "
-                            "checkpoint");
+    if (a->update != NULL && a->update(opt, params, grads, work) != 0)
+        return adaopt__fail(opt, ADAOPT_ERR_IO, "step: %s", a->update_failure);
     adaopt_kernel_fn kernel = opt->kernels->by_algorithm[opt->algorithm];
     const adaopt_chunk *chunks = opt->chunks;
     const adaopt_tensor *tensors = opt->tensors;
@@ -692,8 +533,7 @@ static adaopt_status step_impl(adaopt_optimizer *opt, void *const *params,
 #endif
     for (long k = 0; k < n_chunks; k++) {
         const adaopt_chunk *ch = &chunks[k];
-        if (grads[ch->tensor] == NULL || opt->algorithm == ADAOPT_ALGO_LAMB ||
-            opt->algorithm == ADAOPT_ALGO_ADAFACTOR)
+        if (grads[ch->tensor] == NULL || a->update != NULL)
             continue;
         const adaopt_tensor *t = &tensors[ch->tensor];
         size_t b = ch->begin;
@@ -725,7 +565,7 @@ static adaopt_status step_impl(adaopt_optimizer *opt, void *const *params,
         t->step++;
         if (t->master != NULL)
             t->master_ready = 1;
-        if ((opt->algorithm == ADAOPT_ALGO_SGD && opt->coeffs[i].use_momentum) || schedule_free)
+        if (a->slot0_born != NULL && a->slot0_born(&opt->coeffs[i]))
             t->slot_ready[0] = 1; /* the momentum buffer, z: born at this step */
     }
     opt->steps_taken++;

@@ -27,7 +27,7 @@
 #include <stdint.h>
 
 /* The state arrays of one tensor; which slot holds what depends on the algorithm
- * (see slot_of_state in optimizer.c). */
+ * (each algorithm's row, src/algorithms/, says which slot holds which state). */
 enum { ADAOPT_MAX_SLOTS = 3 };
 
 typedef struct adaopt_coeffs {
@@ -130,7 +130,7 @@ void adaopt_lamb_apply_scalar(const adaopt_coeffs *c, float *p, const float *g, 
                               float *exp_avg_sq, float *u2, size_t n);
 
 /* Adafactor's element-wise parts, per row of a factored tensor or per piece of a vector (the
- * reductions between them are in src/adafactor.c).  u = rsqrt(max(var, eps1^2)) * (sign g), with
+ * reductions between them are in src/algorithms/adafactor.c).  u = rsqrt(max(var, eps1^2)) * (sign g), with
  * var = row * col[i] / mean (a matrix row) or var = lerp(v[i], g^2, w) stored back (a vector);
  * adafactor_*_u writes u to u_out, adafactor_*_apply moves p = fma(u, step, p * decay). */
 typedef struct adaopt_af_row {

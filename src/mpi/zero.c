@@ -31,7 +31,7 @@
 
 #include "../../include/adaopt_mpi.h"
 #include "../fileio.h"
-#include "../internal.h"
+#include "../algorithms/algorithm.h"
 #include "../precision.h"
 
 enum { ROUND_BUDGET = 1 << 22 }; /* floats per collective buffer (16 MiB) */
@@ -353,11 +353,12 @@ static adaopt_status make_local(adaopt_zero *z, uint64_t off, uint64_t len, adao
         opt->tensors[i].noise_base = begin;
         opt->tensors[i].storage_numel = z->numels[i]; /* 8-bit or not: as the whole tensor */
     }
-    if (z->algorithm == ADAOPT_ALGO_LAMB || z->algorithm == ADAOPT_ALGO_ADAFACTOR) {
+    enum adaopt__shard shard = adaopt__algo(z->algorithm)->shard;
+    if (shard != ADAOPT__SHARD_ELEMENTS) {
         opt->lamb_exchange = lamb_exchange; /* the norms: every shard's chunks of a tensor */
         opt->lamb_ctx = z;
     }
-    if (z->algorithm == ADAOPT_ALGO_ADAFACTOR) { /* the matrices' pieces, and their edges */
+    if (shard == ADAOPT__SHARD_UNITS) { /* the matrices' pieces, and their edges */
         opt->af_exchange = af_exchange;
         for (size_t i = 0; i < z->n_tensors && st == ADAOPT_OK; i++) {
             size_t count;
@@ -731,7 +732,7 @@ adaopt_status adaopt_zero_create_typed(MPI_Comm comm, adaopt_algorithm algorithm
         for (size_t i = 0; i < n_tensors; i++)
             z->tensor_off[i + 1] = z->tensor_off[i] + numels[i];
         z->total = z->tensor_off[n_tensors];
-        if (algorithm == ADAOPT_ALGO_LAMB || algorithm == ADAOPT_ALGO_ADAFACTOR) {
+        if (adaopt__algo(algorithm)->shard != ADAOPT__SHARD_ELEMENTS) {
             /* the exchange of the chunk (unit) sums; the buffers come with each layout */
             z->chunk_off = adaopt__malloc_array(n_tensors + 1, sizeof *z->chunk_off);
             z->chunk_counts = adaopt__malloc_array((size_t)z->world, sizeof *z->chunk_counts);
@@ -739,7 +740,7 @@ adaopt_status adaopt_zero_create_typed(MPI_Comm comm, adaopt_algorithm algorithm
             if (!z->chunk_off || !z->chunk_counts || !z->chunk_displs)
                 st = fail(z, ADAOPT_ERR_ALLOC, "create: out of memory");
         }
-        if (algorithm == ADAOPT_ALGO_ADAFACTOR) { /* vectors until shaped */
+        if (adaopt__algo(algorithm)->shaped) { /* vectors until shaped */
             z->fac_rows = calloc(n_tensors, sizeof *z->fac_rows);
             z->fac_cols = calloc(n_tensors, sizeof *z->fac_cols);
             z->edge_counts = adaopt__malloc_array((size_t)z->world, sizeof *z->edge_counts);
@@ -749,9 +750,7 @@ adaopt_status adaopt_zero_create_typed(MPI_Comm comm, adaopt_algorithm algorithm
         }
     }
     if (st == ADAOPT_OK) {
-        st = set_layout(z, z->algorithm == ADAOPT_ALGO_LAMB        ? 2
-                           : z->algorithm == ADAOPT_ALGO_ADAFACTOR ? 3
-                                                                   : 0);
+        st = set_layout(z, (int)adaopt__algo(z->algorithm)->shard);
         if (st == ADAOPT_ERR_ALLOC)
             fail(z, st, "create: out of memory for the buffers or the shard's optimizer");
     }
@@ -817,7 +816,7 @@ adaopt_status adaopt_zero_set_shape(adaopt_zero *z, size_t tensor, const size_t 
     adaopt_status st = adaopt__check_shape(dims, ndim, z->numels[tensor], tensor, msg, sizeof msg);
     if (st != ADAOPT_OK)
         return fail(z, st, "%s", msg);
-    if (z->algorithm != ADAOPT_ALGO_ADAFACTOR)
+    if (!adaopt__algo(z->algorithm)->shaped)
         return ADAOPT_OK; /* (only Adafactor's state depends on the shape) */
     if (adaopt_steps_taken(z->local) > 0)
         return fail(z, ADAOPT_ERR_STATE, "set_shape: the shapes are set before the first step");
@@ -1131,7 +1130,7 @@ static adaopt_status zero_step(adaopt_zero *z, void *const *params, const void *
     /* One rank without clipping, in float32: nothing to exchange or scale, so the update reads
      * the caller's gradients directly -- the core library's step, plus one small message. */
     adaopt_algorithm algorithm = adaopt_get_algorithm(z->local);
-    int scratch = algorithm == ADAOPT_ALGO_LAMB || algorithm == ADAOPT_ALGO_ADAFACTOR;
+    int scratch = adaopt__algo(algorithm)->update != NULL;
     if (z->world == 1 && !z->clip_on && !lowp_types) {
         z->last_norm = NAN;
         if (scratch) /* (the caller's gradients: read only) */
@@ -1254,7 +1253,7 @@ static adaopt_status zero_mode(adaopt_zero *z, void *const *params, size_t n_ten
     if (st != ADAOPT_OK)
         fail(z, st, "%s", adaopt_last_error(z->local));
     st = agree(z, st);
-    if (st != ADAOPT_OK || z->algorithm != ADAOPT_ALGO_ADAMW_SCHEDULE_FREE || z->world == 1)
+    if (st != ADAOPT_OK || !adaopt__algo(z->algorithm)->eval_mode || z->world == 1)
         return st;
     return agree(z, gather_params(z, params));
 }

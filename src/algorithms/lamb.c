@@ -11,8 +11,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "internal.h"
-#include "precision.h"
+#include "algorithm.h"
+#include "../precision.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -142,3 +142,60 @@ int adaopt__lamb_update(adaopt_optimizer *opt, void *const *params, const void *
     }
     return 0;
 }
+
+/* ---- the row ---- */
+
+static const adaopt__option_default OPTIONS[] = {
+    {ADAOPT_LR, 1e-3},           {ADAOPT_BETA1, 0.9},        {ADAOPT_BETA2, 0.999},
+    {ADAOPT_EPS, 1e-6}, /* pytorch-optimizer */
+    {ADAOPT_WEIGHT_DECAY, 0.0},  {ADAOPT_WEIGHT_DECOUPLE, 1.0}, {ADAOPT_FIXED_DECAY, 0.0},
+    {ADAOPT_GRAD_AVERAGING, 1.0}, {ADAOPT_ADAM_UPDATE, 0.0},  {ADAOPT_CLAMP, 10.0},
+    {0, 0.0}};
+
+static void begin_step(adaopt_group *g)
+{
+    g->steps++; /* pytorch-optimizer: group['step'] += 1 */
+}
+
+static void coeffs(adaopt_coeffs *c, const adaopt__algorithm *a, const adaopt_group *g,
+                   const double *hp, const adaopt_step_scalars *s, int slot0_ready)
+{
+    (void)a;
+    (void)s;
+    (void)slot0_ready;
+    adaopt__lamb_coeffs(c, hp, g->steps);
+}
+
+/* lr / bc1 times the last trust ratio, over the denominator; bc1 of the group's t */
+static adaopt_status effective_lr(const adaopt__lr_query *q, float *out, size_t n)
+{
+    const double *hp = q->hp;
+    double trust = hp[ADAOPT_ADAM_UPDATE] != 0.0 ? 1.0 : q->t->lamb_norms[2];
+    uint64_t gk = q->opt->groups[q->t->group].steps;
+    double bc1 = 1.0 - pow(hp[ADAOPT_BETA1], (double)(gk > 0 ? gk : 1));
+    for (size_t k = 0; k < n; k++)
+        out[k] = (float)(hp[ADAOPT_LR] / bc1 * trust / (sqrt(q->slot[1][k]) + hp[ADAOPT_EPS]));
+    return ADAOPT_OK;
+}
+
+const adaopt__algorithm adaopt__lamb_row = {
+    .name = "lamb",
+    .options = OPTIONS,
+    .slot_kind = {ADAOPT_STATE_EXP_AVG, ADAOPT_STATE_EXP_AVG_SQ},
+    .slots = adaopt__slots01,
+    .decay = ADAOPT__DECAY_OWN,
+    .counts_per_group = 1,
+    .tensor_norms = 1,
+    .no_sparse = ADAOPT__NO_SPARSE_WHOLE_TENSOR,
+    .begin_step = begin_step,
+    .min_format_version = 3, /* (its group step count came with version 3) */
+    .group_record = ADAOPT__GROUP_RECORD_COUNT,
+    .tensor_record = ADAOPT__TENSOR_RECORD_NORMS,
+    .shard = ADAOPT__SHARD_CHUNKS,
+    .scalars = adaopt__adam_scalars,
+    .coeffs = coeffs,
+    .update = adaopt__lamb_update,
+    .update_failure = "the exchange of LAMB's norms between ranks failed (MPI); the moments "
+                      "have moved, the parameters not: reload a checkpoint",
+    .effective_lr = effective_lr,
+};

@@ -8,8 +8,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "internal.h"
-#include "precision.h"
+#include "algorithm.h"
+#include "../precision.h"
 
 void adaopt__sf_init_group(adaopt_group *g)
 {
@@ -89,7 +89,7 @@ static adaopt_status set_mode(adaopt_optimizer *opt, void *const *params, size_t
                             name, n_tensors, opt->n_tensors);
     if (opt->training == to_train)
         return ADAOPT_OK; /* already there: schedulefree does nothing either */
-    if (opt->algorithm == ADAOPT_ALGO_ADAMW_SCHEDULE_FREE) {
+    if (adaopt__algo(opt->algorithm)->eval_mode) {
         if (params == NULL)
             return adaopt__fail(opt, ADAOPT_ERR_NULL, "%s: params must not be NULL", name);
         swap_params(opt, params, to_train);
@@ -120,11 +120,12 @@ static adaopt_status check_group_state(const adaopt_optimizer *opt, size_t group
     if (group >= opt->n_groups)
         return adaopt__fail(o, ADAOPT_ERR_INDEX, "group %zu out of range (%zu groups)", group,
                             opt->n_groups);
-    int lamb_k = opt->algorithm == ADAOPT_ALGO_LAMB && kind == ADAOPT_STATE_K;
-    if (!lamb_k && (opt->algorithm != ADAOPT_ALGO_ADAMW_SCHEDULE_FREE ||
-                    (kind != ADAOPT_STATE_K && kind != ADAOPT_STATE_WEIGHT_SUM &&
-                     kind != ADAOPT_STATE_LR_MAX && kind != ADAOPT_STATE_SCHEDULED_LR &&
-                     kind != ADAOPT_STATE_TRAIN_MODE)))
+    const adaopt__algorithm *a = adaopt__algo(opt->algorithm);
+    int count = a->counts_per_group && kind == ADAOPT_STATE_K; /* LAMB's, Schedule-Free's */
+    int weights = a->eval_mode && (kind == ADAOPT_STATE_WEIGHT_SUM || kind == ADAOPT_STATE_LR_MAX ||
+                                   kind == ADAOPT_STATE_SCHEDULED_LR ||
+                                   kind == ADAOPT_STATE_TRAIN_MODE);
+    if (!count && !weights)
         return adaopt__fail(o, ADAOPT_ERR_OPTION, "%s has no group state '%s'",
                             adaopt_algorithm_name(opt->algorithm),
                             adaopt_state_name(kind) ? adaopt_state_name(kind) : "?");
@@ -190,3 +191,85 @@ adaopt_status adaopt_set_group_state(adaopt_optimizer *opt, size_t group, adaopt
                             adaopt_state_name(kind) ? adaopt_state_name(kind) : "?");
     }
 }
+
+/* ---- the row ---- */
+
+static const adaopt__option_default OPTIONS[] = {
+    {ADAOPT_LR, 2.5e-3}, /* schedulefree */
+    {ADAOPT_BETA1, 0.9},      {ADAOPT_BETA2, 0.999},     {ADAOPT_EPS, 1e-8},
+    {ADAOPT_WEIGHT_DECAY, 0.0}, {ADAOPT_WARMUP_STEPS, 0.0}, {ADAOPT_R, 0.0},
+    {ADAOPT_WEIGHT_LR_POWER, 2.0}, {0, 0.0}};
+
+static int born(const adaopt_coeffs *c)
+{
+    (void)c;
+    return 1; /* z: a copy of the parameters at the first step */
+}
+
+static adaopt_status check_value(adaopt_optimizer *opt, adaopt_option option, double value)
+{
+    if (option == ADAOPT_BETA1 && value == 0.0)
+        return adaopt__fail(opt, ADAOPT_ERR_VALUE,
+                            "beta1 must be in (0, 1) for adamw_schedulefree (got 0): x is "
+                            "recovered from y and z through 1/beta1");
+    if (option == ADAOPT_STATE_STORAGE && value != ADAOPT_STORAGE_F32)
+        return adaopt__fail(opt, ADAOPT_ERR_VALUE,
+                            "adamw_schedulefree keeps float32 state (got state_storage %g): "
+                            "its z is a copy of the weights, which bf16 or 8-bit codes "
+                            "would round", value);
+    return ADAOPT_OK;
+}
+
+/* The coefficients from group g's scalars of this step (adaopt__sf_advance), each rounded to
+ * float as torch rounds a Python float for a float32 tensor. */
+static void coeffs(adaopt_coeffs *c, const adaopt__algorithm *a, const adaopt_group *g,
+                   const double *hp, const adaopt_step_scalars *s, int z_ready)
+{
+    (void)a;
+    (void)s;
+    hp = g->hp; /* (the same: Schedule-Free takes no sparse gradients) */
+    memset(c, 0, sizeof *c);
+    c->maximize = hp[ADAOPT_MAXIMIZE] != 0.0;
+    c->beta2 = (float)hp[ADAOPT_BETA2];
+    c->one_minus_beta2 = (float)(1.0 - hp[ADAOPT_BETA2]);
+    c->bc2 = (float)g->sf_bc2;
+    c->eps = (float)hp[ADAOPT_EPS];
+    c->sf_decay = (float)hp[ADAOPT_WEIGHT_DECAY];
+    c->neg_lr = (float)-g->sf_lr;
+    adaopt__set_lerp_weight(c, (float)g->sf_ckp1); /* y moves toward z by c */
+    c->y_coef = (float)(g->sf_lr * (hp[ADAOPT_BETA1] * (1.0 - g->sf_ckp1) - 1.0));
+    c->buffer_is_new = !z_ready;
+}
+
+/* z's step at the group's last k */
+static adaopt_status effective_lr(const adaopt__lr_query *q, float *out, size_t n)
+{
+    const adaopt_group *g = &q->opt->groups[q->t->group];
+    const double *hp = q->hp;
+    uint64_t gk = g->steps > 0 ? g->steps : 1;
+    double bc2 = 1.0 - pow(hp[ADAOPT_BETA2], (double)gk);
+    double lr = adaopt__sf_lr_at(g, gk - 1);
+    for (size_t k = 0; k < n; k++)
+        out[k] = (float)(lr / (sqrt(q->slot[1][k] / bc2) + hp[ADAOPT_EPS]));
+    return ADAOPT_OK;
+}
+
+const adaopt__algorithm adaopt__schedule_free_row = {
+    .name = "adamw_schedulefree",
+    .options = OPTIONS,
+    .slot_kind = {ADAOPT_STATE_Z, ADAOPT_STATE_EXP_AVG_SQ},
+    .slots = adaopt__slots01,
+    .slot0_born = born,
+    .decay = ADAOPT__DECAY_OWN,
+    .counts_per_group = 1,
+    .eval_mode = 1,
+    .no_sparse = "does not take sparse gradients (every row moves toward its z at every step)",
+    .min_format_version = 2,
+    .group_record = ADAOPT__GROUP_RECORD_WEIGHTS,
+    .check_value = check_value,
+    .init_group = adaopt__sf_init_group,
+    .begin_step = adaopt__sf_advance,
+    .scalars = adaopt__adam_scalars,
+    .coeffs = coeffs,
+    .effective_lr = effective_lr,
+};

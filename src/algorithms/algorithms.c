@@ -1,0 +1,124 @@
+/*
+ * algorithms.c -- the index of the algorithm rows (algorithm.h) and what the rows share.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "algorithm.h"
+
+static const adaopt__algorithm *const ROWS[] = {
+    [ADAOPT_ALGO_SGD] = &adaopt__sgd_row,
+    [ADAOPT_ALGO_ADAGRAD] = &adaopt__adagrad_row,
+    [ADAOPT_ALGO_RMSPROP] = &adaopt__rmsprop_row,
+    [ADAOPT_ALGO_ADAM] = &adaopt__adam_row,
+    [ADAOPT_ALGO_ADAMW] = &adaopt__adamw_row,
+    [ADAOPT_ALGO_ADAMAX] = &adaopt__adamax_row,
+    [ADAOPT_ALGO_NADAM] = &adaopt__nadam_row,
+    [ADAOPT_ALGO_RADAM] = &adaopt__radam_row,
+    [ADAOPT_ALGO_LION] = &adaopt__lion_row,
+    [ADAOPT_ALGO_ADAMW_SCHEDULE_FREE] = &adaopt__schedule_free_row,
+    [ADAOPT_ALGO_LAMB] = &adaopt__lamb_row,
+    [ADAOPT_ALGO_ADAFACTOR] = &adaopt__adafactor_row,
+};
+
+const adaopt__algorithm *adaopt__algo(adaopt_algorithm algorithm)
+{
+    size_t a = (size_t)algorithm;
+    return (int)algorithm > 0 && a < sizeof ROWS / sizeof ROWS[0] ? ROWS[a] : NULL;
+}
+
+int adaopt__torch2(const double *hp)
+{
+    return hp[ADAOPT_TORCH] == ADAOPT_TORCH_2; /* (0 where the algorithm has no such option) */
+}
+
+void adaopt__set_lerp_weight(adaopt_coeffs *c, float w)
+{
+    /* torch's lerp goes from the nearer end (its is_lerp_weight_small): fma(w - 1, end - start,
+     * end) for |w| >= 0.5 */
+    c->lerp_from_end = !(fabsf(w) < 0.5f);
+    c->lerp_coef = c->lerp_from_end ? w - 1.0f : w;
+}
+
+int adaopt__decoupled_decay(const adaopt__algorithm *a, const double *hp)
+{
+    return a->decay == ADAOPT__DECAY_DECOUPLED ||
+           (a->decay == ADAOPT__DECAY_BY_OPTION && hp[ADAOPT_DECOUPLED_WEIGHT_DECAY] != 0.0);
+}
+
+void adaopt__common_coeffs(adaopt_coeffs *c, const adaopt__algorithm *a, const double *hp,
+                           const adaopt_step_scalars *s)
+{
+    memset(c, 0, sizeof *c);
+    double wd = hp[ADAOPT_WEIGHT_DECAY];
+    int dec = adaopt__decoupled_decay(a, hp);
+    c->maximize = hp[ADAOPT_MAXIMIZE] != 0.0;
+    c->decoupled = dec && wd != 0.0;
+    c->decay_factor = (float)(1.0 - s->lr * wd);
+    c->weight_decay = dec ? 0.0f : (float)wd;
+    c->eps = (float)hp[ADAOPT_EPS];
+    c->eps_mode = (int)hp[ADAOPT_EPS_MODE];
+    c->lr = (float)s->lr;
+    c->neg_lr = (float)-s->lr;
+}
+
+double adaopt__denom_for(int eps_mode, double u, double bc2, double eps)
+{
+    switch (eps_mode) {
+    case ADAOPT_EPS_INSIDE:
+        return sqrt(u / bc2 + eps);
+    case ADAOPT_EPS_HAT:
+        return (sqrt(u) + eps) / sqrt(bc2);
+    default:
+        return sqrt(u) / sqrt(bc2) + eps;
+    }
+}
+
+unsigned adaopt__slot0(const double *hp)
+{
+    (void)hp;
+    return 1u;
+}
+
+unsigned adaopt__slots01(const double *hp)
+{
+    (void)hp;
+    return 3u;
+}
+
+adaopt_status adaopt__lr_everywhere(const adaopt__lr_query *q, float *out, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        out[k] = (float)q->hp[ADAOPT_LR];
+    return ADAOPT_OK;
+}
+
+int adaopt__counts_per_group(adaopt_algorithm a)
+{
+    return adaopt__algo(a) != NULL && adaopt__algo(a)->counts_per_group;
+}
+
+/* Which slot holds which state (the algorithm's row); -1: the algorithm has no such state. */
+int adaopt__slot_of_state(adaopt_algorithm algorithm, adaopt_state_kind kind)
+{
+    const adaopt__algorithm *a = adaopt__algo(algorithm);
+    for (int k = 0; a != NULL && k < ADAOPT_MAX_SLOTS && kind != 0; k++)
+        if (a->slot_kind[k] == kind || a->alt_kind[k] == kind)
+            return k;
+    return -1;
+}
+
+int adaopt__is_second_moment(adaopt_state_kind kind)
+{
+    return kind == ADAOPT_STATE_SUM || kind == ADAOPT_STATE_SQUARE_AVG ||
+           kind == ADAOPT_STATE_EXP_AVG_SQ || kind == ADAOPT_STATE_MAX_EXP_AVG_SQ ||
+           kind == ADAOPT_STATE_EXP_INF || kind == ADAOPT_STATE_ROW_VAR ||
+           kind == ADAOPT_STATE_COL_VAR || kind == ADAOPT_STATE_VARIANCE;
+}
+
+/* Bit mask of the slots a group with hyperparameters `hp` needs. */
+unsigned adaopt__slots_needed(adaopt_algorithm algorithm, const double *hp)
+{
+    const adaopt__algorithm *a = adaopt__algo(algorithm);
+    return a != NULL ? a->slots(hp) : 0u;
+}
