@@ -145,7 +145,7 @@ test-fuzz: deps
 
 # The live page (web/): the library's C sources and the labs' trace loop compiled to WebAssembly
 # with clang and wasi-libc (scalar kernels, no threads, no files), then a Vite build of the page.
-WASM_SOURCES = src/optimizer.c src/step.c src/state.c $(wildcard src/algorithms/*.c) src/lowp.c src/precision.c src/memory.c src/options.c src/errors.c src/schedule.c src/clip.c \
+WASM_SOURCES = src/optimizer.c src/step.c src/state.c $(wildcard src/algorithms/*.c) src/lowp.c src/precision.c src/memory.c src/options.c src/names.c src/errors.c src/schedule.c src/clip.c \
   src/scaler.c src/crc32c.c src/kernels/scalar.c src/kernels/dispatch.c labs/problems.c \
   labs/config.c labs/trace.c web/wasm/session.c
 web/src/generated/adaopt.wasm: $(WASM_SOURCES) include/adaopt.h labs/*.h src/internal.h src/algorithms/algorithm.h

@@ -249,6 +249,18 @@ typedef enum adaopt_torch_arith {
 ADAOPT_API const char *adaopt_option_name(adaopt_option option);
 /* The option of that name, or ADAOPT_ERR_OPTION. */
 ADAOPT_API adaopt_status adaopt_option_from_name(const char *name, adaopt_option *option);
+/* The word for a value of an option whose values are named: eps_mode "outside", "inside",
+ * "hat"; param_update "master", "master_sr", "sr", "nearest"; state_storage "float32", "bf16",
+ * "8bit".  NULL for any other option or value. */
+ADAOPT_API const char *adaopt_option_value_name(adaopt_option option, double value);
+/* The value of that word for the option, or ADAOPT_ERR_VALUE. */
+ADAOPT_API adaopt_status adaopt_option_value_from_name(adaopt_option option, const char *name,
+                                                       double *value);
+/* The value of a constant of this header by its identifier ("ADAOPT_ERR_STATE" -> 8, every
+ * enumerator of every enum above and below), so that a binding reads them from the library
+ * instead of copying them; ADAOPT_ERR_VALUE for an identifier that is none. */
+ADAOPT_API adaopt_status adaopt_constant(const char *identifier, int *value);
+
 /* The default of `option` for `algorithm` (torch.optim's default; SGD's lr is 1e-3 as in
  * PyTorch 2.x).  ADAOPT_ERR_OPTION if the algorithm does not have the option. */
 ADAOPT_API adaopt_status adaopt_default(adaopt_algorithm algorithm, adaopt_option option, double *value);
@@ -654,6 +666,26 @@ typedef enum adaopt_state_kind {
 
 /* torch's state key ("exp_avg", "sum", ...), or NULL. */
 ADAOPT_API const char *adaopt_state_name(adaopt_state_kind kind);
+
+/* The kind of that torch state key ("exp_avg" -> ADAOPT_STATE_EXP_AVG), or ADAOPT_ERR_STATE. */
+ADAOPT_API adaopt_status adaopt_state_from_name(const char *name, adaopt_state_kind *kind);
+/* 1 for a second moment (never negative: a checkpoint or adaopt_set_state with a negative
+ * value is refused): sum, square_avg, exp_avg_sq, max_exp_avg_sq, exp_inf, row_var, col_var,
+ * variance; 0 otherwise. */
+ADAOPT_API int adaopt_state_is_second_moment(adaopt_state_kind kind);
+
+/* What an algorithm keeps, for bindings and tools that list it (index 0, 1, ... until 0):
+ *   adaopt_algorithm_state         its state arrays, in slot order (Adafactor: row_var,
+ *                                  col_var, then variance, which its unfactored tensors keep);
+ *   adaopt_algorithm_scalar_state  its per-tensor scalars (adaopt_state_scalar): step, NAdam's
+ *                                  mu_product, LAMB's weight_norm, adam_norm, trust_ratio;
+ *   adaopt_algorithm_group_state   its per-group scalars (adaopt_group_state).
+ * 0 past the last, and for an unknown algorithm. */
+ADAOPT_API adaopt_state_kind adaopt_algorithm_state(adaopt_algorithm algorithm, size_t index);
+ADAOPT_API adaopt_state_kind adaopt_algorithm_scalar_state(adaopt_algorithm algorithm,
+                                                           size_t index);
+ADAOPT_API adaopt_state_kind adaopt_algorithm_group_state(adaopt_algorithm algorithm,
+                                                          size_t index);
 
 /* Read-only view of a tensor's state array, as float32 whatever its storage (bf16 and 8-bit
  * state is decoded into a copy the optimizer keeps); valid until the next call that changes the

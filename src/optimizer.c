@@ -1,11 +1,8 @@
 /*
- * optimizer.c -- the optimizer object: groups, options, state, the step and its inspection.
- *
- * The step is split in two: per tensor, `step_scalars` computes in double precision every
- * quantity that depends only on the hyperparameters and t (ALGORITHMS.md: "computed once per
- * step in double precision, not per element"); then a kernel from src/kernels/ streams the
- * elements.  `adaopt_effective_lr` reuses the same scalars, so the factor it reports is the one
- * the step applied.
+ * optimizer.c -- the optimizer object: its life, its groups, and their options (setting one,
+ * with the state arrays the new value needs made or freed, all or nothing); ISA, threads,
+ * non-finite policy, step counts.  What each algorithm takes is its row's (src/algorithms/);
+ * the step is step.c, the queries state.c.
  */
 #include <math.h>
 #include <stdio.h>

@@ -39,6 +39,24 @@ const char *adaopt_state_name(adaopt_state_kind kind)
     return kind >= ADAOPT_STATE_STEP && kind <= ADAOPT_STATE_VARIANCE ? names[kind] : NULL;
 }
 
+adaopt_status adaopt_state_from_name(const char *name, adaopt_state_kind *kind)
+{
+    if (name == NULL || kind == NULL)
+        return ADAOPT_ERR_NULL;
+    for (int k = ADAOPT_STATE_STEP; adaopt_state_name((adaopt_state_kind)k) != NULL; k++) {
+        if (strcmp(name, adaopt_state_name((adaopt_state_kind)k)) == 0) {
+            *kind = (adaopt_state_kind)k;
+            return ADAOPT_OK;
+        }
+    }
+    return ADAOPT_ERR_STATE;
+}
+
+int adaopt_state_is_second_moment(adaopt_state_kind kind)
+{
+    return adaopt__is_second_moment(kind);
+}
+
 /* Adafactor keeps row_var and col_var for a factored tensor, variance for any other. */
 static adaopt_status adafactor_kind(adaopt_optimizer *opt, const adaopt_tensor *t, size_t tensor,
                                     adaopt_state_kind kind)

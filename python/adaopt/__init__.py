@@ -149,36 +149,81 @@ _set_shape = _fn("adaopt_set_shape", ctypes.c_int, ctypes.c_void_p, ctypes.c_siz
 _clip_value = _fn("adaopt_clip_grad_value", ctypes.c_int, ctypes.c_void_p, _c_size_p,
                   ctypes.c_size_t, ctypes.c_double)
 
-# adaopt_state_kind values and torch's state keys, per algorithm.
-_STATE_KINDS = {"step": 1, "mu_product": 2, "momentum_buffer": 3, "sum": 4, "square_avg": 5,
-                "grad_avg": 6, "exp_avg": 7, "exp_avg_sq": 8, "max_exp_avg_sq": 9,
-                "exp_inf": 10, "z": 12, "row_var": 21, "col_var": 22, "variance": 23}
-# Schedule-Free's per-group scalars (adaopt_group_state), as schedulefree's param_groups keys.
-_GROUP_KINDS = {"k": 13, "weight_sum": 14, "lr_max": 15, "scheduled_lr": 16, "train_mode": 17}
-_STATE_KEYS = {
-    "sgd": ["momentum_buffer"], "adagrad": ["sum"],
-    "rmsprop": ["square_avg", "momentum_buffer", "grad_avg"],
-    "adam": ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"],
-    "adamw": ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"],
-    "adamax": ["exp_avg", "exp_inf"], "nadam": ["exp_avg", "exp_avg_sq"],
-    "radam": ["exp_avg", "exp_avg_sq"], "lion": ["exp_avg"],
-    "adamw_schedulefree": ["z", "exp_avg_sq"], "lamb": ["exp_avg", "exp_avg_sq"],
-    "adafactor": ["row_var", "col_var", "variance"],
-}
+# The library's own tables, read from it (so that no front end copies them by hand).
+_constant_fn = _fn("adaopt_constant", ctypes.c_int, ctypes.c_char_p, ctypes.POINTER(ctypes.c_int))
+_state_name = _fn("adaopt_state_name", ctypes.c_char_p, ctypes.c_int)
+_algorithm_name = _fn("adaopt_algorithm_name", ctypes.c_char_p, ctypes.c_int)
+_option_name = _fn("adaopt_option_name", ctypes.c_char_p, ctypes.c_int)
+_isa_name = _fn("adaopt_isa_name", ctypes.c_char_p, ctypes.c_int)
+_option_value_name = _fn("adaopt_option_value_name", ctypes.c_char_p, ctypes.c_int,
+                         ctypes.c_double)
+_is_second_moment = _fn("adaopt_state_is_second_moment", ctypes.c_int, ctypes.c_int)
+_algorithm_states = [_fn(f, ctypes.c_int, ctypes.c_int, ctypes.c_size_t)
+                     for f in ("adaopt_algorithm_state", "adaopt_algorithm_scalar_state",
+                               "adaopt_algorithm_group_state")]
+
+
+def _const(identifier):
+    """The value of adaopt.h's constant `identifier` (e.g. "ADAOPT_ERR_STATE")."""
+    out = ctypes.c_int()
+    if _constant_fn(identifier.encode(), ctypes.byref(out)) != 0:
+        raise ImportError("adaopt: the library has no constant %s (a mismatched libadaopt?)"
+                          % identifier)
+    return out.value
+
+
+def _names(name_of, first=0):
+    """{name: code} for codes first, first + 1, ... while name_of(code) names one."""
+    out, code = {}, first
+    while name_of(code):
+        out[name_of(code).decode()] = code
+        code += 1
+    return out
+
+
+def _kinds_of(algorithm, which):
+    """The state kinds (torch's keys) an algorithm keeps: which 0 arrays, 1 per-tensor
+    scalars, 2 per-group scalars (adaopt_algorithm_state, _scalar_state, _group_state)."""
+    out, k = [], 0
+    while _algorithm_states[which](algorithm, k):
+        out.append(_state_name(_algorithm_states[which](algorithm, k)).decode())
+        k += 1
+    return out
+
+
+# adaopt_state_kind by torch's state key; per algorithm, its arrays' keys.
+_STATE_KINDS = _names(_state_name, first=_const("ADAOPT_STATE_STEP"))
+_MASTER = _STATE_KINDS["master"]
+_ALGORITHMS = _names(_algorithm_name, first=1)
+_STATE_KEYS = {name: _kinds_of(code, 0) for name, code in _ALGORITHMS.items()}
+# Per-group scalars (Schedule-Free's, as schedulefree's param_groups keys; LAMB's k).
+_GROUP_KINDS = {key: _STATE_KINDS[key] for key in _kinds_of(_ALGORITHMS["adamw_schedulefree"], 2)}
 # LAMB's per-tensor scalars of the last step (adaopt_state_scalar), as pytorch-optimizer's keys.
-_LAMB_SCALARS = {"weight_norm": 18, "adam_norm": 19, "trust_ratio": 20}
-_EPS_MODES = {"outside": 0, "inside": 1, "hat": 2}
-_WORDS = {"param_update": {"master": 0, "master_sr": 1, "sr": 2, "nearest": 3},
-          "state_storage": {"float32": 0, "bf16": 1, "8bit": 2}}
-_POLICIES = {"propagate": 0, "skip": 1, "error": 2}
+_LAMB_SCALARS = {key: _STATE_KINDS[key] for key in _kinds_of(_ALGORITHMS["lamb"], 1)
+                 if key != "step"}
+_OPTIONS = _names(_option_name, first=1)
+_WORDS = {name: _names(lambda v, o=code: _option_value_name(o, v))
+          for name, code in _OPTIONS.items() if _option_value_name(code, 0)}
+_EPS_MODES = _WORDS.pop("eps_mode")
+
+
+def _word_of(option, value):
+    """The word of a named option value (eps_mode "outside", state_storage "8bit", ...)."""
+    return _option_value_name(_OPTIONS[option], value).decode()
+
+
+_POLICIES = {word: _const("ADAOPT_NONFINITE_" + word.upper())
+             for word in ("propagate", "skip", "error")}
 _NO_ROWS = np.zeros(1, np.int64)  # a valid pointer for a sparse gradient of no rows
-_ISAS = {"auto": 0, "scalar": 1, "avx2": 2, "avx512": 3, "neon": 4}
+_ISAS = _names(_isa_name)
 
 
 def supported_isas():
     """The kernel ISAs this build and CPU can run (besides "auto")."""
     return [name for name, code in _ISAS.items() if code and _isa_supported(code)]
-_ERR_STATE, _ERR_OPTION = 8, 4
+
+
+_ERR_STATE, _ERR_OPTION = _const("ADAOPT_ERR_STATE"), _const("ADAOPT_ERR_OPTION")
 
 
 class AdaoptError(ValueError):
@@ -192,8 +237,7 @@ class AdaoptError(ValueError):
 # What adaopt's checkpoint loader checks of a tensor's state (docs/CHECKPOINT.md), for the
 # state dicts that the front ends load: all of a state dict is checked before any of it is
 # applied.
-_SECOND_MOMENTS = {"sum", "square_avg", "exp_avg_sq", "max_exp_avg_sq", "exp_inf", "row_var",
-                   "col_var", "variance"}
+_SECOND_MOMENTS = {key for key, kind in _STATE_KINDS.items() if _is_second_moment(kind)}
 _MAX_STEPS = 2 ** 53
 
 
@@ -276,7 +320,7 @@ def from_bf16(a):
     return (np.asarray(a, dtype=np.uint16).astype(np.uint32) << 16).view(np.float32)
 
 
-_DTYPE_F32, _DTYPE_BF16, _DTYPE_F16 = 0, 1, 2
+_DTYPE_F32, _DTYPE_BF16, _DTYPE_F16 = (_const("ADAOPT_DTYPE_" + t) for t in ("F32", "BF16", "F16"))
 _DTYPE_NAMES = {_DTYPE_F32: "float32", _DTYPE_BF16: "bf16", _DTYPE_F16: "float16"}
 
 
@@ -382,10 +426,8 @@ class Optimizer:
                         "decoupled_weight_decay", "weight_decouple", "fixed_decay",
                         "grad_averaging", "adam"):
                 v = bool(v)
-            elif name == "eps_mode":
-                v = {0: "outside", 1: "inside", 2: "hat"}[int(v)]
-            elif name in _WORDS:
-                v = {code: word for word, code in _WORDS[name].items()}[int(v)]
+            elif name == "eps_mode" or name in _WORDS:
+                v = _word_of(name, v)
             elif name in ("min_8bit_numel", "warmup_steps", "torch"):
                 v = int(v)
             out[name] = v
@@ -746,7 +788,7 @@ class Optimizer:
                 if key == "betas":
                     group[key] = tuple(got)
                 elif key == "eps_mode":
-                    group[key] = {0: "outside", 1: "inside", 2: "hat"}[int(got[0])]
+                    group[key] = _word_of("eps_mode", got[0])
                 elif isinstance(self.defaults.get(key), bool):
                     group[key] = bool(got[0])
                 else:

@@ -838,7 +838,7 @@ class Optimizer(torch.optim.Optimizer):
         return int(_a._state_bytes(self._core.h))
 
 
-_MASTER = 11  # ADAOPT_STATE_MASTER
+_MASTER = _a._MASTER  # ADAOPT_STATE_MASTER
 _a._save_buffer = _a._fn("adaopt_save_buffer", ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p,
                          ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t))
 _a._load_buffer = _a._fn("adaopt_load_buffer", ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p,

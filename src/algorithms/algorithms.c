@@ -122,3 +122,52 @@ unsigned adaopt__slots_needed(adaopt_algorithm algorithm, const double *hp)
     const adaopt__algorithm *a = adaopt__algo(algorithm);
     return a != NULL ? a->slots(hp) : 0u;
 }
+
+adaopt_state_kind adaopt_algorithm_state(adaopt_algorithm algorithm, size_t index)
+{
+    const adaopt__algorithm *a = adaopt__algo(algorithm);
+    size_t n = 0;
+    for (int pass = 0; a != NULL && pass < 2; pass++) /* the slots' kinds, then the others */
+        for (int k = 0; k < ADAOPT_MAX_SLOTS; k++) {
+            adaopt_state_kind kind = pass == 0 ? a->slot_kind[k] : a->alt_kind[k];
+            if (kind != 0 && n++ == index)
+                return kind;
+        }
+    return (adaopt_state_kind)0;
+}
+
+/* The kinds of a list in which each run is there when its flag is set. */
+static adaopt_state_kind nth_kind(const adaopt_state_kind *kinds, const int *present, size_t n,
+                                  size_t index)
+{
+    for (size_t k = 0, seen = 0; k < n; k++)
+        if (present[k] && seen++ == index)
+            return kinds[k];
+    return (adaopt_state_kind)0;
+}
+
+adaopt_state_kind adaopt_algorithm_scalar_state(adaopt_algorithm algorithm, size_t index)
+{
+    const adaopt__algorithm *a = adaopt__algo(algorithm);
+    if (a == NULL)
+        return (adaopt_state_kind)0;
+    static const adaopt_state_kind kinds[] = {ADAOPT_STATE_STEP, ADAOPT_STATE_MU_PRODUCT,
+                                              ADAOPT_STATE_WEIGHT_NORM, ADAOPT_STATE_ADAM_NORM,
+                                              ADAOPT_STATE_TRUST_RATIO};
+    const int present[] = {1, a->tracks_mu_product, a->tensor_norms, a->tensor_norms,
+                           a->tensor_norms};
+    return nth_kind(kinds, present, 5, index);
+}
+
+adaopt_state_kind adaopt_algorithm_group_state(adaopt_algorithm algorithm, size_t index)
+{
+    const adaopt__algorithm *a = adaopt__algo(algorithm);
+    if (a == NULL)
+        return (adaopt_state_kind)0;
+    static const adaopt_state_kind kinds[] = {ADAOPT_STATE_K, ADAOPT_STATE_WEIGHT_SUM,
+                                              ADAOPT_STATE_LR_MAX, ADAOPT_STATE_SCHEDULED_LR,
+                                              ADAOPT_STATE_TRAIN_MODE};
+    const int present[] = {a->counts_per_group, a->eval_mode, a->eval_mode, a->eval_mode,
+                           a->eval_mode};
+    return nth_kind(kinds, present, 5, index);
+}

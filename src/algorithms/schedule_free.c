@@ -120,12 +120,10 @@ static adaopt_status check_group_state(const adaopt_optimizer *opt, size_t group
     if (group >= opt->n_groups)
         return adaopt__fail(o, ADAOPT_ERR_INDEX, "group %zu out of range (%zu groups)", group,
                             opt->n_groups);
-    const adaopt__algorithm *a = adaopt__algo(opt->algorithm);
-    int count = a->counts_per_group && kind == ADAOPT_STATE_K; /* LAMB's, Schedule-Free's */
-    int weights = a->eval_mode && (kind == ADAOPT_STATE_WEIGHT_SUM || kind == ADAOPT_STATE_LR_MAX ||
-                                   kind == ADAOPT_STATE_SCHEDULED_LR ||
-                                   kind == ADAOPT_STATE_TRAIN_MODE);
-    if (!count && !weights)
+    int has = 0;
+    for (size_t k = 0; adaopt_algorithm_group_state(opt->algorithm, k) != 0 && !has; k++)
+        has = adaopt_algorithm_group_state(opt->algorithm, k) == kind;
+    if (!has)
         return adaopt__fail(o, ADAOPT_ERR_OPTION, "%s has no group state '%s'",
                             adaopt_algorithm_name(opt->algorithm),
                             adaopt_state_name(kind) ? adaopt_state_name(kind) : "?");
