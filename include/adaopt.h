@@ -63,8 +63,11 @@
  *            fixed_decay 0, grad_averaging 1, adam 0, clamp 10 (pytorch-optimizer's)
  *   Adafactor  lr 1e-2, beta2_decay -0.8, eps1 1.1920928955078125e-07 (FLT_EPSILON), eps2 1e-3,
  *            d 1, weight_decay 0 (torch.optim.Adafactor's; eps=(eps1, eps2))
+ *   Adadelta  lr 1, rho 0.9, eps 1e-6, weight_decay 0
+ *   Rprop    lr 1e-2, eta_minus 0.5, eta_plus 1.2, step_size_min 1e-6, step_size_max 50
+ *   ASGD     lr 1e-2, lambd 1e-4, alpha 0.75, t0 1000000, weight_decay 0
  *   every    maximize 0; eps_mode outside (RAdam: hat), see adaopt_eps_mode;
- *            param_update master; state_storage f32; min_8bit_numel 4096 (low precision)
+ *            param_update master; state_storage float32; min_8bit_numel 4096 (low precision)
  *   classic  torch 2 (SGD to RAdam: round as torch 2.x does, see adaopt_torch_arith)
  *
  * Linking
@@ -150,13 +153,19 @@ typedef enum adaopt_algorithm {
     ADAOPT_ALGO_LAMB = 11,   /* LAMB (You et al., 2020), as pytorch-optimizer's Lamb: Adam's
                                 direction scaled per tensor by the trust ratio
                                 min(||p||, clamp) / (||u|| + eps) */
-    ADAOPT_ALGO_ADAFACTOR = 12 /* torch.optim.Adafactor (PyTorch >= 2.5): the second moment
+    ADAOPT_ALGO_ADAFACTOR = 12, /* torch.optim.Adafactor (PyTorch >= 2.5): the second moment
                                 factored into row and column averages for tensors given a
                                 shape of two or more dimensions (adaopt_set_shape) */
+    ADAOPT_ALGO_ADADELTA = 13, /* torch.optim.Adadelta: steps scaled by the RMS of past steps
+                                over the RMS of past gradients */
+    ADAOPT_ALGO_RPROP = 14,  /* torch.optim.Rprop: per-coordinate step sizes grown or shrunk by
+                                the sign agreement of successive gradients (full-batch) */
+    ADAOPT_ALGO_ASGD = 15    /* torch.optim.ASGD: SGD with a decaying step and a Polyak average
+                                of the iterates (state "ax") */
 } adaopt_algorithm;
 
 /* Lower-case name as in torch.optim ("sgd", "adagrad", "rmsprop", "adam", "adamw", "adamax",
- * "nadam", "radam", "adafactor") or the reference package ("lion", "adamw_schedulefree",
+ * "nadam", "radam", "adafactor", "adadelta", "rprop", "asgd") or the reference package ("lion", "adamw_schedulefree",
  * "lamb"), or NULL for an unknown algorithm. */
 ADAOPT_API const char *adaopt_algorithm_name(adaopt_algorithm algorithm);
 /* The algorithm of that name (case-insensitive), or ADAOPT_ERR_ALGORITHM. */
@@ -224,10 +233,19 @@ typedef enum adaopt_option {
     ADAOPT_EPS2 = 31,                     /* >= 0 (1e-3): floor of the parameter's RMS */
     ADAOPT_D = 32,                        /* >= 1 (1): the update's RMS is clipped to d */
     /* The classic algorithms (SGD to RAdam) */
-    ADAOPT_TORCH = 33                     /* adaopt_torch_arith (2): whose float32 rounding */
+    ADAOPT_TORCH = 33,                    /* adaopt_torch_arith (2): whose float32 rounding */
+    /* Adadelta, Rprop, ASGD (torch.optim's keywords; Rprop's etas=(eta_minus, eta_plus) and
+     * step_sizes=(step_size_min, step_size_max)) */
+    ADAOPT_RHO = 34,                      /* [0, 1) (0.9): Adadelta's averaging coefficient */
+    ADAOPT_ETA_MINUS = 35,                /* (0, 1) (0.5): Rprop's shrink factor */
+    ADAOPT_ETA_PLUS = 36,                 /* > 1 (1.2): Rprop's growth factor */
+    ADAOPT_STEP_SIZE_MIN = 37,            /* >= 0 (1e-6): Rprop's smallest step size */
+    ADAOPT_STEP_SIZE_MAX = 38,            /* >= step_size_min (50): Rprop's largest */
+    ADAOPT_LAMBD = 39,                    /* >= 0 (1e-4): ASGD's decay term */
+    ADAOPT_T0 = 40                        /* >= 0 (1e6): ASGD averages from step t0 on */
 } adaopt_option;
 
-#define ADAOPT_OPTION_MAX 33
+#define ADAOPT_OPTION_MAX 40
 
 /* ADAOPT_TORCH: the torch.optim version whose arithmetic a classic algorithm's step repeats,
  * operation for operation, on torch's default CPU path (single-tensor, foreach=False): the same
@@ -253,7 +271,7 @@ ADAOPT_API adaopt_status adaopt_option_from_name(const char *name, adaopt_option
  * "hat"; param_update "master", "master_sr", "sr", "nearest"; state_storage "float32", "bf16",
  * "8bit".  NULL for any other option or value. */
 ADAOPT_API const char *adaopt_option_value_name(adaopt_option option, double value);
-/* The value of that word for the option, or ADAOPT_ERR_VALUE. */
+/* The value of that word (any case) for the option, or ADAOPT_ERR_VALUE. */
 ADAOPT_API adaopt_status adaopt_option_value_from_name(adaopt_option option, const char *name,
                                                        double *value);
 /* The value of a constant of this header by its identifier ("ADAOPT_ERR_STATE" -> 8, every
@@ -318,9 +336,10 @@ ADAOPT_API adaopt_status adaopt_get(const adaopt_optimizer *opt, size_t group, a
  * torch.optim's keywords:
  *       adaopt_set_options(opt, group, "lr=3e-4, betas=0.9,0.95, eps=1e-8, weight_decay=0");
  * Items are name=value, separated by commas, semicolons or blanks; names are those of
- * adaopt_option_name ('-' may stand for '_'), plus betas=b1,b2 for beta1 and beta2 together;
- * values are numbers in C syntax (whatever the locale), true/false for booleans, and
- * outside/inside/hat for eps_mode.  Each value is checked as adaopt_set checks it, and the
+ * adaopt_option_name ('-' may stand for '_'), plus betas=b1,b2 (beta1, beta2), etas=a,b
+ * (eta_minus, eta_plus) and step_sizes=a,b (step_size_min, step_size_max) as torch's pairs;
+ * values are numbers in C syntax (whatever the locale), true/false for booleans, and the words
+ * of adaopt_option_value_name for eps_mode, param_update and state_storage (any case).  Each value is checked as adaopt_set checks it, and the
  * group's resulting combination too (nesterov needs momentum > 0 and dampening 0, which
  * adaopt_set leaves to the step so that options can be set in any order).  All or nothing: on
  * any error -- ADAOPT_ERR_OPTION for an unknown name or one this algorithm has not,
@@ -661,7 +680,14 @@ typedef enum adaopt_state_kind {
      * row_var, (..., R) elements, and col_var, (..., C); any other keeps variance, numel. */
     ADAOPT_STATE_ROW_VAR = 21,
     ADAOPT_STATE_COL_VAR = 22,
-    ADAOPT_STATE_VARIANCE = 23
+    ADAOPT_STATE_VARIANCE = 23,
+    ADAOPT_STATE_ACC_DELTA = 24,     /* Adadelta's average of squared steps (its square_avg is
+                                        ADAOPT_STATE_SQUARE_AVG) */
+    ADAOPT_STATE_PREV = 25,          /* Rprop's previous gradient (0 where its sign flipped) */
+    ADAOPT_STATE_STEP_SIZE = 26,     /* Rprop's per-coordinate step sizes (lr at the start) */
+    ADAOPT_STATE_ETA = 27,           /* scalar: ASGD's step size for the next step */
+    ADAOPT_STATE_MU = 28,            /* scalar: ASGD's averaging weight for the next step */
+    ADAOPT_STATE_AX = 29             /* ASGD's average of the iterates */
 } adaopt_state_kind;
 
 /* torch's state key ("exp_avg", "sum", ...), or NULL. */
@@ -669,10 +695,10 @@ ADAOPT_API const char *adaopt_state_name(adaopt_state_kind kind);
 
 /* The kind of that torch state key ("exp_avg" -> ADAOPT_STATE_EXP_AVG), or ADAOPT_ERR_STATE. */
 ADAOPT_API adaopt_status adaopt_state_from_name(const char *name, adaopt_state_kind *kind);
-/* 1 for a second moment (never negative: a checkpoint or adaopt_set_state with a negative
- * value is refused): sum, square_avg, exp_avg_sq, max_exp_avg_sq, exp_inf, row_var, col_var,
- * variance; 0 otherwise. */
-ADAOPT_API int adaopt_state_is_second_moment(adaopt_state_kind kind);
+/* 1 for a state that is never negative (a checkpoint or adaopt_set_state with a negative value
+ * is refused): the second moments sum, square_avg, exp_avg_sq, max_exp_avg_sq, exp_inf,
+ * row_var, col_var, variance, acc_delta, and Rprop's step_size; 0 otherwise. */
+ADAOPT_API int adaopt_state_never_negative(adaopt_state_kind kind);
 
 /* What an algorithm keeps, for bindings and tools that list it (index 0, 1, ... until 0):
  *   adaopt_algorithm_state         its state arrays, in slot order (Adafactor: row_var,
@@ -694,8 +720,9 @@ ADAOPT_API adaopt_state_kind adaopt_algorithm_group_state(adaopt_algorithm algor
  * momentum was never on). */
 ADAOPT_API adaopt_status adaopt_state(const adaopt_optimizer *opt, size_t tensor, adaopt_state_kind kind,
                            const float **data, size_t *numel);
-/* Scalar state: ADAOPT_STATE_STEP (every algorithm), ADAOPT_STATE_MU_PRODUCT (NAdam), and
- * LAMB's ADAOPT_STATE_WEIGHT_NORM, _ADAM_NORM, _TRUST_RATIO (of the tensor's last step). */
+/* Scalar state: ADAOPT_STATE_STEP (every algorithm), ADAOPT_STATE_MU_PRODUCT (NAdam),
+ * LAMB's ADAOPT_STATE_WEIGHT_NORM, _ADAM_NORM, _TRUST_RATIO (of the tensor's last step), and
+ * ASGD's ADAOPT_STATE_ETA, _MU (for its next step). */
 ADAOPT_API adaopt_status adaopt_state_scalar(const adaopt_optimizer *opt, size_t tensor,
                                   adaopt_state_kind kind, double *value);
 

@@ -248,7 +248,7 @@ static uint64_t tensor_bytes(const adaopt_tensor *t, int version, adaopt_algorit
     if (version >= 2)
         n += 4 + 4 + (t->master != NULL ? (uint64_t)t->numel * 4 : 0);
     enum adaopt__tensor_record r = adaopt__algo(a)->tensor_record;
-    return n + (r == ADAOPT__TENSOR_RECORD_NORMS ? LAMB_TENSOR_BYTES : 0) +
+    return n + (r == ADAOPT__TENSOR_RECORD_SCALARS ? LAMB_TENSOR_BYTES : 0) +
            (r == ADAOPT__TENSOR_RECORD_SHAPE ? ADAFACTOR_TENSOR_BYTES : 0);
 }
 
@@ -397,9 +397,9 @@ static void write_checkpoint(const adaopt_optimizer *opt, sink *s)
                 put_slot(s, t, k);
         if (version >= 2 && t->master != NULL)
             put_floats(s, t->master, t->numel);
-        if (a->tensor_record == ADAOPT__TENSOR_RECORD_NORMS)
+        if (a->tensor_record == ADAOPT__TENSOR_RECORD_SCALARS)
             for (int k = 0; k < 3; k++)
-                put_f64(s, t->lamb_norms[k]);
+                put_f64(s, t->scalars[k]);
         end_section(s, tensor_bytes(t, version, opt->algorithm));
     }
     begin_section(s, "END ", 0);
@@ -594,11 +594,11 @@ static int take_slot(source *p, adaopt_tensor *t, int k)
  * the unsigned map). */
 static unsigned nonnegative_slots(adaopt_algorithm a)
 {
+    const adaopt__algorithm *row = adaopt__algo(a);
     unsigned mask = 0;
-    for (int kind = ADAOPT_STATE_MOMENTUM_BUFFER; kind <= ADAOPT_STATE_VARIANCE; kind++) {
-        int slot = adaopt__slot_of_state(a, (adaopt_state_kind)kind);
-        mask |= slot >= 0 && adaopt__is_second_moment((adaopt_state_kind)kind) ? 1u << slot : 0u;
-    }
+    for (int k = 0; k < ADAOPT_MAX_SLOTS; k++)
+        mask |= row->slot_kind[k] != 0 && adaopt__never_negative(row->slot_kind[k]) ? 1u << k
+                                                                                    : 0u;
     return mask;
 }
 
@@ -608,10 +608,7 @@ static const char *slot_name(adaopt_algorithm a, const adaopt_tensor *t, int k)
     const adaopt__algorithm *row = adaopt__algo(a);
     if (row->alt_kind[k] != 0) /* (Adafactor's slot 0: row_var of a matrix, variance else) */
         return adaopt_state_name(t->factored == 1 ? row->slot_kind[k] : row->alt_kind[k]);
-    for (int kind = ADAOPT_STATE_MOMENTUM_BUFFER; kind <= ADAOPT_STATE_VARIANCE; kind++)
-        if (adaopt__slot_of_state(a, (adaopt_state_kind)kind) == k)
-            return adaopt_state_name((adaopt_state_kind)kind);
-    return "state";
+    return row->slot_kind[k] != 0 ? adaopt_state_name(row->slot_kind[k]) : "state";
 }
 
 /* The values of tensor i's loaded state: every float finite (a diverged run's state is not
@@ -660,10 +657,7 @@ static adaopt_status check_values(adaopt_optimizer *opt, size_t i, const adaopt_
 /* A slot this algorithm has at all. */
 static int slot_exists(adaopt_algorithm a, int slot)
 {
-    for (int kind = ADAOPT_STATE_MOMENTUM_BUFFER; kind <= ADAOPT_STATE_VARIANCE; kind++)
-        if (adaopt__slot_of_state(a, (adaopt_state_kind)kind) == slot)
-            return 1;
-    return 0;
+    return adaopt__algo(a)->slot_kind[slot] != 0;
 }
 
 adaopt_status adaopt_load_buffer(adaopt_optimizer *opt, const void *buf, size_t length)
@@ -924,9 +918,9 @@ adaopt_status adaopt_load_buffer(adaopt_optimizer *opt, const void *buf, size_t 
         }
         if (st == ADAOPT_OK)
             st = check_values(opt, i, l, lt[i].mask);
-        int norms = adaopt__algo(opt->algorithm)->tensor_record == ADAOPT__TENSOR_RECORD_NORMS;
+        int norms = adaopt__algo(opt->algorithm)->tensor_record == ADAOPT__TENSOR_RECORD_SCALARS;
         for (int k = 0; k < 3 && st == ADAOPT_OK && norms; k++)
-            if (get_f64(&p, &l->lamb_norms[k]) || l->lamb_norms[k] < 0.0)
+            if (get_f64(&p, &l->scalars[k]) || l->scalars[k] < 0.0)
                 st = adaopt__fail(opt, ADAOPT_ERR_FORMAT, "load: damaged norms of tensor %zu", i);
         if (st == ADAOPT_OK && p.left != 0)
             st = adaopt__fail(opt, ADAOPT_ERR_FORMAT, "load: damaged section of tensor %zu", i);
@@ -989,7 +983,7 @@ adaopt_status adaopt_load_buffer(adaopt_optimizer *opt, const void *buf, size_t 
             t->slot_ready[k] = (lt[i].ready >> k) & 1u;
         t->step = l->step;
         t->mu_product = l->mu_product;
-        memcpy(t->lamb_norms, l->lamb_norms, sizeof t->lamb_norms);
+        memcpy(t->scalars, l->scalars, sizeof t->scalars);
         t->af_scale = l->af_scale;
     }
     opt->rounding_seed = rounding_seed;

@@ -49,27 +49,17 @@ static int parse_double(const char *token, double *out)
     return 0;
 }
 
-/* The value of one option: a number, or a word where the option has words for its values. */
+/* The value of one option: a number, or a word where the option has words for its values
+ * (adaopt_option_value_name's, any case; state_storage also takes "f32", adaopt_dtype_name's
+ * spelling of float32). */
 static int parse_value(adaopt_option option, const char *token, double *out)
 {
-    if (option == ADAOPT_EPS_MODE) {
-        static const char *const modes[] = {"outside", "inside", "hat"};
-        for (int m = 0; m < 3; m++)
-            if (strcasecmp(token, modes[m]) == 0) {
-                *out = m;
-                return 0;
-            }
+    if (adaopt_option_value_from_name(option, token, out) == ADAOPT_OK)
+        return 0;
+    if (option == ADAOPT_STATE_STORAGE && strcasecmp(token, "f32") == 0) {
+        *out = ADAOPT_STORAGE_F32;
+        return 0;
     }
-    static const char *const updates[] = {"master", "master_sr", "sr", "nearest"};
-    static const char *const storages[] = {"f32", "bf16", "8bit"};
-    const char *const *words = option == ADAOPT_PARAM_UPDATE    ? updates
-                               : option == ADAOPT_STATE_STORAGE ? storages
-                                                                : NULL;
-    for (int w = 0; words != NULL && w < (option == ADAOPT_PARAM_UPDATE ? 4 : 3); w++)
-        if (strcasecmp(token, words[w]) == 0) {
-            *out = w;
-            return 0;
-        }
     if (strcasecmp(token, "true") == 0) {
         *out = 1.0;
         return 0;
@@ -97,6 +87,18 @@ static int read_token(const char **at, char *buf, int key)
     *at = c;
     return (int)n;
 }
+
+/* torch's keywords that hold two options. */
+static const struct {
+    const char *key;
+    adaopt_option first, second;
+    const char *hint;
+} PAIRS[] = {
+    {"betas", ADAOPT_BETA1, ADAOPT_BETA2, "two numbers: betas=b1,b2"},
+    {"etas", ADAOPT_ETA_MINUS, ADAOPT_ETA_PLUS, "two numbers: etas=eta_minus,eta_plus"},
+    {"step_sizes", ADAOPT_STEP_SIZE_MIN, ADAOPT_STEP_SIZE_MAX,
+     "two numbers: step_sizes=min,max"},
+};
 
 /* After "betas=b1": the separator and b2.  Blanks may surround the comma. */
 static int read_second_value(const char **at, char *buf)
@@ -196,11 +198,16 @@ adaopt_status adaopt_set_options(adaopt_optimizer *opt, size_t group, const char
         at++;
         adaopt_option pair[2];
         size_t n_values = 1;
-        if (strcmp(key, "betas") == 0) {
-            pair[0] = ADAOPT_BETA1;
-            pair[1] = ADAOPT_BETA2;
-            n_values = 2;
-        } else if (adaopt_option_from_name(key, &pair[0]) != ADAOPT_OK) {
+        const char *hint = "a value";
+        for (size_t k = 0; k < sizeof PAIRS / sizeof PAIRS[0] && n_values == 1; k++) {
+            if (strcmp(key, PAIRS[k].key) == 0) {
+                pair[0] = PAIRS[k].first;
+                pair[1] = PAIRS[k].second;
+                hint = PAIRS[k].hint;
+                n_values = 2;
+            }
+        }
+        if (n_values == 1 && adaopt_option_from_name(key, &pair[0]) != ADAOPT_OK) {
             return adaopt__fail(opt, ADAOPT_ERR_OPTION, "set_options: unknown option '%s'", key);
         }
         for (size_t v = 0; v < n_values; v++) {
@@ -209,7 +216,7 @@ adaopt_status adaopt_set_options(adaopt_optimizer *opt, size_t group, const char
             if (len <= 0 || parse_value(pair[v], token, &value) != 0)
                 return adaopt__fail(opt, ADAOPT_ERR_VALUE,
                                     "set_options: %s needs %s (at position %zu of \"%.80s\")",
-                                    key, n_values == 2 ? "two numbers: betas=b1,b2" : "a value",
+                                    key, hint,
                                     position, options);
             adaopt_status st = check_pair(opt, chosen, n, pair[v], value, "set_options");
             if (st != ADAOPT_OK)

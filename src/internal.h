@@ -37,7 +37,8 @@ typedef struct adaopt_tensor {
     size_t group;
     uint64_t step;      /* t: steps this tensor has taken */
     double mu_product;  /* NAdam: product of mu_1..mu_t */
-    double lamb_norms[3]; /* LAMB's last weight norm, adam norm and trust ratio (saved) */
+    double scalars[3];  /* the algorithm's own (its row's tensor_scalars; saved): LAMB's last
+                           weight norm, adam norm, trust ratio; ASGD's eta, mu, last eta */
     /* Adafactor: a shape of two or more dimensions (adaopt_set_shape) factors the second
      * moment over the last two, rows x cols, in `batch` matrices; and its last step's factor
      * alpha / denom (saved).  factored: 0 any other algorithm's tensor, 1 an Adafactor matrix
@@ -258,7 +259,7 @@ unsigned adaopt__slots_needed(adaopt_algorithm algorithm, const double *hp);
 int adaopt__slot_of_state(adaopt_algorithm algorithm, adaopt_state_kind kind);
 /* 1 for the states that are second moments (sums and averages of squares, Adamax's max of |g|,
  * Adafactor's variances): never negative.  A load and adaopt_set_state refuse negative ones. */
-int adaopt__is_second_moment(adaopt_state_kind kind);
+int adaopt__never_negative(adaopt_state_kind kind);
 /* The first element of x[0..n) that is NaN or infinite, or negative (not -0) where
  * `nonnegative`; n if none (state.c).  The checks of a load and of adaopt_set_state. */
 size_t adaopt__first_bad_float(const float *x, size_t n, int nonnegative);

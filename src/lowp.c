@@ -122,13 +122,10 @@ void adaopt__free_tensor_state(adaopt_tensor *t)
 
 int adaopt__slot_is_signed(adaopt_algorithm algorithm, int k)
 {
-    static const adaopt_state_kind signed_kinds[] = {ADAOPT_STATE_EXP_AVG,
-                                                     ADAOPT_STATE_MOMENTUM_BUFFER,
-                                                     ADAOPT_STATE_GRAD_AVG};
-    for (int j = 0; j < 3; j++)
-        if (adaopt__slot_of_state(algorithm, signed_kinds[j]) == k)
-            return 1;
-    return 0;
+    /* a state that can be negative takes the signed map (exp_avg, momentum_buffer, grad_avg,
+     * prev, ax); second moments and step sizes the unsigned one */
+    adaopt_state_kind kind = adaopt_algorithm_state(algorithm, (size_t)k);
+    return kind != 0 && !adaopt__never_negative(kind);
 }
 
 int adaopt__ensure_qtables(adaopt_optimizer *opt)

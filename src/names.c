@@ -5,6 +5,7 @@
  * kernels/dispatch.c.)
  */
 #include <string.h>
+#include <strings.h>
 
 #include "internal.h"
 
@@ -24,7 +25,8 @@ static const constant CONSTANTS[] = {
     C(ADAOPT_ALGO_SGD), C(ADAOPT_ALGO_ADAGRAD), C(ADAOPT_ALGO_RMSPROP), C(ADAOPT_ALGO_ADAM),
     C(ADAOPT_ALGO_ADAMW), C(ADAOPT_ALGO_ADAMAX), C(ADAOPT_ALGO_NADAM), C(ADAOPT_ALGO_RADAM),
     C(ADAOPT_ALGO_LION), C(ADAOPT_ALGO_ADAMW_SCHEDULE_FREE), C(ADAOPT_ALGO_LAMB),
-    C(ADAOPT_ALGO_ADAFACTOR),
+    C(ADAOPT_ALGO_ADAFACTOR), C(ADAOPT_ALGO_ADADELTA), C(ADAOPT_ALGO_RPROP),
+    C(ADAOPT_ALGO_ASGD),
     /* adaopt_eps_mode */
     C(ADAOPT_EPS_OUTSIDE), C(ADAOPT_EPS_INSIDE), C(ADAOPT_EPS_HAT),
     /* adaopt_option */
@@ -36,7 +38,9 @@ static const constant CONSTANTS[] = {
     C(ADAOPT_STATE_STORAGE), C(ADAOPT_MIN_8BIT_NUMEL), C(ADAOPT_WARMUP_STEPS), C(ADAOPT_R),
     C(ADAOPT_WEIGHT_LR_POWER), C(ADAOPT_WEIGHT_DECOUPLE), C(ADAOPT_FIXED_DECAY),
     C(ADAOPT_GRAD_AVERAGING), C(ADAOPT_ADAM_UPDATE), C(ADAOPT_CLAMP), C(ADAOPT_BETA2_DECAY),
-    C(ADAOPT_EPS1), C(ADAOPT_EPS2), C(ADAOPT_D), C(ADAOPT_TORCH),
+    C(ADAOPT_EPS1), C(ADAOPT_EPS2), C(ADAOPT_D), C(ADAOPT_TORCH), C(ADAOPT_RHO),
+    C(ADAOPT_ETA_MINUS), C(ADAOPT_ETA_PLUS), C(ADAOPT_STEP_SIZE_MIN), C(ADAOPT_STEP_SIZE_MAX),
+    C(ADAOPT_LAMBD), C(ADAOPT_T0),
     /* adaopt_torch_arith */
     C(ADAOPT_TORCH_1), C(ADAOPT_TORCH_2),
     /* adaopt_dtype */
@@ -59,7 +63,9 @@ static const constant CONSTANTS[] = {
     C(ADAOPT_STATE_WEIGHT_SUM), C(ADAOPT_STATE_LR_MAX), C(ADAOPT_STATE_SCHEDULED_LR),
     C(ADAOPT_STATE_TRAIN_MODE), C(ADAOPT_STATE_WEIGHT_NORM), C(ADAOPT_STATE_ADAM_NORM),
     C(ADAOPT_STATE_TRUST_RATIO), C(ADAOPT_STATE_ROW_VAR), C(ADAOPT_STATE_COL_VAR),
-    C(ADAOPT_STATE_VARIANCE),
+    C(ADAOPT_STATE_VARIANCE), C(ADAOPT_STATE_ACC_DELTA),
+    C(ADAOPT_STATE_PREV), C(ADAOPT_STATE_STEP_SIZE), C(ADAOPT_STATE_ETA), C(ADAOPT_STATE_MU),
+    C(ADAOPT_STATE_AX),
     /* adaopt_schedule_kind */
     C(ADAOPT_SCHED_CONSTANT), C(ADAOPT_SCHED_STEP), C(ADAOPT_SCHED_EXPONENTIAL),
     C(ADAOPT_SCHED_COSINE), C(ADAOPT_SCHED_WARMUP_COSINE),
@@ -114,7 +120,7 @@ adaopt_status adaopt_option_value_from_name(adaopt_option option, const char *na
         return ADAOPT_ERR_NULL;
     const char *const *words = words_of(option);
     for (int k = 0; words != NULL && words[k] != NULL; k++) {
-        if (strcmp(name, words[k]) == 0) {
+        if (strcasecmp(name, words[k]) == 0) {
             *value = (double)k;
             return ADAOPT_OK;
         }

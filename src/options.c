@@ -10,58 +10,53 @@
 
 #include "algorithms/algorithm.h"
 
-enum value_kind {
-    NONNEGATIVE, /* [0, inf) */
-    UNIT_OPEN,   /* [0, 1) */
-    FINITE,      /* any finite value */
-    BOOLEAN,     /* 0 or 1 */
-    EPS_MODE,    /* an adaopt_eps_mode the algorithm supports */
-    CHOICE,      /* a whole number in [0, choices) */
-    COUNT,       /* a whole number in [0, 2^53] */
-    NONPOSITIVE, /* (-inf, 0] */
-    AT_LEAST_ONE, /* [1, inf) */
-    TORCH_ARITH   /* an adaopt_torch_arith: 1 or 2 */
-};
 
 typedef struct option_info {
     const char *name;
-    enum value_kind kind;
+    enum adaopt__range kind;
 } option_info;
 
 static const option_info OPTIONS[ADAOPT_OPTION_MAX + 1] = {
-    [ADAOPT_LR] = {"lr", NONNEGATIVE},
-    [ADAOPT_BETA1] = {"beta1", UNIT_OPEN},
-    [ADAOPT_BETA2] = {"beta2", UNIT_OPEN},
-    [ADAOPT_EPS] = {"eps", NONNEGATIVE},
-    [ADAOPT_WEIGHT_DECAY] = {"weight_decay", NONNEGATIVE},
-    [ADAOPT_MOMENTUM] = {"momentum", NONNEGATIVE},
-    [ADAOPT_DAMPENING] = {"dampening", FINITE},
-    [ADAOPT_NESTEROV] = {"nesterov", BOOLEAN},
-    [ADAOPT_MAXIMIZE] = {"maximize", BOOLEAN},
-    [ADAOPT_AMSGRAD] = {"amsgrad", BOOLEAN},
-    [ADAOPT_CENTERED] = {"centered", BOOLEAN},
-    [ADAOPT_ALPHA] = {"alpha", UNIT_OPEN},
-    [ADAOPT_LR_DECAY] = {"lr_decay", NONNEGATIVE},
-    [ADAOPT_INITIAL_ACCUMULATOR_VALUE] = {"initial_accumulator_value", NONNEGATIVE},
-    [ADAOPT_MOMENTUM_DECAY] = {"momentum_decay", NONNEGATIVE},
-    [ADAOPT_DECOUPLED_WEIGHT_DECAY] = {"decoupled_weight_decay", BOOLEAN},
-    [ADAOPT_EPS_MODE] = {"eps_mode", EPS_MODE},
-    [ADAOPT_PARAM_UPDATE] = {"param_update", CHOICE},
-    [ADAOPT_STATE_STORAGE] = {"state_storage", CHOICE},
-    [ADAOPT_MIN_8BIT_NUMEL] = {"min_8bit_numel", COUNT},
-    [ADAOPT_WARMUP_STEPS] = {"warmup_steps", COUNT},
-    [ADAOPT_R] = {"r", NONNEGATIVE},
-    [ADAOPT_WEIGHT_LR_POWER] = {"weight_lr_power", NONNEGATIVE},
-    [ADAOPT_WEIGHT_DECOUPLE] = {"weight_decouple", BOOLEAN},
-    [ADAOPT_FIXED_DECAY] = {"fixed_decay", BOOLEAN},
-    [ADAOPT_GRAD_AVERAGING] = {"grad_averaging", BOOLEAN},
-    [ADAOPT_ADAM_UPDATE] = {"adam", BOOLEAN},
-    [ADAOPT_CLAMP] = {"clamp", NONNEGATIVE},
-    [ADAOPT_BETA2_DECAY] = {"beta2_decay", NONPOSITIVE},
-    [ADAOPT_EPS1] = {"eps1", NONNEGATIVE},
-    [ADAOPT_EPS2] = {"eps2", NONNEGATIVE},
-    [ADAOPT_D] = {"d", AT_LEAST_ONE},
-    [ADAOPT_TORCH] = {"torch", TORCH_ARITH},
+    [ADAOPT_LR] = {"lr", ADAOPT__RANGE_NONNEGATIVE},
+    [ADAOPT_BETA1] = {"beta1", ADAOPT__RANGE_UNIT_OPEN},
+    [ADAOPT_BETA2] = {"beta2", ADAOPT__RANGE_UNIT_OPEN},
+    [ADAOPT_EPS] = {"eps", ADAOPT__RANGE_NONNEGATIVE},
+    [ADAOPT_WEIGHT_DECAY] = {"weight_decay", ADAOPT__RANGE_NONNEGATIVE},
+    [ADAOPT_MOMENTUM] = {"momentum", ADAOPT__RANGE_NONNEGATIVE},
+    [ADAOPT_DAMPENING] = {"dampening", ADAOPT__RANGE_FINITE},
+    [ADAOPT_NESTEROV] = {"nesterov", ADAOPT__RANGE_BOOLEAN},
+    [ADAOPT_MAXIMIZE] = {"maximize", ADAOPT__RANGE_BOOLEAN},
+    [ADAOPT_AMSGRAD] = {"amsgrad", ADAOPT__RANGE_BOOLEAN},
+    [ADAOPT_CENTERED] = {"centered", ADAOPT__RANGE_BOOLEAN},
+    [ADAOPT_ALPHA] = {"alpha", ADAOPT__RANGE_NONNEGATIVE}, /* RMSProp's < 1: its row */
+    [ADAOPT_LR_DECAY] = {"lr_decay", ADAOPT__RANGE_NONNEGATIVE},
+    [ADAOPT_INITIAL_ACCUMULATOR_VALUE] = {"initial_accumulator_value", ADAOPT__RANGE_NONNEGATIVE},
+    [ADAOPT_MOMENTUM_DECAY] = {"momentum_decay", ADAOPT__RANGE_NONNEGATIVE},
+    [ADAOPT_DECOUPLED_WEIGHT_DECAY] = {"decoupled_weight_decay", ADAOPT__RANGE_BOOLEAN},
+    [ADAOPT_EPS_MODE] = {"eps_mode", ADAOPT__RANGE_EPS_MODE},
+    [ADAOPT_PARAM_UPDATE] = {"param_update", ADAOPT__RANGE_CHOICE},
+    [ADAOPT_STATE_STORAGE] = {"state_storage", ADAOPT__RANGE_CHOICE},
+    [ADAOPT_MIN_8BIT_NUMEL] = {"min_8bit_numel", ADAOPT__RANGE_COUNT},
+    [ADAOPT_WARMUP_STEPS] = {"warmup_steps", ADAOPT__RANGE_COUNT},
+    [ADAOPT_R] = {"r", ADAOPT__RANGE_NONNEGATIVE},
+    [ADAOPT_WEIGHT_LR_POWER] = {"weight_lr_power", ADAOPT__RANGE_NONNEGATIVE},
+    [ADAOPT_WEIGHT_DECOUPLE] = {"weight_decouple", ADAOPT__RANGE_BOOLEAN},
+    [ADAOPT_FIXED_DECAY] = {"fixed_decay", ADAOPT__RANGE_BOOLEAN},
+    [ADAOPT_GRAD_AVERAGING] = {"grad_averaging", ADAOPT__RANGE_BOOLEAN},
+    [ADAOPT_ADAM_UPDATE] = {"adam", ADAOPT__RANGE_BOOLEAN},
+    [ADAOPT_CLAMP] = {"clamp", ADAOPT__RANGE_NONNEGATIVE},
+    [ADAOPT_BETA2_DECAY] = {"beta2_decay", ADAOPT__RANGE_NONPOSITIVE},
+    [ADAOPT_EPS1] = {"eps1", ADAOPT__RANGE_NONNEGATIVE},
+    [ADAOPT_EPS2] = {"eps2", ADAOPT__RANGE_NONNEGATIVE},
+    [ADAOPT_D] = {"d", ADAOPT__RANGE_AT_LEAST_ONE},
+    [ADAOPT_TORCH] = {"torch", ADAOPT__RANGE_TORCH_ARITH},
+    [ADAOPT_RHO] = {"rho", ADAOPT__RANGE_UNIT_OPEN},
+    [ADAOPT_ETA_MINUS] = {"eta_minus", ADAOPT__RANGE_INSIDE_UNIT},
+    [ADAOPT_ETA_PLUS] = {"eta_plus", ADAOPT__RANGE_ABOVE_ONE},
+    [ADAOPT_STEP_SIZE_MIN] = {"step_size_min", ADAOPT__RANGE_NONNEGATIVE},
+    [ADAOPT_STEP_SIZE_MAX] = {"step_size_max", ADAOPT__RANGE_NONNEGATIVE},
+    [ADAOPT_LAMBD] = {"lambd", ADAOPT__RANGE_NONNEGATIVE},
+    [ADAOPT_T0] = {"t0", ADAOPT__RANGE_NONNEGATIVE},
 };
 
 /* The options every algorithm takes, with their defaults (the rows list the rest). */
@@ -178,22 +173,22 @@ adaopt_status adaopt__check_value(adaopt_optimizer *opt, adaopt_algorithm algori
             return st;
     }
     switch (info->kind) {
-    case NONNEGATIVE:
+    case ADAOPT__RANGE_NONNEGATIVE:
         if (value < 0.0)
             return adaopt__fail(opt, ADAOPT_ERR_VALUE, "%s must be >= 0 (got %g)", info->name,
                                 value);
         break;
-    case UNIT_OPEN:
+    case ADAOPT__RANGE_UNIT_OPEN:
         if (value < 0.0 || value >= 1.0)
             return adaopt__fail(opt, ADAOPT_ERR_VALUE, "%s must be in [0, 1) (got %g)",
                                 info->name, value);
         break;
-    case BOOLEAN:
+    case ADAOPT__RANGE_BOOLEAN:
         if (value != 0.0 && value != 1.0)
             return adaopt__fail(opt, ADAOPT_ERR_VALUE, "%s is a boolean: 0 or 1 (got %g)",
                                 info->name, value);
         break;
-    case EPS_MODE: {
+    case ADAOPT__RANGE_EPS_MODE: {
         int hat_ok = (a->eps_modes >> ADAOPT_EPS_HAT) & 1u;
         if (!(value == floor(value) && value >= 0.0 && value <= ADAOPT_EPS_HAT &&
               ((a->eps_modes >> (int)value) & 1u)))
@@ -202,35 +197,45 @@ adaopt_status adaopt__check_value(adaopt_optimizer *opt, adaopt_algorithm algori
                                 value, a->name, hat_ok ? ", 2 hat" : "");
         break;
     }
-    case CHOICE: {
+    case ADAOPT__RANGE_CHOICE: {
         int choices = option == ADAOPT_PARAM_UPDATE ? 4 : 3; /* adaopt_param_update, _storage */
         if (!(value >= 0.0 && value < choices && value == floor(value)))
             return adaopt__fail(opt, ADAOPT_ERR_VALUE, "%s must be 0..%d (got %g)", info->name,
                                 choices - 1, value);
         break;
     }
-    case COUNT:
+    case ADAOPT__RANGE_COUNT:
         if (!(value >= 0.0 && value <= 9007199254740992.0 && value == floor(value)))
             return adaopt__fail(opt, ADAOPT_ERR_VALUE, "%s must be a whole number >= 0 (got %g)",
                                 info->name, value);
         break;
-    case NONPOSITIVE:
+    case ADAOPT__RANGE_NONPOSITIVE:
         if (value > 0.0)
             return adaopt__fail(opt, ADAOPT_ERR_VALUE, "%s must be <= 0 (got %g)", info->name,
                                 value);
         break;
-    case AT_LEAST_ONE:
+    case ADAOPT__RANGE_AT_LEAST_ONE:
         if (value < 1.0)
             return adaopt__fail(opt, ADAOPT_ERR_VALUE, "%s must be >= 1 (got %g)", info->name,
                                 value);
         break;
-    case TORCH_ARITH:
+    case ADAOPT__RANGE_TORCH_ARITH:
         if (value != ADAOPT_TORCH_1 && value != ADAOPT_TORCH_2)
             return adaopt__fail(opt, ADAOPT_ERR_VALUE, "torch is the torch.optim version whose "
                                 "rounding to repeat: 1 (torch 1.13) or 2 (torch 2.x) (got %g)",
                                 value);
         break;
-    case FINITE:
+    case ADAOPT__RANGE_INSIDE_UNIT:
+        if (!(value > 0.0 && value < 1.0))
+            return adaopt__fail(opt, ADAOPT_ERR_VALUE, "%s must be in (0, 1) (got %g)",
+                                info->name, value);
+        break;
+    case ADAOPT__RANGE_ABOVE_ONE:
+        if (!(value > 1.0))
+            return adaopt__fail(opt, ADAOPT_ERR_VALUE, "%s must be > 1 (got %g)", info->name,
+                                value);
+        break;
+    case ADAOPT__RANGE_FINITE:
         break;
     }
     return ADAOPT_OK;

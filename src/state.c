@@ -35,8 +35,14 @@ const char *adaopt_state_name(adaopt_state_kind kind)
         [ADAOPT_STATE_ROW_VAR] = "row_var",
         [ADAOPT_STATE_COL_VAR] = "col_var",
         [ADAOPT_STATE_VARIANCE] = "variance",
+        [ADAOPT_STATE_ACC_DELTA] = "acc_delta",
+        [ADAOPT_STATE_PREV] = "prev",
+        [ADAOPT_STATE_STEP_SIZE] = "step_size",
+        [ADAOPT_STATE_ETA] = "eta",
+        [ADAOPT_STATE_MU] = "mu",
+        [ADAOPT_STATE_AX] = "ax",
     };
-    return kind >= ADAOPT_STATE_STEP && kind <= ADAOPT_STATE_VARIANCE ? names[kind] : NULL;
+    return kind >= ADAOPT_STATE_STEP && kind <= ADAOPT_STATE_AX ? names[kind] : NULL;
 }
 
 adaopt_status adaopt_state_from_name(const char *name, adaopt_state_kind *kind)
@@ -52,9 +58,9 @@ adaopt_status adaopt_state_from_name(const char *name, adaopt_state_kind *kind)
     return ADAOPT_ERR_STATE;
 }
 
-int adaopt_state_is_second_moment(adaopt_state_kind kind)
+int adaopt_state_never_negative(adaopt_state_kind kind)
 {
-    return adaopt__is_second_moment(kind);
+    return adaopt__never_negative(kind);
 }
 
 /* Adafactor keeps row_var and col_var for a factored tensor, variance for any other. */
@@ -129,6 +135,16 @@ adaopt_status adaopt_state(const adaopt_optimizer *opt, size_t tensor, adaopt_st
     return ADAOPT_OK;
 }
 
+/* Where `kind` is held in adaopt_tensor.scalars for this algorithm, or -1. */
+static int tensor_scalar(const adaopt_optimizer *opt, adaopt_state_kind kind)
+{
+    const adaopt__algorithm *a = adaopt__algo(opt->algorithm);
+    for (int k = 0; k < 3 && kind != 0; k++)
+        if (a->tensor_scalars[k] == kind)
+            return k;
+    return -1;
+}
+
 adaopt_status adaopt_state_scalar(const adaopt_optimizer *opt, size_t tensor,
                                   adaopt_state_kind kind, double *value)
 {
@@ -148,12 +164,12 @@ adaopt_status adaopt_state_scalar(const adaopt_optimizer *opt, size_t tensor,
         *value = opt->tensors[tensor].mu_product;
         return ADAOPT_OK;
     }
-    if (adaopt__algo(opt->algorithm)->tensor_norms && kind >= ADAOPT_STATE_WEIGHT_NORM &&
-        kind <= ADAOPT_STATE_TRUST_RATIO) {
+    int k = tensor_scalar(opt, kind);
+    if (k >= 0) {
         if (opt->tensors[tensor].step == 0)
             return adaopt__fail(o, ADAOPT_ERR_STATE, "tensor %zu has no '%s' yet", tensor,
                                 adaopt_state_name(kind));
-        *value = opt->tensors[tensor].lamb_norms[kind - ADAOPT_STATE_WEIGHT_NORM];
+        *value = opt->tensors[tensor].scalars[k];
         return ADAOPT_OK;
     }
     return adaopt__fail(o, ADAOPT_ERR_OPTION, "%s has no scalar state '%s'",
@@ -237,7 +253,7 @@ size_t adaopt__first_bad_bf16(const uint16_t *h, size_t n, int nonnegative)
 static adaopt_status check_state_values(adaopt_optimizer *opt, size_t tensor,
                                         adaopt_state_kind kind, const float *data, size_t numel)
 {
-    int second_moment = adaopt__is_second_moment(kind);
+    int second_moment = adaopt__never_negative(kind);
     size_t e = adaopt__first_bad_float(data, numel, second_moment);
     if (e < numel)
         return adaopt__fail(opt, ADAOPT_ERR_VALUE, "set_state: element %zu of tensor %zu's "
@@ -339,12 +355,14 @@ adaopt_status adaopt_set_state_scalar(adaopt_optimizer *opt, size_t tensor, adao
         opt->tensors[tensor].mu_product = value;
         return ADAOPT_OK;
     }
-    if (adaopt__algo(opt->algorithm)->tensor_norms && kind >= ADAOPT_STATE_WEIGHT_NORM &&
-        kind <= ADAOPT_STATE_TRUST_RATIO) {
+    int k = tensor_scalar(opt, kind);
+    if (k >= 0) {
         if (value < 0.0) /* (NaN kept: a tensor that went NaN reports it) */
             return adaopt__fail(opt, ADAOPT_ERR_VALUE, "%s must not be negative (got %g)",
                                 adaopt_state_name(kind), value);
-        opt->tensors[tensor].lamb_norms[kind - ADAOPT_STATE_WEIGHT_NORM] = value;
+        /* (held as float32 where the reference's are float32 tensors: ASGD's eta and mu) */
+        opt->tensors[tensor].scalars[k] =
+            adaopt__algo(opt->algorithm)->float_scalars ? (double)(float)value : value;
         return ADAOPT_OK;
     }
     return adaopt__fail(opt, ADAOPT_ERR_OPTION, "%s has no scalar state '%s'",

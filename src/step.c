@@ -489,7 +489,7 @@ static adaopt_status step_impl(adaopt_optimizer *opt, void *const *params,
             t->master_ready = 1;
         }
         if (!sparse_i && prev != NULL && prev_group == t->group && prev_step == t->step &&
-            prev_ready == t->slot_ready[0] && !a->tracks_mu_product) {
+            prev_ready == t->slot_ready[0] && !a->own_coeffs) {
             opt->coeffs[i] = *prev;
         } else {
             double hp_sparse[ADAOPT_OPTION_MAX + 1];
@@ -500,7 +500,7 @@ static adaopt_status step_impl(adaopt_optimizer *opt, void *const *params,
                 hp = hp_sparse;
             }
             adaopt_step_scalars s = adaopt__step_scalars_at(opt->algorithm, hp, t->step + 1, t->mu_product);
-            a->coeffs(&opt->coeffs[i], a, &opt->groups[t->group], hp, &s, t->slot_ready[0]);
+            a->coeffs(&opt->coeffs[i], a, &opt->groups[t->group], t, hp, &s, t->slot_ready[0]);
             if (a->tracks_mu_product)
                 t->mu_product = s.mu_product; /* P_t; the kernel only reads coeffs */
             if (sparse_i) {
@@ -567,6 +567,8 @@ static adaopt_status step_impl(adaopt_optimizer *opt, void *const *params,
             t->master_ready = 1;
         if (a->slot0_born != NULL && a->slot0_born(&opt->coeffs[i]))
             t->slot_ready[0] = 1; /* the momentum buffer, z: born at this step */
+        if (a->stepped != NULL)
+            a->stepped(t, opt->groups[t->group].hp, &opt->coeffs[i]);
     }
     opt->steps_taken++;
     return ADAOPT_OK;

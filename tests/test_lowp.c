@@ -41,6 +41,9 @@ static const recipe RECIPES[] = {
     {ADAOPT_ALGO_ADAMW_SCHEDULE_FREE, "lr=0.01, weight_decay=0.1, warmup_steps=2"},
     {ADAOPT_ALGO_LAMB, "lr=0.01, weight_decay=0.1"},
     {ADAOPT_ALGO_ADAFACTOR, "lr=0.01, weight_decay=0.1, d=2"},
+    {ADAOPT_ALGO_ADADELTA, "weight_decay=0.1"},
+    {ADAOPT_ALGO_RPROP, "lr=0.001, etas=0.4,1.3"},
+    {ADAOPT_ALGO_ASGD, "lr=0.01, t0=3, weight_decay=0.1"},
 };
 enum { N_RECIPES = sizeof RECIPES / sizeof RECIPES[0] };
 
@@ -83,7 +86,7 @@ static float widen(adaopt_dtype d, uint16_t h)
 static int slot_signed(adaopt_state_kind kind)
 {
     return kind == ADAOPT_STATE_EXP_AVG || kind == ADAOPT_STATE_MOMENTUM_BUFFER ||
-           kind == ADAOPT_STATE_GRAD_AVG;
+           kind == ADAOPT_STATE_GRAD_AVG || kind == ADAOPT_STATE_PREV || kind == ADAOPT_STATE_AX;
 }
 
 /* bitsandbytes' blockwise encode and decode, written out: absmax of the block (fmaxf), code of
@@ -195,17 +198,22 @@ static void compare_with_reference(const recipe *r, const mode *m, const char *w
     int master = m->pd != ADAOPT_DTYPE_F32 &&
                  (m->update == ADAOPT_UPDATE_MASTER || m->update == ADAOPT_UPDATE_MASTER_SR);
     int stochastic = m->update == ADAOPT_UPDATE_MASTER_SR || m->update == ADAOPT_UPDATE_SR;
-    if (r->algorithm == ADAOPT_ALGO_ADAGRAD) /* the accumulator is born in its storage */
+    /* AdaGrad's accumulator and Rprop's step sizes are born in their storage (0.3: the
+     * recipe's initial_accumulator_value; 0.001: Rprop's lr) */
+    int born = r->algorithm == ADAOPT_ALGO_ADAGRAD || r->algorithm == ADAOPT_ALGO_RPROP;
+    adaopt_state_kind born_kind = r->algorithm == ADAOPT_ALGO_RPROP ? ADAOPT_STATE_STEP_SIZE
+                                                                    : ADAOPT_STATE_SUM;
+    float born_value = r->algorithm == ADAOPT_ALGO_RPROP ? 0.001f : 0.3f;
+    if (born)
         for (size_t k = 0; k < 2; k++) {
             for (size_t j = 0; j < NUMELS[k]; j++)
-                scratch[j] = 0.3f;
+                scratch[j] = born_value;
             if (m->storage == ADAOPT_STORAGE_BF16)
                 for (size_t j = 0; j < NUMELS[k]; j++)
                     scratch[j] = adaopt__bf16_to_f32(adaopt__f32_to_bf16(scratch[j]));
             else if (m->storage == ADAOPT_STORAGE_8BIT && (int)NUMELS[k] >= m->min_8bit)
                 roundtrip_8bit(scratch, NUMELS[k], 0);
-            assert_int_equal(adaopt_set_state(ref, k, ADAOPT_STATE_SUM, scratch, NUMELS[k]),
-                             ADAOPT_OK);
+            assert_int_equal(adaopt_set_state(ref, k, born_kind, scratch, NUMELS[k]), ADAOPT_OK);
         }
     for (int s = 0; s < STEPS; s++) {
         gradients(m, s, g32, g16);
@@ -217,10 +225,15 @@ static void compare_with_reference(const recipe *r, const mode *m, const char *w
         for (int k = 0; k < 2; k++) {
             size_t at = k == 0 ? 0 : N0, n = NUMELS[k];
             int stored8 = m->storage == ADAOPT_STORAGE_8BIT && (int)n >= m->min_8bit;
-            for (int kind = ADAOPT_STATE_MOMENTUM_BUFFER; kind <= ADAOPT_STATE_EXP_INF + 1; kind++) {
+            static const adaopt_state_kind ARRAYS[] = {
+                ADAOPT_STATE_MOMENTUM_BUFFER, ADAOPT_STATE_SUM, ADAOPT_STATE_SQUARE_AVG,
+                ADAOPT_STATE_GRAD_AVG, ADAOPT_STATE_EXP_AVG, ADAOPT_STATE_EXP_AVG_SQ,
+                ADAOPT_STATE_MAX_EXP_AVG_SQ, ADAOPT_STATE_EXP_INF,
+                ADAOPT_STATE_VARIANCE /* (Adafactor's vectors) */, ADAOPT_STATE_ACC_DELTA,
+                ADAOPT_STATE_PREV, ADAOPT_STATE_STEP_SIZE, ADAOPT_STATE_AX};
+            for (size_t ki = 0; ki < sizeof ARRAYS / sizeof ARRAYS[0]; ki++) {
+                const adaopt_state_kind kind = ARRAYS[ki];
                 const float *v;
-                if (kind == ADAOPT_STATE_EXP_INF + 1) /* and Adafactor's (a vector's) */
-                    kind = ADAOPT_STATE_VARIANCE;
                 if (adaopt_state(ref, (size_t)k, (adaopt_state_kind)kind, &v, NULL) != ADAOPT_OK)
                     continue;
                 memcpy(scratch, v, n * 4);

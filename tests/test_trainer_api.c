@@ -206,6 +206,9 @@ static const recipe RECIPES[] = {
     {ADAOPT_ALGO_ADAMW_SCHEDULE_FREE, "weight_decay=0.1, warmup_steps=5, r=1"},
     {ADAOPT_ALGO_LAMB, "weight_decay=0.1, grad_averaging=0"},
     {ADAOPT_ALGO_ADAFACTOR, "weight_decay=0.1, beta2_decay=-0.5"},
+    {ADAOPT_ALGO_ADADELTA, "rho=0.8, weight_decay=0.1"},
+    {ADAOPT_ALGO_RPROP, "etas=0.4,1.3, step_sizes=1e-5,0.5"},
+    {ADAOPT_ALGO_ASGD, "t0=3, lambd=0.01, weight_decay=0.1"},
 };
 
 static adaopt_optimizer *make(const recipe *r)
@@ -250,7 +253,7 @@ static void set_step_resumes_exactly(void **unused)
         }
         memcpy(q, p, (N0 + N1) * sizeof *q);
         for (size_t t = 0; t < 2; t++)
-            for (int kind = ADAOPT_STATE_MOMENTUM_BUFFER; kind <= ADAOPT_STATE_VARIANCE; kind++) {
+            for (int kind = ADAOPT_STATE_MOMENTUM_BUFFER; kind <= ADAOPT_STATE_AX; kind++) {
                 const float *data;
                 size_t numel;
                 if (adaopt_state(a, t, (adaopt_state_kind)kind, &data, &numel) == ADAOPT_OK)

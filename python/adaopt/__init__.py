@@ -38,7 +38,8 @@ import os
 
 import numpy as np
 
-__all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "Lion",
+__all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "Adadelta",
+           "Rprop", "ASGD", "Lion",
            "AdamWScheduleFree", "Lamb", "Adafactor",
            "Optimizer", "AdaoptError", "clip_grad_norm_", "clip_grad_value_", "library_path",
            "supported_isas", "bf16array", "as_bf16", "to_bf16", "from_bf16"]
@@ -157,7 +158,7 @@ _option_name = _fn("adaopt_option_name", ctypes.c_char_p, ctypes.c_int)
 _isa_name = _fn("adaopt_isa_name", ctypes.c_char_p, ctypes.c_int)
 _option_value_name = _fn("adaopt_option_value_name", ctypes.c_char_p, ctypes.c_int,
                          ctypes.c_double)
-_is_second_moment = _fn("adaopt_state_is_second_moment", ctypes.c_int, ctypes.c_int)
+_never_negative = _fn("adaopt_state_never_negative", ctypes.c_int, ctypes.c_int)
 _algorithm_states = [_fn(f, ctypes.c_int, ctypes.c_int, ctypes.c_size_t)
                      for f in ("adaopt_algorithm_state", "adaopt_algorithm_scalar_state",
                                "adaopt_algorithm_group_state")]
@@ -198,9 +199,14 @@ _ALGORITHMS = _names(_algorithm_name, first=1)
 _STATE_KEYS = {name: _kinds_of(code, 0) for name, code in _ALGORITHMS.items()}
 # Per-group scalars (Schedule-Free's, as schedulefree's param_groups keys; LAMB's k).
 _GROUP_KINDS = {key: _STATE_KINDS[key] for key in _kinds_of(_ALGORITHMS["adamw_schedulefree"], 2)}
-# LAMB's per-tensor scalars of the last step (adaopt_state_scalar), as pytorch-optimizer's keys.
-_LAMB_SCALARS = {key: _STATE_KINDS[key] for key in _kinds_of(_ALGORITHMS["lamb"], 1)
-                 if key != "step"}
+# Per-tensor scalars besides step and NAdam's mu_product (adaopt_state_scalar), as the
+# reference's keys: LAMB's norms of the last step, ASGD's eta and mu.
+_TENSOR_SCALARS = {name: {key: _STATE_KINDS[key] for key in _kinds_of(code, 1)
+                          if key not in ("step", "mu_product")}
+                   for name, code in _ALGORITHMS.items()}
+# torch keywords that hold two options.
+_PAIRS = {"betas": ("beta1", "beta2"), "etas": ("eta_minus", "eta_plus"),
+          "step_sizes": ("step_size_min", "step_size_max")}
 _OPTIONS = _names(_option_name, first=1)
 _WORDS = {name: _names(lambda v, o=code: _option_value_name(o, v))
           for name, code in _OPTIONS.items() if _option_value_name(code, 0)}
@@ -237,7 +243,7 @@ class AdaoptError(ValueError):
 # What adaopt's checkpoint loader checks of a tensor's state (docs/CHECKPOINT.md), for the
 # state dicts that the front ends load: all of a state dict is checked before any of it is
 # applied.
-_SECOND_MOMENTS = {key for key, kind in _STATE_KINDS.items() if _is_second_moment(kind)}
+_SECOND_MOMENTS = {key for key, kind in _STATE_KINDS.items() if _never_negative(kind)}
 _MAX_STEPS = 2 ** 53
 
 
@@ -411,13 +417,7 @@ class Optimizer:
     # -- construction ---------------------------------------------------------------------
     def _default_hyperparameters(self):
         out = {}
-        for name in ("lr", "beta1", "beta2", "eps", "weight_decay", "momentum", "dampening",
-                     "nesterov", "maximize", "amsgrad", "centered", "alpha", "lr_decay",
-                     "initial_accumulator_value", "momentum_decay", "decoupled_weight_decay",
-                     "eps_mode", "param_update", "state_storage", "min_8bit_numel",
-                     "warmup_steps", "r", "weight_lr_power", "weight_decouple", "fixed_decay",
-                     "grad_averaging", "adam", "clamp", "beta2_decay", "eps1", "eps2", "d",
-                     "torch"):
+        for name in _OPTIONS:
             value = ctypes.c_double()
             if _default(self._algo, _option_id(name), ctypes.byref(value)) != 0:
                 continue
@@ -431,8 +431,9 @@ class Optimizer:
             elif name in ("min_8bit_numel", "warmup_steps", "torch"):
                 v = int(v)
             out[name] = v
-        if "beta1" in out:
-            out["betas"] = (out.pop("beta1"), out.pop("beta2"))
+        for key, (first, second) in _PAIRS.items():
+            if first in out:
+                out[key] = (out.pop(first), out.pop(second))
         return out
 
     def add_param_group(self, group):
@@ -500,12 +501,12 @@ class Optimizer:
     @staticmethod
     def _c_pairs(key, value):
         """The (C option name, double) pairs of one torch-style hyperparameter."""
-        if key == "betas":
+        if key in _PAIRS:
             try:
-                b1, b2 = value
+                first, second = value
             except (TypeError, ValueError):
-                raise TypeError("betas must be a pair, got %r" % (value,))
-            pairs = [("beta1", b1), ("beta2", b2)]
+                raise TypeError("%s must be a pair, got %r" % (key, value))
+            pairs = list(zip(_PAIRS[key], (first, second)))
         elif key == "eps_mode":
             if value not in _EPS_MODES:
                 raise ValueError("eps_mode must be one of %s, got %r" % (sorted(_EPS_MODES), value))
@@ -656,11 +657,10 @@ class Optimizer:
             _check(_state_scalar(self._handle, i, _STATE_KINDS["mu_product"], ctypes.byref(mu)),
                    self._handle)
             out["mu_product"] = mu.value
-        if self._algorithm == "lamb":
-            v = ctypes.c_double()
-            for key, kind in _LAMB_SCALARS.items():
-                _check(_state_scalar(self._handle, i, kind, ctypes.byref(v)), self._handle)
-                out[key] = v.value
+        v = ctypes.c_double()
+        for key, kind in _TENSOR_SCALARS[self._algorithm].items():
+            _check(_state_scalar(self._handle, i, kind, ctypes.byref(v)), self._handle)
+            out[key] = v.value
         shape = self._params[i].shape
         for key in _STATE_KEYS[self._algorithm]:
             data, n = _c_float_p(), ctypes.c_size_t()
@@ -718,8 +718,7 @@ class Optimizer:
             s = state_dict["state"].get(key, {})
             entry = {}
             for k, v in s.items():
-                if k in ("step", "mu_product") or (self._algorithm == "lamb" and
-                                                   k in _LAMB_SCALARS):
+                if k in ("step", "mu_product") or k in _TENSOR_SCALARS[self._algorithm]:
                     try:
                         entry[k] = float(np.asarray(v))
                     except (TypeError, ValueError):
@@ -759,7 +758,7 @@ class Optimizer:
                 _check(_set_state_scalar(self._handle, i, _STATE_KINDS["mu_product"],
                                          entry.get("mu_product", 1.0)), self._handle,
                        "load_state_dict")
-            for key, kind in (_LAMB_SCALARS.items() if self._algorithm == "lamb" else ()):
+            for key, kind in _TENSOR_SCALARS[self._algorithm].items():
                 if key in entry:
                     _check(_set_state_scalar(self._handle, i, kind, entry[key]), self._handle,
                            "load_state_dict")
@@ -779,13 +778,13 @@ class Optimizer:
             for key in list(group):
                 if key == "params":
                     continue
-                names = ["beta1", "beta2"] if key == "betas" else [key]
+                names = list(_PAIRS.get(key, [key]))
                 got = []
                 for name in names:
                     _check(_get(self._handle, g, _option_id(name), ctypes.byref(value)),
                            self._handle)
                     got.append(value.value)
-                if key == "betas":
+                if key in _PAIRS:
                     group[key] = tuple(got)
                 elif key == "eps_mode":
                     group[key] = _word_of("eps_mode", got[0])
@@ -910,6 +909,16 @@ NAdam = _make("NAdam", "nadam", ("lr", "betas", "eps", "weight_decay", "momentum
 RAdam = _make("RAdam", "radam", ("lr", "betas", "eps", "weight_decay"),
               "torch.optim.RAdam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, "
               "decoupled_weight_decay=False, maximize=False); eps_mode='hat' (torch's form)")
+
+Adadelta = _make("Adadelta", "adadelta", ("lr", "rho", "eps", "weight_decay"),
+                 "torch.optim.Adadelta(params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, "
+                 "maximize=False)")
+Rprop = _make("Rprop", "rprop", ("lr", "etas", "step_sizes"),
+              "torch.optim.Rprop(params, lr=1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50), "
+              "maximize=False): a full-batch method")
+ASGD = _make("ASGD", "asgd", ("lr", "lambd", "alpha", "t0", "weight_decay"),
+             "torch.optim.ASGD(params, lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay=0, "
+             "maximize=False): state 'ax' is the average of the iterates")
 
 Lion = _make("Lion", "lion", ("lr", "betas", "weight_decay"),
              "lion_pytorch.Lion(params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0): the sign "

@@ -54,19 +54,19 @@ import torch
 import adaopt as _a
 
 __all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Adamax", "NAdam", "RAdam",
-           "SparseAdam", "Lion", "AdamWScheduleFree", "Lamb"] + \
+           "Adadelta", "Rprop", "ASGD", "SparseAdam", "Lion", "AdamWScheduleFree", "Lamb"] + \
     (["Adafactor"] if hasattr(torch.optim, "Adafactor") else [])
 
 _DTYPES = {torch.float32: _a._DTYPE_F32, torch.bfloat16: _a._DTYPE_BF16,
            torch.float16: _a._DTYPE_F16}
 _STRIDED = torch.strided
-# torch hyperparameters that adaopt's C options hold (betas is two of them).
+# torch hyperparameters that adaopt's C options hold (betas, etas, step_sizes: two each).
 _C_KEYS = ("lr", "betas", "eps", "weight_decay", "momentum", "dampening", "nesterov", "maximize",
            "amsgrad", "centered", "alpha", "lr_decay", "initial_accumulator_value",
            "momentum_decay", "decoupled_weight_decay", "eps_mode", "param_update",
            "state_storage", "min_8bit_numel", "warmup_steps", "r", "weight_lr_power",
            "weight_decouple", "fixed_decay", "grad_averaging", "adam", "clamp", "beta2_decay",
-           "d")
+           "d", "rho", "etas", "step_sizes", "lambd", "t0")
 _EXTRAS = ("eps_mode", "param_update", "state_storage", "min_8bit_numel")
 _MISSING = object()
 _PLAIN = (float, int, bool, str)
@@ -386,8 +386,8 @@ class Optimizer(torch.optim.Optimizer):
     _c_pairs = staticmethod(_a.Optimizer._c_pairs)  # (Adafactor: its eps pair)
 
     def _applies(self, key):
-        names = ["beta1"] if key == "betas" else ["eps2"] if key == "eps" and \
-            self._algorithm == "adafactor" else [key]
+        names = _a._PAIRS.get(key) or (["eps2"] if key == "eps" and
+                                        self._algorithm == "adafactor" else [key])
         value = ctypes.c_double()
         return _a._default(self._core.algo, _a._option_id(names[0]), ctypes.byref(value)) == 0
 
@@ -564,7 +564,7 @@ class Optimizer(torch.optim.Optimizer):
                 _a._check(_a._state_scalar(h, i, _a._STATE_KINDS["mu_product"],
                                            ctypes.byref(mu)), h)
                 entry["mu_product"] = self._scalar_out(mu.value, fmt["mu_product"])
-            for key, kind in (_a._LAMB_SCALARS.items() if self._algorithm == "lamb" else ()):
+            for key, kind in _a._TENSOR_SCALARS[self._algorithm].items():
                 v = ctypes.c_double()
                 _a._check(_a._state_scalar(h, i, kind, ctypes.byref(v)), h)
                 entry[key] = torch.tensor(v.value, dtype=torch.float32)  # (its foreach path's)
@@ -646,8 +646,7 @@ class Optimizer(torch.optim.Optimizer):
         for k, v in saved.items():
             if v is None:
                 continue
-            if k in ("step", "mu_product") or (self._algorithm == "lamb" and
-                                               k in _a._LAMB_SCALARS):
+            if k in ("step", "mu_product") or k in _a._TENSOR_SCALARS[self._algorithm]:
                 try:
                     entry[k] = float(v.item() if isinstance(v, torch.Tensor) else v)
                 except (TypeError, ValueError, RuntimeError):
@@ -702,7 +701,7 @@ class Optimizer(torch.optim.Optimizer):
                 _a._check(_a._set_state_scalar(h, i, _a._STATE_KINDS["mu_product"],
                                                entry.get("mu_product", 1.0)), h,
                           "load_state_dict")
-            for key, kind in (_a._LAMB_SCALARS.items() if self._algorithm == "lamb" else ()):
+            for key, kind in _a._TENSOR_SCALARS[self._algorithm].items():
                 if key in entry:
                     _a._check(_a._set_state_scalar(h, i, kind, entry[key]), h, "load_state_dict")
 
@@ -758,13 +757,13 @@ class Optimizer(torch.optim.Optimizer):
             for key in _C_KEYS:
                 if key not in group or not self._applies(key):
                     continue
-                names = ["beta1", "beta2"] if key == "betas" else [key]
+                names = _a._PAIRS.get(key, [key])
                 got = []
                 for name in names:
                     _a._check(_a._get(h, cg, _a._option_id(name), ctypes.byref(value)), h)
                     got.append(value.value)
                 old = group[key]
-                if key == "betas":
+                if key in _a._PAIRS:
                     new = tuple(got)
                 elif isinstance(old, bool):
                     new = bool(got[0])
@@ -948,6 +947,9 @@ AdamW = _make("AdamW", "adamw")
 Adamax = _make("Adamax", "adamax")
 NAdam = _make("NAdam", "nadam")
 RAdam = _make("RAdam", "radam")
+Adadelta = _make("Adadelta", "adadelta")
+Rprop = _make("Rprop", "rprop")
+ASGD = _make("ASGD", "asgd")
 SparseAdam = _make("SparseAdam", "adam", sparse_only=True)
 Lion = _make("Lion", "lion", torch_cls=_LionReference)  # lion-pytorch's Lion
 

@@ -17,8 +17,10 @@ static void scalars(adaopt_step_scalars *s, const double *hp, double t, double m
 }
 
 static void coeffs(adaopt_coeffs *c, const adaopt__algorithm *a, const adaopt_group *g,
-                   const double *hp, const adaopt_step_scalars *s, int slot0_ready)
+                   const adaopt_tensor *t, const double *hp,
+                   const adaopt_step_scalars *s, int slot0_ready)
 {
+    (void)t;
     (void)g;
     (void)slot0_ready;
     adaopt__common_coeffs(c, a, hp, s);

@@ -102,17 +102,20 @@ static void family_coeffs(adaopt_coeffs *c, const adaopt__algorithm *a, const do
 }
 
 void adaopt__adam_coeffs(adaopt_coeffs *c, const adaopt__algorithm *a, const adaopt_group *g,
-                         const double *hp, const adaopt_step_scalars *s, int slot0_ready)
+                         const adaopt_tensor *t, const double *hp,
+                         const adaopt_step_scalars *s, int slot0_ready)
 {
+    (void)t;
     (void)slot0_ready;
     (void)g;
     family_coeffs(c, a, hp, s, 0);
 }
 
 static void adamax_coeffs(adaopt_coeffs *c, const adaopt__algorithm *a,
-                          const adaopt_group *g, const double *hp,
+                          const adaopt_group *g, const adaopt_tensor *t, const double *hp,
                           const adaopt_step_scalars *s, int slot0_ready)
 {
+    (void)t;
     (void)g;
     (void)slot0_ready;
     family_coeffs(c, a, hp, s, 1); /* eps is outside max(|g|, beta2 u) */
@@ -227,6 +230,7 @@ const adaopt__algorithm adaopt__nadam_row = {
     .slots = adaopt__slots01,
     .decay = ADAOPT__DECAY_BY_OPTION,
     .tracks_mu_product = 1,
+    .own_coeffs = 1,
     .steps_set = nadam_steps_set,
     .sparse_eps_hat = 1,
     .scalars = nadam_scalars,

@@ -13,6 +13,22 @@
 
 #include "../internal.h"
 
+/* The valid values of an option (options.c checks them). */
+enum adaopt__range {
+    ADAOPT__RANGE_NONNEGATIVE,  /* [0, inf) */
+    ADAOPT__RANGE_UNIT_OPEN,    /* [0, 1) */
+    ADAOPT__RANGE_INSIDE_UNIT,  /* (0, 1) */
+    ADAOPT__RANGE_ABOVE_ONE,    /* (1, inf) */
+    ADAOPT__RANGE_FINITE,       /* any finite value */
+    ADAOPT__RANGE_BOOLEAN,      /* 0 or 1 */
+    ADAOPT__RANGE_EPS_MODE,     /* an adaopt_eps_mode the algorithm supports */
+    ADAOPT__RANGE_CHOICE,       /* a whole number in [0, choices) */
+    ADAOPT__RANGE_COUNT,        /* a whole number in [0, 2^53] */
+    ADAOPT__RANGE_NONPOSITIVE,  /* (-inf, 0] */
+    ADAOPT__RANGE_AT_LEAST_ONE, /* [1, inf) */
+    ADAOPT__RANGE_TORCH_ARITH   /* an adaopt_torch_arith: 1 or 2 */
+};
+
 /* One option an algorithm takes, with its default.  A row's list ends at option 0. */
 typedef struct adaopt__option_default {
     adaopt_option option;
@@ -37,7 +53,7 @@ enum adaopt__group_record {
 };
 enum adaopt__tensor_record {
     ADAOPT__TENSOR_RECORD_NONE,
-    ADAOPT__TENSOR_RECORD_NORMS, /* after the arrays: 3 f64, the last norms and trust ratio */
+    ADAOPT__TENSOR_RECORD_SCALARS, /* after the arrays: 3 f64, the last norms and trust ratio */
     ADAOPT__TENSOR_RECORD_SHAPE  /* before the arrays: the factoring and its shape (Adafactor) */
 };
 
@@ -84,8 +100,14 @@ typedef struct adaopt__algorithm {
     enum adaopt__decay decay;
     int counts_per_group; /* its t is the group's count (adaopt_group.steps), not the tensor's */
     int eval_mode;        /* adaopt_eval / adaopt_train swap the parameters (Schedule-Free) */
-    int tracks_mu_product; /* NAdam: the tensor's product of mu (its coefficients are its own) */
-    int tensor_norms;      /* LAMB: the tensor's last weight norm, adam norm and trust ratio */
+    int tracks_mu_product; /* NAdam: the tensor's product of mu */
+    int own_coeffs;        /* each tensor's coefficients are its own (NAdam, ASGD): tensors of
+                              one group at one step do not share them */
+    /* The kinds of adaopt_tensor.scalars[0..3) (0: not a query's; saved either way): LAMB's
+     * weight_norm, adam_norm, trust_ratio of the last step; ASGD's eta and mu for the next step
+     * (and the last step's eta); float_scalars: they are float32 values (torch's tensors). */
+    adaopt_state_kind tensor_scalars[3];
+    int float_scalars;
     /* Sparse gradients: NULL if it takes them, else why not (after "tensor %zu: <name> "). */
     const char *no_sparse;
     int sparse_eps_hat; /* a sparse step places eps as torch's SparseAdam (eps_mode hat) */
@@ -110,11 +132,15 @@ typedef struct adaopt__algorithm {
     void (*begin_step)(adaopt_group *g);
     /* adaopt_set_step gave tensor t `steps` steps (NULL: nothing more): NAdam's mu product. */
     void (*steps_set)(adaopt_tensor *t, const double *hp, uint64_t steps);
+    /* After tensor t's step, with the coefficients it took (NULL: nothing): ASGD's next eta
+     * and mu. */
+    void (*stepped)(adaopt_tensor *t, const double *hp, const adaopt_coeffs *c);
     /* Step t's scalars in double, beyond s->lr (set before; NULL: none). */
     void (*scalars)(adaopt_step_scalars *s, const double *hp, double t, double mu_before);
     /* A tensor's coefficients for the kernel from the step's scalars, rounded to float. */
     void (*coeffs)(adaopt_coeffs *c, const struct adaopt__algorithm *a, const adaopt_group *g,
-                   const double *hp, const adaopt_step_scalars *s, int slot0_ready);
+                   const adaopt_tensor *t, const double *hp,
+                   const adaopt_step_scalars *s, int slot0_ready);
     /* The whole-tensor update (LAMB's norms, Adafactor's row and column sums) that replaces the
      * element-wise pass; nonzero when an exchange between ranks failed (update_failure says
      * what that leaves).  NULL: the element-wise kernel over the chunks. */
@@ -157,11 +183,12 @@ adaopt_status adaopt__lr_everywhere(const adaopt__lr_query *q, float *out, size_
 /* The Adam family's (adam.c): the bias corrections of step t, and their coefficients. */
 void adaopt__adam_scalars(adaopt_step_scalars *s, const double *hp, double t, double mu_before);
 void adaopt__adam_coeffs(adaopt_coeffs *c, const adaopt__algorithm *a, const adaopt_group *g,
-                         const double *hp, const adaopt_step_scalars *s, int slot0_ready);
+                         const adaopt_tensor *t, const double *hp,
+                         const adaopt_step_scalars *s, int slot0_ready);
 
 extern const adaopt__algorithm adaopt__sgd_row, adaopt__adagrad_row, adaopt__rmsprop_row,
     adaopt__adam_row, adaopt__adamw_row, adaopt__adamax_row, adaopt__nadam_row,
     adaopt__radam_row, adaopt__lion_row, adaopt__schedule_free_row, adaopt__lamb_row,
-    adaopt__adafactor_row;
+    adaopt__adafactor_row, adaopt__adadelta_row, adaopt__rprop_row, adaopt__asgd_row;
 
 #endif

@@ -19,6 +19,9 @@ static const adaopt__algorithm *const ROWS[] = {
     [ADAOPT_ALGO_ADAMW_SCHEDULE_FREE] = &adaopt__schedule_free_row,
     [ADAOPT_ALGO_LAMB] = &adaopt__lamb_row,
     [ADAOPT_ALGO_ADAFACTOR] = &adaopt__adafactor_row,
+    [ADAOPT_ALGO_ADADELTA] = &adaopt__adadelta_row,
+    [ADAOPT_ALGO_RPROP] = &adaopt__rprop_row,
+    [ADAOPT_ALGO_ASGD] = &adaopt__asgd_row,
 };
 
 const adaopt__algorithm *adaopt__algo(adaopt_algorithm algorithm)
@@ -108,12 +111,13 @@ int adaopt__slot_of_state(adaopt_algorithm algorithm, adaopt_state_kind kind)
     return -1;
 }
 
-int adaopt__is_second_moment(adaopt_state_kind kind)
+int adaopt__never_negative(adaopt_state_kind kind)
 {
     return kind == ADAOPT_STATE_SUM || kind == ADAOPT_STATE_SQUARE_AVG ||
            kind == ADAOPT_STATE_EXP_AVG_SQ || kind == ADAOPT_STATE_MAX_EXP_AVG_SQ ||
            kind == ADAOPT_STATE_EXP_INF || kind == ADAOPT_STATE_ROW_VAR ||
-           kind == ADAOPT_STATE_COL_VAR || kind == ADAOPT_STATE_VARIANCE;
+           kind == ADAOPT_STATE_COL_VAR || kind == ADAOPT_STATE_VARIANCE ||
+           kind == ADAOPT_STATE_ACC_DELTA || kind == ADAOPT_STATE_STEP_SIZE;
 }
 
 /* Bit mask of the slots a group with hyperparameters `hp` needs. */
@@ -151,12 +155,12 @@ adaopt_state_kind adaopt_algorithm_scalar_state(adaopt_algorithm algorithm, size
     const adaopt__algorithm *a = adaopt__algo(algorithm);
     if (a == NULL)
         return (adaopt_state_kind)0;
-    static const adaopt_state_kind kinds[] = {ADAOPT_STATE_STEP, ADAOPT_STATE_MU_PRODUCT,
-                                              ADAOPT_STATE_WEIGHT_NORM, ADAOPT_STATE_ADAM_NORM,
-                                              ADAOPT_STATE_TRUST_RATIO};
-    const int present[] = {1, a->tracks_mu_product, a->tensor_norms, a->tensor_norms,
-                           a->tensor_norms};
-    return nth_kind(kinds, present, 5, index);
+    const adaopt_state_kind all[] = {ADAOPT_STATE_STEP, ADAOPT_STATE_MU_PRODUCT,
+                                     a->tensor_scalars[0], a->tensor_scalars[1],
+                                     a->tensor_scalars[2]};
+    const int present[] = {1, a->tracks_mu_product, a->tensor_scalars[0] != 0,
+                           a->tensor_scalars[1] != 0, a->tensor_scalars[2] != 0};
+    return nth_kind(all, present, 5, index);
 }
 
 adaopt_state_kind adaopt_algorithm_group_state(adaopt_algorithm algorithm, size_t index)

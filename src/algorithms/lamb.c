@@ -109,9 +109,9 @@ int adaopt__lamb_update(adaopt_optimizer *opt, void *const *params, const void *
         float wn = (float)sqrt(sp), un = (float)sqrt(su);
         wn = wn > clamp ? clamp : wn; /* clamp_(max=): NaN stays NaN */
         float trust = wn != 0.0f && un != 0.0f ? wn / (un + eps) : 1.0f;
-        t->lamb_norms[0] = wn;
-        t->lamb_norms[1] = un;
-        t->lamb_norms[2] = trust;
+        t->scalars[0] = wn;
+        t->scalars[1] = un;
+        t->scalars[2] = trust;
         coeffs[i].trust = hp[ADAOPT_ADAM_UPDATE] != 0.0 ? 1.0f : trust;
         coeffs[i].lamb_u_in_grad = overwrite && !adaopt__group_is_lowp(&opt->groups[t->group]);
     }
@@ -158,8 +158,10 @@ static void begin_step(adaopt_group *g)
 }
 
 static void coeffs(adaopt_coeffs *c, const adaopt__algorithm *a, const adaopt_group *g,
-                   const double *hp, const adaopt_step_scalars *s, int slot0_ready)
+                   const adaopt_tensor *t, const double *hp,
+                   const adaopt_step_scalars *s, int slot0_ready)
 {
+    (void)t;
     (void)a;
     (void)s;
     (void)slot0_ready;
@@ -170,7 +172,7 @@ static void coeffs(adaopt_coeffs *c, const adaopt__algorithm *a, const adaopt_gr
 static adaopt_status effective_lr(const adaopt__lr_query *q, float *out, size_t n)
 {
     const double *hp = q->hp;
-    double trust = hp[ADAOPT_ADAM_UPDATE] != 0.0 ? 1.0 : q->t->lamb_norms[2];
+    double trust = hp[ADAOPT_ADAM_UPDATE] != 0.0 ? 1.0 : q->t->scalars[2];
     uint64_t gk = q->opt->groups[q->t->group].steps;
     double bc1 = 1.0 - pow(hp[ADAOPT_BETA1], (double)(gk > 0 ? gk : 1));
     for (size_t k = 0; k < n; k++)
@@ -185,12 +187,13 @@ const adaopt__algorithm adaopt__lamb_row = {
     .slots = adaopt__slots01,
     .decay = ADAOPT__DECAY_OWN,
     .counts_per_group = 1,
-    .tensor_norms = 1,
+    .tensor_scalars = {ADAOPT_STATE_WEIGHT_NORM, ADAOPT_STATE_ADAM_NORM,
+                       ADAOPT_STATE_TRUST_RATIO},
     .no_sparse = ADAOPT__NO_SPARSE_WHOLE_TENSOR,
     .begin_step = begin_step,
     .min_format_version = 3, /* (its group step count came with version 3) */
     .group_record = ADAOPT__GROUP_RECORD_COUNT,
-    .tensor_record = ADAOPT__TENSOR_RECORD_NORMS,
+    .tensor_record = ADAOPT__TENSOR_RECORD_SCALARS,
     .shard = ADAOPT__SHARD_CHUNKS,
     .scalars = adaopt__adam_scalars,
     .coeffs = coeffs,

@@ -14,9 +14,18 @@ static unsigned slots(const double *hp)
     return 1u | (hp[ADAOPT_MOMENTUM] > 0.0 ? 2u : 0u) | (hp[ADAOPT_CENTERED] != 0.0 ? 4u : 0u);
 }
 
-static void coeffs(adaopt_coeffs *c, const adaopt__algorithm *a, const adaopt_group *g,
-                   const double *hp, const adaopt_step_scalars *s, int slot0_ready)
+static adaopt_status check_value(adaopt_optimizer *opt, adaopt_option option, double value)
 {
+    if (option == ADAOPT_ALPHA && !(value >= 0.0 && value < 1.0)) /* (a decay; ASGD's: a power) */
+        return adaopt__fail(opt, ADAOPT_ERR_VALUE, "alpha must be in [0, 1) (got %g)", value);
+    return ADAOPT_OK;
+}
+
+static void coeffs(adaopt_coeffs *c, const adaopt__algorithm *a, const adaopt_group *g,
+                   const adaopt_tensor *t, const double *hp,
+                   const adaopt_step_scalars *s, int slot0_ready)
+{
+    (void)t;
     (void)g;
     (void)slot0_ready;
     adaopt__common_coeffs(c, a, hp, s);
@@ -52,6 +61,7 @@ const adaopt__algorithm adaopt__rmsprop_row = {
     .slot_kind = {ADAOPT_STATE_SQUARE_AVG, ADAOPT_STATE_MOMENTUM_BUFFER, ADAOPT_STATE_GRAD_AVG},
     .slots = slots,
     .decay = ADAOPT__DECAY_COUPLED,
+    .check_value = check_value,
     .coeffs = coeffs,
     .effective_lr = effective_lr,
 };

@@ -221,8 +221,10 @@ static adaopt_status check_value(adaopt_optimizer *opt, adaopt_option option, do
 /* The coefficients from group g's scalars of this step (adaopt__sf_advance), each rounded to
  * float as torch rounds a Python float for a float32 tensor. */
 static void coeffs(adaopt_coeffs *c, const adaopt__algorithm *a, const adaopt_group *g,
-                   const double *hp, const adaopt_step_scalars *s, int z_ready)
+                   const adaopt_tensor *t, const double *hp,
+                   const adaopt_step_scalars *s, int z_ready)
 {
+    (void)t;
     (void)a;
     (void)s;
     hp = g->hp; /* (the same: Schedule-Free takes no sparse gradients) */

@@ -30,8 +30,10 @@ static adaopt_status check_combination(adaopt_optimizer *opt, size_t gi, const d
 }
 
 static void coeffs(adaopt_coeffs *c, const adaopt__algorithm *a, const adaopt_group *g,
-                   const double *hp, const adaopt_step_scalars *s, int slot0_ready)
+                   const adaopt_tensor *t, const double *hp,
+                   const adaopt_step_scalars *s, int slot0_ready)
 {
+    (void)t;
     (void)g;
     adaopt__common_coeffs(c, a, hp, s);
     c->momentum = (float)hp[ADAOPT_MOMENTUM];

@@ -21,6 +21,9 @@
          [ADAOPT_ALGO_LION] = adaopt_lion_##isa,                                              \
          [ADAOPT_ALGO_ADAMW_SCHEDULE_FREE] = adaopt_sf_adamw_##isa,                           \
          [ADAOPT_ALGO_LAMB] = adaopt_lamb_apply_##isa,                                        \
+         [ADAOPT_ALGO_ADADELTA] = adaopt_adadelta_##isa,                                      \
+         [ADAOPT_ALGO_RPROP] = adaopt_rprop_scalar, /* (its selects: the scalar loop) */      \
+         [ADAOPT_ALGO_ASGD] = adaopt_asgd_##isa,                                              \
      },                                                                                       \
      adaopt_lamb_moments_##isa,                                                               \
      {adaopt_af_matrix_u_##isa, adaopt_af_matrix_apply_##isa, adaopt_af_vector_u_##isa,        \
@@ -44,6 +47,9 @@ static const adaopt_kernel_table AVX512 = {
         [ADAOPT_ALGO_LION] = adaopt_lion_avx512,
         [ADAOPT_ALGO_ADAMW_SCHEDULE_FREE] = adaopt_sf_adamw_avx512,
         [ADAOPT_ALGO_LAMB] = adaopt_lamb_apply_avx512,
+        [ADAOPT_ALGO_ADADELTA] = adaopt_adadelta_avx512,
+        [ADAOPT_ALGO_RPROP] = adaopt_rprop_scalar,
+        [ADAOPT_ALGO_ASGD] = adaopt_asgd_avx512,
     },
     adaopt_lamb_moments_avx512,
     {adaopt_af_matrix_u_avx512, adaopt_af_matrix_apply_avx512, adaopt_af_vector_u_avx512,

@@ -92,6 +92,18 @@ typedef struct adaopt_coeffs {
     float trust;           /* this step's trust ratio (1 in adam mode), for the second pass */
     int lamb_u_in_grad;    /* the second pass reads u from g (the first pass wrote it there:
                               adaopt_set_overwrite_grads) instead of recomputing it */
+
+    /* Adadelta (also: maximize, weight_decay, eps, neg_lr) */
+    float rho, one_minus_rho;
+
+    /* Rprop (also: maximize) */
+    float eta_minus, eta_plus, step_size_min, step_size_max;
+
+    /* ASGD (also: maximize, weight_decay) */
+    float asgd_decay;      /* 1 - lambd eta */
+    float neg_eta;         /* -eta */
+    float mu;              /* the average's weight */
+    int mu_is_one;         /* ax = p (torch's mu.item() == 1) */
 } adaopt_coeffs;
 
 /* One function per algorithm family.  s0..s2 are the tensor's state slots (unused ones NULL). */
@@ -116,6 +128,12 @@ void adaopt_lion_scalar(const adaopt_coeffs *c, float *p, const float *g, float 
                         float *u1, float *u2, size_t n);
 void adaopt_sf_adamw_scalar(const adaopt_coeffs *c, float *p, const float *g, float *z,
                             float *exp_avg_sq, float *u2, size_t n);
+void adaopt_adadelta_scalar(const adaopt_coeffs *c, float *p, const float *g, float *square_avg,
+                            float *acc_delta, float *u2, size_t n);
+void adaopt_rprop_scalar(const adaopt_coeffs *c, float *p, const float *g, float *step_size,
+                         float *prev, float *u2, size_t n);
+void adaopt_asgd_scalar(const adaopt_coeffs *c, float *p, const float *g, float *ax, float *u1,
+                        float *u2, size_t n);
 /* LAMB's two passes.  moments: m and v updated in place; the squares of the decayed p and of
  * the Adam direction u added, in double, into acc[0..16) and acc[16..32) (element j into
  * accumulator j % 16, in element order: adaopt__sumsq16's order; p itself is not written); u
@@ -210,6 +228,10 @@ static inline void adaopt__af_row_sums(const float *g, const float *p, size_t n,
                            float *, size_t);                                                  \
     void adaopt_sf_adamw_##isa(const adaopt_coeffs *, float *, const float *, float *,        \
                                float *, float *, size_t);                                     \
+    void adaopt_adadelta_##isa(const adaopt_coeffs *, float *, const float *, float *,        \
+                               float *, float *, size_t);                                     \
+    void adaopt_asgd_##isa(const adaopt_coeffs *, float *, const float *, float *, float *,   \
+                           float *, size_t);                                                  \
     void adaopt_lamb_moments_##isa(const adaopt_coeffs *, const float *, const float *,      \
                                    float *, float *, float *, size_t, double *);              \
     void adaopt_lamb_apply_##isa(const adaopt_coeffs *, float *, const float *, float *,      \

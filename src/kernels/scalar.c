@@ -207,6 +207,70 @@ void adaopt_lion_scalar(const adaopt_coeffs *c, float *p, const float *g, float 
     }
 }
 
+/* Adadelta, as torch's _single_tensor_adadelta (the same in 1.13 and 2.x):
+ *   S = rho S + (1-rho) g g;  d = sqrt(A + eps) / sqrt(S + eps) * g;  A = rho A + (1-rho) d d;
+ *   p -= lr d. */
+void adaopt_adadelta_scalar(const adaopt_coeffs *c, float *p, const float *g, float *square_avg,
+                            float *acc_delta, float *u2, size_t n)
+{
+    (void)u2;
+    for (size_t i = 0; i < n; i++) {
+        float gi = prologue_grad(c, g[i], p[i]);
+        /* square_avg.mul_(rho).addcmul_(grad, grad, value=1 - rho) */
+        float S = fmaf(c->one_minus_rho * gi, gi, square_avg[i] * c->rho);
+        float std = sqrtf(S + c->eps);                       /* square_avg.add(eps).sqrt_() */
+        float d = sqrtf(acc_delta[i] + c->eps) / std * gi;   /* acc_delta.add(eps).sqrt_() */
+        square_avg[i] = S;                                   /*   .div_(std).mul_(grad) */
+        acc_delta[i] = fmaf(c->one_minus_rho * d, d, acc_delta[i] * c->rho); /* mul_, addcmul_ */
+        p[i] = fmaf(c->neg_lr, d, p[i]);                     /* param.add_(delta, alpha=-lr) */
+    }
+}
+
+/* torch.sign: 1, -1, and 0 for zeros and NaN (not torch.sgn: NaN gives 0 here). */
+static inline float torch_sign(float x)
+{
+    return x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : 0.0f);
+}
+
+/* Rprop, as torch's _single_tensor_rprop (the same in 1.13 and 2.x), the step sizes born lr:
+ *   s = sign(g prev) mapped to eta_plus (> 0), eta_minus (< 0), 1 (0 or NaN);
+ *   step_size = clamp(step_size s, min, max);  g = 0 where s is eta_minus;
+ *   p -= sign(g) step_size;  prev = g. */
+void adaopt_rprop_scalar(const adaopt_coeffs *c, float *p, const float *g, float *step_size,
+                         float *prev, float *u2, size_t n)
+{
+    (void)u2;
+    for (size_t i = 0; i < n; i++) {
+        float gi = c->maximize ? -g[i] : g[i];
+        float sign = torch_sign(gi * prev[i]);               /* grad.mul(prev).sign() */
+        float s = sign > 0.0f ? c->eta_plus : (sign < 0.0f ? c->eta_minus : 1.0f);
+        float ss = step_size[i] * s;                         /* step_size.mul_(sign) */
+        if (ss == ss)                                        /*   .clamp_(min, max): NaN kept */
+            ss = fminf(fmaxf(ss, c->step_size_min), c->step_size_max);
+        if (s == c->eta_minus)
+            gi = 0.0f;                                       /* grad[sign.eq(etaminus)] = 0 */
+        step_size[i] = ss;
+        p[i] = fmaf(-torch_sign(gi), ss, p[i]);              /* addcmul_(grad.sign(), ss, -1) */
+        prev[i] = gi;                                        /* prev.copy_(grad) */
+    }
+}
+
+/* ASGD, as torch's _single_tensor_asgd (capturable off; the same in 1.13 and 2.x):
+ *   p = p (1 - lambd eta) - eta g;  ax = p if mu is 1, else ax + (p - ax) mu. */
+void adaopt_asgd_scalar(const adaopt_coeffs *c, float *p, const float *g, float *ax, float *u1,
+                        float *u2, size_t n)
+{
+    (void)u1;
+    (void)u2;
+    for (size_t i = 0; i < n; i++) {
+        float gi = prologue_grad(c, g[i], p[i]);
+        float pi = p[i] * c->asgd_decay;                     /* param.mul_(1 - lambd * eta) */
+        pi = fmaf(c->neg_eta, gi, pi);                       /* param.add_(grad, alpha=-eta) */
+        p[i] = pi;
+        ax[i] = c->mu_is_one ? pi : ax[i] + (pi - ax[i]) * c->mu; /* ax.add_(p.sub(ax).mul_(mu)) */
+    }
+}
+
 /* Schedule-Free AdamW, as schedulefree 1.4.1's AdamWScheduleFree.step (foreach form), with p
  * holding y:
  *   v = b2 v + (1-b2) g g;  d = sqrt(v / bc2) + eps;  u = g / d (+ wd y, at y);

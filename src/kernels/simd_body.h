@@ -251,6 +251,48 @@ void KERNEL(lion)(const adaopt_coeffs *c, float *p, const float *g, float *exp_a
     TAIL(adaopt_lion_scalar, exp_avg, u1, u2);
 }
 
+/* Adadelta (adadelta_scalar in scalar.c). */
+void KERNEL(adadelta)(const adaopt_coeffs *c, float *p, const float *g, float *square_avg,
+                      float *acc_delta, float *u2, size_t n)
+{
+    COMMON_CONSTANTS;
+    const VEC rho = VSET1(c->rho), omr = VSET1(c->one_minus_rho), neg_lr = VSET1(c->neg_lr);
+    for (; i + W <= n; i += W) {
+        VEC pi = VLOAD(p + i);
+        VEC gi = prologue(c, VLOAD(g + i), pi, sign, wd);
+        VEC S = VFMA(VMUL(omr, gi), gi, VMUL(VLOAD(square_avg + i), rho));
+        VEC std = VSQRT(VADD(S, eps));
+        VEC A = VLOAD(acc_delta + i);
+        VEC d = VMUL(VDIV(VSQRT(VADD(A, eps)), std), gi);
+        VSTORE(square_avg + i, S);
+        VSTORE(acc_delta + i, VFMA(VMUL(omr, d), d, VMUL(A, rho)));
+        VSTORE(p + i, VFMA(neg_lr, d, pi));
+    }
+    TAIL(adaopt_adadelta_scalar, square_avg, acc_delta, u2);
+}
+
+/* ASGD (asgd_scalar in scalar.c). */
+void KERNEL(asgd)(const adaopt_coeffs *c, float *p, const float *g, float *ax, float *u1,
+                  float *u2, size_t n)
+{
+    COMMON_CONSTANTS;
+    (void)eps;
+    const VEC decay = VSET1(c->asgd_decay), neg_eta = VSET1(c->neg_eta), mu = VSET1(c->mu);
+    for (; i + W <= n; i += W) {
+        VEC pi = VLOAD(p + i);
+        VEC gi = prologue(c, VLOAD(g + i), pi, sign, wd);
+        pi = VFMA(neg_eta, gi, VMUL(pi, decay));
+        VSTORE(p + i, pi);
+        if (c->mu_is_one) {
+            VSTORE(ax + i, pi);
+        } else {
+            VEC a = VLOAD(ax + i);
+            VSTORE(ax + i, VADD(a, VMUL(VSUB(pi, a), mu)));
+        }
+    }
+    TAIL(adaopt_asgd_scalar, ax, u1, u2);
+}
+
 /* Schedule-Free AdamW (sf_adamw_scalar in scalar.c: addcmul, the lerp and the alpha-adds fused,
  * as torch 2.x's vector kernels do). */
 void KERNEL(sf_adamw)(const adaopt_coeffs *c, float *p, const float *g, float *z,

@@ -1683,7 +1683,7 @@ static adaopt_status take_shard(adaopt_zero *z, adaopt_optimizer *stg, const ada
         adaopt_tensor *t = &stg->tensors[i];
         const adaopt_tensor *s = &old->tensors[i];
         if (hi > lo) { /* the per-tensor scalars, the same in every piece of the tensor */
-            memcpy(t->lamb_norms, s->lamb_norms, sizeof t->lamb_norms);
+            memcpy(t->scalars, s->scalars, sizeof t->scalars);
             t->af_scale = s->af_scale;
         }
         int factored = t->factored == 1 || s->factored == 1;

@@ -104,7 +104,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     adaopt_algorithm a = ADAOPT_ALGO_ADAM;
     if (size >= 44) /* header 24 + section head 16: the META payload's algorithm, 1..12 */
-        a = (adaopt_algorithm)(data[40] >= 1 && data[40] <= 12 ? data[40] : 1 + data[40] % 12);
+        a = (adaopt_algorithm)(data[40] >= 1 && data[40] <= 15 ? data[40] : 1 + data[40] % 15);
     check_load(a, data, size);
     uint8_t *fixed = malloc(size ? size : 1);
     if (fixed == NULL)

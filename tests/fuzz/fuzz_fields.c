@@ -192,7 +192,7 @@ static void apply_edit(ck_file *f, input *in)
 static const adaopt_state_kind SECOND_MOMENTS[] = {
     ADAOPT_STATE_SUM, ADAOPT_STATE_SQUARE_AVG, ADAOPT_STATE_EXP_AVG_SQ,
     ADAOPT_STATE_MAX_EXP_AVG_SQ, ADAOPT_STATE_EXP_INF, ADAOPT_STATE_ROW_VAR,
-    ADAOPT_STATE_COL_VAR, ADAOPT_STATE_VARIANCE};
+    ADAOPT_STATE_COL_VAR, ADAOPT_STATE_VARIANCE, ADAOPT_STATE_ACC_DELTA, ADAOPT_STATE_STEP_SIZE};
 
 /* Does the loaded optimizer hold a value past the moderate bounds (see the top)?  Options and
  * state through the API; and, since a tensor that has not stepped shows no state, every float32
@@ -226,7 +226,7 @@ static int holds_large_values(const adaopt_optimizer *opt, const ck_file *f)
                 return 1;
         }
     for (size_t t = 0; t < N_TENSORS; t++)
-        for (int kind = ADAOPT_STATE_MOMENTUM_BUFFER; kind <= ADAOPT_STATE_VARIANCE; kind++) {
+        for (int kind = ADAOPT_STATE_MOMENTUM_BUFFER; kind <= ADAOPT_STATE_AX; kind++) {
             const float *x;
             size_t n;
             if (adaopt_state(opt, t, (adaopt_state_kind)kind, &x, &n) == ADAOPT_OK)
@@ -252,7 +252,7 @@ static void check_accepted(const adaopt_optimizer *opt, adaopt_algorithm a)
         if (adaopt_state_scalar(opt, t, ADAOPT_STATE_STEP, &step) != ADAOPT_OK ||
             !(step >= 0 && step <= 9007199254740992.0))
             abort();
-        for (int kind = ADAOPT_STATE_MOMENTUM_BUFFER; kind <= ADAOPT_STATE_VARIANCE; kind++) {
+        for (int kind = ADAOPT_STATE_MOMENTUM_BUFFER; kind <= ADAOPT_STATE_AX; kind++) {
             const float *x;
             size_t n;
             if (adaopt_state(opt, t, (adaopt_state_kind)kind, &x, &n) != ADAOPT_OK)
@@ -272,7 +272,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     input in = {data, size};
     config c;
-    c.algorithm = (adaopt_algorithm)(1 + byte(&in) % 12);
+    c.algorithm = (adaopt_algorithm)(1 + byte(&in) % 15);
     unsigned bits = byte(&in);
     c.storage = (int)(bits % 3);
     c.bf16 = (bits >> 2) & 1;

@@ -39,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     input in = {data, size};
     adaopt_optimizer *opt;
-    if (adaopt_create((adaopt_algorithm)(byte(&in) % 14), &opt) != ADAOPT_OK) /* 0, 13: invalid */
+    if (adaopt_create((adaopt_algorithm)(byte(&in) % 17), &opt) != ADAOPT_OK) /* 0, 16: invalid */
         return 0;
     adaopt_set_threads(opt, 1 + byte(&in) % 2);
     adaopt_set_isa(opt, (adaopt_isa)(byte(&in) % 5));

@@ -2,7 +2,7 @@
 not the chaos of training.  Run under each torch (ctest: Debian's 1.13; make test-python: 2.x).
 
 For every torch.optim class adaopt.torch has (with the options that change its arithmetic,
-RMSprop centered with momentum included), torch.optim trains the digits MLP (64-32-10, tanh) for
+RMSprop centered with momentum included; Adadelta, Rprop, ASGD too), torch.optim trains the digits MLP (64-32-10, tanh) for
 200 steps on its default CPU path (single-tensor), with a StepLR schedule, recording each step's
 gradients; adaopt.torch, from the same initial weights and with the same schedule, is fed exactly
 those gradients.  Asserted:
@@ -56,6 +56,13 @@ CASES = [
     ("NAdam", dict(lr=2e-3, momentum_decay=1e-2, weight_decay=1e-3)),
     ("RAdam", dict(lr=1e-3)),
     ("RAdam", dict(lr=1e-3, weight_decay=1e-3)),
+    ("Adadelta", dict()),
+    ("Adadelta", dict(lr=0.5, rho=0.8, eps=1e-5, weight_decay=1e-3, maximize=True)),
+    ("Rprop", dict(lr=1e-3)),
+    ("Rprop", dict(lr=1e-3, etas=(0.3, 1.5), step_sizes=(1e-5, 0.05), maximize=True)),
+    ("ASGD", dict(lr=0.05)),
+    # t0 inside the run: the average starts at step 40 (mu < 1), and StepLR's changes enter eta
+    ("ASGD", dict(lr=0.05, lambd=1e-3, alpha=0.6, t0=40, weight_decay=1e-3)),
 ]
 if TORCH2:
     CASES += [

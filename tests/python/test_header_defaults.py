@@ -13,7 +13,7 @@ lib.adaopt_algorithm_from_name.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctype
 lib.adaopt_option_from_name.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_int)]
 lib.adaopt_option_name.restype = ctypes.c_char_p
 lib.adaopt_default.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.POINTER(ctypes.c_double)]
-EPS_MODES = {"outside": 0, "inside": 1, "hat": 2, "master": 0, "f32": 0}
+EPS_MODES = {"outside": 0, "inside": 1, "hat": 2, "master": 0, "float32": 0}
 
 
 def table():
@@ -34,7 +34,7 @@ def table():
         items = " ".join(parts)
         items = re.sub(r"\([^)]*\)", "", items).replace("!", "")
         entries = {}
-        for name, value in re.findall(r"([a-z_0-9]+) ([0-9.e,\-]+|outside|inside|hat|master|f32)", items):
+        for name, value in re.findall(r"([a-z_0-9]+) ([0-9.e,\-]+|outside|inside|hat|master|float32)", items):
             value = value.rstrip(",")
             if name == "betas":
                 b1, b2 = value.split(",")
@@ -76,7 +76,7 @@ def main():
             assert name in want, f"{algo}: the header does not list {name} (default {v.value})"
             assert want[name] == v.value, f"{algo}.{name}: header {want[name]}, library {v.value}"
             checked += 1
-    assert len(rows) == 12 and checked >= 126, (sorted(rows), checked)
+    assert len(rows) == 15 and checked >= 140, (sorted(rows), checked)
     print(f"header defaults: {checked} values of {len(rows)} algorithms agree with adaopt_default")
     print("1 passed, 0 failed")
 

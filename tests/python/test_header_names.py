@@ -41,10 +41,14 @@ def enumerators():
     """(identifier, value) of every enumerator of every enum in the header, as written."""
     text = re.sub(r"/\*.*?\*/", "", open(HEADER).read(), flags=re.S)
     out = []
-    for body in re.findall(r"typedef enum \w+\s*\{(.*?)\}", text, flags=re.S):
+    for enum, body in re.findall(r"typedef enum (\w+)\s*\{(.*?)\}", text, flags=re.S):
         for name, value in re.findall(r"\b(ADAOPT_[A-Z0-9_]+)\s*=\s*(-?\d+)", body):
             out.append((name, int(value)))
+            ENUM_OF[name] = enum
     return out
+
+
+ENUM_OF = {}
 
 
 def listing(fn, algo):
@@ -57,22 +61,25 @@ def listing(fn, algo):
 
 def main():
     enums = enumerators()
-    assert len(enums) >= 110, len(enums)
+    assert len(enums) >= 123, len(enums)
     for name, value in enums:
         assert constant(name) == value, (name, constant(name), value)
-    assert constant("ADAOPT_OPTION_MAX") == max(v for n, v in enums if n == "ADAOPT_TORCH")
+    assert constant("ADAOPT_OPTION_MAX") == max(v for n, v in enums
+                                                if ENUM_OF[n] == "adaopt_option")
     for bad in ("ADAOPT_ERR_NOPE", "adaopt_err_state", "", "ADAOPT_ERR_STATE "):
         assert constant(bad) is None, bad
     assert lib.adaopt_constant(None, ctypes.byref(ctypes.c_int())) == constant("ADAOPT_ERR_NULL")
 
     # state names round-trip; nothing else is a state name
-    kinds = [v for n, v in enums if n.startswith("ADAOPT_STATE_") and n not in
-             ("ADAOPT_STATE_STORAGE",)]
+    kinds = [v for n, v in enums if ENUM_OF[n] == "adaopt_state_kind"]
     for k in kinds:
         name = lib.adaopt_state_name(k)
         got = ctypes.c_int()
         assert lib.adaopt_state_from_name(name, ctypes.byref(got)) == 0 and got.value == k, name
     assert lib.adaopt_state_from_name(b"exp_avg ", ctypes.byref(ctypes.c_int())) != 0
+    got = ctypes.c_double()
+    assert lib.adaopt_option_value_from_name(constant("ADAOPT_EPS_MODE"), b"HAT",
+                                             ctypes.byref(got)) == 0 and got.value == 2
 
     # option value words round-trip and are the only words
     named = {}
@@ -91,16 +98,16 @@ def main():
                      "param_update": ["master", "master_sr", "sr", "nearest"],
                      "state_storage": ["float32", "bf16", "8bit"]}, named
     # the words name the header's constants, in order
-    for option, prefix in (("eps_mode", "ADAOPT_EPS_"), ("param_update", "ADAOPT_UPDATE_"),
-                           ("state_storage", "ADAOPT_STORAGE_")):
-        values = [v for n, v in enums if n.startswith(prefix) and n != "ADAOPT_EPS_MODE"]
+    for option, enum in (("eps_mode", "adaopt_eps_mode"), ("param_update", "adaopt_param_update"),
+                         ("state_storage", "adaopt_state_storage")):
+        values = [v for n, v in enums if ENUM_OF[n] == enum]
         assert values == list(range(len(named[option]))), (option, values)
 
     # each algorithm's listings are exactly the kinds its queries answer (a fresh optimizer:
     # ADAOPT_ERR_OPTION means "no such state for this algorithm", anything else that it has it)
     err_option = constant("ADAOPT_ERR_OPTION")
     master = constant("ADAOPT_STATE_MASTER")
-    algos = [v for n, v in enums if n.startswith("ADAOPT_ALGO_")]
+    algos = [v for n, v in enums if ENUM_OF[n] == "adaopt_algorithm"]
     for a in algos:
         opt = ctypes.c_void_p()
         assert lib.adaopt_create(a, ctypes.byref(opt)) == 0
