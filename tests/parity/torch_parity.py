@@ -40,10 +40,12 @@ RTOL = 1e-5
 
 TORCH = {"sgd": torch.optim.SGD, "adagrad": torch.optim.Adagrad, "rmsprop": torch.optim.RMSprop,
          "adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "adamax": torch.optim.Adamax,
-         "nadam": torch.optim.NAdam, "radam": torch.optim.RAdam}
+         "nadam": torch.optim.NAdam, "radam": torch.optim.RAdam,
+         "adadelta": torch.optim.Adadelta, "rprop": torch.optim.Rprop, "asgd": torch.optim.ASGD}
 ADAOPT = {"sgd": adaopt.SGD, "adagrad": adaopt.Adagrad, "rmsprop": adaopt.RMSprop,
           "adam": adaopt.Adam, "adamw": adaopt.AdamW, "adamax": adaopt.Adamax,
-          "nadam": adaopt.NAdam, "radam": adaopt.RAdam}
+          "nadam": adaopt.NAdam, "radam": adaopt.RAdam, "adadelta": adaopt.Adadelta,
+          "rprop": adaopt.Rprop, "asgd": adaopt.ASGD}
 
 # (algorithm, options of both groups, extra options of group 2)
 CASES = [
@@ -77,6 +79,13 @@ CASES = [
     ("nadam", dict(lr=0.01, momentum_decay=0.01, weight_decay=0.1), dict(betas=(0.8, 0.99))),
     ("radam", dict(), dict(lr=0.01)),
     ("radam", dict(lr=0.01, betas=(0.8, 0.9), weight_decay=0.1), dict(eps=1e-4)),
+    ("adadelta", dict(), dict(lr=0.5)),
+    ("adadelta", dict(rho=0.8, eps=1e-5, weight_decay=0.1), dict(maximize=True)),
+    ("rprop", dict(), dict(lr=0.001)),
+    ("rprop", dict(lr=0.005, etas=(0.3, 1.5), step_sizes=(1e-4, 1.0)), dict(maximize=True)),
+    ("asgd", dict(), dict(lr=0.001)),
+    # the average from step 50 (group 2: 150), with the lr change at step 100 entering eta
+    ("asgd", dict(lr=0.01, lambd=1e-3, alpha=0.6, t0=50, weight_decay=0.1), dict(t0=150)),
     # options torch 1.13 lacks, by exact rewrite (see the module docstring)
     ("nadam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True), dict()),
     ("radam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True), dict()),

@@ -138,6 +138,10 @@ CASES = [
     ("NAdam", dict(lr=1e-3, weight_decay=1e-2, decoupled_weight_decay=True)),
     ("RAdam", dict(lr=1e-3)),
     ("RAdam", dict(lr=1e-3, weight_decay=1e-2, decoupled_weight_decay=True)),
+    ("Adadelta", dict(lr=1.0)),
+    ("Adadelta", dict(lr=0.5, rho=0.95, weight_decay=1e-4)),
+    ("Rprop", dict(lr=1e-3, step_sizes=(1e-6, 1e-2))),
+    ("ASGD", dict(lr=0.05, t0=100)),
 ]
 
 
