@@ -40,6 +40,9 @@ CASES = [
     ("Adamax", dict(lr=2e-3)),
     ("NAdam", dict(lr=2e-3)),
     ("RAdam", dict(lr=1e-3)),
+    ("Adadelta", dict()),
+    ("Rprop", dict(lr=1e-3)),
+    ("ASGD", dict(lr=0.05)),
 ]
 
 

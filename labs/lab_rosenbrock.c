@@ -36,6 +36,9 @@ static const entry ENTRIES[] = {
     {"SF-AdamW", "adamw_schedulefree", 0, 0}, /* schedulefree's lr 2.5e-3; the path of x */
     {"LAMB", "lamb", 0, 0}, /* pytorch-optimizer's lr 1e-3 */
     {"Adafactor", "adafactor", 0, 0}, /* torch's lr 1e-2 (a vector: not factored) */
+    {"Adadelta", "adadelta", 0, 0},   /* torch's lr 1 */
+    {"Rprop", "rprop", 0, 0},         /* the full gradient every step: Rprop's setting */
+    {"ASGD", "asgd", ADAOPT_LR, 1e-3}, /* at SGD's lr (torch's 1e-2 diverges here, as SGD's); p's path */
 };
 enum { N = sizeof ENTRIES / sizeof ENTRIES[0] };
 

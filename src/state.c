@@ -9,55 +9,6 @@
 
 #include "algorithms/algorithm.h"
 
-const char *adaopt_state_name(adaopt_state_kind kind)
-{
-    static const char *const names[] = {
-        [ADAOPT_STATE_STEP] = "step",
-        [ADAOPT_STATE_MU_PRODUCT] = "mu_product",
-        [ADAOPT_STATE_MOMENTUM_BUFFER] = "momentum_buffer",
-        [ADAOPT_STATE_SUM] = "sum",
-        [ADAOPT_STATE_SQUARE_AVG] = "square_avg",
-        [ADAOPT_STATE_GRAD_AVG] = "grad_avg",
-        [ADAOPT_STATE_EXP_AVG] = "exp_avg",
-        [ADAOPT_STATE_EXP_AVG_SQ] = "exp_avg_sq",
-        [ADAOPT_STATE_MAX_EXP_AVG_SQ] = "max_exp_avg_sq",
-        [ADAOPT_STATE_EXP_INF] = "exp_inf",
-        [ADAOPT_STATE_MASTER] = "master",
-        [ADAOPT_STATE_Z] = "z",
-        [ADAOPT_STATE_K] = "k",
-        [ADAOPT_STATE_WEIGHT_SUM] = "weight_sum",
-        [ADAOPT_STATE_LR_MAX] = "lr_max",
-        [ADAOPT_STATE_SCHEDULED_LR] = "scheduled_lr",
-        [ADAOPT_STATE_TRAIN_MODE] = "train_mode",
-        [ADAOPT_STATE_WEIGHT_NORM] = "weight_norm",
-        [ADAOPT_STATE_ADAM_NORM] = "adam_norm",
-        [ADAOPT_STATE_TRUST_RATIO] = "trust_ratio",
-        [ADAOPT_STATE_ROW_VAR] = "row_var",
-        [ADAOPT_STATE_COL_VAR] = "col_var",
-        [ADAOPT_STATE_VARIANCE] = "variance",
-        [ADAOPT_STATE_ACC_DELTA] = "acc_delta",
-        [ADAOPT_STATE_PREV] = "prev",
-        [ADAOPT_STATE_STEP_SIZE] = "step_size",
-        [ADAOPT_STATE_ETA] = "eta",
-        [ADAOPT_STATE_MU] = "mu",
-        [ADAOPT_STATE_AX] = "ax",
-    };
-    return kind >= ADAOPT_STATE_STEP && kind <= ADAOPT_STATE_AX ? names[kind] : NULL;
-}
-
-adaopt_status adaopt_state_from_name(const char *name, adaopt_state_kind *kind)
-{
-    if (name == NULL || kind == NULL)
-        return ADAOPT_ERR_NULL;
-    for (int k = ADAOPT_STATE_STEP; adaopt_state_name((adaopt_state_kind)k) != NULL; k++) {
-        if (strcmp(name, adaopt_state_name((adaopt_state_kind)k)) == 0) {
-            *kind = (adaopt_state_kind)k;
-            return ADAOPT_OK;
-        }
-    }
-    return ADAOPT_ERR_STATE;
-}
-
 int adaopt_state_never_negative(adaopt_state_kind kind)
 {
     return adaopt__never_negative(kind);

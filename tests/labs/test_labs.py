@@ -312,8 +312,8 @@ class Labs(unittest.TestCase):
 
     def test_rosenbrock_final_points(self):
         final = {r["optimizer"]: r for r in rows(self.path("rosenbrock_final.csv"))}
-        self.assertEqual(len(final), 14)
-        for name in ("SGD+momentum", "Adamax", "NAdam"):
+        self.assertEqual(len(final), 17)
+        for name in ("SGD+momentum", "Adamax", "NAdam", "Rprop"):
             self.assertLess(float(final[name]["distance"]), 1e-3, name)
         self.assertLess(float(final["Adam"]["distance"]), float(final["SGD"]["distance"]))
         self.assertLess(float(final["SF-AdamW"]["loss"]), 0.01)  # (its average x)
