@@ -8,7 +8,7 @@
 
 JOBS ?= $(shell nproc)
 CTEST = ctest --output-on-failure -j$(JOBS)
-C_TESTS = worked|first_steps|invariants|errors|schedule_clip|kernels|sparse|checkpoint|threads|trainer_api|faults|alloc|precision|lowp|hostile
+C_TESTS = worked|first_steps|invariants|errors|schedule_clip|kernels|sparse|checkpoint|threads|muon|trainer_api|faults|alloc|precision|lowp|hostile
 
 .PHONY: all deps build demo bench bench-mpi bench-torch web web-build test-web test test-gcc test-clang test-asan test-asan-clang test-valgrind test-fuzz test-python venv clean
 
@@ -57,7 +57,8 @@ test-python: venv
 # adaopt.torch against torch.optim (foreach, and fused where torch has it) and DeepSpeed's CPU
 # Adam (installed into .venv here; its op compiles on first use): the step alone and a
 # whole training iteration of a ~100M-parameter model, 1 and 2 threads, torch 2.x and 1.13;
-# then the share of elements bit-identical to torch.optim on the same gradients (torch_bits).
+# then the share of elements bit-identical to torch.optim on the same gradients (torch_bits);
+# then Muon's step against torch.optim.Muon and its iteration against torch's GEMM (muon).
 $(VENV)/.deepspeed: $(VENV)/.ready
 	$(VENV_PY) -m pip install -q deepspeed ninja
 	touch $@
@@ -67,6 +68,7 @@ bench-torch: build venv $(VENV)/.deepspeed
 	/usr/bin/python3 bench/torch_bench.py
 	$(VENV_PY) bench/torch_bits.py
 	/usr/bin/python3 bench/torch_bits.py
+	$(VENV_PY) bench/muon.py
 
 # ZeRO-1: the state memory table, then step time on 1, 2 and 4 ranks (this machine's cores).
 MPIRUN = OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_mpi_yield_when_idle=1 \
@@ -145,7 +147,7 @@ test-fuzz: deps
 
 # The live page (web/): the library's C sources and the labs' trace loop compiled to WebAssembly
 # with clang and wasi-libc (scalar kernels, no threads, no files), then a Vite build of the page.
-WASM_SOURCES = src/optimizer.c src/step.c src/state.c $(wildcard src/algorithms/*.c) src/lowp.c src/precision.c src/memory.c src/options.c src/names.c src/errors.c src/schedule.c src/clip.c \
+WASM_SOURCES = src/optimizer.c src/step.c src/state.c $(wildcard src/algorithms/*.c) src/lowp.c src/precision.c src/memory.c src/options.c src/names.c src/matrix.c src/errors.c src/schedule.c src/clip.c \
   src/scaler.c src/crc32c.c src/kernels/scalar.c src/kernels/dispatch.c labs/problems.c \
   labs/config.c labs/trace.c web/wasm/session.c
 web/src/generated/adaopt.wasm: $(WASM_SOURCES) include/adaopt.h labs/*.h src/internal.h src/algorithms/algorithm.h

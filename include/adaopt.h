@@ -66,6 +66,8 @@
  *   Adadelta  lr 1, rho 0.9, eps 1e-6, weight_decay 0
  *   Rprop    lr 1e-2, eta_minus 0.5, eta_plus 1.2, step_size_min 1e-6, step_size_max 50
  *   ASGD     lr 1e-2, lambd 1e-4, alpha 0.75, t0 1000000, weight_decay 0
+ *   Muon     lr 1e-3, weight_decay 0.1 (decoupled), momentum 0.95, nesterov 1, ns_a 3.4445,
+ *            ns_b -4.775, ns_c 2.0315, eps 1e-7, ns_steps 5, adjust_lr_fn 0 (original)
  *   every    maximize 0; eps_mode outside (RAdam: hat), see adaopt_eps_mode;
  *            param_update master; state_storage float32; min_8bit_numel 4096 (low precision)
  *   classic  torch 2 (SGD to RAdam: round as torch 2.x does, see adaopt_torch_arith)
@@ -160,12 +162,15 @@ typedef enum adaopt_algorithm {
                                 over the RMS of past gradients */
     ADAOPT_ALGO_RPROP = 14,  /* torch.optim.Rprop: per-coordinate step sizes grown or shrunk by
                                 the sign agreement of successive gradients (full-batch) */
-    ADAOPT_ALGO_ASGD = 15    /* torch.optim.ASGD: SGD with a decaying step and a Polyak average
+    ADAOPT_ALGO_ASGD = 15,   /* torch.optim.ASGD: SGD with a decaying step and a Polyak average
                                 of the iterates (state "ax") */
+    ADAOPT_ALGO_MUON = 16    /* torch.optim.Muon (torch >= 2.9): momentum orthogonalized by a
+                                Newton-Schulz iteration, for 2-D tensors (adaopt_set_shape);
+                                step the rest with AdamW.  Float32 groups, one process */
 } adaopt_algorithm;
 
 /* Lower-case name as in torch.optim ("sgd", "adagrad", "rmsprop", "adam", "adamw", "adamax",
- * "nadam", "radam", "adafactor", "adadelta", "rprop", "asgd") or the reference package ("lion", "adamw_schedulefree",
+ * "nadam", "radam", "adafactor", "adadelta", "rprop", "asgd", "muon") or the reference package ("lion", "adamw_schedulefree",
  * "lamb"), or NULL for an unknown algorithm. */
 ADAOPT_API const char *adaopt_algorithm_name(adaopt_algorithm algorithm);
 /* The algorithm of that name (case-insensitive), or ADAOPT_ERR_ALGORITHM. */
@@ -242,10 +247,26 @@ typedef enum adaopt_option {
     ADAOPT_STEP_SIZE_MIN = 37,            /* >= 0 (1e-6): Rprop's smallest step size */
     ADAOPT_STEP_SIZE_MAX = 38,            /* >= step_size_min (50): Rprop's largest */
     ADAOPT_LAMBD = 39,                    /* >= 0 (1e-4): ASGD's decay term */
-    ADAOPT_T0 = 40                        /* >= 0 (1e6): ASGD averages from step t0 on */
+    ADAOPT_T0 = 40,                       /* >= 0 (1e6): ASGD averages from step t0 on */
+    /* Muon (torch.optim.Muon's keywords; ns_coefficients=(ns_a, ns_b, ns_c)) */
+    ADAOPT_NS_A = 41,                     /* finite (3.4445): X = a X + (b A + c A^2) X */
+    ADAOPT_NS_B = 42,                     /* finite (-4.7750) */
+    ADAOPT_NS_C = 43,                     /* finite (2.0315) */
+    ADAOPT_NS_STEPS = 44,                 /* whole number < 100 (5): Newton-Schulz iterations */
+    ADAOPT_ADJUST_LR_FN = 45              /* adaopt_adjust_lr (original): lr by the shape */
 } adaopt_option;
 
-#define ADAOPT_OPTION_MAX 40
+#define ADAOPT_OPTION_MAX 45
+
+/* ADAOPT_ADJUST_LR_FN, torch.optim.Muon's adjust_lr_fn, for a rows x cols matrix:
+ *   ORIGINAL            lr sqrt(max(1, rows / cols))       (Keller Jordan's; torch's None)
+ *   MATCH_RMS_ADAMW     lr 0.2 sqrt(max(rows, cols))       (Moonshot's: AdamW's lr and wd carry over)
+ *   SPECTRAL_UNCLAMPED  lr sqrt(rows / cols) */
+typedef enum adaopt_adjust_lr {
+    ADAOPT_ADJUST_ORIGINAL = 0,
+    ADAOPT_ADJUST_MATCH_RMS_ADAMW = 1,
+    ADAOPT_ADJUST_SPECTRAL_UNCLAMPED = 2
+} adaopt_adjust_lr;
 
 /* ADAOPT_TORCH: the torch.optim version whose arithmetic a classic algorithm's step repeats,
  * operation for operation, on torch's default CPU path (single-tensor, foreach=False): the same
@@ -269,7 +290,8 @@ ADAOPT_API const char *adaopt_option_name(adaopt_option option);
 ADAOPT_API adaopt_status adaopt_option_from_name(const char *name, adaopt_option *option);
 /* The word for a value of an option whose values are named: eps_mode "outside", "inside",
  * "hat"; param_update "master", "master_sr", "sr", "nearest"; state_storage "float32", "bf16",
- * "8bit".  NULL for any other option or value. */
+ * "8bit"; adjust_lr_fn "original", "match_rms_adamw", "spectral_unclamped".  NULL for any other
+ * option or value. */
 ADAOPT_API const char *adaopt_option_value_name(adaopt_option option, double value);
 /* The value of that word (any case) for the option, or ADAOPT_ERR_VALUE. */
 ADAOPT_API adaopt_status adaopt_option_value_from_name(adaopt_option option, const char *name,

@@ -45,6 +45,9 @@ typedef struct adaopt_tensor {
      * (slot 0 row_var, slot 1 col_var), 2 an Adafactor vector (slot 0 variance, no slot 1). */
     int factored;
     size_t fac_batch, fac_rows, fac_cols;
+    /* A shape of exactly two dimensions (adaopt_set_shape, any algorithm): rows x cols; 0 x 0
+     * for any other (Muon updates matrices only). */
+    size_t mat_rows, mat_cols;
     double af_scale;
     /* A factored tensor's rows are cut into units, the order of its sums (adafactor_shape.c,
      * "Units"): this piece's units start at rows af_unit_row[0 .. af_units) and the last ends
@@ -174,6 +177,9 @@ struct adaopt_optimizer {
     size_t af_scratch_len;
     double *af_sums;        /* Adafactor: 2 per unit (or chunk), max(units, 1) per tensor */
     size_t af_sums_len;
+    float *matrix_ws;       /* Muon: the Newton-Schulz iteration's matrices (2 m n + 2 m^2 floats
+                               for its largest m x n tensor, m <= n), made by adaopt_set_shape */
+    size_t matrix_ws_len;
     /* LAMB and Adafactor under ZeRO (zero.c sets it on each shard's optimizer): given the sums
      * of p^2 and u^2 of each tensor's chunks (LAMB) or units (Adafactor) -- max(count, 1) pairs
      * per tensor, in tensor order -- fills tensor_sums (2 per tensor) with every shard's added
@@ -368,6 +374,11 @@ void adaopt__lamb_staged_moments(const adaopt_optimizer *opt, size_t i, void *pa
                                  const void *grad, size_t begin, size_t end, double *acc);
 void adaopt__lamb_staged_apply(const adaopt_optimizer *opt, size_t i, void *param,
                                const void *grad, size_t begin, size_t end, uint32_t noise_seed);
+
+/* C = L R, row-major, L M x K and R K x N; symmetric: C is (square and) symmetric, computed on and
+ * above the diagonal and mirrored (matrix.c).  The same bits on every ISA and thread count. */
+void adaopt__matmul(const adaopt_optimizer *opt, const float *L, const float *R, float *C,
+                    size_t M, size_t K, size_t N, int symmetric);
 
 /* Adafactor (adafactor.c): the update of every tensor that has a gradient, in three passes
  * over all of them (its reductions in double, in a fixed order); 0, or -1: an exchange between

@@ -26,7 +26,7 @@ static const constant CONSTANTS[] = {
     C(ADAOPT_ALGO_ADAMW), C(ADAOPT_ALGO_ADAMAX), C(ADAOPT_ALGO_NADAM), C(ADAOPT_ALGO_RADAM),
     C(ADAOPT_ALGO_LION), C(ADAOPT_ALGO_ADAMW_SCHEDULE_FREE), C(ADAOPT_ALGO_LAMB),
     C(ADAOPT_ALGO_ADAFACTOR), C(ADAOPT_ALGO_ADADELTA), C(ADAOPT_ALGO_RPROP),
-    C(ADAOPT_ALGO_ASGD),
+    C(ADAOPT_ALGO_ASGD), C(ADAOPT_ALGO_MUON),
     /* adaopt_eps_mode */
     C(ADAOPT_EPS_OUTSIDE), C(ADAOPT_EPS_INSIDE), C(ADAOPT_EPS_HAT),
     /* adaopt_option */
@@ -40,7 +40,11 @@ static const constant CONSTANTS[] = {
     C(ADAOPT_GRAD_AVERAGING), C(ADAOPT_ADAM_UPDATE), C(ADAOPT_CLAMP), C(ADAOPT_BETA2_DECAY),
     C(ADAOPT_EPS1), C(ADAOPT_EPS2), C(ADAOPT_D), C(ADAOPT_TORCH), C(ADAOPT_RHO),
     C(ADAOPT_ETA_MINUS), C(ADAOPT_ETA_PLUS), C(ADAOPT_STEP_SIZE_MIN), C(ADAOPT_STEP_SIZE_MAX),
-    C(ADAOPT_LAMBD), C(ADAOPT_T0),
+    C(ADAOPT_LAMBD), C(ADAOPT_T0), C(ADAOPT_NS_A), C(ADAOPT_NS_B), C(ADAOPT_NS_C),
+    C(ADAOPT_NS_STEPS), C(ADAOPT_ADJUST_LR_FN),
+    /* adaopt_adjust_lr */
+    C(ADAOPT_ADJUST_ORIGINAL), C(ADAOPT_ADJUST_MATCH_RMS_ADAMW),
+    C(ADAOPT_ADJUST_SPECTRAL_UNCLAMPED),
     /* adaopt_torch_arith */
     C(ADAOPT_TORCH_1), C(ADAOPT_TORCH_2),
     /* adaopt_dtype */
@@ -92,6 +96,8 @@ static const char *const *words_of(adaopt_option option)
     static const char *const eps_modes[] = {"outside", "inside", "hat", NULL};
     static const char *const updates[] = {"master", "master_sr", "sr", "nearest", NULL};
     static const char *const storages[] = {"float32", "bf16", "8bit", NULL};
+    static const char *const adjusts[] = {"original", "match_rms_adamw", "spectral_unclamped",
+                                          NULL};
     switch (option) {
     case ADAOPT_EPS_MODE:
         return eps_modes;
@@ -99,6 +105,8 @@ static const char *const *words_of(adaopt_option option)
         return updates;
     case ADAOPT_STATE_STORAGE:
         return storages;
+    case ADAOPT_ADJUST_LR_FN:
+        return adjusts;
     default:
         return NULL;
     }

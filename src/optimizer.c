@@ -75,6 +75,7 @@ void adaopt_destroy(adaopt_optimizer *opt)
     free(opt->chunk_sums);
     free(opt->af_scratch);
     free(opt->af_sums);
+    free(opt->matrix_ws);
     free(opt->tensor_sums);
     free(opt->spans);
     free(opt->coeffs);

@@ -57,6 +57,11 @@ static const option_info OPTIONS[ADAOPT_OPTION_MAX + 1] = {
     [ADAOPT_STEP_SIZE_MAX] = {"step_size_max", ADAOPT__RANGE_NONNEGATIVE},
     [ADAOPT_LAMBD] = {"lambd", ADAOPT__RANGE_NONNEGATIVE},
     [ADAOPT_T0] = {"t0", ADAOPT__RANGE_NONNEGATIVE},
+    [ADAOPT_NS_A] = {"ns_a", ADAOPT__RANGE_FINITE},
+    [ADAOPT_NS_B] = {"ns_b", ADAOPT__RANGE_FINITE},
+    [ADAOPT_NS_C] = {"ns_c", ADAOPT__RANGE_FINITE},
+    [ADAOPT_NS_STEPS] = {"ns_steps", ADAOPT__RANGE_COUNT},
+    [ADAOPT_ADJUST_LR_FN] = {"adjust_lr_fn", ADAOPT__RANGE_CHOICE},
 };
 
 /* The options every algorithm takes, with their defaults (the rows list the rest). */
@@ -198,7 +203,7 @@ adaopt_status adaopt__check_value(adaopt_optimizer *opt, adaopt_algorithm algori
         break;
     }
     case ADAOPT__RANGE_CHOICE: {
-        int choices = option == ADAOPT_PARAM_UPDATE ? 4 : 3; /* adaopt_param_update, _storage */
+        int choices = option == ADAOPT_PARAM_UPDATE ? 4 : 3; /* (state_storage, adjust_lr_fn: 3) */
         if (!(value >= 0.0 && value < choices && value == floor(value)))
             return adaopt__fail(opt, ADAOPT_ERR_VALUE, "%s must be 0..%d (got %g)", info->name,
                                 choices - 1, value);

@@ -433,6 +433,11 @@ static adaopt_status step_impl(adaopt_optimizer *opt, void *const *params,
             if (st != ADAOPT_OK)
                 return st;
         }
+        if ((grads[i] != NULL || has_sparse) && a->check_tensor != NULL) {
+            adaopt_status st = a->check_tensor(opt, i);
+            if (st != ADAOPT_OK)
+                return st;
+        }
         if ((grads[i] != NULL || has_sparse) && opt->tensors[i].step >= ADAOPT__MAX_STEPS)
             return adaopt__fail(opt, ADAOPT_ERR_STATE, "step: tensor %zu has taken 2^53 steps, "
                                 "where t stops being exact in the bias corrections (and "

@@ -39,7 +39,7 @@ import os
 import numpy as np
 
 __all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "Adadelta",
-           "Rprop", "ASGD", "Lion",
+           "Rprop", "ASGD", "Muon", "Lion",
            "AdamWScheduleFree", "Lamb", "Adafactor",
            "Optimizer", "AdaoptError", "clip_grad_norm_", "clip_grad_value_", "library_path",
            "supported_isas", "bf16array", "as_bf16", "to_bf16", "from_bf16"]
@@ -204,9 +204,10 @@ _GROUP_KINDS = {key: _STATE_KINDS[key] for key in _kinds_of(_ALGORITHMS["adamw_s
 _TENSOR_SCALARS = {name: {key: _STATE_KINDS[key] for key in _kinds_of(code, 1)
                           if key not in ("step", "mu_product")}
                    for name, code in _ALGORITHMS.items()}
-# torch keywords that hold two options.
+# torch keywords that hold two (or three) options.
 _PAIRS = {"betas": ("beta1", "beta2"), "etas": ("eta_minus", "eta_plus"),
-          "step_sizes": ("step_size_min", "step_size_max")}
+          "step_sizes": ("step_size_min", "step_size_max"),
+          "ns_coefficients": ("ns_a", "ns_b", "ns_c")}
 _OPTIONS = _names(_option_name, first=1)
 _WORDS = {name: _names(lambda v, o=code: _option_value_name(o, v))
           for name, code in _OPTIONS.items() if _option_value_name(code, 0)}
@@ -415,6 +416,16 @@ class Optimizer:
         self.state = _State(self)
 
     # -- construction ---------------------------------------------------------------------
+    def _set_shapes(self, first):
+        """Gives the library the shapes of parameters first, ... of two or more dimensions
+        (Adafactor factors them; Muon's matrices)."""
+        for i in range(first, len(self._params)):
+            shape = self._params[i].shape
+            if len(shape) >= 2:
+                dims = (ctypes.c_size_t * len(shape))(*shape)
+                _check(_set_shape(self._handle, i, dims, len(shape)), self._handle,
+                       "add_param_group")
+
     def _default_hyperparameters(self):
         out = {}
         for name in _OPTIONS:
@@ -428,12 +439,12 @@ class Optimizer:
                 v = bool(v)
             elif name == "eps_mode" or name in _WORDS:
                 v = _word_of(name, v)
-            elif name in ("min_8bit_numel", "warmup_steps", "torch"):
+            elif name in ("min_8bit_numel", "warmup_steps", "torch", "ns_steps"):
                 v = int(v)
             out[name] = v
-        for key, (first, second) in _PAIRS.items():
-            if first in out:
-                out[key] = (out.pop(first), out.pop(second))
+        for key, names in _PAIRS.items():
+            if names[0] in out:
+                out[key] = tuple(out.pop(name) for name in names)
         return out
 
     def add_param_group(self, group):
@@ -503,10 +514,15 @@ class Optimizer:
         """The (C option name, double) pairs of one torch-style hyperparameter."""
         if key in _PAIRS:
             try:
-                first, second = value
-            except (TypeError, ValueError):
-                raise TypeError("%s must be a pair, got %r" % (key, value))
-            pairs = list(zip(_PAIRS[key], (first, second)))
+                values = tuple(value)
+            except TypeError:
+                values = ()
+            if len(values) != len(_PAIRS[key]):
+                raise TypeError("%s must be a tuple of %d numbers, got %r"
+                                % (key, len(_PAIRS[key]), value))
+            pairs = list(zip(_PAIRS[key], values))
+        elif key == "adjust_lr_fn" and value is None:  # (torch's None: the original)
+            pairs = [(key, _WORDS[key]["original"])]
         elif key == "eps_mode":
             if value not in _EPS_MODES:
                 raise ValueError("eps_mode must be one of %s, got %r" % (sorted(_EPS_MODES), value))
@@ -920,6 +936,23 @@ ASGD = _make("ASGD", "asgd", ("lr", "lambd", "alpha", "t0", "weight_decay"),
              "torch.optim.ASGD(params, lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay=0, "
              "maximize=False): state 'ax' is the average of the iterates")
 
+
+
+class Muon(Optimizer):
+    """torch.optim.Muon(params, lr=1e-3, weight_decay=0.1, momentum=0.95, nesterov=True,
+    ns_coefficients=(3.4445, -4.775, 2.0315), eps=1e-7, ns_steps=5, adjust_lr_fn=None): 2-D
+    float32 arrays only (step the others with AdamW); the Newton-Schulz iteration in float32."""
+
+    _algorithm = "muon"
+    _positional = ("lr", "weight_decay", "momentum", "nesterov", "ns_coefficients", "eps",
+                   "ns_steps", "adjust_lr_fn")
+
+    def add_param_group(self, group):
+        first = len(self._params)
+        super().add_param_group(group)
+        self._set_shapes(first)
+
+
 Lion = _make("Lion", "lion", ("lr", "betas", "weight_decay"),
              "lion_pytorch.Lion(params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0): the sign "
              "of b1 m + (1-b1) g, decoupled weight decay")
@@ -1002,12 +1035,7 @@ class Adafactor(Optimizer):
     def add_param_group(self, group):
         first = len(self._params)
         super().add_param_group(group)
-        for i in range(first, len(self._params)):
-            shape = self._params[i].shape
-            if len(shape) >= 2:
-                dims = (ctypes.c_size_t * len(shape))(*shape)
-                _check(_set_shape(self._handle, i, dims, len(shape)), self._handle,
-                       "add_param_group")
+        self._set_shapes(first)
 
     def _state_of(self, i):
         out = super()._state_of(i)

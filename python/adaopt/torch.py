@@ -66,7 +66,8 @@ _C_KEYS = ("lr", "betas", "eps", "weight_decay", "momentum", "dampening", "neste
            "momentum_decay", "decoupled_weight_decay", "eps_mode", "param_update",
            "state_storage", "min_8bit_numel", "warmup_steps", "r", "weight_lr_power",
            "weight_decouple", "fixed_decay", "grad_averaging", "adam", "clamp", "beta2_decay",
-           "d", "rho", "etas", "step_sizes", "lambd", "t0")
+           "d", "rho", "etas", "step_sizes", "lambd", "t0", "ns_coefficients", "ns_steps",
+           "adjust_lr_fn")
 _EXTRAS = ("eps_mode", "param_update", "state_storage", "min_8bit_numel")
 _MISSING = object()
 _PLAIN = (float, int, bool, str)
@@ -97,12 +98,12 @@ def _torch_state_format(cls):
         # no 'step' in their per-parameter state
         cls._format = {"step": type(None), "mu_product": type(None)}
         return cls._format
-    p = torch.zeros(2, requires_grad=True)
+    p = torch.zeros(cls._probe_shape, requires_grad=True)
     ref = cls._torch_class([p], lr=1e-3)
     if cls._torch_class is torch.optim.SparseAdam:
         p.grad = torch.sparse_coo_tensor(torch.tensor([[0]]), torch.ones(1), (2,))
     else:
-        p.grad = torch.ones(2)
+        p.grad = torch.ones(cls._probe_shape)
     ref.step()
     fmt = {}
     for key in ("step", "mu_product"):
@@ -181,6 +182,7 @@ class Optimizer(torch.optim.Optimizer):
     _algorithm = None     # adaopt's algorithm
     _sparse_only = False  # SparseAdam
     _wd_divisor = None    # lion-pytorch's decoupled_weight_decay: weight_decay / initial lr
+    _probe_shape = (2,)   # a parameter the torch class takes (Muon: a matrix)
 
     def __init__(self, params, *args, **kwargs):
         sig = inspect.signature(self._torch_class.__init__)
@@ -193,7 +195,7 @@ class Optimizer(torch.optim.Optimizer):
                 defaults.update(defaults.pop(name, {}))
         # torch's own checks of the values, and the defaults its class adds beyond its
         # signature (torch 2.x's AdamW: decoupled_weight_decay=True), from a probe instance.
-        probe = self._torch_class([torch.zeros(1, requires_grad=True)], **{
+        probe = self._torch_class([torch.zeros(self._probe_shape, requires_grad=True)], **{
             k: v for k, v in defaults.items() if k not in _NOT_PROBED})
         for key, value in probe.defaults.items():
             defaults.setdefault(key, value)
@@ -668,10 +670,11 @@ class Optimizer(torch.optim.Optimizer):
         if entry and "step" not in entry:
             if self._algorithm in ("adamw_schedulefree", "lamb"):  # they count steps per group
                 entry["step"] = float(getattr(self, "_group_k", {}).get(id(p), 0))
-            elif self._algorithm not in ("sgd", "lion"):
+            elif _torch_state_format(type(self))["step"] is not type(None):
                 raise ValueError("a parameter's state has no 'step'")
             else:
-                entry["step"] = 1.0  # torch's SGD, lion-pytorch keep no step: a buffer = stepped
+                entry["step"] = 1.0  # torch's SGD and Muon, lion-pytorch keep no step: a
+                #                      buffer = stepped
         return entry
 
     def _push_state(self, entries):
@@ -1116,6 +1119,35 @@ class Lamb(_make("Lamb", "lamb", torch_cls=_LambReference)):
         self._pull_group_steps()
 
 
+def _set_shapes(opt, first):
+    """The shapes of C tensors first, ... of two or more dimensions (Adafactor, Muon)."""
+    for i in range(first, len(opt._cparams)):
+        shape = tuple(opt._cparams[i].shape)
+        if len(shape) >= 2:
+            dims = (ctypes.c_size_t * len(shape))(*shape)
+            _a._check(_a._set_shape(opt._core.h, i, dims, len(shape)), opt._core.h,
+                      "add_param_group")
+
+
+if hasattr(torch.optim, "Muon"):  # torch >= 2.9
+    class Muon(_make("Muon", "muon")):
+        """adaopt's Muon with torch.optim.Muon's interface (torch >= 2.9): 2-D float32
+        parameters; the Newton-Schulz iteration in float32 (torch's: bf16)."""
+
+        _probe_shape = (2, 2)
+
+        def _add_c_groups(self, g, params):
+            for p in params:
+                if p.ndim != 2:  # (torch's check and words)
+                    raise ValueError("Muon only supports 2D parameters whereas we found a "
+                                     "parameter with size: %s" % (p.size(),))
+            first = len(self._cparams)
+            super()._add_c_groups(g, params)
+            _set_shapes(self, first)
+
+    __all__.append("Muon")
+
+
 if hasattr(torch.optim, "Adafactor"):  # torch >= 2.5
     class Adafactor(_make("Adafactor", "adafactor")):
         """adaopt's Adafactor with torch.optim.Adafactor's interface (torch >= 2.5): parameters of
@@ -1131,12 +1163,7 @@ if hasattr(torch.optim, "Adafactor"):  # torch >= 2.5
         def _add_c_groups(self, g, params):
             first = len(self._cparams)
             super()._add_c_groups(g, params)
-            for i in range(first, len(self._cparams)):
-                shape = tuple(self._cparams[i].shape)
-                if len(shape) >= 2:
-                    dims = (ctypes.c_size_t * len(shape))(*shape)
-                    _a._check(_a._set_shape(self._core.h, i, dims, len(shape)), self._core.h,
-                              "add_param_group")
+            _set_shapes(self, first)
 
         def _state_shape(self, i, kind):  # torch's keepdim shapes of the factored moments
             shape = list(self._cparams[i].shape)

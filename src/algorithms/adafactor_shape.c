@@ -1,6 +1,7 @@
 /*
- * adafactor_shape.c -- Adafactor's tensor shapes (adaopt_set_shape, and ZeRO's pieces of a
- * shape) and the units its sums are taken over.  The step is in adafactor.c.
+ * adafactor_shape.c -- tensor shapes (adaopt_set_shape: any algorithm records a matrix's rows
+ * and cols, Muon's need; Adafactor factors by them), ZeRO's pieces of a shape, and the units
+ * Adafactor's sums are taken over.  Its step is in adafactor.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -239,7 +240,13 @@ adaopt_status adaopt_set_shape(adaopt_optimizer *opt, size_t tensor, const size_
     st = check_unstepped(opt, tensor);
     if (st != ADAOPT_OK)
         return st;
-    if (opt->algorithm != ADAOPT_ALGO_ADAFACTOR)
+    const adaopt__algorithm *a = adaopt__algo(opt->algorithm);
+    size_t rows = ndim == 2 ? dims[0] : 0, cols = ndim == 2 ? dims[1] : 0;
+    if (a->matrix_set != NULL && (st = a->matrix_set(opt, rows, cols)) != ADAOPT_OK)
+        return st; /* (Muon's room for the matrix) */
+    opt->tensors[tensor].mat_rows = rows;
+    opt->tensors[tensor].mat_cols = cols;
+    if (!a->shaped)
         return ADAOPT_OK; /* (only Adafactor's state depends on the shape) */
     if (ndim < 2)
         return shape_tensor(opt, tensor, 2, 0, 0, 0, 0);

@@ -60,6 +60,7 @@ enum adaopt__tensor_record {
 /* How ZeRO (src/mpi/zero.c) may cut its tensors between ranks: the values are zero.c's layouts
  * (1 is any cut at an 8-bit block's start, for 8-bit state). */
 enum adaopt__shard {
+    ADAOPT__SHARD_NONE = -1,    /* not sharded (yet): adaopt_zero_create refuses it */
     ADAOPT__SHARD_ELEMENTS = 0, /* anywhere: the update is element-wise */
     ADAOPT__SHARD_CHUNKS = 2,   /* at chunk starts, the chunks' norm sums exchanged (LAMB) */
     ADAOPT__SHARD_UNITS = 3     /* at unit starts, the row and column sums exchanged (Adafactor) */
@@ -96,6 +97,11 @@ typedef struct adaopt__algorithm {
     /* Its tensors are vectors until adaopt_set_shape gives them two or more dimensions
      * (Adafactor: adaopt_tensor.factored). */
     int shaped;
+    /* adaopt_set_shape is giving a tensor rows x cols (0 x 0: not a matrix): room for it, all
+     * or nothing (NULL: nothing to do; Muon's workspace). */
+    adaopt_status (*matrix_set)(adaopt_optimizer *opt, size_t rows, size_t cols);
+    /* Checks of a tensor that has a gradient, before the step writes anything (NULL: none). */
+    adaopt_status (*check_tensor)(adaopt_optimizer *opt, size_t i);
 
     enum adaopt__decay decay;
     int counts_per_group; /* its t is the group's count (adaopt_group.steps), not the tensor's */
@@ -189,6 +195,7 @@ void adaopt__adam_coeffs(adaopt_coeffs *c, const adaopt__algorithm *a, const ada
 extern const adaopt__algorithm adaopt__sgd_row, adaopt__adagrad_row, adaopt__rmsprop_row,
     adaopt__adam_row, adaopt__adamw_row, adaopt__adamax_row, adaopt__nadam_row,
     adaopt__radam_row, adaopt__lion_row, adaopt__schedule_free_row, adaopt__lamb_row,
-    adaopt__adafactor_row, adaopt__adadelta_row, adaopt__rprop_row, adaopt__asgd_row;
+    adaopt__adafactor_row, adaopt__adadelta_row, adaopt__rprop_row, adaopt__asgd_row,
+    adaopt__muon_row;
 
 #endif

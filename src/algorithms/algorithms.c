@@ -22,6 +22,7 @@ static const adaopt__algorithm *const ROWS[] = {
     [ADAOPT_ALGO_ADADELTA] = &adaopt__adadelta_row,
     [ADAOPT_ALGO_RPROP] = &adaopt__rprop_row,
     [ADAOPT_ALGO_ASGD] = &adaopt__asgd_row,
+    [ADAOPT_ALGO_MUON] = &adaopt__muon_row,
 };
 
 const adaopt__algorithm *adaopt__algo(adaopt_algorithm algorithm)

@@ -55,4 +55,5 @@ static inline void sq16_store(const SQ16 *s, double *acc)
     _mm512_storeu_pd(acc + 8, s->r[1]);
 }
 
+#define GEMM_ROWS 8 /* 16 accumulators of 32 registers */
 #include "simd_body.h"

@@ -29,7 +29,8 @@
      {adaopt_af_matrix_u_##isa, adaopt_af_matrix_apply_##isa, adaopt_af_vector_u_##isa,        \
       adaopt_af_vector_apply_##isa, adaopt_af_row_sums_##isa, adaopt_af_apply_u_##isa},       \
      {adaopt_decode8_##lowp, adaopt_encode8_##lowp, adaopt_bf16_widen_##lowp,                 \
-      adaopt_bf16_narrow_##lowp, adaopt_bf16_narrow_sr_##lowp}}
+      adaopt_bf16_narrow_##lowp, adaopt_bf16_narrow_sr_##lowp},                               \
+     adaopt_gemm_tile_##isa}
 
 static const adaopt_kernel_table SCALAR = TABLE(scalar, scalar);
 #if defined(ADAOPT_HAVE_X86_KERNELS)
@@ -55,7 +56,8 @@ static const adaopt_kernel_table AVX512 = {
     {adaopt_af_matrix_u_avx512, adaopt_af_matrix_apply_avx512, adaopt_af_vector_u_avx512,
      adaopt_af_vector_apply_avx512, adaopt_af_row_sums_avx512, adaopt_af_apply_u_avx512},
     {adaopt_decode8_avx512, adaopt_encode8_avx512, adaopt_bf16_widen_avx512,
-     adaopt_bf16_narrow_avx512, adaopt_bf16_narrow_sr_avx512}};
+     adaopt_bf16_narrow_avx512, adaopt_bf16_narrow_sr_avx512},
+    adaopt_gemm_tile_avx512};
 #endif
 #if defined(ADAOPT_HAVE_NEON_KERNELS)
 static const adaopt_kernel_table NEON = TABLE(neon, scalar);

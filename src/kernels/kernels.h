@@ -134,6 +134,12 @@ void adaopt_rprop_scalar(const adaopt_coeffs *c, float *p, const float *g, float
                          float *prev, float *u2, size_t n);
 void adaopt_asgd_scalar(const adaopt_coeffs *c, float *p, const float *g, float *ax, float *u1,
                         float *u2, size_t n);
+/* C (+)= L R on a tile of up to 4 rows (matrix.c drives it). */
+typedef void (*adaopt_gemm_tile_fn)(const float *L, size_t ldl, const float *R, size_t ldr,
+                                    float *C, size_t ldc, size_t mr, size_t n, size_t kc,
+                                    int first);
+void adaopt_gemm_tile_scalar(const float *L, size_t ldl, const float *R, size_t ldr, float *C,
+                             size_t ldc, size_t mr, size_t n, size_t kc, int first);
 /* LAMB's two passes.  moments: m and v updated in place; the squares of the decayed p and of
  * the Adam direction u added, in double, into acc[0..16) and acc[16..32) (element j into
  * accumulator j % 16, in element order: adaopt__sumsq16's order; p itself is not written); u
@@ -232,6 +238,8 @@ static inline void adaopt__af_row_sums(const float *g, const float *p, size_t n,
                                float *, float *, size_t);                                     \
     void adaopt_asgd_##isa(const adaopt_coeffs *, float *, const float *, float *, float *,   \
                            float *, size_t);                                                  \
+    void adaopt_gemm_tile_##isa(const float *, size_t, const float *, size_t, float *, size_t, \
+                                size_t, size_t, size_t, int);                                 \
     void adaopt_lamb_moments_##isa(const adaopt_coeffs *, const float *, const float *,      \
                                    float *, float *, float *, size_t, double *);              \
     void adaopt_lamb_apply_##isa(const adaopt_coeffs *, float *, const float *, float *,      \
@@ -292,6 +300,7 @@ typedef struct adaopt_kernel_table {
                          float *, size_t, double *); /* LAMB's first pass */
     adaopt_af_fns adafactor;
     adaopt_lowp_fns lowp;
+    adaopt_gemm_tile_fn gemm_tile; /* Muon's matrix products */
 } adaopt_kernel_table;
 
 /* The table of `isa` (an adaopt_isa), or NULL if it is not built in or this CPU lacks it. */

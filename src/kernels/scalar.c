@@ -430,3 +430,19 @@ void adaopt_radam_scalar(const adaopt_coeffs *c, float *p, const float *g, float
         }
     }
 }
+
+/* C[0..mr)[0..n) (+)= L[0..mr)[0..kc) R[0..kc)[0..n), row-major with leading dimensions ldl,
+ * ldr, ldc: each element one chain of fused multiply-adds in k order, starting from 0 (first)
+ * or from C.  Every ISA's tile repeats the chain lane by lane, so a product has the same bits on
+ * every ISA, tiling and thread count (matrix.c). */
+void adaopt_gemm_tile_scalar(const float *L, size_t ldl, const float *R, size_t ldr, float *C,
+                             size_t ldc, size_t mr, size_t n, size_t kc, int first)
+{
+    for (size_t r = 0; r < mr; r++)
+        for (size_t j = 0; j < n; j++) {
+            float acc = first ? 0.0f : C[r * ldc + j];
+            for (size_t k = 0; k < kc; k++)
+                acc = fmaf(L[r * ldl + k], R[k * ldr + j], acc);
+            C[r * ldc + j] = acc;
+        }
+}

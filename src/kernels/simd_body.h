@@ -483,3 +483,64 @@ void KERNEL(af_vector_apply)(const adaopt_af_row *a, float *p, const float *g, c
     if (i < n)
         adaopt_af_vector_apply_scalar(a, p + i, g + i, v + i, n - i);
 }
+
+/* The GEMM tile (gemm_tile_scalar in scalar.c): GEMM_ROWS rows (8 where the ISA has the
+ * registers for 16 accumulators, else 4) by two vectors of columns at a time, each lane the
+ * scalar's chain of fused multiply-adds in k order; leftover rows and columns by narrower
+ * steps of the same chains. */
+#ifndef GEMM_ROWS
+#define GEMM_ROWS 4
+#endif
+void KERNEL(gemm_tile)(const float *L, size_t ldl, const float *R, size_t ldr, float *C,
+                       size_t ldc, size_t mr, size_t n, size_t kc, int first)
+{
+    size_t r0 = 0;
+    for (; r0 + GEMM_ROWS <= mr; r0 += GEMM_ROWS) {
+        const float *Lr = L + r0 * ldl;
+        float *Cr = C + r0 * ldc;
+        size_t j = 0;
+        for (; j + 2 * W <= n; j += 2 * W) {
+            VEC acc[GEMM_ROWS][2];
+            for (int r = 0; r < GEMM_ROWS; r++) {
+                acc[r][0] = first ? VSET1(0.0f) : VLOAD(Cr + r * ldc + j);
+                acc[r][1] = first ? VSET1(0.0f) : VLOAD(Cr + r * ldc + j + W);
+            }
+            for (size_t k = 0; k < kc; k++) {
+                VEC b0 = VLOAD(R + k * ldr + j), b1 = VLOAD(R + k * ldr + j + W);
+                for (int r = 0; r < GEMM_ROWS; r++) {
+                    VEC a = VSET1(Lr[r * ldl + k]);
+                    acc[r][0] = VFMA(a, b0, acc[r][0]);
+                    acc[r][1] = VFMA(a, b1, acc[r][1]);
+                }
+            }
+            for (int r = 0; r < GEMM_ROWS; r++) {
+                VSTORE(Cr + r * ldc + j, acc[r][0]);
+                VSTORE(Cr + r * ldc + j + W, acc[r][1]);
+            }
+        }
+        for (size_t r = 0; r < GEMM_ROWS && j < n; r++) { /* the last columns, row by row */
+            size_t jj = j;
+            for (; jj + W <= n; jj += W) {
+                VEC acc = first ? VSET1(0.0f) : VLOAD(Cr + r * ldc + jj);
+                for (size_t k = 0; k < kc; k++)
+                    acc = VFMA(VSET1(Lr[r * ldl + k]), VLOAD(R + k * ldr + jj), acc);
+                VSTORE(Cr + r * ldc + jj, acc);
+            }
+            if (jj < n)
+                adaopt_gemm_tile_scalar(Lr + r * ldl, ldl, R + jj, ldr, Cr + r * ldc + jj, ldc, 1,
+                                        n - jj, kc, first);
+        }
+    }
+    for (size_t r = r0; r < mr; r++) { /* leftover rows */
+        size_t jj = 0;
+        for (; jj + W <= n; jj += W) {
+            VEC acc = first ? VSET1(0.0f) : VLOAD(C + r * ldc + jj);
+            for (size_t k = 0; k < kc; k++)
+                acc = VFMA(VSET1(L[r * ldl + k]), VLOAD(R + k * ldr + jj), acc);
+            VSTORE(C + r * ldc + jj, acc);
+        }
+        if (jj < n)
+            adaopt_gemm_tile_scalar(L + r * ldl, ldl, R + jj, ldr, C + r * ldc + jj, ldc, 1,
+                                    n - jj, kc, first);
+    }
+}

@@ -76,7 +76,7 @@ def main():
             assert name in want, f"{algo}: the header does not list {name} (default {v.value})"
             assert want[name] == v.value, f"{algo}.{name}: header {want[name]}, library {v.value}"
             checked += 1
-    assert len(rows) == 15 and checked >= 140, (sorted(rows), checked)
+    assert len(rows) == 16 and checked >= 170, (sorted(rows), checked)
     print(f"header defaults: {checked} values of {len(rows)} algorithms agree with adaopt_default")
     print("1 passed, 0 failed")
 

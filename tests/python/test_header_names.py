@@ -61,7 +61,7 @@ def listing(fn, algo):
 
 def main():
     enums = enumerators()
-    assert len(enums) >= 123, len(enums)
+    assert len(enums) >= 132, len(enums)
     for name, value in enums:
         assert constant(name) == value, (name, constant(name), value)
     assert constant("ADAOPT_OPTION_MAX") == max(v for n, v in enums
@@ -96,10 +96,12 @@ def main():
             named[lib.adaopt_option_name(o).decode()] = words
     assert named == {"eps_mode": ["outside", "inside", "hat"],
                      "param_update": ["master", "master_sr", "sr", "nearest"],
-                     "state_storage": ["float32", "bf16", "8bit"]}, named
+                     "state_storage": ["float32", "bf16", "8bit"],
+                     "adjust_lr_fn": ["original", "match_rms_adamw", "spectral_unclamped"]}, named
     # the words name the header's constants, in order
     for option, enum in (("eps_mode", "adaopt_eps_mode"), ("param_update", "adaopt_param_update"),
-                         ("state_storage", "adaopt_state_storage")):
+                         ("state_storage", "adaopt_state_storage"),
+                         ("adjust_lr_fn", "adaopt_adjust_lr")):
         values = [v for n, v in enums if ENUM_OF[n] == enum]
         assert values == list(range(len(named[option]))), (option, values)
 

@@ -553,6 +553,69 @@ class LambParity(unittest.TestCase):
         self.assertLessEqual(float(Ours(m2.parameters()).param_groups[0]["clamp"]), 0.5)
 
 
+class _Pair:
+    """Muon on the matrices, AdamW on the rest (torch's recipe for Muon, MuonWithAuxAdam's
+    split), stepped together as one optimizer."""
+
+    def __init__(self, muon, adamw):
+        self.opts = [muon, adamw]
+        self.param_groups = muon.param_groups + adamw.param_groups
+
+    def zero_grad(self, set_to_none=True):
+        for o in self.opts:
+            o.zero_grad(set_to_none=set_to_none)
+
+    def step(self):
+        for o in self.opts:
+            o.step()
+
+
+def muon_pair(lib, model, **kw):
+    mats = [p for p in model.parameters() if p.ndim == 2]
+    rest = [p for p in model.parameters() if p.ndim != 2]
+    return _Pair(lib.Muon(mats, **kw), lib.AdamW(rest, lr=1e-3))
+
+
+@unittest.skipUnless(hasattr(torch.optim, "Muon"), "torch.optim.Muon needs torch >= 2.9")
+class MuonParity(unittest.TestCase):
+    """adaopt.torch.Muon (the Newton-Schulz iteration in float32) against torch.optim.Muon
+    (in bf16): the same training within bf16's rounding; state dicts both ways."""
+
+    def test_signature(self):
+        check_signature_prefix(self, torch.optim.Muon, at.Muon)
+
+    def test_training_and_state_dicts(self):
+        for kw in (dict(lr=0.02), dict(lr=0.02, nesterov=False, adjust_lr_fn="match_rms_adamw",
+                                       weight_decay=0.01, ns_steps=4)):
+            with self.subTest(**kw):
+                m1, m2 = mlp(), mlp()
+                l1, _ = train(m1, muon_pair(torch.optim, m1, **kw), 100)
+                l2, _ = train(m2, muon_pair(at, m2, **kw), 100)
+                self.assertLess(l1[-1], 0.5 * l1[0])
+                self.assertLess(l2[-1], 0.5 * l2[0])
+                # bf16 NS differs from float32's in the third digit; over 100 steps the two
+                # trainings stay within a few percent of each other
+                np.testing.assert_allclose(l2, l1, rtol=0.05, atol=0.02)
+                theirs = torch.optim.Muon([p for p in m1.parameters() if p.ndim == 2], **kw)
+                ours = at.Muon([p for p in m2.parameters() if p.ndim == 2], **kw)
+                o = muon_pair(torch.optim, m1, **kw)
+                train(m1, o, 3)
+                ours.load_state_dict(o.opts[0].state_dict())  # torch's state into adaopt's
+                theirs.load_state_dict(ours.state_dict())     # and back
+                for a, b in zip(ours.state_dict()["state"].values(),
+                                o.opts[0].state_dict()["state"].values()):
+                    self.assertTrue(torch.equal(a["momentum_buffer"], b["momentum_buffer"]))
+
+    def test_refusals(self):
+        with self.assertRaisesRegex(ValueError, "2D"):
+            at.Muon([torch.zeros(3, requires_grad=True)])
+        p = torch.zeros(4, 4, requires_grad=True)
+        o = at.Muon([p])
+        p.grad = torch.ones(4, 4)
+        o.step()
+        self.assertFalse(torch.equal(p, torch.zeros(4, 4)))
+
+
 class OverwriteGrads(unittest.TestCase):
     """overwrite_grads (an adaopt extension, LAMB and Adafactor): the same training bit for bit,
     each .grad holding LAMB's u = m / (sqrt(v) + eps) afterwards; kept by pickling; refusals."""

@@ -1,0 +1,218 @@
+/*
+ * muon.c -- Muon (Jordan et al., 2024), as torch.optim.Muon (torch >= 2.9): momentum, then the
+ * update orthogonalized by a quintic Newton-Schulz iteration, for 2-D parameters.
+ *
+ *   B = lerp(B, g, 1 - momentum);  U = nesterov ? lerp(g, B, momentum) : B
+ *   X = U (transposed when it has more rows than columns: m = min(rows, cols) <= n), X /= max(|X|, eps)
+ *   ns_steps times:  A = X X^T;  B' = b A + c A A;  X = a X + B' X
+ *   p = p (1 - lr wd) - adjusted_lr X (transposed back)
+ *
+ * The iteration runs in float32 (torch's in bf16: the same iteration, coarser); its products
+ * are matrix.c's, the same bits on every ISA and thread count, X X^T and A A computed on one
+ * side of the diagonal.  A tensor needs its 2-D shape (adaopt_set_shape), which makes room for
+ * the iteration's matrices so that the step allocates nothing.  Element-wise parts follow
+ * torch's single-tensor path op for op (its lerps; mul_ then add_ with alpha, fused).
+ */
+#include <math.h>
+#include <string.h>
+
+#include "algorithm.h"
+
+static const adaopt__option_default OPTIONS[] = {
+    {ADAOPT_LR, 1e-3},          {ADAOPT_WEIGHT_DECAY, 0.1}, {ADAOPT_MOMENTUM, 0.95},
+    {ADAOPT_NESTEROV, 1.0},     {ADAOPT_NS_A, 3.4445},      {ADAOPT_NS_B, -4.7750},
+    {ADAOPT_NS_C, 2.0315},      {ADAOPT_EPS, 1e-7},         {ADAOPT_NS_STEPS, 5},
+    {ADAOPT_ADJUST_LR_FN, ADAOPT_ADJUST_ORIGINAL}, {0, 0.0}};
+
+/* torch's _adjust_lr: lr scaled by the shape (rows A = fan-out, cols B = fan-in). */
+static double adjusted_lr(const double *hp, size_t rows, size_t cols)
+{
+    double A = (double)rows, B = (double)cols, lr = hp[ADAOPT_LR];
+    switch ((int)hp[ADAOPT_ADJUST_LR_FN]) {
+    case ADAOPT_ADJUST_MATCH_RMS_ADAMW:
+        return lr * (0.2 * sqrt(A > B ? A : B));
+    case ADAOPT_ADJUST_SPECTRAL_UNCLAMPED:
+        return lr * sqrt(A / B);
+    default:
+        return lr * sqrt(A / B > 1.0 ? A / B : 1.0);
+    }
+}
+
+static void split(size_t rows, size_t cols, size_t *m, size_t *n)
+{
+    *m = rows < cols ? rows : cols;
+    *n = rows < cols ? cols : rows;
+}
+
+static adaopt_status matrix_set(adaopt_optimizer *opt, size_t rows, size_t cols)
+{
+    size_t m, n, mn, mm, need;
+    split(rows, cols, &m, &n);
+    if (adaopt__mul_overflows(m, n, &mn) || adaopt__mul_overflows(m, m, &mm) ||
+        adaopt__add_overflows(mn, mm, &need) || adaopt__mul_overflows(need, 2, &need))
+        return adaopt__fail(opt, ADAOPT_ERR_SIZE, "set_shape: a %zu x %zu matrix is too large",
+                            rows, cols);
+    if (need <= opt->matrix_ws_len)
+        return ADAOPT_OK;
+    float *ws = adaopt__realloc_array(opt->matrix_ws, need, sizeof *ws);
+    if (ws == NULL)
+        return adaopt__fail(opt, ADAOPT_ERR_ALLOC, "set_shape: out of memory for muon's "
+                            "Newton-Schulz matrices of a %zu x %zu tensor (%zu floats)", rows,
+                            cols, need);
+    opt->matrix_ws = ws;
+    opt->matrix_ws_len = need;
+    return ADAOPT_OK;
+}
+
+static adaopt_status check_tensor(adaopt_optimizer *opt, size_t i)
+{
+    const adaopt_tensor *t = &opt->tensors[i];
+    if (t->mat_rows == 0 || t->mat_rows * t->mat_cols != t->numel)
+        return adaopt__fail(opt, ADAOPT_ERR_CONFLICT,
+                            "tensor %zu: muon updates matrices: give it its 2-D shape with "
+                            "adaopt_set_shape (torch.optim.Muon takes 2-D parameters only; "
+                            "step the others with AdamW)", i);
+    return ADAOPT_OK;
+}
+
+static adaopt_status check_value(adaopt_optimizer *opt, adaopt_option option, double value)
+{
+    if (option == ADAOPT_NS_STEPS && value >= 100.0)
+        return adaopt__fail(opt, ADAOPT_ERR_VALUE, "ns_steps must be < 100 (got %g), as "
+                            "torch's", value);
+    if (option == ADAOPT_STATE_STORAGE && value != ADAOPT_STORAGE_F32)
+        return adaopt__fail(opt, ADAOPT_ERR_VALUE, "muon keeps float32 state (got "
+                            "state_storage %g)", value);
+    return ADAOPT_OK;
+}
+
+static adaopt_status check_combination(adaopt_optimizer *opt, size_t gi, const double *hp)
+{
+    (void)hp;
+    if (opt->groups[gi].param_dtype != ADAOPT_DTYPE_F32 ||
+        opt->groups[gi].grad_dtype != ADAOPT_DTYPE_F32)
+        return adaopt__fail(opt, ADAOPT_ERR_CONFLICT, "group %zu: muon steps float32 "
+                            "parameters and gradients", gi);
+    return ADAOPT_OK;
+}
+
+static void coeffs(adaopt_coeffs *c, const adaopt__algorithm *a, const adaopt_group *g,
+                   const adaopt_tensor *t, const double *hp,
+                   const adaopt_step_scalars *s, int slot0_ready)
+{
+    (void)g;
+    (void)t;
+    (void)slot0_ready;
+    adaopt__common_coeffs(c, a, hp, s);
+}
+
+/* X (m x n) = U (rows x cols), transposed when rows > cols. */
+static void load_x(float *X, const float *U, size_t rows, size_t cols)
+{
+    if (rows <= cols) {
+        memcpy(X, U, rows * cols * sizeof *X);
+        return;
+    }
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < cols; c++)
+            X[c * rows + r] = U[r * cols + c];
+}
+
+static void transpose(const float *X, float *XT, size_t m, size_t n)
+{
+    for (size_t i = 0; i < m; i++)
+        for (size_t j = 0; j < n; j++)
+            XT[j * m + i] = X[i * n + j];
+}
+
+/* The orthogonalized update into O (rows x cols, the workspace's second matrix), from U loaded
+ * into X, the first: X, T (m x n), A, S (m x m). */
+static void newton_schulz(const adaopt_optimizer *opt, const double *hp, size_t rows,
+                          size_t cols, float *ws, float *O)
+{
+    size_t m, n;
+    split(rows, cols, &m, &n);
+    float *X = ws, *T = X + m * n, *A = T + m * n, *S = A + m * m;
+    double sq = 0.0; /* ortho_grad.norm(): in double, element order; then float32 */
+    for (size_t e = 0; e < m * n; e++)
+        sq += (double)X[e] * X[e];
+    float norm = (float)sqrt(sq), floor_eps = (float)hp[ADAOPT_EPS];
+    float d = norm < floor_eps ? floor_eps : norm; /* .clamp(min=eps) */
+    for (size_t e = 0; e < m * n; e++)
+        X[e] /= d;
+    const float a = (float)hp[ADAOPT_NS_A], b = (float)hp[ADAOPT_NS_B], c = (float)hp[ADAOPT_NS_C];
+    for (int s = 0; s < (int)hp[ADAOPT_NS_STEPS]; s++) {
+        transpose(X, T, m, n);
+        adaopt__matmul(opt, X, T, A, m, n, m, 1); /* A = X X^T */
+        adaopt__matmul(opt, A, A, S, m, m, m, 1); /* A A (A is symmetric) */
+        for (size_t e = 0; e < m * m; e++)
+            S[e] = fmaf(c, S[e], b * A[e]); /* addmm(A, A, A, beta=b, alpha=c) */
+        adaopt__matmul(opt, S, X, T, m, m, n, 0); /* (b A + c A A) X */
+        for (size_t e = 0; e < m * n; e++)
+            X[e] = fmaf(a, X[e], T[e]); /* addmm(X, B, X, beta=a) */
+    }
+    if (rows <= cols)
+        memcpy(O, X, m * n * sizeof *O);
+    else
+        transpose(X, O, m, n); /* (X is cols x rows: O = X^T, rows x cols) */
+}
+
+static int update(adaopt_optimizer *opt, void *const *params, const void *const *grads,
+                  size_t work)
+{
+    (void)work;
+    for (size_t i = 0; i < opt->n_tensors; i++) {
+        if (grads[i] == NULL)
+            continue;
+        adaopt_tensor *t = &opt->tensors[i];
+        const double *hp = opt->groups[t->group].hp;
+        float *p = params[i], *buf = t->slot[0];
+        const float *g = grads[i];
+        size_t rows = t->mat_rows, cols = t->mat_cols, m, n;
+        split(rows, cols, &m, &n);
+        /* U (rows x cols) into T, X's neighbour in the workspace; X from it; the update O
+         * comes back in T */
+        float *ws = opt->matrix_ws, *T = ws + m * n;
+        const float w_buf = (float)(1.0 - hp[ADAOPT_MOMENTUM]), w_nes = (float)hp[ADAOPT_MOMENTUM];
+        int nesterov = hp[ADAOPT_NESTEROV] != 0.0, maximize = hp[ADAOPT_MAXIMIZE] != 0.0;
+        for (size_t e = 0; e < t->numel; e++) {
+            float ge = maximize ? -g[e] : g[e];
+            buf[e] = adaopt__lerp(buf[e], ge, w_buf); /* buf.lerp_(grad, 1 - momentum) */
+            T[e] = nesterov ? adaopt__lerp(ge, buf[e], w_nes) : buf[e]; /* grad.lerp(buf, m) */
+        }
+        load_x(ws, T, rows, cols);
+        newton_schulz(opt, hp, rows, cols, ws, T);
+        const float decay = (float)(1.0 - hp[ADAOPT_LR] * hp[ADAOPT_WEIGHT_DECAY]);
+        const float neg_lr = (float)-adjusted_lr(hp, rows, cols);
+        for (size_t e = 0; e < t->numel; e++)
+            p[e] = fmaf(neg_lr, T[e], p[e] * decay); /* mul_(1 - lr wd); add_(O, alpha=-lr') */
+    }
+    return 0;
+}
+
+/* The adjusted lr, for every coordinate: the factor on the orthogonalized update. */
+static adaopt_status effective_lr(const adaopt__lr_query *q, float *out, size_t n)
+{
+    float lr = (float)adjusted_lr(q->hp, q->t->mat_rows, q->t->mat_cols);
+    for (size_t k = 0; k < n; k++)
+        out[k] = lr;
+    return ADAOPT_OK;
+}
+
+const adaopt__algorithm adaopt__muon_row = {
+    .name = "muon",
+    .options = OPTIONS,
+    .slot_kind = {ADAOPT_STATE_MOMENTUM_BUFFER},
+    .slots = adaopt__slot0,
+    .matrix_set = matrix_set,
+    .check_tensor = check_tensor,
+    .decay = ADAOPT__DECAY_OWN,
+    .no_sparse = "does not take sparse gradients (nor does torch.optim.Muon)",
+    .shard = ADAOPT__SHARD_NONE,
+    .check_value = check_value,
+    .check_combination = check_combination,
+    .coeffs = coeffs,
+    .update = update,
+    .update_failure = "muon's update failed",
+    .effective_lr = effective_lr,
+};
