@@ -106,24 +106,28 @@ static void coeffs(adaopt_coeffs *c, const adaopt__algorithm *a, const adaopt_gr
     adaopt__common_coeffs(c, a, hp, s);
 }
 
+/* XT (n x m) = X (m x n)^T, in 32 x 32 blocks (both sides stay in the cache). */
+static void transpose(const float *X, float *XT, size_t m, size_t n)
+{
+    enum { T = 32 };
+    for (size_t i0 = 0; i0 < m; i0 += T)
+        for (size_t j0 = 0; j0 < n; j0 += T) {
+            size_t i1 = i0 + T < m ? i0 + T : m, j1 = j0 + T < n ? j0 + T : n;
+            for (size_t i = i0; i < i1; i++)
+                for (size_t j = j0; j < j1; j++)
+                    XT[j * m + i] = X[i * n + j];
+        }
+}
+
 /* X (m x n) = U (rows x cols), transposed when rows > cols. */
 static void load_x(float *X, const float *U, size_t rows, size_t cols)
 {
-    if (rows <= cols) {
+    if (rows <= cols)
         memcpy(X, U, rows * cols * sizeof *X);
-        return;
-    }
-    for (size_t r = 0; r < rows; r++)
-        for (size_t c = 0; c < cols; c++)
-            X[c * rows + r] = U[r * cols + c];
+    else
+        transpose(U, X, rows, cols);
 }
 
-static void transpose(const float *X, float *XT, size_t m, size_t n)
-{
-    for (size_t i = 0; i < m; i++)
-        for (size_t j = 0; j < n; j++)
-            XT[j * m + i] = X[i * n + j];
-}
 
 /* The orthogonalized update into O (rows x cols, the workspace's second matrix), from U loaded
  * into X, the first: X, T (m x n), A, S (m x m). */
