@@ -176,7 +176,7 @@ static void sparse_update(adaopt_optimizer *opt, size_t i, void *p, const adaopt
             last[r] = k;
         }
     }
-    adaopt_kernel_fn kernel = opt->kernels->by_algorithm[opt->algorithm];
+    adaopt_kernel_fn kernel = opt->kernels->by_algorithm[opt->algorithm]; /* (element-wise) */
     const adaopt_coeffs *c = &opt->coeffs[i];
     const size_t *distinct = opt->sparse.distinct;
     float *row_sums = opt->sparse.row_sum;
@@ -525,7 +525,8 @@ static adaopt_status step_impl(adaopt_optimizer *opt, void *const *params,
      * (LAMB: two passes with the per-tensor norms between them, lamb.c.) */
     if (a->update != NULL && a->update(opt, params, grads, work) != 0)
         return adaopt__fail(opt, ADAOPT_ERR_IO, "step: %s", a->update_failure);
-    adaopt_kernel_fn kernel = opt->kernels->by_algorithm[opt->algorithm];
+    adaopt_kernel_fn kernel = a->update == NULL ? opt->kernels->by_algorithm[opt->algorithm]
+                                                : NULL;
     const adaopt_chunk *chunks = opt->chunks;
     const adaopt_tensor *tensors = opt->tensors;
     const adaopt_coeffs *coeffs = opt->coeffs;

@@ -25,6 +25,9 @@ static const adaopt__algorithm *const ROWS[] = {
     [ADAOPT_ALGO_MUON] = &adaopt__muon_row,
 };
 
+/* (every algorithm has its entry in the kernel tables' by_algorithm) */
+_Static_assert(sizeof ROWS / sizeof ROWS[0] <= 32, "kernels.h: by_algorithm[32] is too small");
+
 const adaopt__algorithm *adaopt__algo(adaopt_algorithm algorithm)
 {
     size_t a = (size_t)algorithm;

@@ -295,7 +295,8 @@ void adaopt_bf16_narrow_sr_avx512(const float *, uint16_t *, size_t, uint32_t, u
 
 /* One ISA's kernel for each algorithm, indexed by adaopt_algorithm, and its conversions. */
 typedef struct adaopt_kernel_table {
-    adaopt_kernel_fn by_algorithm[16]; /* by adaopt_algorithm, 1 .. the last (LAMB: apply) */
+    adaopt_kernel_fn by_algorithm[32]; /* by adaopt_algorithm, 1 .. the last (LAMB: apply;
+                                          NULL: Adafactor, Muon, whose passes are their own) */
     void (*lamb_moments)(const adaopt_coeffs *, const float *, const float *, float *, float *,
                          float *, size_t, double *); /* LAMB's first pass */
     adaopt_af_fns adafactor;
