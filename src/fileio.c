@@ -1,6 +1,7 @@
 /*
  * fileio.c -- the only place the library touches files: an atomic, crash-safe write and a whole-
- * file read, shared by checkpoints (checkpoint.c) and ZeRO's sharded checkpoints (mpi/zero.c).
+ * file read, shared by checkpoints (checkpoint.c) and ZeRO's sharded checkpoints
+ * (mpi/zero_checkpoint.c).
  *
  * A save writes "<path>.adaopt-tmp-<12 hex digits>", created with O_EXCL and mode 0666 (so the
  * umask applies, as for torch.save), holds an flock on it while writing, fsyncs it, renames it

@@ -57,7 +57,7 @@ enum adaopt__tensor_record {
     ADAOPT__TENSOR_RECORD_SHAPE  /* before the arrays: the factoring and its shape (Adafactor) */
 };
 
-/* How ZeRO (src/mpi/zero.c) may cut its tensors between ranks: the values are zero.c's layouts
+/* How ZeRO (src/mpi/) may cut its tensors between ranks: the values are zero_layout.c's layouts
  * (1 is any cut at an 8-bit block's start, for 8-bit state). */
 enum adaopt__shard {
     ADAOPT__SHARD_NONE = -1,    /* not sharded (yet): adaopt_zero_create refuses it */
