@@ -63,7 +63,8 @@ enum adaopt__shard {
     ADAOPT__SHARD_NONE = -1,    /* not sharded (yet): adaopt_zero_create refuses it */
     ADAOPT__SHARD_ELEMENTS = 0, /* anywhere: the update is element-wise */
     ADAOPT__SHARD_CHUNKS = 2,   /* at chunk starts, the chunks' norm sums exchanged (LAMB) */
-    ADAOPT__SHARD_UNITS = 3     /* at unit starts, the row and column sums exchanged (Adafactor) */
+    ADAOPT__SHARD_UNITS = 3,    /* at unit starts, the row and column sums exchanged (Adafactor) */
+    ADAOPT__SHARD_TENSORS = 4   /* at tensor starts: every rank updates whole tensors (Muon) */
 };
 
 /* An effective-lr query of tensor t after its t->step-th step: its group's hyperparameters and

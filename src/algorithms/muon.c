@@ -11,7 +11,9 @@
  * are matrix.c's, the same bits on every ISA and thread count, X X^T and A A computed on one
  * side of the diagonal.  A tensor needs its 2-D shape (adaopt_set_shape), which makes room for
  * the iteration's matrices so that the step allocates nothing.  Element-wise parts follow
- * torch's single-tensor path op for op (its lerps; mul_ then add_ with alpha, fused).
+ * torch's single-tensor path op for op (its lerps; mul_ then add_ with alpha, fused).  Under
+ * ZeRO-1 every shard holds whole tensors (boundaries at tensor starts): each rank orthogonalizes
+ * its own matrices, and the gather spreads them.
  */
 #include <math.h>
 #include <string.h>
@@ -67,7 +69,7 @@ static adaopt_status matrix_set(adaopt_optimizer *opt, size_t rows, size_t cols)
 static adaopt_status check_tensor(adaopt_optimizer *opt, size_t i)
 {
     const adaopt_tensor *t = &opt->tensors[i];
-    if (t->mat_rows == 0 || t->mat_rows * t->mat_cols != t->numel)
+    if (t->numel > 0 && (t->mat_rows == 0 || t->mat_rows * t->mat_cols != t->numel))
         return adaopt__fail(opt, ADAOPT_ERR_CONFLICT,
                             "tensor %zu: muon updates matrices: give it its 2-D shape with "
                             "adaopt_set_shape (torch.optim.Muon takes 2-D parameters only; "
@@ -166,9 +168,9 @@ static int update(adaopt_optimizer *opt, void *const *params, const void *const 
 {
     (void)work;
     for (size_t i = 0; i < opt->n_tensors; i++) {
-        if (grads[i] == NULL)
-            continue;
         adaopt_tensor *t = &opt->tensors[i];
+        if (grads[i] == NULL || t->numel == 0) /* (a ZeRO rank's empty piece) */
+            continue;
         const double *hp = opt->groups[t->group].hp;
         float *p = params[i], *buf = t->slot[0];
         const float *g = grads[i];
@@ -212,7 +214,7 @@ const adaopt__algorithm adaopt__muon_row = {
     .check_tensor = check_tensor,
     .decay = ADAOPT__DECAY_OWN,
     .no_sparse = "does not take sparse gradients (nor does torch.optim.Muon)",
-    .shard = ADAOPT__SHARD_NONE,
+    .shard = ADAOPT__SHARD_TENSORS,
     .check_value = check_value,
     .check_combination = check_combination,
     .coeffs = coeffs,

@@ -58,6 +58,10 @@ adaopt_status agree_step(adaopt_zero *z, adaopt_status mine)
     crc = adaopt__crc32c(crc, &z->reduce_mode, sizeof z->reduce_mode);
     crc = adaopt__crc32c(crc, &z->round, sizeof z->round);
     crc = adaopt__crc32c(crc, &z->aligned, sizeof z->aligned);
+    if (z->mat_rows != NULL) { /* Muon's shapes */
+        crc = adaopt__crc32c(crc, z->mat_rows, z->n_tensors * sizeof *z->mat_rows);
+        crc = adaopt__crc32c(crc, z->mat_cols, z->n_tensors * sizeof *z->mat_cols);
+    }
     if (z->fac_rows != NULL) { /* Adafactor's shapes, hence the layout */
         crc = adaopt__crc32c(crc, z->fac_rows, z->n_tensors * sizeof *z->fac_rows);
         crc = adaopt__crc32c(crc, z->fac_cols, z->n_tensors * sizeof *z->fac_cols);
@@ -112,7 +116,7 @@ adaopt_status make_local(adaopt_zero *z, uint64_t off, uint64_t len, adaopt_opti
         opt->tensors[i].storage_numel = z->numels[i]; /* 8-bit or not: as the whole tensor */
     }
     enum adaopt__shard shard = adaopt__algo(z->algorithm)->shard;
-    if (shard != ADAOPT__SHARD_ELEMENTS) {
+    if (shard == ADAOPT__SHARD_CHUNKS || shard == ADAOPT__SHARD_UNITS) {
         opt->lamb_exchange = exchange_chunk_sums; /* the norms: every shard's chunks of a tensor */
         opt->lamb_ctx = z;
     }
@@ -129,6 +133,16 @@ adaopt_status make_local(adaopt_zero *z, uint64_t off, uint64_t len, adaopt_opti
             adaopt_destroy(opt);
             return st;
         }
+    }
+    for (size_t i = 0; i < z->n_tensors && z->mat_rows != NULL && st == ADAOPT_OK; i++) {
+        size_t count, dims[2] = {z->mat_rows[i], z->mat_cols[i]};
+        piece_of(z, i, off, len, &begin, &count);
+        if (dims[0] > 0 && count == z->numels[i] && count > 0) /* a matrix this rank holds */
+            st = adaopt_set_shape(opt, i, dims, 2);
+    }
+    if (st != ADAOPT_OK) {
+        adaopt_destroy(opt);
+        return st;
     }
     *out = opt;
     return ADAOPT_OK;
@@ -164,6 +178,8 @@ void adaopt_zero_destroy(adaopt_zero *z)
     free(z->chunk_send);
     free(z->chunk_all);
     free(z->fac_rows);
+    free(z->mat_rows);
+    free(z->mat_cols);
     free(z->fac_cols);
     free(z->cut_tensor);
     free(z->cut_matrix);
@@ -494,7 +510,8 @@ adaopt_status adaopt_zero_create_typed(MPI_Comm comm, adaopt_algorithm algorithm
         for (size_t i = 0; i < n_tensors; i++)
             z->tensor_off[i + 1] = z->tensor_off[i] + numels[i];
         z->total = z->tensor_off[n_tensors];
-        if (adaopt__algo(algorithm)->shard != ADAOPT__SHARD_ELEMENTS) {
+        enum adaopt__shard shard = adaopt__algo(algorithm)->shard;
+        if (shard == ADAOPT__SHARD_CHUNKS || shard == ADAOPT__SHARD_UNITS) {
             /* the exchange of the chunk (unit) sums; the buffers come with each layout */
             z->chunk_off = adaopt__malloc_array(n_tensors + 1, sizeof *z->chunk_off);
             z->chunk_counts = adaopt__malloc_array((size_t)z->world, sizeof *z->chunk_counts);
@@ -508,6 +525,12 @@ adaopt_status adaopt_zero_create_typed(MPI_Comm comm, adaopt_algorithm algorithm
             z->edge_counts = adaopt__malloc_array((size_t)z->world, sizeof *z->edge_counts);
             z->edge_displs = adaopt__malloc_array((size_t)z->world, sizeof *z->edge_displs);
             if (!z->fac_rows || !z->fac_cols || !z->edge_counts || !z->edge_displs)
+                st = fail(z, ADAOPT_ERR_ALLOC, "create: out of memory");
+        }
+        if (adaopt__algo(algorithm)->matrix_set != NULL) { /* Muon's shapes */
+            z->mat_rows = calloc(n_tensors, sizeof *z->mat_rows);
+            z->mat_cols = calloc(n_tensors, sizeof *z->mat_cols);
+            if (!z->mat_rows || !z->mat_cols)
                 st = fail(z, ADAOPT_ERR_ALLOC, "create: out of memory");
         }
     }
@@ -548,7 +571,8 @@ adaopt_status adaopt_zero_set(adaopt_zero *z, size_t group, adaopt_option option
     if (z == NULL)
         return ADAOPT_ERR_NULL;
     adaopt_status st;
-    if (option == ADAOPT_STATE_STORAGE && value == ADAOPT_STORAGE_8BIT && !z->aligned) {
+    if (option == ADAOPT_STATE_STORAGE && value == ADAOPT_STORAGE_8BIT && !z->aligned &&
+        adaopt__algo(z->algorithm)->shard == ADAOPT__SHARD_ELEMENTS) {
         /* 8-bit blocks must not be cut: move the boundaries to block starts (a new, empty
          * shard state: the state's storage is chosen before the first step anyway) */
         if (adaopt_steps_taken(z->local) > 0)
@@ -578,8 +602,21 @@ adaopt_status adaopt_zero_set_shape(adaopt_zero *z, size_t tensor, const size_t 
     adaopt_status st = adaopt__check_shape(dims, ndim, z->numels[tensor], tensor, msg, sizeof msg);
     if (st != ADAOPT_OK)
         return fail(z, st, "%s", msg);
+    if (z->mat_rows != NULL) { /* Muon: the rank that holds the tensor whole takes its shape */
+        if (adaopt_steps_taken(z->local) > 0)
+            return fail(z, ADAOPT_ERR_STATE, "set_shape: the shapes are set before the first "
+                        "step");
+        size_t begin, count;
+        piece_of(z, tensor, z->off, z->len, &begin, &count);
+        if (count == z->numels[tensor] && count > 0 &&
+            (st = adaopt_set_shape(z->local, tensor, dims, ndim)) != ADAOPT_OK)
+            return fail(z, st, "%s", adaopt_last_error(z->local));
+        z->mat_rows[tensor] = ndim == 2 ? dims[0] : 0;
+        z->mat_cols[tensor] = ndim == 2 ? dims[1] : 0;
+        return ADAOPT_OK;
+    }
     if (!adaopt__algo(z->algorithm)->shaped)
-        return ADAOPT_OK; /* (only Adafactor's state depends on the shape) */
+        return ADAOPT_OK; /* (only Adafactor's and Muon's state depends on the shape) */
     if (adaopt_steps_taken(z->local) > 0)
         return fail(z, ADAOPT_ERR_STATE, "set_shape: the shapes are set before the first step");
     size_t rows = ndim >= 2 && z->numels[tensor] > 0 ? dims[ndim - 2] : 0;

@@ -221,7 +221,7 @@ adaopt_status adaopt_zero_save(adaopt_zero *z, const char *path)
         put_u32(&m, ZERO_FORMAT_VERSION);
         put_u32(&m, (uint32_t)z->world);
         put_u32(&m, (uint32_t)z->algorithm);
-        put_u32(&m, (uint32_t)z->aligned); /* the layout: 1 = 8-bit blocks, 2 = LAMB's chunks */
+        put_u32(&m, (uint32_t)z->aligned); /* the layout: 1 8-bit blocks, 2 chunks, 3 units, 4 tensors */
         put_u64(&m, token);
         put_u64(&m, z->total);
         put_layout(&m, z);
@@ -304,7 +304,7 @@ static adaopt_status parse_manifest(adaopt_zero *z, const char *path, manifest *
             st = fail(z, ADAOPT_ERR_FORMAT, "load: the manifest %s is damaged (checksum)", path);
         else if (get_u32(&r, &version) || get_u32(&r, &m->world) || get_u32(&r, &m->algorithm) ||
                  get_u32(&r, &m->aligned) || get_u64(&r, &m->token) || get_u64(&r, &m->total) ||
-                 version != ZERO_FORMAT_VERSION || m->aligned > 3 || m->world == 0 ||
+                 version != ZERO_FORMAT_VERSION || m->aligned > 4 || m->world == 0 ||
                  m->world > (1u << 24))
             st = fail(z, ADAOPT_ERR_FORMAT, "load: the manifest %s has an unknown version or "
                       "a damaged head", path);

@@ -36,9 +36,12 @@ struct adaopt_zero {
     uint64_t max_len;                 /* the longest shard */
     int aligned;                      /* shard boundaries at 8-bit block starts (1), at
                                          64K-element chunk starts of each tensor (2, LAMB), or
-                                         at Adafactor's unit starts (3; chunks in vectors) */
+                                         at Adafactor's unit starts (3; chunks in vectors), at
+                                         tensor starts (4, Muon) */
     /* Adafactor: each tensor's matrix shape (rows 0: a vector), by adaopt_zero_set_shape */
     size_t *fac_rows, *fac_cols;
+    /* Muon: each tensor's 2-D shape (rows 0: none), given to the rank that holds it whole */
+    size_t *mat_rows, *mat_cols;
     /* LAMB and Adafactor: the exchange of their chunk (unit) sums (exchange_chunk_sums) */
     int *chunk_counts, *chunk_displs; /* per rank: doubles of its chunk sums */
     uint64_t *chunk_off;              /* n_tensors + 1: each tensor's first chunk, globally */

@@ -41,8 +41,8 @@ size_t tensor_at(const adaopt_zero *z, uint64_t x)
 
 /* Shard r's first element: the balanced split's, moved down (aligned) to the start of the
  * 256-element block (aligned 1) or 64K-element chunk (2) of the tensor it falls in, or to the
- * start of the Adafactor unit it falls in (3; chunks in vectors).  Monotone in r, so shards
- * never overlap. */
+ * start of the Adafactor unit it falls in (3; chunks in vectors), or to the start of the tensor
+ * (4, Muon).  Monotone in r, so shards never overlap. */
 uint64_t boundary(const adaopt_zero *z, uint64_t total, int world, int r, int aligned)
 {
     uint64_t granule = aligned >= 2 ? ADAOPT_CHUNK_ELEMS : ADAOPT__BLOCK;
@@ -54,6 +54,8 @@ uint64_t boundary(const adaopt_zero *z, uint64_t total, int world, int r, int al
         return off;
     size_t lo = tensor_at(z, off);
     uint64_t a = z->tensor_off[lo];
+    if (aligned == 4)
+        return a; /* whole tensors (Muon's matrices) */
     if (aligned == 3 && z->fac_rows[lo] > 0) { /* an Adafactor matrix: its unit's first row */
         size_t R = z->fac_rows[lo], C = z->fac_cols[lo];
         return a + (uint64_t)adaopt__af_unit_start(R, C, (size_t)((off - a) / C)) * C;

@@ -898,6 +898,104 @@ static void af_compare(const adaopt_zero *z, const adaopt_optimizer *ref, const 
     }
 }
 
+/* Muon: every rank orthogonalizes the matrices it holds whole (shard boundaries at tensor
+ * starts), the gather spreads them: bit-identical to one process, also through a checkpoint
+ * resumed on one rank fewer. */
+enum { M_TENSORS = 5, M_TOTAL = 96 * 64 + 40 * 70 + 128 * 32 + 50 * 50 + 30 * 200 };
+static const size_t M_NUMELS[M_TENSORS] = {96 * 64, 40 * 70, 128 * 32, 50 * 50, 30 * 200};
+static const size_t M_DIMS[M_TENSORS][2] = {{96, 64}, {40, 70}, {128, 32}, {50, 50}, {30, 200}};
+static const size_t M_GROUPS[2] = {3, 2};
+
+static adaopt_zero *muon_zero(MPI_Comm comm, const char *what)
+{
+    adaopt_zero *z;
+    char msg[256];
+    if (adaopt_zero_create(comm, ADAOPT_ALGO_MUON, M_NUMELS, M_TENSORS, M_GROUPS, 2, &z, msg,
+                           sizeof msg) != ADAOPT_OK) {
+        CHECK(0, "muon %s: create: %s", what, msg);
+        return NULL;
+    }
+    for (size_t i = 0; i < M_TENSORS; i++)
+        CHECK(adaopt_zero_set_shape(z, i, M_DIMS[i], 2) == ADAOPT_OK, "muon: set_shape %zu: %s",
+              i, adaopt_zero_last_error(z));
+    CHECK(adaopt_zero_set(z, 1, ADAOPT_NESTEROV, 0) == ADAOPT_OK &&
+          adaopt_zero_set(z, ADAOPT_ALL_GROUPS, ADAOPT_LR, 0.02) == ADAOPT_OK, "muon: set");
+    adaopt_zero_set_threads(z, 2);
+    return z;
+}
+
+static void muon_grads(int s, int n, int me, float *mine, float *avg)
+{
+    for (size_t j = 0; j < M_TOTAL; j++) {
+        float sum = lamb_grad(s, 0, j);
+        for (int r = 1; r < n; r++)
+            sum = sum + lamb_grad(s, r, j);
+        avg[j] = sum / (float)n;
+        mine[j] = lamb_grad(s, me, j);
+    }
+}
+
+static void muon_model(void)
+{
+    adaopt_zero *z = muon_zero(MPI_COMM_WORLD, "");
+    adaopt_optimizer *ref;
+    size_t group;
+    if (z == NULL)
+        return;
+    CHECK(adaopt_create(ADAOPT_ALGO_MUON, &ref) == ADAOPT_OK &&
+          adaopt_add_group(ref, M_NUMELS, 3, &group) == ADAOPT_OK &&
+          adaopt_add_group(ref, M_NUMELS + 3, 2, &group) == ADAOPT_OK &&
+          adaopt_set(ref, 1, ADAOPT_NESTEROV, 0) == ADAOPT_OK &&
+          adaopt_set(ref, ADAOPT_ALL_GROUPS, ADAOPT_LR, 0.02) == ADAOPT_OK, "muon: reference");
+    for (size_t i = 0; i < M_TENSORS; i++)
+        CHECK(adaopt_set_shape(ref, i, M_DIMS[i], 2) == ADAOPT_OK, "muon: ref shape");
+    static float zp[M_TOTAL], rp[M_TOTAL], mine[M_TOTAL], avg[M_TOTAL];
+    for (size_t j = 0; j < M_TOTAL; j++)
+        zp[j] = rp[j] = (float)((int)(j % 13) - 6) * 0.0625f;
+    float *zparams[M_TENSORS], *rparams[M_TENSORS];
+    const float *zgrads[M_TENSORS], *rgrads[M_TENSORS];
+    for (size_t i = 0, at = 0; i < M_TENSORS; at += M_NUMELS[i], i++) {
+        zparams[i] = zp + at;
+        rparams[i] = rp + at;
+        zgrads[i] = mine + at;
+        rgrads[i] = avg + at;
+    }
+    for (int s = 0; s < 3; s++) {
+        muon_grads(s, world, rank, mine, avg);
+        CHECK(adaopt_zero_step(z, zparams, zgrads, M_TENSORS) == ADAOPT_OK, "muon: step: %s",
+              adaopt_zero_last_error(z));
+        CHECK(adaopt_step(ref, rparams, rgrads, M_TENSORS) == ADAOPT_OK, "muon: ref step");
+    }
+    CHECK(memcmp(zp, rp, sizeof zp) == 0, "muon: the parameters differ from one process's");
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/adaopt-muon-zero-%d.ckpt", world);
+    CHECK(adaopt_zero_save(z, path) == ADAOPT_OK, "muon: save: %s", adaopt_zero_last_error(z));
+    adaopt_zero_destroy(z);
+    int fewer = world > 1 ? world - 1 : 1;
+    MPI_Comm sub;
+    MPI_Comm_split(MPI_COMM_WORLD, rank < fewer ? 0 : MPI_UNDEFINED, rank, &sub);
+    if (sub != MPI_COMM_NULL) {
+        z = muon_zero(sub, "re-sharded");
+        CHECK(z != NULL && adaopt_zero_load(z, path) == ADAOPT_OK, "muon: load on %d ranks: %s",
+              fewer, z ? adaopt_zero_last_error(z) : "");
+        for (int s = 3; s < 6 && z != NULL; s++) {
+            muon_grads(s, fewer, rank, mine, avg);
+            CHECK(adaopt_zero_step(z, zparams, zgrads, M_TENSORS) == ADAOPT_OK,
+                  "muon: step: %s", adaopt_zero_last_error(z));
+            CHECK(adaopt_step(ref, rparams, rgrads, M_TENSORS) == ADAOPT_OK, "muon: ref step");
+        }
+        CHECK(memcmp(zp, rp, sizeof zp) == 0, "muon: the parameters differ from one process's "
+              "after the re-sharded checkpoint");
+        adaopt_zero_destroy(z);
+        MPI_Comm_free(&sub);
+    }
+    if (rank == 0)
+        printf("  muon, whole matrices per rank %d ranks: bit-identical to one process, through a "
+               "checkpoint re-sharded onto %d\n", world, fewer);
+    adaopt_destroy(ref);
+    MPI_Barrier(MPI_COMM_WORLD);
+}
+
 static void adafactor_model(void)
 {
     if (world > 1) { /* shapes set on one rank only: the step refuses on every rank */
@@ -1068,6 +1166,7 @@ int main(int argc, char **argv)
     lamb_model();
     lamb_typed_model();
     adafactor_model();
+    muon_model();
     adafactor_typed_model();
     int total;
     MPI_Allreduce(&failures, &total, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
