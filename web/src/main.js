@@ -20,8 +20,11 @@ const OPTIMIZERS = [
   { id: 'sfadamw', label: 'Schedule-Free AdamW', algo: 'adamw_schedulefree', lr: { 'sparse-regression': 0.1, rosenbrock: 0.01 }, on: false },
   { id: 'lamb', label: 'LAMB', algo: 'lamb', lr: { 'sparse-regression': 0.1, rosenbrock: 0.01 }, on: false },
   { id: 'adafactor', label: 'Adafactor', algo: 'adafactor', lr: { 'sparse-regression': 0.1, rosenbrock: 0.01 }, on: false },
+  { id: 'adadelta', label: 'Adadelta', algo: 'adadelta', lr: { 'sparse-regression': 1, rosenbrock: 1 }, on: false },
+  { id: 'rprop', label: 'Rprop', algo: 'rprop', lr: { 'sparse-regression': 0.01, rosenbrock: 0.01 }, on: false },
+  { id: 'asgd', label: 'ASGD', algo: 'asgd', lr: { 'sparse-regression': 0.05, rosenbrock: 0.001 }, on: false },
 ];
-const COLORS = d3.schemeTableau10;
+const COLORS = [...d3.schemeTableau10, ...d3.schemeDark2]; // (one colour each, 18)
 const BOX = {
   'sparse-regression': { x: [-3, 4], y: [-3, 4], min: [1.5, 2.0], names: ['w1 (always on)', 'w2 (sparse)'] },
   rosenbrock: { x: [-2, 2], y: [-1, 3], min: [1, 1], names: ['x', 'y'] },
@@ -48,7 +51,8 @@ function argsFor(o, h) {
   let a = `--problem ${h.problem} --optimizer ${o.algo} --lr ${lr} --activity ${h.activity}`;
   if (['adam', 'adamw', 'adamax', 'nadam', 'radam', 'lion', 'adamw_schedulefree', 'lamb'].includes(o.algo)) a += ` --betas ${h.beta1},${h.beta2}`;
   if (o.algo === 'rmsprop') a += ` --alpha ${h.rho}`;
-  if (!['sgd', 'lion', 'adafactor'].includes(o.algo)) a += ` --eps ${h.eps}`;
+  if (o.algo === 'adadelta') a += ` --rho ${h.rho}`;
+  if (!['sgd', 'lion', 'adafactor', 'rprop', 'asgd'].includes(o.algo)) a += ` --eps ${h.eps}`;
   if (o.extra) a += ` ${o.extra}`;
   return a;
 }

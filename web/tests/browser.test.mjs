@@ -70,6 +70,9 @@ try {
     ['--problem rosenbrock --optimizer adamw_schedulefree --lr 0.01 --warmup-steps 50 --weight-decay 0.01', 400], // x
     ['--problem rosenbrock --optimizer lamb --lr 0.01 --weight-decay 0.01', 400], // the norms
     ['--problem rosenbrock --optimizer adafactor --lr 0.01 --weight-decay 0.01', 400],
+    ['--problem rosenbrock --optimizer adadelta --lr 1 --rho 0.9 --eps 1e-6', 400],
+    ['--problem rosenbrock --optimizer rprop --lr 0.01', 400], // the scalar loop's selects
+    ['--problem sparse-regression --optimizer asgd --lr 0.05 --t0 20 --activity 0.3', 200], // eta, mu
   ];
   for (const [args, steps] of cases) {
     const native = JSON.parse(execFileSync(cli, ['trace', ...args.split(' '), '--steps', String(steps), '--json']).toString());
@@ -121,12 +124,12 @@ try {
     `Space plays and pauses (${paused} steps)`);
   await page.screenshot({ path: join(artifacts, 'page-1280x800.png') });
 
-  // Rosenbrock, with all thirteen optimizers ticked.
+  // Rosenbrock, with all sixteen optimizers ticked.
   await page.selectOption('#problem', 'rosenbrock');
-  for (const id of ['momentum', 'adamw', 'adamax', 'nadam', 'radam', 'lion', 'sfadamw', 'lamb', 'adafactor']) await page.check(`#on-${id}`);
+  for (const id of ['momentum', 'adamw', 'adamax', 'nadam', 'radam', 'lion', 'sfadamw', 'lamb', 'adafactor', 'adadelta', 'rprop', 'asgd']) await page.check(`#on-${id}`);
   for (let i = 0; i < 5; i++) await page.click('#step');
-  check((await page.locator('#bars rect').count()) === 26, 'thirteen optimizers ticked, two bars each');
-  check((await page.locator('#paths path').count()) === 13, 'thirteen paths on the contours');
+  check((await page.locator('#bars rect').count()) === 32, 'sixteen optimizers ticked, two bars each');
+  check((await page.locator('#paths path').count()) === 16, 'sixteen paths on the contours');
   await page.screenshot({ path: join(artifacts, 'page-rosenbrock.png') });
 
   // 5. Phone width: everything fits (no horizontal scrolling).
