@@ -2,8 +2,9 @@
  * test_muon.c -- Muon: the closed form of a one-row matrix (its Newton-Schulz iteration is a
  * polynomial of its one singular value), a double-precision transcription of torch.optim.Muon
  * on rectangular matrices both ways round, the same bits on every ISA and on 1 and 3 threads, exact
- * resume through a checkpoint, and every refusal (no 2-D shape, bf16 groups, 8-bit state,
- * ns_steps 100, sparse gradients) with nothing written.  (Against torch.optim.Muon itself:
+ * resume through a checkpoint, bf16 parameters through master weights (nearest and stochastic
+ * rounding), and every refusal (no 2-D shape, 8-bit state, ns_steps 100, sparse gradients) with
+ * nothing written.  (Against torch.optim.Muon itself:
  * tests/python/test_torch.py under torch >= 2.9.)
  */
 #include <math.h>
@@ -279,18 +280,93 @@ static void refusals_change_nothing(void **unused)
     assert_memory_equal(p, keep, sizeof p);
     assert_int_equal(adaopt_step(opt, params, grads, 1), ADAOPT_OK);
     adaopt_destroy(opt);
+}
 
-    size_t numel = 12, group;
-    assert_int_equal(adaopt_create(ADAOPT_ALGO_MUON, &opt), ADAOPT_OK);
-    assert_int_equal(adaopt_add_group_typed(opt, &numel, 1, ADAOPT_DTYPE_BF16, ADAOPT_DTYPE_BF16,
+static uint16_t to_bf16(float x) /* nearest-even (finite x) */
+{
+    uint32_t b;
+    memcpy(&b, &x, 4);
+    return (uint16_t)((b + 0x7fffu + ((b >> 16) & 1u)) >> 16);
+}
+
+static float from_bf16(uint16_t h)
+{
+    uint32_t b = (uint32_t)h << 16;
+    float x;
+    memcpy(&x, &b, 4);
+    return x;
+}
+
+/* bf16 parameters: with master weights the master has the float32 run's bits (fed the same
+ * gradients) and the parameter is its nearest bf16; with stochastic rounding it is one of the
+ * two bf16 neighbours of the float32 result, the same on every ISA and thread count. */
+static void bf16_parameters(void **unused)
+{
+    (void)unused;
+    enum { R = 24, CO = 40, N = R * CO };
+    size_t numel = N, group, dims[2] = {R, CO};
+    static float p32[N], g32[N];
+    static uint16_t p16[N], g16[N], sr_ref[N];
+    for (int mode = 0; mode < 2; mode++) { /* master (nearest), then master + SR */
+        adaopt_optimizer *f = matrix(R, CO, ADAOPT_ISA_AUTO, 1), *b = NULL;
+        assert_int_equal(adaopt_create(ADAOPT_ALGO_MUON, &b), ADAOPT_OK);
+        assert_int_equal(adaopt_add_group_typed(b, &numel, 1, ADAOPT_DTYPE_BF16, ADAOPT_DTYPE_BF16,
+                                                &group), ADAOPT_OK);
+        assert_int_equal(adaopt_set_shape(b, 0, dims, 2), ADAOPT_OK);
+        set_ok(b, ADAOPT_PARAM_UPDATE, mode ? ADAOPT_UPDATE_MASTER_SR : ADAOPT_UPDATE_MASTER);
+        uint32_t s = 9;
+        for (size_t e = 0; e < N; e++) {
+            p16[e] = to_bf16(value(&s));
+            p32[e] = from_bf16(p16[e]);
+        }
+        void *pp[1] = {p16};
+        const void *gp[1] = {g16};
+        for (int step = 0; step < 4; step++) {
+            for (size_t e = 0; e < N; e++) {
+                g16[e] = to_bf16(value(&s));
+                g32[e] = from_bf16(g16[e]);
+            }
+            step_ok(f, p32, g32);
+            assert_int_equal(adaopt_step_typed(b, pp, gp, 1), ADAOPT_OK);
+        }
+        const float *master;
+        assert_int_equal(adaopt_state(b, 0, ADAOPT_STATE_MASTER, &master, NULL), ADAOPT_OK);
+        assert_memory_equal(master, p32, sizeof p32);
+        for (size_t e = 0; e < N; e++) {
+            if (mode == 0) {
+                assert_int_equal(p16[e], to_bf16(p32[e]));
+            } else { /* one of the two neighbours */
+                uint16_t lo = to_bf16(p32[e]);
+                if (!(p16[e] == lo || p16[e] == lo + 1 || p16[e] == lo - 1))
+                    fail_msg("element %zu: %04x is no bf16 neighbour of %g", e, p16[e], p32[e]);
+            }
+        }
+        if (mode == 1)
+            memcpy(sr_ref, p16, sizeof p16);
+        adaopt_destroy(f);
+        adaopt_destroy(b);
+    }
+    /* SR: the same bits with 3 threads and the scalar kernels */
+    adaopt_optimizer *b = NULL;
+    assert_int_equal(adaopt_create(ADAOPT_ALGO_MUON, &b), ADAOPT_OK);
+    assert_int_equal(adaopt_add_group_typed(b, &numel, 1, ADAOPT_DTYPE_BF16, ADAOPT_DTYPE_BF16,
                                             &group), ADAOPT_OK);
-    assert_int_equal(adaopt_set_shape(opt, 0, two, 2), ADAOPT_OK);
-    uint16_t h[12] = {0}, hg[12] = {0x3f80};
-    void *hp[1] = {h};
-    const void *hgp[1] = {hg};
-    assert_int_equal(adaopt_step_typed(opt, hp, hgp, 1), ADAOPT_ERR_CONFLICT);
-    assert_non_null(strstr(adaopt_last_error(opt), "float32"));
-    adaopt_destroy(opt);
+    assert_int_equal(adaopt_set_shape(b, 0, dims, 2), ADAOPT_OK);
+    set_ok(b, ADAOPT_PARAM_UPDATE, ADAOPT_UPDATE_MASTER_SR);
+    assert_int_equal(adaopt_set_isa(b, ADAOPT_ISA_SCALAR), ADAOPT_OK);
+    assert_int_equal(adaopt_set_threads(b, 3), ADAOPT_OK);
+    uint32_t s = 9;
+    for (size_t e = 0; e < N; e++)
+        p16[e] = to_bf16(value(&s));
+    void *pp[1] = {p16};
+    const void *gp[1] = {g16};
+    for (int step = 0; step < 4; step++) {
+        for (size_t e = 0; e < N; e++)
+            g16[e] = to_bf16(value(&s));
+        assert_int_equal(adaopt_step_typed(b, pp, gp, 1), ADAOPT_OK);
+    }
+    assert_memory_equal(p16, sr_ref, sizeof p16);
+    adaopt_destroy(b);
 }
 
 int main(void)
@@ -301,6 +377,7 @@ int main(void)
         cmocka_unit_test(same_bits_everywhere),
         cmocka_unit_test(resumes_exactly),
         cmocka_unit_test(refusals_change_nothing),
+        cmocka_unit_test(bf16_parameters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,7 +10,9 @@
  * The iteration runs in float32 (torch's in bf16: the same iteration, coarser); its products
  * are matrix.c's, the same bits on every ISA and thread count, X X^T and A A computed on one
  * side of the diagonal.  A tensor needs its 2-D shape (adaopt_set_shape), which makes room for
- * the iteration's matrices so that the step allocates nothing.  Element-wise parts follow
+ * the iteration's matrices so that the step allocates nothing.  bf16/fp16 parameters go
+ * through their float32 master weights (or are widened) and are rounded as param_update says;
+ * the momentum stays float32.  Element-wise parts follow
  * torch's single-tensor path op for op (its lerps; mul_ then add_ with alpha, fused).  Under
  * ZeRO-1 every shard holds whole tensors (boundaries at tensor starts): each rank orthogonalizes
  * its own matrices, and the gather spreads them.
@@ -19,6 +21,7 @@
 #include <string.h>
 
 #include "algorithm.h"
+#include "../precision.h"
 
 static const adaopt__option_default OPTIONS[] = {
     {ADAOPT_LR, 1e-3},          {ADAOPT_WEIGHT_DECAY, 0.1}, {ADAOPT_MOMENTUM, 0.95},
@@ -85,16 +88,6 @@ static adaopt_status check_value(adaopt_optimizer *opt, adaopt_option option, do
     if (option == ADAOPT_STATE_STORAGE && value != ADAOPT_STORAGE_F32)
         return adaopt__fail(opt, ADAOPT_ERR_VALUE, "muon keeps float32 state (got "
                             "state_storage %g)", value);
-    return ADAOPT_OK;
-}
-
-static adaopt_status check_combination(adaopt_optimizer *opt, size_t gi, const double *hp)
-{
-    (void)hp;
-    if (opt->groups[gi].param_dtype != ADAOPT_DTYPE_F32 ||
-        opt->groups[gi].grad_dtype != ADAOPT_DTYPE_F32)
-        return adaopt__fail(opt, ADAOPT_ERR_CONFLICT, "group %zu: muon steps float32 "
-                            "parameters and gradients", gi);
     return ADAOPT_OK;
 }
 
@@ -171,14 +164,19 @@ static int update(adaopt_optimizer *opt, void *const *params, const void *const 
         adaopt_tensor *t = &opt->tensors[i];
         if (grads[i] == NULL || t->numel == 0) /* (a ZeRO rank's empty piece) */
             continue;
-        const double *hp = opt->groups[t->group].hp;
-        float *p = params[i], *buf = t->slot[0];
-        const float *g = grads[i];
+        const adaopt_group *grp = &opt->groups[t->group];
+        const double *hp = grp->hp;
+        float *buf = t->slot[0];
         size_t rows = t->mat_rows, cols = t->mat_cols, m, n;
         split(rows, cols, &m, &n);
-        /* U (rows x cols) into T, X's neighbour in the workspace; X from it; the update O
-         * comes back in T */
-        float *ws = opt->matrix_ws, *T = ws + m * n;
+        /* The workspace: X, T (m x n), A, S.  The gradient, widened, in X; U (rows x cols)
+         * into T; X from it; the update O comes back in T; the parameter, widened, in X. */
+        float *ws = opt->matrix_ws, *X = ws, *T = ws + m * n;
+        const float *g = grads[i];
+        if (grp->grad_dtype != ADAOPT_DTYPE_F32) {
+            adaopt__widen(opt, grp->grad_dtype, grads[i], 0, t->numel, X);
+            g = X;
+        }
         const float w_buf = (float)(1.0 - hp[ADAOPT_MOMENTUM]), w_nes = (float)hp[ADAOPT_MOMENTUM];
         int nesterov = hp[ADAOPT_NESTEROV] != 0.0, maximize = hp[ADAOPT_MAXIMIZE] != 0.0;
         for (size_t e = 0; e < t->numel; e++) {
@@ -186,12 +184,28 @@ static int update(adaopt_optimizer *opt, void *const *params, const void *const 
             buf[e] = adaopt__lerp(buf[e], ge, w_buf); /* buf.lerp_(grad, 1 - momentum) */
             T[e] = nesterov ? adaopt__lerp(ge, buf[e], w_nes) : buf[e]; /* grad.lerp(buf, m) */
         }
-        load_x(ws, T, rows, cols);
+        load_x(X, T, rows, cols);
         newton_schulz(opt, hp, rows, cols, ws, T);
         const float decay = (float)(1.0 - hp[ADAOPT_LR] * hp[ADAOPT_WEIGHT_DECAY]);
         const float neg_lr = (float)-adjusted_lr(hp, rows, cols);
+        /* float32 parameters in place; bf16/fp16 ones through their master weights, or
+         * widened, then rounded as param_update says */
+        float *p = grp->param_dtype == ADAOPT_DTYPE_F32 ? params[i] : t->master;
+        if (p == NULL) {
+            adaopt__widen(opt, grp->param_dtype, params[i], 0, t->numel, X);
+            p = X;
+        } else if (p == t->master && !t->master_ready) {
+            adaopt__fill_master(opt, t, params[i]);
+        }
         for (size_t e = 0; e < t->numel; e++)
             p[e] = fmaf(neg_lr, T[e], p[e] * decay); /* mul_(1 - lr wd); add_(O, alpha=-lr') */
+        if (grp->param_dtype != ADAOPT_DTYPE_F32) {
+            int update_mode = (int)hp[ADAOPT_PARAM_UPDATE];
+            int stochastic = update_mode == ADAOPT_UPDATE_MASTER_SR ||
+                             update_mode == ADAOPT_UPDATE_SR;
+            adaopt__narrow(opt, grp->param_dtype, stochastic, p, 0, t->numel, params[i],
+                           adaopt__noise_seed(opt->rounding_seed, i, t->step + 1), t->noise_base);
+        }
     }
     return 0;
 }
@@ -216,7 +230,6 @@ const adaopt__algorithm adaopt__muon_row = {
     .no_sparse = "does not take sparse gradients (nor does torch.optim.Muon)",
     .shard = ADAOPT__SHARD_TENSORS,
     .check_value = check_value,
-    .check_combination = check_combination,
     .coeffs = coeffs,
     .update = update,
     .update_failure = "muon's update failed",
