@@ -37,7 +37,7 @@ static const char USAGE[] =
     "      every K steps and at the end; --json prints one object with \"x\" and \"loss\"\n"
     "      (and \"trajectory\" with --every)\n"
     "  adaopt lab NAME [--out DIR] [--activity F] [--sweep] [--data PATH] [--epochs N]\n"
-    "      NAME: sparse regression rosenbrock long-run worked digits precision after-adam all\n"
+    "      NAME: sparse regression rosenbrock long-run worked digits precision after-adam muon all\n"
     "      prints tables; writes CSV and PNG files into DIR (default: adaopt-lab)\n"
     "  adaopt --help | --version\n";
 
@@ -317,7 +317,8 @@ static int cmd_lab(int argc, char **argv)
     } labs[] = {{"worked", lab_worked},       {"long-run", lab_long_run},
                 {"rosenbrock", lab_rosenbrock}, {"regression", lab_regression},
                 {"sparse", lab_sparse},       {"digits", lab_digits},
-                {"precision", lab_precision}, {"after-adam", lab_after_adam}};
+                {"precision", lab_precision}, {"after-adam", lab_after_adam},
+                {"muon", lab_muon}};
     const int n_labs = sizeof labs / sizeof labs[0];
     int all = strcmp(name, "all") == 0, found = 0, failed = 0;
     for (int k = 0; k < n_labs; k++)

@@ -24,6 +24,7 @@ int lab_worked(const lab_ctx *ctx);
 int lab_digits(const lab_ctx *ctx);
 int lab_precision(const lab_ctx *ctx);
 int lab_after_adam(const lab_ctx *ctx);
+int lab_muon(const lab_ctx *ctx);
 
 /* The digits (--data or the copy in the tree) and their split order: a shuffle with seed 0,
  * the same for every lab that trains on them (lab_digits.c).  0, or -1 with a message. */
