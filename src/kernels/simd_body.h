@@ -491,6 +491,19 @@ void KERNEL(af_vector_apply)(const adaopt_af_row *a, float *p, const float *g, c
 #ifndef GEMM_ROWS
 #define GEMM_ROWS 4
 #endif
+/* One row's columns [j, n) of the tile: a vector at a time, then the scalar chains. */
+static inline void gemm_row(const float *Lr, const float *R, size_t ldr, float *Cr, size_t j,
+                            size_t n, size_t kc, int first)
+{
+    for (; j + W <= n; j += W) {
+        VEC acc = first ? VSET1(0.0f) : VLOAD(Cr + j);
+        for (size_t k = 0; k < kc; k++)
+            acc = VFMA(VSET1(Lr[k]), VLOAD(R + k * ldr + j), acc);
+        VSTORE(Cr + j, acc);
+    }
+    if (j < n)
+        adaopt_gemm_tile_scalar(Lr, 0, R + j, ldr, Cr + j, 0, 1, n - j, kc, first);
+}
 void KERNEL(gemm_tile)(const float *L, size_t ldl, const float *R, size_t ldr, float *C,
                        size_t ldc, size_t mr, size_t n, size_t kc, int first)
 {
@@ -518,29 +531,9 @@ void KERNEL(gemm_tile)(const float *L, size_t ldl, const float *R, size_t ldr, f
                 VSTORE(Cr + r * ldc + j + W, acc[r][1]);
             }
         }
-        for (size_t r = 0; r < GEMM_ROWS && j < n; r++) { /* the last columns, row by row */
-            size_t jj = j;
-            for (; jj + W <= n; jj += W) {
-                VEC acc = first ? VSET1(0.0f) : VLOAD(Cr + r * ldc + jj);
-                for (size_t k = 0; k < kc; k++)
-                    acc = VFMA(VSET1(Lr[r * ldl + k]), VLOAD(R + k * ldr + jj), acc);
-                VSTORE(Cr + r * ldc + jj, acc);
-            }
-            if (jj < n)
-                adaopt_gemm_tile_scalar(Lr + r * ldl, ldl, R + jj, ldr, Cr + r * ldc + jj, ldc, 1,
-                                        n - jj, kc, first);
-        }
+        for (size_t r = 0; r < GEMM_ROWS && j < n; r++) /* the last columns, row by row */
+            gemm_row(Lr + r * ldl, R, ldr, Cr + r * ldc, j, n, kc, first);
     }
-    for (size_t r = r0; r < mr; r++) { /* leftover rows */
-        size_t jj = 0;
-        for (; jj + W <= n; jj += W) {
-            VEC acc = first ? VSET1(0.0f) : VLOAD(C + r * ldc + jj);
-            for (size_t k = 0; k < kc; k++)
-                acc = VFMA(VSET1(L[r * ldl + k]), VLOAD(R + k * ldr + jj), acc);
-            VSTORE(C + r * ldc + jj, acc);
-        }
-        if (jj < n)
-            adaopt_gemm_tile_scalar(L + r * ldl, ldl, R + jj, ldr, C + r * ldc + jj, ldc, 1,
-                                    n - jj, kc, first);
-    }
+    for (size_t r = r0; r < mr; r++) /* leftover rows */
+        gemm_row(L + r * ldl, R, ldr, C + r * ldc, 0, n, kc, first);
 }
