@@ -67,7 +67,8 @@
  *   Rprop    lr 1e-2, eta_minus 0.5, eta_plus 1.2, step_size_min 1e-6, step_size_max 50
  *   ASGD     lr 1e-2, lambd 1e-4, alpha 0.75, t0 1000000, weight_decay 0
  *   Muon     lr 1e-3, weight_decay 0.1 (decoupled), momentum 0.95, nesterov 1, ns_a 3.4445,
- *            ns_b -4.775, ns_c 2.0315, eps 1e-7, ns_steps 5, adjust_lr_fn 0 (original)
+ *            ns_b -4.775, ns_c 2.0315, eps 1e-7, ns_steps 5, adjust_lr_fn 0 (original),
+ *            use_muon 1, betas 0.9,0.95 (a use_muon 0 group's AdamW)
  *   every    maximize 0; eps_mode outside (RAdam: hat), see adaopt_eps_mode;
  *            param_update master; state_storage float32; min_8bit_numel 4096 (low precision)
  *   classic  torch 2 (SGD to RAdam: round as torch 2.x does, see adaopt_torch_arith)
@@ -253,10 +254,13 @@ typedef enum adaopt_option {
     ADAOPT_NS_B = 42,                     /* finite (-4.7750) */
     ADAOPT_NS_C = 43,                     /* finite (2.0315) */
     ADAOPT_NS_STEPS = 44,                 /* whole number < 100 (5): Newton-Schulz iterations */
-    ADAOPT_ADJUST_LR_FN = 45              /* adaopt_adjust_lr (original): lr by the shape */
+    ADAOPT_ADJUST_LR_FN = 45,             /* adaopt_adjust_lr (original): lr by the shape */
+    ADAOPT_USE_MUON = 46                  /* 0/1 (1): the group's tensors step by Muon; 0: by
+                                             AdamW (lr, betas, eps, weight_decay), as
+                                             MuonWithAuxAdam's groups: one optimizer for a model */
 } adaopt_option;
 
-#define ADAOPT_OPTION_MAX 45
+#define ADAOPT_OPTION_MAX 46
 
 /* ADAOPT_ADJUST_LR_FN, torch.optim.Muon's adjust_lr_fn, for a rows x cols matrix:
  *   ORIGINAL            lr sqrt(max(1, rows / cols))       (Keller Jordan's; torch's None)

@@ -603,12 +603,12 @@ static unsigned nonnegative_slots(adaopt_algorithm a)
 }
 
 /* The name of slot k's state (Adafactor's slot 0: row_var of a matrix, variance of a vector). */
-static const char *slot_name(adaopt_algorithm a, const adaopt_tensor *t, int k)
+static const char *slot_name(const adaopt_optimizer *opt, const adaopt_tensor *t, int k)
 {
-    const adaopt__algorithm *row = adaopt__algo(a);
-    if (row->alt_kind[k] != 0) /* (Adafactor's slot 0: row_var of a matrix, variance else) */
-        return adaopt_state_name(t->factored == 1 ? row->slot_kind[k] : row->alt_kind[k]);
-    return row->slot_kind[k] != 0 ? adaopt_state_name(row->slot_kind[k]) : "state";
+    const adaopt__algorithm *row = adaopt__algo(opt->algorithm);
+    adaopt_state_kind kind = row->tensor_slot_kind != NULL ? row->tensor_slot_kind(opt, t, k)
+                                                           : row->slot_kind[k];
+    return kind != 0 ? adaopt_state_name(kind) : "state"; /* (Adafactor's, Muon's: by tensor) */
 }
 
 /* The values of tensor i's loaded state: every float finite (a diverged run's state is not
@@ -635,7 +635,7 @@ static adaopt_status check_values(adaopt_optimizer *opt, size_t i, const adaopt_
             bad = bad < blocks ? bad * ADAOPT__BLOCK : n;
             finite = 0;
         }
-        const char *name = slot_name(opt->algorithm, l, k);
+        const char *name = slot_name(opt, l, k);
         if (bad < n && !finite)
             return adaopt__fail(opt, ADAOPT_ERR_NONFINITE, "load: tensor %zu's %s holds a NaN or "
                                 "infinite value (element %zu): a diverged state is not loaded",

@@ -62,6 +62,7 @@ static const option_info OPTIONS[ADAOPT_OPTION_MAX + 1] = {
     [ADAOPT_NS_C] = {"ns_c", ADAOPT__RANGE_FINITE},
     [ADAOPT_NS_STEPS] = {"ns_steps", ADAOPT__RANGE_COUNT},
     [ADAOPT_ADJUST_LR_FN] = {"adjust_lr_fn", ADAOPT__RANGE_CHOICE},
+    [ADAOPT_USE_MUON] = {"use_muon", ADAOPT__RANGE_BOOLEAN},
 };
 
 /* The options every algorithm takes, with their defaults (the rows list the rest). */

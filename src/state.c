@@ -14,19 +14,22 @@ int adaopt_state_never_negative(adaopt_state_kind kind)
     return adaopt__never_negative(kind);
 }
 
-/* Adafactor keeps row_var and col_var for a factored tensor, variance for any other. */
-static adaopt_status adafactor_kind(adaopt_optimizer *opt, const adaopt_tensor *t, size_t tensor,
-                                    adaopt_state_kind kind)
+/* Does tensor t keep `kind` in slot s?  (Some keep one of two kinds there: the row's
+ * tensor_slot_kind.) */
+static adaopt_status slot_kind_check(adaopt_optimizer *opt, const adaopt_tensor *t, size_t tensor,
+                                     int s, adaopt_state_kind kind)
 {
-    if (!adaopt__algo(opt->algorithm)->shaped || kind == ADAOPT_STATE_MASTER)
+    const adaopt__algorithm *a = adaopt__algo(opt->algorithm);
+    if (a->tensor_slot_kind == NULL || kind == ADAOPT_STATE_MASTER)
         return ADAOPT_OK;
-    int factored = t->factored == 1;
-    if (factored != (kind != ADAOPT_STATE_VARIANCE))
-        return adaopt__fail(opt, ADAOPT_ERR_STATE, "tensor %zu %s: it keeps %s, not '%s'",
-                            tensor, factored ? "is factored (its shape)" : "is not factored (no "
-                            "shape of two or more dimensions)",
-                            factored ? "row_var and col_var" : "variance",
-                            adaopt_state_name(kind) ? adaopt_state_name(kind) : "?");
+    adaopt_state_kind has = a->tensor_slot_kind(opt, t, s);
+    if (has != kind)
+        return adaopt__fail(opt, ADAOPT_ERR_STATE, "tensor %zu keeps %s%s%s, not '%s' (%s)",
+                            tensor, has ? "'" : "", has ? adaopt_state_name(has) : "nothing there",
+                            has ? "'" : "", adaopt_state_name(kind),
+                            a->shaped ? "adafactor factors the tensors given a shape of two or "
+                                        "more dimensions" : "muon's use_muon 0 groups keep "
+                                        "AdamW's exp_avg and exp_avg_sq");
     return ADAOPT_OK;
 }
 
@@ -67,7 +70,7 @@ adaopt_status adaopt_state(const adaopt_optimizer *opt, size_t tensor, adaopt_st
                             adaopt_algorithm_name(opt->algorithm),
                             adaopt_state_name(kind) ? adaopt_state_name(kind) : "?");
     adaopt_tensor *t = &o->tensors[tensor];
-    st = adafactor_kind(o, t, tensor, kind);
+    st = slot_kind_check(o, t, tensor, s, kind);
     if (st != ADAOPT_OK)
         return st;
     /* SGD's momentum buffer and Schedule-Free's z are born at a step */
@@ -226,10 +229,10 @@ adaopt_status adaopt_set_state(adaopt_optimizer *opt, size_t tensor, adaopt_stat
     if (st != ADAOPT_OK)
         return st;
     adaopt_tensor *t = &opt->tensors[tensor];
-    st = adafactor_kind(opt, t, tensor, kind);
+    int slot = adaopt__slot_of_state(opt->algorithm, kind);
+    st = slot >= 0 ? slot_kind_check(opt, t, tensor, slot, kind) : ADAOPT_OK;
     if (st != ADAOPT_OK)
         return st;
-    int slot = adaopt__slot_of_state(opt->algorithm, kind);
     size_t want = kind == ADAOPT_STATE_MASTER || slot < 0 ? t->numel : adaopt__slot_numel(t, slot);
     if (numel != want)
         return adaopt__fail(opt, ADAOPT_ERR_SIZE, "set_state: %zu floats for tensor %zu's %s of %zu",

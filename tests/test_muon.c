@@ -369,6 +369,85 @@ static void bf16_parameters(void **unused)
     adaopt_destroy(b);
 }
 
+/* use_muon 0 groups step by AdamW: the bits of adaopt's AdamW on the same tensors (torch 2.x's
+ * rounding), their own state kinds, in one optimizer with a Muon group (MuonWithAuxAdam). */
+static void adamw_groups(void **unused)
+{
+    (void)unused;
+    enum { R = 16, CO = 12, N = R * CO, V0 = 37, V1 = 5 };
+    size_t mat = N, vecs[2] = {V0, V1}, group, dims[2] = {R, CO};
+    adaopt_optimizer *both, *ref;
+    assert_int_equal(adaopt_create(ADAOPT_ALGO_MUON, &both), ADAOPT_OK);
+    assert_int_equal(adaopt_add_group(both, &mat, 1, &group), ADAOPT_OK);
+    assert_int_equal(adaopt_add_group(both, vecs, 2, &group), ADAOPT_OK);
+    assert_int_equal(adaopt_set_shape(both, 0, dims, 2), ADAOPT_OK);
+    assert_int_equal(adaopt_set_options(both, 1, "use_muon=0, lr=3e-3, betas=0.9,0.999, "
+                                                 "eps=1e-8, weight_decay=0.01"), ADAOPT_OK);
+    assert_int_equal(adaopt_create(ADAOPT_ALGO_ADAMW, &ref), ADAOPT_OK);
+    assert_int_equal(adaopt_add_group(ref, vecs, 2, &group), ADAOPT_OK);
+    assert_int_equal(adaopt_set_options(ref, 0, "lr=3e-3, weight_decay=0.01"), ADAOPT_OK);
+    static float pm[N], gm[N], pv[V0 + V1], gv[V0 + V1], rv[V0 + V1];
+    uint32_t s = 21;
+    for (size_t e = 0; e < N; e++)
+        pm[e] = value(&s);
+    for (size_t e = 0; e < V0 + V1; e++)
+        pv[e] = rv[e] = value(&s);
+    float *bp[3] = {pm, pv, pv + V0}, *rp[2] = {rv, rv + V0};
+    const float *bg[3] = {gm, gv, gv + V0}, *rg[2] = {gv, gv + V0};
+    for (int step = 0; step < 5; step++) {
+        for (size_t e = 0; e < N; e++)
+            gm[e] = value(&s);
+        for (size_t e = 0; e < V0 + V1; e++)
+            gv[e] = value(&s);
+        assert_int_equal(adaopt_step(both, bp, bg, 3), ADAOPT_OK);
+        assert_int_equal(adaopt_step(ref, rp, rg, 2), ADAOPT_OK);
+    }
+    assert_memory_equal(pv, rv, sizeof pv);
+    const float *a, *b;
+    size_t na, nb;
+    assert_int_equal(adaopt_state(both, 1, ADAOPT_STATE_EXP_AVG_SQ, &a, &na), ADAOPT_OK);
+    assert_int_equal(adaopt_state(ref, 0, ADAOPT_STATE_EXP_AVG_SQ, &b, &nb), ADAOPT_OK);
+    assert_int_equal(na, nb);
+    assert_memory_equal(a, b, na * sizeof *a);
+    assert_int_equal(adaopt_state(both, 1, ADAOPT_STATE_MOMENTUM_BUFFER, &a, &na),
+                     ADAOPT_ERR_STATE);
+    assert_int_equal(adaopt_state(both, 0, ADAOPT_STATE_EXP_AVG, &a, &na), ADAOPT_ERR_STATE);
+    assert_int_equal(adaopt_state(both, 0, ADAOPT_STATE_MOMENTUM_BUFFER, &a, &na), ADAOPT_OK);
+    float la[V0], lb[V0];
+    assert_int_equal(adaopt_effective_lr(both, 1, la, V0), ADAOPT_OK);
+    assert_int_equal(adaopt_effective_lr(ref, 0, lb, V0), ADAOPT_OK);
+    assert_memory_equal(la, lb, sizeof la);
+    /* through a checkpoint, on both kinds of group */
+    size_t n = adaopt_checkpoint_size(both), used;
+    unsigned char *buf = malloc(n);
+    assert_non_null(buf);
+    assert_int_equal(adaopt_save_buffer(both, buf, n, &used), ADAOPT_OK);
+    adaopt_optimizer *back;
+    assert_int_equal(adaopt_create(ADAOPT_ALGO_MUON, &back), ADAOPT_OK);
+    assert_int_equal(adaopt_add_group(back, &mat, 1, &group), ADAOPT_OK);
+    assert_int_equal(adaopt_add_group(back, vecs, 2, &group), ADAOPT_OK);
+    assert_int_equal(adaopt_set_shape(back, 0, dims, 2), ADAOPT_OK);
+    assert_int_equal(adaopt_load_buffer(back, buf, used), ADAOPT_OK);
+    free(buf);
+    static float qm[N], qv[V0 + V1];
+    memcpy(qm, pm, sizeof pm);
+    memcpy(qv, pv, sizeof pv);
+    float *qp[3] = {qm, qv, qv + V0};
+    for (int step = 0; step < 2; step++) {
+        for (size_t e = 0; e < N; e++)
+            gm[e] = value(&s);
+        for (size_t e = 0; e < V0 + V1; e++)
+            gv[e] = value(&s);
+        assert_int_equal(adaopt_step(both, bp, bg, 3), ADAOPT_OK);
+        assert_int_equal(adaopt_step(back, qp, bg, 3), ADAOPT_OK);
+    }
+    assert_memory_equal(pm, qm, sizeof pm);
+    assert_memory_equal(pv, qv, sizeof pv);
+    adaopt_destroy(both);
+    adaopt_destroy(ref);
+    adaopt_destroy(back);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -378,6 +457,7 @@ int main(void)
         cmocka_unit_test(resumes_exactly),
         cmocka_unit_test(refusals_change_nothing),
         cmocka_unit_test(bf16_parameters),
+        cmocka_unit_test(adamw_groups),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

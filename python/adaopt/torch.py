@@ -67,7 +67,7 @@ _C_KEYS = ("lr", "betas", "eps", "weight_decay", "momentum", "dampening", "neste
            "state_storage", "min_8bit_numel", "warmup_steps", "r", "weight_lr_power",
            "weight_decouple", "fixed_decay", "grad_averaging", "adam", "clamp", "beta2_decay",
            "d", "rho", "etas", "step_sizes", "lambd", "t0", "ns_coefficients", "ns_steps",
-           "adjust_lr_fn")
+           "adjust_lr_fn", "use_muon")
 _EXTRAS = ("eps_mode", "param_update", "state_storage", "min_8bit_numel")
 _MISSING = object()
 _PLAIN = (float, int, bool, str)
@@ -209,6 +209,10 @@ class Optimizer(torch.optim.Optimizer):
         self._init_tables()
         super().__init__(params, defaults)
         self.state = _State(self)
+
+    def _aux_step(self, p):
+        """Whether p keeps a 'step' its torch class does not (MuonWithAuxAdam's AdamW groups)."""
+        return False
 
     def _init_tables(self):
         self._cparams = []     # parameters in the C optimizer's tensor order
@@ -559,7 +563,7 @@ class Optimizer(torch.optim.Optimizer):
         entry = {}
         if step.value > 0:
             fmt = _torch_state_format(type(self))
-            if fmt["step"] is not type(None):  # (torch's SGD keeps no step)
+            if fmt["step"] is not type(None) or self._aux_step(p):  # (torch's SGD keeps none)
                 entry["step"] = self._scalar_out(step.value, fmt["step"])
             if self._algorithm == "nadam":
                 mu = ctypes.c_double()
@@ -670,7 +674,7 @@ class Optimizer(torch.optim.Optimizer):
         if entry and "step" not in entry:
             if self._algorithm in ("adamw_schedulefree", "lamb"):  # they count steps per group
                 entry["step"] = float(getattr(self, "_group_k", {}).get(id(p), 0))
-            elif _torch_state_format(type(self))["step"] is not type(None):
+            elif _torch_state_format(type(self))["step"] is not type(None) or self._aux_step(p):
                 raise ValueError("a parameter's state has no 'step'")
             else:
                 entry["step"] = 1.0  # torch's SGD and Muon, lion-pytorch keep no step: a
@@ -1137,15 +1141,42 @@ if hasattr(torch.optim, "Muon"):  # torch >= 2.9
         _probe_shape = (2, 2)
 
         def _add_c_groups(self, g, params):
-            for p in params:
-                if p.ndim != 2:  # (torch's check and words)
-                    raise ValueError("Muon only supports 2D parameters whereas we found a "
-                                     "parameter with size: %s" % (p.size(),))
+            if self.param_groups[g].get("use_muon", True):
+                for p in params:
+                    if p.ndim != 2:  # (torch's check and words)
+                        raise ValueError("Muon only supports 2D parameters whereas we found a "
+                                         "parameter with size: %s" % (p.size(),))
             first = len(self._cparams)
             super()._add_c_groups(g, params)
             _set_shapes(self, first)
 
-    __all__.append("Muon")
+    class MuonWithAuxAdam(Muon):
+        """Muon and AdamW in one optimizer, as the `muon` package's MuonWithAuxAdam: every
+        group says use_muon.  True: torch.optim.Muon's step (2-D parameters; defaults lr 0.02,
+        momentum 0.95, weight_decay 0); False: AdamW's (torch.optim.AdamW's arithmetic; defaults
+        lr 3e-4, betas (0.9, 0.95), eps 1e-10, weight_decay 0) -- embeddings, biases, norms."""
+
+        _MUON = {"lr": 0.02, "momentum": 0.95, "weight_decay": 0.0}
+        _AUX = {"lr": 3e-4, "betas": (0.9, 0.95), "eps": 1e-10, "weight_decay": 0.0}
+
+        def __init__(self, param_groups):
+            groups = []
+            for k, group in enumerate(param_groups):
+                if not isinstance(group, dict) or "use_muon" not in group:
+                    raise ValueError("param_groups[%d]: MuonWithAuxAdam takes groups that say "
+                                     "use_muon=True or False" % k)
+                full = dict(self._MUON if group["use_muon"] else self._AUX)
+                full.update(group)
+                groups.append(full)
+            Muon.__init__(self, groups, lr=0.02, weight_decay=0.0)
+
+        __init__.__signature__ = inspect.signature(lambda param_groups: None)
+
+        def _aux_step(self, p):
+            return any(q is p for g in self.param_groups if not g.get("use_muon", True)
+                       for q in g["params"])
+
+    __all__ += ["Muon", "MuonWithAuxAdam"]
 
 
 if hasattr(torch.optim, "Adafactor"):  # torch >= 2.5

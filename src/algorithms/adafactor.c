@@ -555,6 +555,17 @@ static int update(adaopt_optimizer *opt, void *const *params, const void *const 
     return adaopt__adafactor_update(opt, params, grads);
 }
 
+/* A factored tensor keeps row_var and col_var, any other variance (and no slot 1). */
+static adaopt_state_kind tensor_slot_kind(const adaopt_optimizer *opt, const adaopt_tensor *t,
+                                          int k)
+{
+    (void)opt;
+    const adaopt__algorithm *a = &adaopt__adafactor_row;
+    if (t->factored == 1)
+        return a->slot_kind[k];
+    return a->alt_kind[k]; /* (0 for slot 1: none) */
+}
+
 static adaopt_status effective_lr(const adaopt__lr_query *q, float *out, size_t n)
 {
     (void)n;
@@ -567,6 +578,7 @@ const adaopt__algorithm adaopt__adafactor_row = {
     .options = OPTIONS,
     .slot_kind = {ADAOPT_STATE_ROW_VAR, ADAOPT_STATE_COL_VAR},
     .alt_kind = {ADAOPT_STATE_VARIANCE},
+    .tensor_slot_kind = tensor_slot_kind,
     .slots = adaopt__slots01, /* (a vector's slot 1 has no elements) */
     .shaped = 1,
     .decay = ADAOPT__DECAY_OWN,

@@ -4,6 +4,7 @@
  * Kernels: src/kernels/ (adaopt_adam_*, _adamax_, _nadam_, _radam_).
  */
 #include <math.h>
+#include <string.h>
 
 #include "algorithm.h"
 
@@ -151,10 +152,13 @@ static void nadam_steps_set(adaopt_tensor *t, const double *hp, uint64_t steps)
 
 /* ---- effective learning rates ---- */
 
-static adaopt_status adam_lr(const adaopt__lr_query *q, float *out, size_t n)
+adaopt_status adaopt__adam_lr(const adaopt__lr_query *q, float *out, size_t n)
 {
     const double *hp = q->hp;
-    adaopt_step_scalars s = adaopt__step_scalars_at(q->opt->algorithm, hp, q->t->step, 1.0);
+    adaopt_step_scalars s;
+    memset(&s, 0, sizeof s);
+    s.lr = hp[ADAOPT_LR];
+    adaopt__adam_scalars(&s, hp, (double)q->t->step, 1.0);
     int mode = (int)hp[ADAOPT_EPS_MODE];
     const float *u = hp[ADAOPT_AMSGRAD] != 0.0 && q->slot[2] != NULL ? q->slot[2] : q->slot[1];
     for (size_t k = 0; k < n; k++)
@@ -202,7 +206,7 @@ static adaopt_status radam_lr(const adaopt__lr_query *q, float *out, size_t n)
 #define ADAM_LIKE                                                                               \
     .slot_kind = {ADAOPT_STATE_EXP_AVG, ADAOPT_STATE_EXP_AVG_SQ, ADAOPT_STATE_MAX_EXP_AVG_SQ}, \
     .slots = adam_slots, .eps_modes = ALL_EPS_MODES, .sparse_eps_hat = 1,                     \
-    .scalars = adaopt__adam_scalars, .coeffs = adaopt__adam_coeffs, .effective_lr = adam_lr
+    .scalars = adaopt__adam_scalars, .coeffs = adaopt__adam_coeffs, .effective_lr = adaopt__adam_lr
 
 const adaopt__algorithm adaopt__adam_row = {
     .name = "adam", .options = ADAM, .decay = ADAOPT__DECAY_COUPLED, ADAM_LIKE};

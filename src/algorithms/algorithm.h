@@ -87,6 +87,11 @@ typedef struct adaopt__algorithm {
      * vectors' variance (alt_kind) or its matrices' row_var. */
     adaopt_state_kind slot_kind[ADAOPT_MAX_SLOTS];
     adaopt_state_kind alt_kind[ADAOPT_MAX_SLOTS];
+    /* Which of the two tensor t keeps in slot k (NULL: slot_kind): Adafactor's vectors keep
+     * variance, its matrices row_var; Muon's AdamW groups exp_avg where its Muon groups keep
+     * the momentum buffer. */
+    adaopt_state_kind (*tensor_slot_kind)(const adaopt_optimizer *opt, const adaopt_tensor *t,
+                                          int k);
     unsigned (*slots)(const double *hp); /* bit mask of the slots a group with hp needs */
     /* Slot 0 is born at a step (SGD's momentum buffer, Schedule-Free's z): it exists for the
      * queries only once slot0_born said so of a step's coefficients. */
@@ -189,6 +194,8 @@ adaopt_status adaopt__lr_everywhere(const adaopt__lr_query *q, float *out, size_
 
 /* The Adam family's (adam.c): the bias corrections of step t, and their coefficients. */
 void adaopt__adam_scalars(adaopt_step_scalars *s, const double *hp, double t, double mu_before);
+/* Adam's and AdamW's effective lr (and that of Muon's AdamW groups). */
+adaopt_status adaopt__adam_lr(const adaopt__lr_query *q, float *out, size_t n);
 void adaopt__adam_coeffs(adaopt_coeffs *c, const adaopt__algorithm *a, const adaopt_group *g,
                          const adaopt_tensor *t, const double *hp,
                          const adaopt_step_scalars *s, int slot0_ready);

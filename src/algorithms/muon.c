@@ -10,7 +10,9 @@
  * The iteration runs in float32 (torch's in bf16: the same iteration, coarser); its products
  * are matrix.c's, the same bits on every ISA and thread count, X X^T and A A computed on one
  * side of the diagonal.  A tensor needs its 2-D shape (adaopt_set_shape), which makes room for
- * the iteration's matrices so that the step allocates nothing.  bf16/fp16 parameters go
+ * the iteration's matrices so that the step allocates nothing.  A group with use_muon 0 steps
+ * by AdamW instead (MuonWithAuxAdam's recipe in one optimizer: embeddings, biases, norms).
+ * bf16/fp16 parameters go
  * through their float32 master weights (or are widened) and are rounded as param_update says;
  * the momentum stays float32.  Element-wise parts follow
  * torch's single-tensor path op for op (its lerps; mul_ then add_ with alpha, fused).  Under
@@ -27,7 +29,29 @@ static const adaopt__option_default OPTIONS[] = {
     {ADAOPT_LR, 1e-3},          {ADAOPT_WEIGHT_DECAY, 0.1}, {ADAOPT_MOMENTUM, 0.95},
     {ADAOPT_NESTEROV, 1.0},     {ADAOPT_NS_A, 3.4445},      {ADAOPT_NS_B, -4.7750},
     {ADAOPT_NS_C, 2.0315},      {ADAOPT_EPS, 1e-7},         {ADAOPT_NS_STEPS, 5},
-    {ADAOPT_ADJUST_LR_FN, ADAOPT_ADJUST_ORIGINAL}, {0, 0.0}};
+    {ADAOPT_ADJUST_LR_FN, ADAOPT_ADJUST_ORIGINAL},
+    {ADAOPT_USE_MUON, 1.0},     {ADAOPT_BETA1, 0.9},        {ADAOPT_BETA2, 0.95}, /* (AdamW's) */
+    {0, 0.0}};
+
+static int is_muon(const double *hp)
+{
+    return hp[ADAOPT_USE_MUON] != 0.0;
+}
+
+/* A Muon group's tensors keep the momentum buffer; an AdamW group's (use_muon 0) exp_avg and
+ * exp_avg_sq. */
+static unsigned slots(const double *hp)
+{
+    return is_muon(hp) ? 1u : 3u;
+}
+
+static adaopt_state_kind tensor_slot_kind(const adaopt_optimizer *opt, const adaopt_tensor *t,
+                                          int k)
+{
+    if (is_muon(opt->groups[t->group].hp))
+        return k == 0 ? ADAOPT_STATE_MOMENTUM_BUFFER : (adaopt_state_kind)0;
+    return k == 0 ? ADAOPT_STATE_EXP_AVG : k == 1 ? ADAOPT_STATE_EXP_AVG_SQ : (adaopt_state_kind)0;
+}
 
 /* torch's _adjust_lr: lr scaled by the shape (rows A = fan-out, cols B = fan-in). */
 static double adjusted_lr(const double *hp, size_t rows, size_t cols)
@@ -72,6 +96,13 @@ static adaopt_status matrix_set(adaopt_optimizer *opt, size_t rows, size_t cols)
 static adaopt_status check_tensor(adaopt_optimizer *opt, size_t i)
 {
     const adaopt_tensor *t = &opt->tensors[i];
+    const adaopt_group *g = &opt->groups[t->group];
+    if (!is_muon(g->hp)) {
+        if (g->param_dtype != ADAOPT_DTYPE_F32 || g->grad_dtype != ADAOPT_DTYPE_F32)
+            return adaopt__fail(opt, ADAOPT_ERR_CONFLICT, "tensor %zu: muon's use_muon 0 "
+                                "groups (AdamW) step float32 parameters and gradients", i);
+        return ADAOPT_OK; /* (any shape) */
+    }
     if (t->numel > 0 && (t->mat_rows == 0 || t->mat_rows * t->mat_cols != t->numel))
         return adaopt__fail(opt, ADAOPT_ERR_CONFLICT,
                             "tensor %zu: muon updates matrices: give it its 2-D shape with "
@@ -91,14 +122,22 @@ static adaopt_status check_value(adaopt_optimizer *opt, adaopt_option option, do
     return ADAOPT_OK;
 }
 
+/* A Muon group's coefficients are the row's decay and lr (its update reads the group's
+ * options); an AdamW group's, torch 2.x's AdamW's (torch.optim.Muon comes with torch 2.9). */
 static void coeffs(adaopt_coeffs *c, const adaopt__algorithm *a, const adaopt_group *g,
                    const adaopt_tensor *t, const double *hp,
                    const adaopt_step_scalars *s, int slot0_ready)
 {
-    (void)g;
-    (void)t;
-    (void)slot0_ready;
-    adaopt__common_coeffs(c, a, hp, s);
+    if (is_muon(hp)) {
+        adaopt__common_coeffs(c, a, hp, s);
+        return;
+    }
+    double adamw[ADAOPT_OPTION_MAX + 1];
+    memcpy(adamw, hp, sizeof adamw);
+    adamw[ADAOPT_TORCH] = ADAOPT_TORCH_2;
+    adamw[ADAOPT_EPS_MODE] = ADAOPT_EPS_OUTSIDE;
+    adamw[ADAOPT_AMSGRAD] = 0.0;
+    adaopt__adam_coeffs(c, &adaopt__adamw_row, g, t, adamw, s, slot0_ready);
 }
 
 /* XT (n x m) = X (m x n)^T, in 32 x 32 blocks (both sides stay in the cache). */
@@ -166,6 +205,12 @@ static int update(adaopt_optimizer *opt, void *const *params, const void *const 
             continue;
         const adaopt_group *grp = &opt->groups[t->group];
         const double *hp = grp->hp;
+        if (!is_muon(hp)) { /* AdamW's element-wise kernel (float32 groups: check_tensor) */
+            opt->kernels->by_algorithm[ADAOPT_ALGO_ADAMW](&opt->coeffs[i], params[i],
+                                                          grads[i], t->slot[0], t->slot[1],
+                                                          NULL, t->numel);
+            continue;
+        }
         float *buf = t->slot[0];
         size_t rows = t->mat_rows, cols = t->mat_cols, m, n;
         split(rows, cols, &m, &n);
@@ -210,9 +255,12 @@ static int update(adaopt_optimizer *opt, void *const *params, const void *const 
     return 0;
 }
 
-/* The adjusted lr, for every coordinate: the factor on the orthogonalized update. */
+/* The adjusted lr, for every coordinate: the factor on the orthogonalized update (an AdamW
+ * group's: AdamW's). */
 static adaopt_status effective_lr(const adaopt__lr_query *q, float *out, size_t n)
 {
+    if (!is_muon(q->hp))
+        return adaopt__adam_lr(q, out, n);
     float lr = (float)adjusted_lr(q->hp, q->t->mat_rows, q->t->mat_cols);
     for (size_t k = 0; k < n; k++)
         out[k] = lr;
@@ -222,14 +270,17 @@ static adaopt_status effective_lr(const adaopt__lr_query *q, float *out, size_t 
 const adaopt__algorithm adaopt__muon_row = {
     .name = "muon",
     .options = OPTIONS,
-    .slot_kind = {ADAOPT_STATE_MOMENTUM_BUFFER},
-    .slots = adaopt__slot0,
+    .slot_kind = {ADAOPT_STATE_MOMENTUM_BUFFER, ADAOPT_STATE_EXP_AVG_SQ},
+    .alt_kind = {ADAOPT_STATE_EXP_AVG},
+    .tensor_slot_kind = tensor_slot_kind,
+    .slots = slots,
     .matrix_set = matrix_set,
     .check_tensor = check_tensor,
     .decay = ADAOPT__DECAY_OWN,
     .no_sparse = "does not take sparse gradients (nor does torch.optim.Muon)",
     .shard = ADAOPT__SHARD_TENSORS,
     .check_value = check_value,
+    .scalars = adaopt__adam_scalars, /* (an AdamW group's bias corrections) */
     .coeffs = coeffs,
     .update = update,
     .update_failure = "muon's update failed",

@@ -606,6 +606,38 @@ class MuonParity(unittest.TestCase):
                                 o.opts[0].state_dict()["state"].values()):
                     self.assertTrue(torch.equal(a["momentum_buffer"], b["momentum_buffer"]))
 
+    def test_muon_with_aux_adam(self):
+        """One optimizer with use_muon groups: the bits of Muon and AdamW stepped apart, and a
+        state dict that resumes exactly (the AdamW groups keep their step)."""
+        def split(m):
+            return ([p for p in m.parameters() if p.ndim == 2],
+                    [p for p in m.parameters() if p.ndim != 2])
+
+        def one(m):
+            hidden, rest = split(m)
+            return at.MuonWithAuxAdam([dict(params=hidden, use_muon=True),
+                                       dict(params=rest, use_muon=False)])
+        m1, m2, m3 = mlp(), mlp(), mlp()
+        train(m1, one(m1), 60)
+        hidden, rest = split(m2)
+        train(m2, _Pair(at.Muon(hidden, lr=0.02, weight_decay=0.0),
+                        at.AdamW(rest, lr=3e-4, betas=(0.9, 0.95), eps=1e-10,
+                                 weight_decay=0.0)), 60)
+        for a, b in zip(m1.parameters(), m2.parameters()):
+            self.assertTrue(torch.equal(a, b))
+        o = one(m3)
+        train(m3, o, 30)
+        buf = io.BytesIO()
+        torch.save(o.state_dict(), buf)
+        buf.seek(0)
+        o2 = one(m3)
+        o2.load_state_dict(torch.load(buf))
+        train(m3, o2, 30, start=30)
+        for a, b in zip(m1.parameters(), m3.parameters()):
+            self.assertTrue(torch.equal(a, b))
+        with self.assertRaisesRegex(ValueError, "use_muon"):
+            at.MuonWithAuxAdam([dict(params=rest)])
+
     def test_refusals(self):
         with self.assertRaisesRegex(ValueError, "2D"):
             at.Muon([torch.zeros(3, requires_grad=True)])
