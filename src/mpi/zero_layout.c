@@ -1,6 +1,7 @@
 /*
  * zero_layout.c -- ZeRO-1's shard layout: balanced shards, their boundaries moved to 8-bit block,
- * LAMB chunk or Adafactor unit starts, and each tensor's piece in a shard (zero.c says more).
+ * LAMB chunk, Adafactor unit or tensor starts, each tensor's piece in a shard, and the shapes
+ * that the layout (Adafactor) or the rank that holds a matrix (Muon) needs (zero.c says more).
  */
 #include "zero_internal.h"
 
@@ -85,4 +86,48 @@ uint64_t units_of(const adaopt_zero *z, size_t i, uint64_t begin, uint64_t count
                                       (size_t)(begin / z->fac_cols[i]),
                                       (size_t)(count / z->fac_cols[i]));
     return chunks_of(count);
+}
+
+adaopt_status adaopt_zero_set_shape(adaopt_zero *z, size_t tensor, const size_t *dims,
+                                   size_t ndim)
+{
+    if (z == NULL)
+        return ADAOPT_ERR_NULL;
+    if (tensor >= z->n_tensors)
+        return fail(z, ADAOPT_ERR_INDEX, "set_shape: tensor %zu out of range (%zu tensors)",
+                    tensor, z->n_tensors);
+    char msg[160];
+    adaopt_status st = adaopt__check_shape(dims, ndim, z->numels[tensor], tensor, msg, sizeof msg);
+    if (st != ADAOPT_OK)
+        return fail(z, st, "%s", msg);
+    if (z->mat_rows != NULL) { /* Muon: the rank that holds the tensor whole takes its shape */
+        if (adaopt_steps_taken(z->local) > 0)
+            return fail(z, ADAOPT_ERR_STATE, "set_shape: the shapes are set before the first "
+                        "step");
+        size_t begin, count;
+        piece_of(z, tensor, z->off, z->len, &begin, &count);
+        if (count == z->numels[tensor] && count > 0 &&
+            (st = adaopt_set_shape(z->local, tensor, dims, ndim)) != ADAOPT_OK)
+            return fail(z, st, "%s", adaopt_last_error(z->local));
+        z->mat_rows[tensor] = ndim == 2 ? dims[0] : 0;
+        z->mat_cols[tensor] = ndim == 2 ? dims[1] : 0;
+        return ADAOPT_OK;
+    }
+    if (!adaopt__algo(z->algorithm)->shaped)
+        return ADAOPT_OK; /* (only Adafactor's and Muon's state depends on the shape) */
+    if (adaopt_steps_taken(z->local) > 0)
+        return fail(z, ADAOPT_ERR_STATE, "set_shape: the shapes are set before the first step");
+    size_t rows = ndim >= 2 && z->numels[tensor] > 0 ? dims[ndim - 2] : 0;
+    size_t cols = ndim >= 2 && z->numels[tensor] > 0 ? dims[ndim - 1] : 0;
+    size_t old_rows = z->fac_rows[tensor], old_cols = z->fac_cols[tensor];
+    z->fac_rows[tensor] = rows;
+    z->fac_cols[tensor] = cols;
+    st = set_layout(z, 3);
+    if (st != ADAOPT_OK) {
+        z->fac_rows[tensor] = old_rows;
+        z->fac_cols[tensor] = old_cols;
+        if (st == ADAOPT_ERR_ALLOC)
+            fail(z, st, "set_shape: out of memory for the new layout");
+    }
+    return st;
 }
