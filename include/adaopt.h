@@ -167,7 +167,7 @@ typedef enum adaopt_algorithm {
                                 of the iterates (state "ax") */
     ADAOPT_ALGO_MUON = 16    /* torch.optim.Muon (torch >= 2.9): momentum orthogonalized by a
                                 Newton-Schulz iteration, for 2-D tensors (adaopt_set_shape);
-                                step the rest with AdamW.  Float32 state */
+                                step the rest with AdamW (ADAOPT_USE_MUON) */
 } adaopt_algorithm;
 
 /* Lower-case name as in torch.optim ("sgd", "adagrad", "rmsprop", "adam", "adamw", "adamax",

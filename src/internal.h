@@ -177,7 +177,7 @@ struct adaopt_optimizer {
     size_t af_scratch_len;
     double *af_sums;        /* Adafactor: 2 per unit (or chunk), max(units, 1) per tensor */
     size_t af_sums_len;
-    float *matrix_ws;       /* Muon: the Newton-Schulz iteration's matrices (2 m n + 2 m^2 floats
+    float *matrix_ws;       /* Muon: the Newton-Schulz iteration's matrices (3 m n + 2 m^2 floats
                                for its largest m x n tensor, m <= n), made by adaopt_set_shape */
     size_t matrix_ws_len;
     /* LAMB and Adafactor under ZeRO (zero.c sets it on each shard's optimizer): given the sums

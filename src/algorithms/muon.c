@@ -14,7 +14,8 @@
  * by AdamW instead (MuonWithAuxAdam's recipe in one optimizer: embeddings, biases, norms).
  * bf16/fp16 parameters go
  * through their float32 master weights (or are widened) and are rounded as param_update says;
- * the momentum stays float32.  Element-wise parts follow
+ * the momentum may be kept in bf16 or 8-bit (decoded, updated, stored rounded; U is taken from
+ * the unrounded values, as for the element-wise algorithms' staged blocks).  Element-wise parts follow
  * torch's single-tensor path op for op (its lerps; mul_ then add_ with alpha, fused).  Under
  * ZeRO-1 every shard holds whole tensors (boundaries at tensor starts): each rank orthogonalizes
  * its own matrices, and the gather spreads them.
@@ -78,7 +79,8 @@ static adaopt_status matrix_set(adaopt_optimizer *opt, size_t rows, size_t cols)
     size_t m, n, mn, mm, need;
     split(rows, cols, &m, &n);
     if (adaopt__mul_overflows(m, n, &mn) || adaopt__mul_overflows(m, m, &mm) ||
-        adaopt__add_overflows(mn, mm, &need) || adaopt__mul_overflows(need, 2, &need))
+        adaopt__add_overflows(mn, mm, &need) || adaopt__mul_overflows(need, 2, &need) ||
+        adaopt__add_overflows(need, mn, &need)) /* (and the decoded momentum of packed state) */
         return adaopt__fail(opt, ADAOPT_ERR_SIZE, "set_shape: a %zu x %zu matrix is too large",
                             rows, cols);
     if (need <= opt->matrix_ws_len)
@@ -98,9 +100,11 @@ static adaopt_status check_tensor(adaopt_optimizer *opt, size_t i)
     const adaopt_tensor *t = &opt->tensors[i];
     const adaopt_group *g = &opt->groups[t->group];
     if (!is_muon(g->hp)) {
-        if (g->param_dtype != ADAOPT_DTYPE_F32 || g->grad_dtype != ADAOPT_DTYPE_F32)
+        if (g->param_dtype != ADAOPT_DTYPE_F32 || g->grad_dtype != ADAOPT_DTYPE_F32 ||
+            t->storage != ADAOPT_STORAGE_F32)
             return adaopt__fail(opt, ADAOPT_ERR_CONFLICT, "tensor %zu: muon's use_muon 0 "
-                                "groups (AdamW) step float32 parameters and gradients", i);
+                                "groups (AdamW) step float32 parameters, gradients and state",
+                                i);
         return ADAOPT_OK; /* (any shape) */
     }
     if (t->numel > 0 && (t->mat_rows == 0 || t->mat_rows * t->mat_cols != t->numel))
@@ -116,9 +120,6 @@ static adaopt_status check_value(adaopt_optimizer *opt, adaopt_option option, do
     if (option == ADAOPT_NS_STEPS && value >= 100.0)
         return adaopt__fail(opt, ADAOPT_ERR_VALUE, "ns_steps must be < 100 (got %g), as "
                             "torch's", value);
-    if (option == ADAOPT_STATE_STORAGE && value != ADAOPT_STORAGE_F32)
-        return adaopt__fail(opt, ADAOPT_ERR_VALUE, "muon keeps float32 state (got "
-                            "state_storage %g)", value);
     return ADAOPT_OK;
 }
 
@@ -164,7 +165,7 @@ static void load_x(float *X, const float *U, size_t rows, size_t cols)
 
 
 /* The orthogonalized update into O (rows x cols, the workspace's second matrix), from U loaded
- * into X, the first: X, T (m x n), A, S (m x m). */
+ * into X, the first: X, T (m x n), A, S (m x m); then (the update's) the decoded momentum. */
 static void newton_schulz(const adaopt_optimizer *opt, const double *hp, size_t rows,
                           size_t cols, float *ws, float *O)
 {
@@ -211,9 +212,14 @@ static int update(adaopt_optimizer *opt, void *const *params, const void *const 
                                                           NULL, t->numel);
             continue;
         }
-        float *buf = t->slot[0];
         size_t rows = t->mat_rows, cols = t->mat_cols, m, n;
         split(rows, cols, &m, &n);
+        /* the momentum, decoded after the iteration's matrices where it is packed */
+        float *buf = t->slot[0];
+        if (t->storage != ADAOPT_STORAGE_F32) {
+            buf = opt->matrix_ws + 2 * m * n + 2 * m * m;
+            adaopt__read_slot(opt, t, 0, buf);
+        }
         /* The workspace: X, T (m x n), A, S.  The gradient, widened, in X; U (rows x cols)
          * into T; X from it; the update O comes back in T; the parameter, widened, in X. */
         float *ws = opt->matrix_ws, *X = ws, *T = ws + m * n;
@@ -229,6 +235,8 @@ static int update(adaopt_optimizer *opt, void *const *params, const void *const 
             buf[e] = adaopt__lerp(buf[e], ge, w_buf); /* buf.lerp_(grad, 1 - momentum) */
             T[e] = nesterov ? adaopt__lerp(ge, buf[e], w_nes) : buf[e]; /* grad.lerp(buf, m) */
         }
+        if (t->storage != ADAOPT_STORAGE_F32)
+            adaopt__write_slot(opt, t, 0, buf); /* bf16, or 8-bit codes of each block */
         load_x(X, T, rows, cols);
         newton_schulz(opt, hp, rows, cols, ws, T);
         const float decay = (float)(1.0 - hp[ADAOPT_LR] * hp[ADAOPT_WEIGHT_DECAY]);
