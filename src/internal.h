@@ -133,9 +133,6 @@ static inline float adaopt__lerp(float start, float end, float w)
 
 /* Elements of slot k of t: numel, but for Adafactor's factored tensors row_var (batch x rows)
  * and col_var (batch x cols), and for its vectors no slot 1. */
-/* Whether the algorithm's reference counts steps per group (adaopt_group.steps) rather than per
- * tensor: Schedule-Free's k and LAMB's group['step'] advance at every step, gradients or not. */
-int adaopt__counts_per_group(adaopt_algorithm a);
 
 static inline size_t adaopt__slot_numel(const adaopt_tensor *t, int k)
 {

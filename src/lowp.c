@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "algorithms/algorithm.h"
 #include "precision.h"
 
 int adaopt__group_is_lowp(const adaopt_group *g)
@@ -124,7 +124,7 @@ int adaopt__slot_is_signed(adaopt_algorithm algorithm, int k)
 {
     /* a state that can be negative takes the signed map (exp_avg, momentum_buffer, grad_avg,
      * prev, ax); second moments and step sizes the unsigned one */
-    adaopt_state_kind kind = adaopt_algorithm_state(algorithm, (size_t)k);
+    adaopt_state_kind kind = adaopt__algo(algorithm)->slot_kind[k];
     return kind != 0 && !adaopt__never_negative(kind);
 }
 

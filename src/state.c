@@ -26,10 +26,7 @@ static adaopt_status slot_kind_check(adaopt_optimizer *opt, const adaopt_tensor 
     if (has != kind)
         return adaopt__fail(opt, ADAOPT_ERR_STATE, "tensor %zu keeps %s%s%s, not '%s' (%s)",
                             tensor, has ? "'" : "", has ? adaopt_state_name(has) : "nothing there",
-                            has ? "'" : "", adaopt_state_name(kind),
-                            a->shaped ? "adafactor factors the tensors given a shape of two or "
-                                        "more dimensions" : "muon's use_muon 0 groups keep "
-                                        "AdamW's exp_avg and exp_avg_sq");
+                            has ? "'" : "", adaopt_state_name(kind), a->slot_kinds_why);
     return ADAOPT_OK;
 }
 

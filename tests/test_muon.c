@@ -295,6 +295,19 @@ static float from_bf16(uint16_t h)
     return x;
 }
 
+/* A Muon optimizer of one rows x cols bf16 matrix, its parameters updated as `update` says. */
+static adaopt_optimizer *bf16_matrix(size_t rows, size_t cols, int update)
+{
+    adaopt_optimizer *b = NULL;
+    size_t numel = rows * cols, group, dims[2] = {rows, cols};
+    assert_int_equal(adaopt_create(ADAOPT_ALGO_MUON, &b), ADAOPT_OK);
+    assert_int_equal(adaopt_add_group_typed(b, &numel, 1, ADAOPT_DTYPE_BF16, ADAOPT_DTYPE_BF16,
+                                            &group), ADAOPT_OK);
+    assert_int_equal(adaopt_set_shape(b, 0, dims, 2), ADAOPT_OK);
+    set_ok(b, ADAOPT_PARAM_UPDATE, update);
+    return b;
+}
+
 /* bf16 parameters: with master weights the master has the float32 run's bits (fed the same
  * gradients) and the parameter is its nearest bf16; with stochastic rounding it is one of the
  * two bf16 neighbours of the float32 result, the same on every ISA and thread count. */
@@ -302,16 +315,12 @@ static void bf16_parameters(void **unused)
 {
     (void)unused;
     enum { R = 24, CO = 40, N = R * CO };
-    size_t numel = N, group, dims[2] = {R, CO};
     static float p32[N], g32[N];
     static uint16_t p16[N], g16[N], sr_ref[N];
     for (int mode = 0; mode < 2; mode++) { /* master (nearest), then master + SR */
-        adaopt_optimizer *f = matrix(R, CO, ADAOPT_ISA_AUTO, 1), *b = NULL;
-        assert_int_equal(adaopt_create(ADAOPT_ALGO_MUON, &b), ADAOPT_OK);
-        assert_int_equal(adaopt_add_group_typed(b, &numel, 1, ADAOPT_DTYPE_BF16, ADAOPT_DTYPE_BF16,
-                                                &group), ADAOPT_OK);
-        assert_int_equal(adaopt_set_shape(b, 0, dims, 2), ADAOPT_OK);
-        set_ok(b, ADAOPT_PARAM_UPDATE, mode ? ADAOPT_UPDATE_MASTER_SR : ADAOPT_UPDATE_MASTER);
+        adaopt_optimizer *f = matrix(R, CO, ADAOPT_ISA_AUTO, 1);
+        adaopt_optimizer *b = bf16_matrix(R, CO, mode ? ADAOPT_UPDATE_MASTER_SR
+                                                       : ADAOPT_UPDATE_MASTER);
         uint32_t s = 9;
         for (size_t e = 0; e < N; e++) {
             p16[e] = to_bf16(value(&s));
@@ -345,12 +354,7 @@ static void bf16_parameters(void **unused)
         adaopt_destroy(b);
     }
     /* SR: the same bits with 3 threads and the scalar kernels */
-    adaopt_optimizer *b = NULL;
-    assert_int_equal(adaopt_create(ADAOPT_ALGO_MUON, &b), ADAOPT_OK);
-    assert_int_equal(adaopt_add_group_typed(b, &numel, 1, ADAOPT_DTYPE_BF16, ADAOPT_DTYPE_BF16,
-                                            &group), ADAOPT_OK);
-    assert_int_equal(adaopt_set_shape(b, 0, dims, 2), ADAOPT_OK);
-    set_ok(b, ADAOPT_PARAM_UPDATE, ADAOPT_UPDATE_MASTER_SR);
+    adaopt_optimizer *b = bf16_matrix(R, CO, ADAOPT_UPDATE_MASTER_SR);
     assert_int_equal(adaopt_set_isa(b, ADAOPT_ISA_SCALAR), ADAOPT_OK);
     assert_int_equal(adaopt_set_threads(b, 3), ADAOPT_OK);
     uint32_t s = 9;

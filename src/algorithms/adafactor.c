@@ -579,6 +579,7 @@ const adaopt__algorithm adaopt__adafactor_row = {
     .slot_kind = {ADAOPT_STATE_ROW_VAR, ADAOPT_STATE_COL_VAR},
     .alt_kind = {ADAOPT_STATE_VARIANCE},
     .tensor_slot_kind = tensor_slot_kind,
+    .slot_kinds_why = "adafactor factors the tensors given a shape of two or more dimensions",
     .slots = adaopt__slots01, /* (a vector's slot 1 has no elements) */
     .shaped = 1,
     .decay = ADAOPT__DECAY_OWN,

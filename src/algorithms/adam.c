@@ -4,7 +4,6 @@
  * Kernels: src/kernels/ (adaopt_adam_*, _adamax_, _nadam_, _radam_).
  */
 #include <math.h>
-#include <string.h>
 
 #include "algorithm.h"
 
@@ -154,11 +153,8 @@ static void nadam_steps_set(adaopt_tensor *t, const double *hp, uint64_t steps)
 
 adaopt_status adaopt__adam_lr(const adaopt__lr_query *q, float *out, size_t n)
 {
-    const double *hp = q->hp;
-    adaopt_step_scalars s;
-    memset(&s, 0, sizeof s);
-    s.lr = hp[ADAOPT_LR];
-    adaopt__adam_scalars(&s, hp, (double)q->t->step, 1.0);
+    const double *hp = q->hp; /* (Adam's, AdamW's or Muon's scalars: the bias corrections) */
+    adaopt_step_scalars s = adaopt__step_scalars_at(q->opt->algorithm, hp, q->t->step, 1.0);
     int mode = (int)hp[ADAOPT_EPS_MODE];
     const float *u = hp[ADAOPT_AMSGRAD] != 0.0 && q->slot[2] != NULL ? q->slot[2] : q->slot[1];
     for (size_t k = 0; k < n; k++)

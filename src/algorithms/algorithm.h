@@ -60,7 +60,6 @@ enum adaopt__tensor_record {
 /* How ZeRO (src/mpi/) may cut its tensors between ranks: the values are zero_layout.c's layouts
  * (1 is any cut at an 8-bit block's start, for 8-bit state). */
 enum adaopt__shard {
-    ADAOPT__SHARD_NONE = -1,    /* not sharded (yet): adaopt_zero_create refuses it */
     ADAOPT__SHARD_ELEMENTS = 0, /* anywhere: the update is element-wise */
     ADAOPT__SHARD_CHUNKS = 2,   /* at chunk starts, the chunks' norm sums exchanged (LAMB) */
     ADAOPT__SHARD_UNITS = 3,    /* at unit starts, the row and column sums exchanged (Adafactor) */
@@ -92,6 +91,7 @@ typedef struct adaopt__algorithm {
      * the momentum buffer. */
     adaopt_state_kind (*tensor_slot_kind)(const adaopt_optimizer *opt, const adaopt_tensor *t,
                                           int k);
+    const char *slot_kinds_why; /* which tensors keep which (a query of the other's message) */
     unsigned (*slots)(const double *hp); /* bit mask of the slots a group with hp needs */
     /* Slot 0 is born at a step (SGD's momentum buffer, Schedule-Free's z): it exists for the
      * queries only once slot0_born said so of a step's coefficients. */

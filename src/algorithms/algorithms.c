@@ -100,10 +100,6 @@ adaopt_status adaopt__lr_everywhere(const adaopt__lr_query *q, float *out, size_
     return ADAOPT_OK;
 }
 
-int adaopt__counts_per_group(adaopt_algorithm a)
-{
-    return adaopt__algo(a) != NULL && adaopt__algo(a)->counts_per_group;
-}
 
 /* Which slot holds which state (the algorithm's row); -1: the algorithm has no such state. */
 int adaopt__slot_of_state(adaopt_algorithm algorithm, adaopt_state_kind kind)

@@ -281,6 +281,7 @@ const adaopt__algorithm adaopt__muon_row = {
     .slot_kind = {ADAOPT_STATE_MOMENTUM_BUFFER, ADAOPT_STATE_EXP_AVG_SQ},
     .alt_kind = {ADAOPT_STATE_EXP_AVG},
     .tensor_slot_kind = tensor_slot_kind,
+    .slot_kinds_why = "muon's use_muon 0 groups keep AdamW's exp_avg and exp_avg_sq",
     .slots = slots,
     .matrix_set = matrix_set,
     .check_tensor = check_tensor,

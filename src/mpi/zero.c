@@ -450,10 +450,6 @@ adaopt_status adaopt_zero_create_typed(MPI_Comm comm, adaopt_algorithm algorithm
     size_t in_groups = 0;
     if (!adaopt__algorithm_valid(algorithm))
         st = fail(z, ADAOPT_ERR_ALGORITHM, "create: unknown algorithm %d", (int)algorithm);
-    else if (adaopt__algo(algorithm)->shard == ADAOPT__SHARD_NONE)
-        st = fail(z, ADAOPT_ERR_ALGORITHM, "create: %s is not sharded by ZeRO (its update takes "
-                  "whole matrices); run it in one process per model replica",
-                  adaopt_algorithm_name(algorithm));
     else if (adaopt_dtype_name(param_dtype) == NULL ||
              (grad_dtype != param_dtype && grad_dtype != ADAOPT_DTYPE_F32))
         st = fail(z, ADAOPT_ERR_VALUE, "create: parameters of type %d with gradients of type %d: "
